@@ -1,0 +1,104 @@
+"""NodeModel: the compiled description (IR) of one neuron type.
+
+Produced by :func:`rectinumba.equations.compile_node` from a NodeTemplate. All names are qualified
+``op/var`` strings; every expression is a sympy expression whose free symbols are
+``sympy.Symbol(qualified_name, real=True)`` for states, parameters, inputs, algebraic definitions
+(including reductions), plus ``sympy.Symbol("t", real=True)`` for time.
+
+Evaluation order of one right-hand side (what codegen emits):
+  1. every ``algebraic`` definition in the given (topological) order; a definition with
+     ``reduce="mean"``/``"vsum"`` is a population scalar: mean / sum over the node's neurons of
+     ``expr`` evaluated per neuron;
+  2. every derivative, in the order of ``states``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Definition", "NodeModel", "TIME"]
+
+#: name of the time symbol in expressions
+TIME = "t"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One algebraic definition ``name = expr``.
+
+    ``reduce`` is None for an element-wise (per neuron) definition, or ``"mean"`` / ``"vsum"`` for a
+    population reduction over the neurons of the node (its value is one scalar per trial).
+    """
+
+    name: str
+    expr: Any  # sympy.Expr
+    reduce: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    """A compiled neuron type; hashable and comparable.
+
+    Attributes
+    ----------
+    name
+        Name of the node template.
+    operators
+        Operator names, in template order.
+    states
+        Qualified names of state variables (have a derivative), in declaration order.
+    initial
+        ``(state, initial value)`` pairs, same order as ``states``.
+    params
+        ``(name, default)`` pairs of parameters (constants per neuron).
+    inputs
+        ``(name, default)`` pairs of input variables that are not linked to another operator's
+        output (set by the network: edges, coupling, spikes; otherwise constant at the default).
+    outputs
+        Qualified names of variables declared ``output(...)`` (states or algebraic).
+    algebraic
+        Ordered algebraic definitions, reductions included.
+    derivatives
+        ``(state, rhs)`` pairs, same order as ``states``.
+    links
+        ``(input name, output name)`` pairs: operator inputs replaced by another operator's output.
+    """
+
+    name: str
+    operators: tuple[str, ...]
+    states: tuple[str, ...]
+    initial: tuple[tuple[str, float], ...]
+    params: tuple[tuple[str, float], ...]
+    inputs: tuple[tuple[str, float], ...]
+    outputs: tuple[str, ...]
+    algebraic: tuple[Definition, ...]
+    derivatives: tuple[tuple[str, Any], ...]
+    links: tuple[tuple[str, str], ...] = ()
+
+    # ---- convenient views -------------------------------------------------------------
+    @property
+    def initial_values(self) -> dict[str, float]:
+        return dict(self.initial)
+
+    @property
+    def param_defaults(self) -> dict[str, float]:
+        return dict(self.params)
+
+    @property
+    def input_defaults(self) -> dict[str, float]:
+        return dict(self.inputs)
+
+    @property
+    def derivative_map(self) -> dict[str, Any]:
+        return dict(self.derivatives)
+
+    @property
+    def algebraic_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.algebraic)
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """Every named variable: states, algebraic (non-reduction), inputs, parameters."""
+        alg = tuple(d.name for d in self.algebraic if d.reduce is None)
+        return self.states + alg + tuple(n for n, _ in self.inputs) + tuple(n for n, _ in self.params)

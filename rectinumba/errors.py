@@ -1,0 +1,83 @@
+"""Exception hierarchy of rectinumba.
+
+Every error is a :class:`RectinumbaError`, itself a ``ValueError`` so that code written against
+RectiPy's ``ValueError``/``KeyError`` habits still catches it. Messages name what the user wrote:
+the file, the template, the equation (with a caret under the offending column), the variable.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RectinumbaError",
+    "TemplateError",
+    "EquationError",
+    "NetworkError",
+    "SimulationError",
+    "BackendError",
+    "format_context",
+]
+
+
+def format_context(
+    message: str,
+    *,
+    file: str | None = None,
+    template: str | None = None,
+    equation: str | None = None,
+    column: int | None = None,
+    variable: str | None = None,
+    node: str | None = None,
+    hint: str | None = None,
+) -> str:
+    """Compose an error message with the places it refers to.
+
+    ``column`` is 0-based into ``equation``; a caret is drawn beneath it.
+    """
+    lines = [message]
+    where = []
+    if file:
+        where.append(f"file {file!r}")
+    if template:
+        where.append(f"template {template!r}")
+    if node:
+        where.append(f"node {node!r}")
+    if variable:
+        where.append(f"variable {variable!r}")
+    if where:
+        lines.append("  in " + ", ".join(where))
+    if equation is not None:
+        lines.append(f"    {equation}")
+        if column is not None and 0 <= column <= len(equation):
+            lines.append("    " + " " * column + "^")
+    if hint:
+        lines.append(f"  hint: {hint}")
+    return "\n".join(lines)
+
+
+class RectinumbaError(ValueError):
+    """Base class of all errors raised by rectinumba."""
+
+    def __init__(self, message: str, **context) -> None:
+        self.context = {k: v for k, v in context.items() if v is not None}
+        self.raw_message = message
+        super().__init__(format_context(message, **context))
+
+
+class TemplateError(RectinumbaError):
+    """A YAML template or template path is invalid (missing, cyclic, malformed, hostile)."""
+
+
+class EquationError(RectinumbaError):
+    """An equation string cannot be compiled (syntax, unknown name or function, cycles...)."""
+
+
+class NetworkError(RectinumbaError):
+    """The network graph or an argument to a Network method is invalid."""
+
+
+class SimulationError(RectinumbaError):
+    """A simulation failed at run time (e.g. a state became non-finite)."""
+
+
+class BackendError(RectinumbaError):
+    """A compute backend is unavailable or was asked for something it cannot do."""
