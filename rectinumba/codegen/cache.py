@@ -1,0 +1,73 @@
+"""Generated source -> file in the cache folder -> imported module.
+
+numba's ``cache=True`` needs a real file: exec'd strings have no cache locator. The file name is
+a hash of the source, the Python/numpy/numba versions and the options, so a second process that
+builds the same network imports the same file and loads the compiled machine code from numba's
+on-disk cache instead of compiling again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["cache_dir", "load_source"]
+
+_PACKAGE = "rectinumba_generated"
+_loaded: dict[str, ModuleType] = {}
+
+
+def cache_dir() -> Path:
+    """Folder of generated kernels: ``$RECTINUMBA_CACHE_DIR`` or the user cache folder."""
+    env = os.environ.get("RECTINUMBA_CACHE_DIR")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        path = Path(base) / "rectinumba"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fingerprint(source: str, options: str) -> str:
+    import numba
+    import numpy
+
+    text = "\n".join([sys.version, numpy.__version__, numba.__version__, options, source])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def load_source(source: str, options: str = "") -> ModuleType:
+    """Write ``source`` under its hash (once) and import it as a module.
+
+    The write is atomic (temporary file + rename), so concurrent processes never import half a
+    file. The module is registered in ``sys.modules`` before execution: numba's cache needs to find
+    the module by name when a later process loads the compiled kernel.
+    """
+    digest = _fingerprint(source, options)
+    if digest in _loaded:
+        return _loaded[digest]
+    folder = cache_dir()
+    path = folder / f"k_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    name = f"{_PACKAGE}.k_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    _loaded[digest] = module
+    return module

@@ -1,0 +1,77 @@
+"""sympy expression -> numba-compatible scalar Python source.
+
+Symbols are looked up in a mapping from qualified variable name to the source text that holds its
+value at the point of use (an array element, a local, a literal). Everything printed is made of
+our own symbols and sympy's functions: user text never reaches the generated code unparsed.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+__all__ = ["ScalarPrinter", "print_expr"]
+
+
+class ScalarPrinter(PythonCodePrinter):
+    """Print scalar expressions for numba: ``math.*`` functions, mapped symbol names."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        super().__init__({"fully_qualified_modules": True, "standard": "python3"})
+        self._names = names
+
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:  # noqa: N802 (sympy's naming)
+        try:
+            return self._names[expr.name]
+        except KeyError:
+            raise KeyError(f"codegen: no storage for symbol {expr.name!r}") from None
+
+    def _print_Heaviside(self, expr) -> str:  # noqa: N802
+        arg = self._print(expr.args[0])
+        h0 = self._print(expr.args[1]) if len(expr.args) > 1 else "1.0"
+        return f"(1.0 if ({arg}) > 0 else ({h0} if ({arg}) == 0 else 0.0))"
+
+    def _print_sign(self, expr) -> str:
+        arg = self._print(expr.args[0])
+        return f"(1.0 if ({arg}) > 0 else (-1.0 if ({arg}) < 0 else 0.0))"
+
+    def _print_Round(self, expr) -> str:  # noqa: N802 (rectinumba's round: half to even)
+        return f"np.rint({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr) -> str:  # noqa: N802
+        # nested conditional expressions; always ends with a default branch
+        result = "0.0"
+        for value, cond in reversed(expr.args):
+            v = self._print(value)
+            if cond == sympy.true:
+                result = f"({v})"
+            else:
+                result = f"(({v}) if ({self._print(cond)}) else {result})"
+        return result
+
+    def _print_Integer(self, expr) -> str:  # noqa: N802
+        # floats avoid integer overflow/division surprises and keep the arithmetic in floating point
+        return f"{float(expr.p)!r}"
+
+    def _print_Rational(self, expr) -> str:  # noqa: N802
+        return repr(float(expr.p) / float(expr.q))
+
+    def _print_Pow(self, expr, rational=False) -> str:  # noqa: N802
+        base, exp = expr.args
+        if exp.is_Integer and abs(int(exp)) <= 4:
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Pow"])
+            n = abs(int(exp))
+            if n == 0:
+                return "1.0"
+            prod = "*".join([b] * n)
+            return f"(1.0/({prod}))" if exp < 0 else f"({prod})"
+        if exp == sympy.Rational(1, 2):
+            return f"math.sqrt({self._print(base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def print_expr(expr, names: Mapping[str, str]) -> str:
+    """Render ``expr`` as scalar source with symbols replaced via ``names``."""
+    return ScalarPrinter(names).doprint(expr)

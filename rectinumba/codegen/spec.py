@@ -1,0 +1,94 @@
+"""Structural description of a compiled network: everything that changes the generated source.
+
+Values (weights, parameters, states, dt, thresholds, N) are never part of a spec: they are kernel
+arguments, so networks that differ only in values share one compiled kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DiffEqSpec", "FuncSpec", "EdgeSpec", "NetworkSpec", "ACTIVATIONS"]
+
+#: activation functions of function nodes
+ACTIVATIONS = (
+    "identity",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "softplus",
+    "softmax",
+    "softmin",
+    "log_softmax",
+)
+
+
+@dataclass(frozen=True)
+class DiffEqSpec:
+    """A population of N neurons of one NodeModel.
+
+    ``coupling`` is None, ``"dense"`` or ``"csr"``; ``record`` lists ``(var, reduce)`` pairs.
+    """
+
+    label: str
+    model: object  # NodeModel
+    input_var: str | None
+    output_var: str
+    source_var: str | None = None
+    target_var: str | None = None
+    coupling: str | None = None
+    spike_var: str | None = None
+    spike_def: str | None = None
+    record: tuple[tuple[str, bool], ...] = ()
+
+    kind = "diffeq"
+
+    @property
+    def spiking(self) -> bool:
+        return self.spike_var is not None
+
+    @property
+    def driven_inputs(self) -> tuple[str, ...]:
+        """Input variables whose value the network provides (edges, coupling, spikes)."""
+        names = [self.input_var, self.target_var, self.spike_var]
+        return tuple(dict.fromkeys(n for n in names if n is not None))
+
+    @property
+    def constants(self) -> tuple[str, ...]:
+        """Parameters and undriven inputs, in a fixed order (kernel array arguments)."""
+        driven = set(self.driven_inputs)
+        params = [n for n, _ in self.model.params]
+        inputs = [n for n, _ in self.model.inputs if n not in driven]
+        return tuple(params + inputs)
+
+
+@dataclass(frozen=True)
+class FuncSpec:
+    """A layer of units applying an activation function to their summed input."""
+
+    label: str
+    activation: str
+    record: tuple[tuple[str, bool], ...] = ()
+
+    kind = "func"
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes)."""
+
+    source: int
+    target: int
+    fmt: str = "dense"  # "dense" | "csr"
+    feedback: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Nodes in evaluation order, edges, and the input and output node indices."""
+
+    nodes: tuple[DiffEqSpec | FuncSpec, ...]
+    edges: tuple[EdgeSpec, ...]
+    input_node: int
+    output_node: int
+    parallel: bool = False

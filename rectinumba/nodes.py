@@ -1,0 +1,338 @@
+"""Network nodes: populations of diff-eq neurons and layers of function units.
+
+Nodes hold values (parameters, initial and current states, coupling weights); the structure that
+changes generated code is exported as a spec (:mod:`rectinumba.codegen.spec`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import NetworkError
+from .weights import as_weight_matrix, is_sparse
+
+__all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
+
+ACTIVATIONS = (
+    "identity",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "softplus",
+    "softmax",
+    "softmin",
+    "log_softmax",
+)
+
+
+def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
+    """Value for n units as a (B, n) array: a scalar, (n,), (B, n) or (B,) for B trials.
+
+    A (B,) array is only read as per-trial when it cannot be per-unit (``B != n``); pass (B, 1) to
+    force per-trial values when B equals n.
+    """
+    arr = np.asarray(value, dtype=dtype)
+    if not np.all(np.isfinite(arr)) and arr.size:
+        raise NetworkError(f"values must be finite, got {value!r}", node=node, variable=variable)
+    if arr.ndim == 0:
+        return np.full((1, n), arr, dtype=dtype)
+    if arr.ndim == 1:
+        if arr.shape[0] == n:
+            return arr.reshape(1, n).copy()
+        return np.repeat(arr.reshape(-1, 1), n, axis=1)
+    if arr.ndim == 2 and arr.shape[1] in (1, n):
+        return np.ascontiguousarray(np.broadcast_to(arr, (arr.shape[0], n)), dtype=dtype).copy()
+    raise NetworkError(
+        f"value of shape {arr.shape} does not fit {n} units: expected a scalar, ({n},), "
+        f"(B, {n}) or (B,)",
+        node=node,
+        variable=variable,
+    )
+
+
+class DiffEqNode:
+    """A population of ``N`` neurons of one NodeModel with optional recurrent coupling J.
+
+    Attributes
+    ----------
+    label, model, N
+        Node label, compiled neuron model, population size.
+    input_var, output_var, source_var, target_var, spike_var, spike_def
+        Qualified variable names (None where unused).
+    values
+        Parameter / undriven input values, name -> (B or 1, N) array.
+    initial
+        Initial states, name -> (B or 1, N) array; ``reset`` returns to these.
+    state
+        Current states, name -> (B or 1, N) array.
+    weights
+        Coupling matrix J (N, N), numpy or scipy.sparse CSR, or None.
+    """
+
+    kind = "diffeq"
+
+    def __init__(
+        self,
+        label: str,
+        model,
+        N: int,
+        *,
+        input_var: str | None,
+        output_var: str,
+        source_var: str | None,
+        target_var: str | None,
+        spike_var: str | None,
+        spike_def: str | None,
+        spike_threshold: float,
+        spike_reset: float,
+        spike_slope: float | None,
+        weights,
+        sparse: bool | None,
+        train_params: Iterable[str],
+        node_vars: dict[str, Any],
+        record_vars: Iterable[str],
+        op: str | None,
+        dtype,
+    ) -> None:
+        self.label, self.model, self.N, self.dtype, self.op = label, model, int(N), dtype, op
+        resolve = self.resolve
+        self.output_var = resolve(output_var, "output_var")
+        self.input_var = resolve(input_var, "input_var") if input_var is not None else None
+        self.spike_var = resolve(spike_var, "spike_var") if spike_var is not None else None
+        self.spike_def = resolve(spike_def, "spike_def") if spike_def is not None else None
+        self.source_var = resolve(source_var, "source_var") if source_var is not None else None
+        self.target_var = resolve(target_var, "target_var") if target_var is not None else None
+        inputs = {n for n, _ in model.inputs}
+        for what, name in (
+            ("input_var", self.input_var),
+            ("target_var", self.target_var),
+            ("spike_var", self.spike_var),
+        ):
+            if name is not None and name not in inputs:
+                raise NetworkError(
+                    f"{what} must be an input variable of the model; {name!r} is not "
+                    f"(inputs: {sorted(inputs)})",
+                    node=label,
+                    variable=name,
+                )
+        if self.spike_var is not None and self.spike_var in (self.input_var, self.target_var):
+            raise NetworkError(
+                "spike_var must differ from input_var and target_var", node=label, variable=self.spike_var
+            )
+        if (self.spike_var is None) != (self.spike_def is None):
+            given = "spike_var" if self.spike_var is not None else "spike_def"
+            missing = "spike_def" if self.spike_var is not None else "spike_var"
+            raise NetworkError(
+                f"{given} was given without {missing}: a spiking node needs both "
+                "(spike_var: the input that receives spikes; spike_def: the state that defines them)",
+                node=label,
+            )
+        if self.spike_def is not None and self.spike_def not in model.states:
+            raise NetworkError(
+                f"spike_def must be a state variable, {self.spike_def!r} is not "
+                f"(states: {list(model.states)})",
+                node=label,
+                variable=self.spike_def,
+            )
+        self.spike_threshold = float(spike_threshold)
+        self.spike_reset = float(spike_reset)
+        if self.spiking and not self.spike_threshold > self.spike_reset:
+            raise NetworkError(
+                f"spike_threshold ({self.spike_threshold}) must be greater than spike_reset "
+                f"({self.spike_reset})",
+                node=label,
+            )
+        if spike_slope is None:
+            spike_slope = 200.0 / abs(self.spike_threshold - self.spike_reset) if self.spiking else 0.0
+        self.spike_slope = float(spike_slope)
+
+        # coupling
+        self.sparse_override = sparse
+        self.weights = None
+        if weights is not None:
+            if self.source_var is None or self.target_var is None:
+                raise NetworkError(
+                    "recurrent weights need both source_var and target_var", node=label
+                )
+            self.set_weights(weights)
+        elif self.target_var is not None and self.source_var is not None:
+            raise NetworkError("source_var/target_var given without weights", node=label)
+
+        # values: parameters and inputs at their defaults, states at their initial values
+        self.values = {
+            n: np.full((1, self.N), v, dtype=dtype) for n, v in list(model.params) + list(model.inputs)
+        }
+        self.initial = {n: np.full((1, self.N), v, dtype=dtype) for n, v in model.initial}
+        for key, value in (node_vars or {}).items():
+            self._set_default(key, value)
+        self.state = {n: v.copy() for n, v in self.initial.items()}
+
+        self.train_params = []
+        for p in train_params or ():
+            name = "weights" if p == "weights" else resolve(p, "train_params")
+            if name == "weights" and self.weights is None:
+                raise NetworkError("train_params names 'weights' but the node has no coupling", node=label)
+            if name != "weights" and name not in dict(model.params):
+                raise NetworkError(
+                    f"train_params: {p!r} is not a parameter (parameters: {self.parameter_names})",
+                    node=label,
+                    variable=p,
+                )
+            self.train_params.append(name)
+        self.record_vars = [resolve(v, "record_vars") for v in (record_vars or ())]
+
+    # ---- names ---------------------------------------------------------------------------
+    @property
+    def spiking(self) -> bool:
+        return self.spike_var is not None
+
+    def resolve(self, name: str, what: str = "variable") -> str:
+        """Qualified name of ``name`` ("var", "op/var" or "all/op/var")."""
+        if not isinstance(name, str):
+            raise NetworkError(f"{what} must be a variable name, got {name!r}", node=self.label)
+        try:
+            return self.model.resolve(name, self.op)
+        except NetworkError as err:
+            raise NetworkError(f"{what}: {err.raw_message}", node=self.label, variable=name) from None
+
+    @property
+    def parameter_names(self) -> list[str]:
+        names = [n for n, _ in self.model.params]
+        return names + (["weights"] if self.weights is not None else [])
+
+    @property
+    def variable_names(self) -> list[str]:
+        return list(self.model.variable_names)
+
+    @property
+    def state_names(self) -> list[str]:
+        return list(self.model.states)
+
+    @property
+    def n_in(self) -> int:
+        return self.N
+
+    @property
+    def n_out(self) -> int:
+        return self.N
+
+    @property
+    def coupling(self) -> str | None:
+        if self.weights is None:
+            return None
+        return "csr" if is_sparse(self.weights) else "dense"
+
+    # ---- values --------------------------------------------------------------------------
+    def set_weights(self, weights) -> None:
+        self.weights = as_weight_matrix(
+            weights, (self.N, self.N), self.dtype, sparse=self.sparse_override, what="weights", node=self.label
+        )
+
+    def _set_default(self, key: str, value) -> None:
+        name = self.resolve(key, "node_vars")
+        arr = values_array(value, self.N, self.dtype, node=self.label, variable=key)
+        if name in self.initial:
+            self.initial[name] = arr
+        elif name in self.values:
+            if name in (self.input_var, self.target_var, self.spike_var):
+                raise NetworkError(
+                    "node_vars cannot set an input that the network drives", node=self.label, variable=key
+                )
+            self.values[name] = arr
+        else:
+            raise NetworkError(
+                f"node_vars: {key!r} is an algebraic variable (computed from the state); set a "
+                "parameter or an initial state instead",
+                node=self.label,
+                variable=key,
+            )
+
+    def get(self, var: str) -> np.ndarray:
+        """Current value of a state, parameter or input (B rows squeezed when B == 1)."""
+        if var == "weights":
+            if self.weights is None:
+                raise NetworkError("node has no coupling weights", node=self.label, variable=var)
+            return self.weights
+        name = self.resolve(var, "get_var")
+        src = self.state if name in self.state else self.values
+        if name not in src:
+            raise NetworkError(
+                f"{var!r} is algebraic; record it with run(record_vars=...) to read its values",
+                node=self.label,
+                variable=var,
+            )
+        arr = src[name]
+        return arr[0].copy() if arr.shape[0] == 1 else arr.copy()
+
+    def set(self, var: str, value) -> None:
+        """Set a state (current value), a parameter or an undriven input; "weights" sets J."""
+        if var == "weights":
+            if self.weights is None:
+                raise NetworkError("node has no coupling weights", node=self.label, variable=var)
+            self.set_weights(value)
+            return
+        name = self.resolve(var, "set_var")
+        arr = values_array(value, self.N, self.dtype, node=self.label, variable=var)
+        if name in self.state:
+            self.state[name] = arr
+        elif name in self.values and name not in (self.input_var, self.target_var, self.spike_var):
+            self.values[name] = arr
+        else:
+            raise NetworkError(
+                f"{var!r} cannot be set: it is algebraic or driven by the network",
+                node=self.label,
+                variable=var,
+            )
+
+    def flat_state(self) -> np.ndarray:
+        """Each state variable's N values in turn; (B, S*N) when there are B > 1 trials."""
+        arrays = [self.state[s] for s in self.model.states]
+        B = max(a.shape[0] for a in arrays) if arrays else 1
+        flat = np.concatenate([np.broadcast_to(a, (B, self.N)) for a in arrays], axis=1) if arrays else np.zeros((B, 0))
+        return flat[0] if B == 1 else flat
+
+    def load_flat_state(self, flat) -> None:
+        arr = np.asarray(flat, dtype=self.dtype)
+        S = len(self.model.states)
+        if arr.shape[-1] != S * self.N or arr.ndim not in (1, 2):
+            raise NetworkError(
+                f"state vector of shape {arr.shape} does not fit {S} states x {self.N} neurons",
+                node=self.label,
+            )
+        arr = arr.reshape(-1, S * self.N)
+        for j, s in enumerate(self.model.states):
+            self.state[s] = arr[:, j * self.N : (j + 1) * self.N].copy()
+
+    def reset(self) -> None:
+        self.state = {n: v.copy() for n, v in self.initial.items()}
+
+    def __repr__(self) -> str:
+        kind = "spiking" if self.spiking else "rate"
+        return f"DiffEqNode({self.label!r}, {self.model.name}, N={self.N}, {kind})"
+
+
+class FuncNode:
+    """A layer of ``n`` units applying an activation function to the summed input."""
+
+    kind = "func"
+
+    def __init__(self, label: str, n: int, activation_function: str) -> None:
+        if activation_function not in ACTIVATIONS:
+            raise NetworkError(
+                f"unknown activation_function {activation_function!r}; choose one of {ACTIVATIONS}",
+                node=label,
+            )
+        if int(n) != n or n < 1:
+            raise NetworkError(f"a function node needs n >= 1 units, got {n!r}", node=label)
+        self.label, self.n, self.activation = label, int(n), activation_function
+
+    n_in = property(lambda self: self.n)
+    n_out = property(lambda self: self.n)
+    parameter_names: list[str] = []
+    variable_names = ["in", "out"]
+    train_params: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"FuncNode({self.label!r}, n={self.n}, {self.activation})"
