@@ -6,8 +6,9 @@ No sympy, no numba here. Templates are hashable so compiled models can be cached
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..errors import TemplateError
 
@@ -18,6 +19,14 @@ __all__ = [
     "parse_variable",
     "OperatorTemplate",
     "NodeTemplate",
+    "EdgeTemplate",
+    "CircuitEdge",
+    "CircuitTemplate",
+    "EQUATION_EDITS",
+    "equation_names",
+    "replace_term",
+    "edit_equations",
+    "apply_changes",
 ]
 
 #: kinds a template variable can have; "parameter" is a plain number in YAML
@@ -62,7 +71,9 @@ class Variable:
 
     def __post_init__(self) -> None:
         if self.kind not in VARIABLE_KINDS:
-            raise TemplateError(f"unknown variable kind {self.kind!r}; expected one of {VARIABLE_KINDS}")
+            raise TemplateError(
+                f"unknown variable kind {self.kind!r}; expected one of {VARIABLE_KINDS}"
+            )
         object.__setattr__(self, "default", parse_number(self.default, what="variable default"))
 
 
@@ -103,6 +114,148 @@ def _as_equations(equations: str | Iterable[str], name: str) -> tuple[str, ...]:
     return result
 
 
+#: keys of an ``equations:`` edit mapping (PyRates' update rules)
+EQUATION_EDITS = ("add", "replace", "remove", "append", "prepend")
+
+# an identifier token; the look-behind keeps the exponent of "1e-3" from reading as a name "e"
+_IDENT_TOKEN = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]*")
+# characters that continue a term: a match of `old` must not be glued to one of these
+_TERM_CHAR = "A-Za-z0-9_."
+_LHS_NAME = re.compile(r"^\s*(?:d\s*/\s*dt\s*\*\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*'?\s*=(?!=)")
+
+
+def equation_names(equation: str) -> set[str]:
+    """Identifier tokens of an equation string (a regex scan, nothing is parsed or evaluated)."""
+    return set(_IDENT_TOKEN.findall(equation))
+
+
+def replace_term(equation: str, old: str, new: str) -> str:
+    """Replace every whole-term occurrence of ``old`` by ``new`` (PyRates' ``replace`` rule).
+
+    A match counts only where it is bounded by an operator, a bracket, a space, a prime or the
+    string's ends: replacing ``v`` leaves ``v0``, ``tau_v`` and ``1.v`` alone. The replacement
+    is inserted as written (no brackets added), on both sides of ``=``, and is not itself
+    searched again.
+    """
+    if not old:
+        raise TemplateError("cannot replace an empty term")
+    pattern = re.escape(old)
+    # only an edge that is itself a term character needs a boundary; "-s/tau" may follow "x"
+    if re.match(f"[{_TERM_CHAR}]", old[0]):
+        pattern = f"(?<![{_TERM_CHAR}])" + pattern
+    if re.match(f"[{_TERM_CHAR}]", old[-1]):
+        pattern = pattern + f"(?![{_TERM_CHAR}])"
+    return re.sub(pattern, lambda _: new, equation)
+
+
+def _as_text(value: Any, what: str, **context) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TemplateError(f"{what} must be a string, got {value!r}", **context)
+    return value if isinstance(value, str) else repr(value)
+
+
+def _text_list(value: Any, what: str, **context) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v, what, **context) for v in value]
+    return [_as_text(value, what, **context)]
+
+
+def _lhs_name(equation: str) -> str | None:
+    match = _LHS_NAME.match(equation)
+    return match.group(1) if match else None
+
+
+def _affix(equations: list[str], affix: Any, key: str, **context) -> list[str]:
+    """``append``/``prepend``: text added to every equation (PyRates), or per left-hand side."""
+    if isinstance(affix, Mapping):
+        targets = {_as_text(k, f"{key} target", **context): v for k, v in affix.items()}
+    else:
+        targets = {None: affix}
+    result = list(equations)
+    for target, text in targets.items():
+        text = _as_text(text, f"{key} text", **context)
+        hits = [i for i, eq in enumerate(result) if target is None or _lhs_name(eq) == target]
+        if target is not None and not hits:
+            raise TemplateError(
+                f"{key}: no equation defines {target!r}",
+                hint="keys of a mapping-form "
+                f"{key} name the left-hand side of the equation to edit",
+                **context,
+            )
+        for i in hits:
+            result[i] = f"{result[i]} {text}" if key == "append" else f"{text} {result[i]}"
+    return result
+
+
+def edit_equations(
+    equations: Sequence[str], edits: str | Sequence[str] | Mapping[str, Any], **context
+) -> tuple[str, ...]:
+    """Apply a child template's ``equations:`` entry to its parent's equations.
+
+    Parameters
+    ----------
+    equations
+        The parent's equations.
+    edits
+        A string or a list of strings replaces the equations. A mapping applies PyRates' edits
+        in this order: ``replace`` (``{old: new}``, whole terms, see :func:`replace_term`) on
+        every equation; ``remove`` (a string or list): an entry equal to a whole equation deletes
+        that equation, any other entry is a term removed (replaced by nothing) from every
+        equation; ``append``/``prepend`` (a string added at the end/start of every equation, as in
+        PyRates, or a mapping ``{lhs variable: text}`` that edits only the equation defining
+        that variable); ``add`` (a string or list): new equations at the end.
+    **context
+        ``file``/``template`` for error messages.
+
+    Returns
+    -------
+    tuple of str
+        The edited equations (empty ones dropped).
+    """
+    if isinstance(edits, str) or isinstance(edits, (list, tuple)):
+        return tuple(_text_list(edits, "an equation", **context))
+    if not isinstance(edits, Mapping):
+        raise TemplateError(
+            f"equations must be a string, a list or a mapping of edits, got {edits!r}", **context
+        )
+    unknown = sorted(str(k) for k in edits if k not in EQUATION_EDITS)
+    if unknown:
+        raise TemplateError(
+            f"unknown equation edit(s) {unknown}; expected some of {list(EQUATION_EDITS)}",
+            **context,
+        )
+    result = list(equations)
+    replace = edits.get("replace") or {}
+    if not isinstance(replace, Mapping):
+        raise TemplateError(f"replace must be a mapping old -> new, got {replace!r}", **context)
+    for old, new in replace.items():
+        old = _as_text(old, "a replaced term", **context)
+        new = _as_text(new, "a replacement", **context)
+        result = [replace_term(eq, old, new) for eq in result]
+    if edits.get("remove") is not None:
+        for term in _text_list(edits["remove"], "a removed term", **context):
+            whole = [eq for eq in result if eq.strip() == term.strip()]
+            if whole:
+                result = [eq for eq in result if eq.strip() != term.strip()]
+            else:
+                result = [replace_term(eq, term, "") for eq in result]
+    for key in ("append", "prepend"):
+        if edits.get(key) is not None:
+            result = _affix(result, edits[key], key, **context)
+    if edits.get("add") is not None:
+        result += _text_list(edits["add"], "an added equation", **context)
+    return tuple(eq for eq in result if eq.strip())
+
+
+def _check_name(name: Any, what: str, **context) -> str:
+    # names end up in qualified "op/var" names and in generated code: keep them plain
+    if not isinstance(name, str) or not name or "/" in name or not name.strip() == name:
+        raise TemplateError(
+            f"{what} must be a non-empty string without '/', got {name!r}", **context
+        )
+    return name
+
+
 @dataclass(frozen=True, init=False)
 class OperatorTemplate:
     """A set of equations with their declared variables (PyRates' OperatorTemplate).
@@ -115,6 +268,7 @@ class OperatorTemplate:
         One equation string or a sequence of them.
     variables
         Mapping variable name -> declaration (``"input(0)"``, ``10.0``, :class:`Variable`).
+        Variable names must be Python identifiers.
     path
         Where the template came from (file path), for error messages.
     description
@@ -135,15 +289,35 @@ class OperatorTemplate:
         path: str | None = None,
         description: str = "",
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise TemplateError(f"template name must be a non-empty string, got {name!r}")
-        items = variables.items() if isinstance(variables, Mapping) else variables
-        parsed = tuple(
-            (str(k), parse_variable(v, template=name, file=path, variable=str(k))) for k, v in items
-        )
+        _check_name(name, "template name", file=path)
+        if isinstance(variables, Mapping):
+            items = list(variables.items())
+        elif isinstance(variables, (list, tuple)):
+            items = list(variables)
+        else:
+            raise TemplateError(
+                f"variables must be a mapping name -> declaration, got {variables!r}",
+                template=name,
+                file=path,
+            )
+        parsed = []
+        for item in items:
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise TemplateError(
+                    f"cannot read variable entry {item!r}", template=name, file=path
+                )
+            key, value = item
+            if not isinstance(key, str) or not key.isidentifier():
+                raise TemplateError(
+                    f"variable name {key!r} is not an identifier",
+                    template=name,
+                    file=path,
+                    variable=str(key),
+                )
+            parsed.append((key, parse_variable(value, template=name, file=path, variable=key)))
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "equations", _as_equations(equations, name))
-        object.__setattr__(self, "variables", parsed)
+        object.__setattr__(self, "variables", tuple(parsed))
         object.__setattr__(self, "path", path)
         object.__setattr__(self, "description", description)
 
@@ -152,8 +326,59 @@ class OperatorTemplate:
         """The variables as a dict (name -> Variable), in declaration order."""
         return dict(self.variables)
 
+    def update(
+        self,
+        *,
+        name: str | None = None,
+        equations: str | Sequence[str] | Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        description: str | None = None,
+    ) -> OperatorTemplate:
+        """A child of this template (PyRates' ``update_template``).
+
+        Parameters
+        ----------
+        name, path, description
+            Of the child; default to this template's.
+        equations
+            New equations (string or list) or a mapping of edits, see :func:`edit_equations`.
+        variables
+            Declarations that update this template's (new names are added, existing ones are
+            replaced, possibly with another kind).
+
+        Returns
+        -------
+        OperatorTemplate
+            The child. Variables that no equation mentions any more are dropped.
+        """
+        name = self.name if name is None else name
+        path = self.path if path is None else path
+        context = {"template": name, "file": path}
+        eqs = (
+            self.equations
+            if equations is None
+            else edit_equations(self.equations, equations, **context)
+        )
+        merged: dict[str, Any] = dict(self.variables)
+        if variables is not None:
+            if not isinstance(variables, Mapping):
+                raise TemplateError(
+                    f"variables must be a mapping name -> declaration, got {variables!r}", **context
+                )
+            merged.update(variables)
+        mentioned = set().union(*(equation_names(eq) for eq in eqs)) if eqs else set()
+        kept = {k: v for k, v in merged.items() if k in mentioned}
+        return OperatorTemplate(
+            name,
+            eqs,
+            kept,
+            path=path,
+            description=self.description if description is None else description,
+        )
+
     @classmethod
-    def from_yaml(cls, path: str) -> "OperatorTemplate":
+    def from_yaml(cls, path: str) -> OperatorTemplate:
         """Load an operator template from a dot path or file path (see the loader)."""
         from .loader import load_template
 
@@ -163,17 +388,63 @@ class OperatorTemplate:
         return template
 
 
-@dataclass(frozen=True, init=False)
-class NodeTemplate:
-    """A neuron type: an ordered set of operator templates (PyRates' NodeTemplate).
+_CHANGE_KEYS = ("variables", "equations")
 
-    Parameters
-    ----------
-    name
-        Template name, e.g. ``"tanh"``.
-    operators
-        OperatorTemplates (already with any per-node changes applied).
+
+def apply_changes(
+    op: OperatorTemplate, changes: Mapping[str, Any] | None, **context
+) -> OperatorTemplate:
+    """Apply a node's per-operator changes to an operator template.
+
+    ``changes`` is ``None`` (no change), ``{variables: {...}, equations: ...}`` (either key
+    optional) or, when it has neither key, a plain mapping of variable overrides. The operator
+    keeps its name; unused variables are dropped as in :meth:`OperatorTemplate.update`.
     """
+    if changes is None:
+        return op
+    if not isinstance(changes, Mapping):
+        raise TemplateError(
+            f"changes to operator {op.name!r} must be a mapping, got {changes!r}", **context
+        )
+    if not any(k in changes for k in _CHANGE_KEYS):
+        return op.update(variables=changes) if changes else op
+    unknown = sorted(str(k) for k in changes if k not in _CHANGE_KEYS)
+    if unknown:
+        raise TemplateError(
+            f"unknown key(s) {unknown} in the changes to operator {op.name!r}",
+            hint="use {variables: {...}, equations: {...}} or a plain mapping of variables",
+            **context,
+        )
+    return op.update(variables=changes.get("variables"), equations=changes.get("equations"))
+
+
+def _operator_tuple(
+    operators: Iterable[OperatorTemplate] | Mapping[OperatorTemplate, Any],
+    name: str,
+    path: str | None,
+) -> tuple[OperatorTemplate, ...]:
+    context = {"template": name, "file": path}
+    if isinstance(operators, Mapping):
+        pairs = list(operators.items())
+    elif isinstance(operators, (str, bytes)):
+        raise TemplateError(f"operators must be OperatorTemplates, got {operators!r}", **context)
+    else:
+        pairs = [(op, None) for op in operators]
+    ops = []
+    for op, changes in pairs:
+        if not isinstance(op, OperatorTemplate):
+            raise TemplateError(f"operators must be OperatorTemplates, got {op!r}", **context)
+        ops.append(apply_changes(op, changes, **context))
+    names = [op.name for op in ops]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise TemplateError(f"operator(s) {dup} appear more than once", **context)
+    return tuple(ops)
+
+
+@dataclass(frozen=True, init=False)
+class _OperatorGraph:
+    """Common base of NodeTemplate and EdgeTemplate: a named, ordered set of operators."""
 
     name: str
     operators: tuple[OperatorTemplate, ...]
@@ -183,33 +454,216 @@ class NodeTemplate:
     def __init__(
         self,
         name: str,
-        operators: Iterable[OperatorTemplate],
+        operators: Iterable[OperatorTemplate] | Mapping[OperatorTemplate, Any],
         path: str | None = None,
         description: str = "",
     ) -> None:
-        ops = tuple(operators)
-        for op in ops:
-            if not isinstance(op, OperatorTemplate):
-                raise TemplateError(
-                    f"operators of a NodeTemplate must be OperatorTemplates, got {op!r}",
-                    template=name,
-                    file=path,
-                )
-        names = [op.name for op in ops]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise TemplateError(f"operator(s) {dup} appear more than once", template=name, file=path)
+        _check_name(name, "template name", file=path)
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "operators", ops)
+        object.__setattr__(self, "operators", _operator_tuple(operators, name, path))
         object.__setattr__(self, "path", path)
         object.__setattr__(self, "description", description)
 
+    @property
+    def operator_dict(self) -> dict[str, OperatorTemplate]:
+        """The operators as a dict (name -> OperatorTemplate), in order."""
+        return {op.name: op for op in self.operators}
+
     @classmethod
-    def from_yaml(cls, path: str) -> "NodeTemplate":
-        """Load a node template from a dot path or file path (see the loader)."""
+    def from_yaml(cls, path: str):
+        """Load a template of this class from a dot path or file path (see the loader)."""
         from .loader import load_template
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{path!r} is a {type(template).__name__}, not a NodeTemplate")
+            raise TemplateError(f"{path!r} is a {type(template).__name__}, not a {cls.__name__}")
+        return template
+
+
+@dataclass(frozen=True, init=False)
+class NodeTemplate(_OperatorGraph):
+    """A neuron type: an ordered set of operator templates (PyRates' NodeTemplate).
+
+    Parameters
+    ----------
+    name
+        Template name, e.g. ``"tanh"``.
+    operators
+        OperatorTemplates, or a mapping OperatorTemplate -> changes (see :func:`apply_changes`),
+        e.g. ``{li_op: {"tau": 5.0}}``.
+    path, description
+        Origin (for error messages) and free text.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        operators: Iterable[OperatorTemplate] | Mapping[OperatorTemplate, Any],
+        path: str | None = None,
+        description: str = "",
+    ) -> None:
+        super().__init__(name, operators, path, description)
+        if not self.operators:
+            raise TemplateError(
+                "a NodeTemplate needs at least one operator", template=name, file=path
+            )
+
+
+@dataclass(frozen=True, init=False)
+class EdgeTemplate(_OperatorGraph):
+    """Operators on a connection (PyRates' EdgeTemplate); loaded and validated, may be empty."""
+
+
+def _freeze_value(value: Any, **context) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze_value(v, **context) for v in value)
+    if isinstance(value, str):
+        try:
+            return parse_number(value)
+        except TemplateError:
+            return value
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    raise TemplateError(f"cannot read edge value {value!r}", **context)
+
+
+@dataclass(frozen=True, init=False)
+class CircuitEdge:
+    """One edge of a circuit: ``source`` and ``target`` as ``node/op/var``, an optional
+    EdgeTemplate and values such as ``weight`` and ``delay`` (numeric strings read as numbers)."""
+
+    source: str
+    target: str
+    template: EdgeTemplate | None
+    values: tuple[tuple[str, Any], ...]
+
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        template: EdgeTemplate | None = None,
+        values: Mapping[str, Any] | None = None,
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        context = dict(context or {})  # file/template of the circuit, for error messages
+        for end in (source, target):
+            if not isinstance(end, str) or not end.strip():
+                raise TemplateError(
+                    f"edge endpoints must be 'node/op/var' strings, got {end!r}", **context
+                )
+        if template is not None and not isinstance(template, EdgeTemplate):
+            raise TemplateError(
+                f"edge template must be an EdgeTemplate, got {template!r}", **context
+            )
+        values = {} if values is None else values
+        if not isinstance(values, Mapping):
+            raise TemplateError(f"edge values must be a mapping, got {values!r}", **context)
+        frozen = tuple((str(k), _freeze_value(v, **context)) for k, v in values.items())
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "template", template)
+        object.__setattr__(self, "values", frozen)
+
+    @property
+    def value_dict(self) -> dict[str, Any]:
+        """The edge values as a dict."""
+        return dict(self.values)
+
+
+@dataclass(frozen=True, init=False)
+class CircuitTemplate:
+    """A network of nodes (and sub-circuits) with edges (PyRates' CircuitTemplate).
+
+    Parameters
+    ----------
+    name
+        Template name.
+    nodes
+        Mapping label -> NodeTemplate.
+    edges
+        CircuitEdges, or ``(source, target, template_or_None, values)`` sequences. The first
+        ``/``-separated part of each endpoint must be a node or sub-circuit label.
+    circuits
+        Mapping label -> CircuitTemplate (sub-circuits).
+    path, description
+        Origin (for error messages) and free text.
+    """
+
+    name: str
+    nodes: tuple[tuple[str, NodeTemplate], ...]
+    edges: tuple[CircuitEdge, ...]
+    circuits: tuple[tuple[str, CircuitTemplate], ...] = ()
+    path: str | None = field(default=None, compare=False)
+    description: str = field(default="", compare=False)
+
+    def __init__(
+        self,
+        name: str,
+        nodes: Mapping[str, NodeTemplate],
+        edges: Iterable[CircuitEdge | Sequence[Any]] = (),
+        circuits: Mapping[str, CircuitTemplate] | None = None,
+        path: str | None = None,
+        description: str = "",
+    ) -> None:
+        context = {"template": _check_name(name, "template name", file=path), "file": path}
+        circuits = {} if circuits is None else circuits
+        for what, mapping, cls in (
+            ("nodes", nodes, NodeTemplate),
+            ("circuits", circuits, CircuitTemplate),
+        ):
+            if not isinstance(mapping, Mapping):
+                raise TemplateError(f"{what} must be a mapping label -> template", **context)
+            for label, tmpl in mapping.items():
+                _check_name(label, f"{what[:-1]} label", **context)
+                if not isinstance(tmpl, cls):
+                    raise TemplateError(
+                        f"{what[:-1]} {label!r} must be a {cls.__name__}, "
+                        f"got {type(tmpl).__name__}",
+                        **context,
+                    )
+        labels = set(nodes) | set(circuits)
+        if len(labels) < len(nodes) + len(circuits):
+            raise TemplateError("a label names both a node and a sub-circuit", **context)
+        parsed = []
+        for edge in edges:
+            if not isinstance(edge, CircuitEdge):
+                if (
+                    isinstance(edge, (str, bytes))
+                    or not isinstance(edge, Sequence)
+                    or not (2 <= len(edge) <= 4)
+                ):
+                    raise TemplateError(
+                        f"an edge must be [source, target, template_or_null, values], got {edge!r}",
+                        **context,
+                    )
+                edge = CircuitEdge(*edge, context=context)
+            for end in (edge.source, edge.target):
+                if end.split("/", 1)[0] not in labels:
+                    raise TemplateError(
+                        f"edge endpoint {end!r} names no node of the circuit; "
+                        f"nodes: {sorted(labels)}",
+                        **context,
+                    )
+            parsed.append(edge)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "nodes", tuple(nodes.items()))
+        object.__setattr__(self, "edges", tuple(parsed))
+        object.__setattr__(self, "circuits", tuple(circuits.items()))
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "description", description)
+
+    @property
+    def node_dict(self) -> dict[str, NodeTemplate]:
+        """The nodes as a dict (label -> NodeTemplate)."""
+        return dict(self.nodes)
+
+    @classmethod
+    def from_yaml(cls, path: str) -> CircuitTemplate:
+        """Load a circuit template from a dot path or file path (see the loader)."""
+        from .loader import load_template
+
+        template = load_template(path)
+        if not isinstance(template, cls):
+            raise TemplateError(f"{path!r} is a {type(template).__name__}, not a CircuitTemplate")
         return template
