@@ -1,0 +1,450 @@
+"""Recordings of a simulation or training run, kept as numpy arrays.
+
+An :class:`Observer` is what ``Network.run``, ``Network.test`` and the ``fit_*`` methods return.
+It is a small dictionary of numpy arrays with a time axis attached:
+
+- ``obs["out"]``: the network output, shape ``(recordings, n_out)``;
+- ``obs[(node, var)]``: a variable requested with ``record_vars=[(node, var, reduce)]``, shape
+  ``(recordings, N)`` (``(recordings,)`` when ``reduce`` is true: the mean over neurons);
+- anything else the run stored with :meth:`Observer.save` (``"loss"``, ``"epoch_loss"``,
+  ``"w_out"``, ``"y"``, ...).
+
+Batched runs (inputs of shape ``(B, T, m)``) put a leading trial axis on the recordings:
+``(B, recordings, ...)``; :attr:`Observer.n_trials` is then ``B`` (``None`` for unbatched runs).
+
+Time axis: recording ``k`` lies ``k * sampling_steps * dt`` (model time units) after the first
+recording, which is RectiPy's convention; steps discarded by ``cutoff`` are not on the axis.
+
+pandas (``to_dataframe``) and matplotlib (``plot``, ``matshow``) are optional extras, imported
+only when those methods are called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import RectinumbaError
+
+__all__ = ["Observer"]
+
+Key = Hashable  # "out", "loss", ... or a (node, var) tuple
+
+
+class _MissingKey(KeyError):
+    """A ``KeyError`` whose message reads as text (``KeyError`` quotes its message otherwise)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _require(module: str, extra: str, what: str) -> ModuleType:
+    """Import an optional dependency or raise an ImportError that names the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(
+            f"{what} needs the optional dependency {module.split('.')[0]!r}: "
+            f"pip install rectinumba[{extra}]"
+        ) from err
+
+
+def _label(key: Key) -> str:
+    """Axis/legend text for a key: ``"out"`` or ``"lif: v"`` for ``("lif", "v")``."""
+    if isinstance(key, tuple) and len(key) == 2:
+        return f"{key[0]}: {key[1]}"
+    return str(key)
+
+
+def _rows(arr: np.ndarray) -> np.ndarray:
+    """View ``arr`` as (rows, columns): a scalar is 1x1, a vector one column, trailing axes flat."""
+    if arr.ndim == 0:
+        return arr.reshape(1, 1)
+    return arr.reshape(arr.shape[0], int(np.prod(arr.shape[1:], dtype=np.int64)))
+
+
+def _normalise_record_vars(
+    record_vars: Iterable[Sequence[Any]] | None,
+) -> list[tuple[str, str, bool]]:
+    """Validate ``record_vars`` entries ``(node, var)`` or ``(node, var, reduce)``."""
+    triples: list[tuple[str, str, bool]] = []
+    seen: set[tuple[str, str]] = set()
+    for entry in record_vars or ():
+        if isinstance(entry, str) or not isinstance(entry, Sequence) or len(entry) not in (2, 3):
+            raise RectinumbaError(
+                f"record_vars entries must be (node, var) or (node, var, reduce) tuples, "
+                f"got {entry!r}"
+            )
+        node, var = entry[0], entry[1]
+        reduce = bool(entry[2]) if len(entry) == 3 else False
+        if not isinstance(node, str) or not isinstance(var, str):
+            raise RectinumbaError(
+                f"record_vars entry {tuple(entry)!r}: node and variable must be strings"
+            )
+        if (node, var) in seen:
+            raise RectinumbaError(f"record_vars lists ({node!r}, {var!r}) twice")
+        seen.add((node, var))
+        triples.append((node, var, reduce))
+    return triples
+
+
+class Observer:
+    """Recordings of one run: output, losses and requested state variables as numpy arrays.
+
+    Parameters
+    ----------
+    dt
+        Integration step size of the run (model time units).
+    record_output
+        Whether the run records the network output under ``"out"``.
+    record_loss
+        Whether the run records the loss under ``"loss"``.
+    record_vars
+        Variables to record: ``(node, var)`` or ``(node, var, reduce)`` tuples; each recording
+        is stored under the key ``(node, var)``; ``reduce=True`` means the mean over neurons.
+    sampling_steps
+        Number of integration steps between two recordings.
+    n_trials
+        Number of independent trials of a batched run (recordings then carry a leading trial
+        axis); ``None`` for an unbatched run.
+
+    Examples
+    --------
+    >>> obs = Observer(dt=1e-3, record_vars=[("lif", "v", False)])
+    >>> obs.save("out", np.zeros((100, 2)))
+    >>> obs["out"].shape, obs.time[:2]
+    ((100, 2), array([0.   , 0.001]))
+    """
+
+    def __init__(
+        self,
+        dt: float,
+        record_output: bool = True,
+        record_loss: bool = True,
+        record_vars: Iterable[Sequence[Any]] | None = None,
+        sampling_steps: int = 1,
+        *,
+        n_trials: int | None = None,
+    ) -> None:
+        dt = float(dt)
+        if not np.isfinite(dt) or dt <= 0.0:
+            raise RectinumbaError(f"Observer: dt must be a positive number, got {dt!r}")
+        if (
+            isinstance(sampling_steps, bool)
+            or int(sampling_steps) != sampling_steps
+            or sampling_steps < 1
+        ):
+            raise RectinumbaError(
+                f"Observer: sampling_steps must be a positive integer, got {sampling_steps!r}"
+            )
+        if n_trials is not None and (int(n_trials) != n_trials or n_trials < 1):
+            raise RectinumbaError(
+                f"Observer: n_trials must be a positive integer, got {n_trials!r}"
+            )
+        self._dt = dt
+        self._sampling_steps = int(sampling_steps)
+        self._n_trials = None if n_trials is None else int(n_trials)
+        self._record_output = bool(record_output)
+        self._record_loss = bool(record_loss)
+        self._record_vars = _normalise_record_vars(record_vars)
+        self._data: dict[Key, np.ndarray] = {}
+        # keys whose first axis (after the trial axis) is the recording axis
+        self._series: set[Key] = set()
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def dt(self) -> float:
+        """Integration step size of the run."""
+        return self._dt
+
+    @property
+    def sampling_steps(self) -> int:
+        """Integration steps between two recordings."""
+        return self._sampling_steps
+
+    @property
+    def n_trials(self) -> int | None:
+        """Number of trials of a batched run, ``None`` for an unbatched run."""
+        return self._n_trials
+
+    @property
+    def record_output(self) -> bool:
+        """Whether the run records the network output under ``"out"``."""
+        return self._record_output
+
+    @property
+    def record_loss(self) -> bool:
+        """Whether the run records the loss under ``"loss"``."""
+        return self._record_loss
+
+    @property
+    def record_vars(self) -> list[tuple[str, str, bool]]:
+        """The requested variables as ``(node, var, reduce)`` triples."""
+        return list(self._record_vars)
+
+    @property
+    def recorded_state_variables(self) -> list[tuple[str, str]]:
+        """Keys ``(node, var)`` of the requested variables, in the order requested."""
+        return [(node, var) for node, var, _ in self._record_vars]
+
+    # ------------------------------------------------------------------ storage
+    def save(self, key: Key, value: Any, *, time_series: bool | None = None) -> None:
+        """Store ``value`` (converted with ``np.asarray``) under ``key``.
+
+        Parameters
+        ----------
+        key
+            A string or a ``(node, var)`` tuple.
+        value
+            Anything ``np.asarray`` accepts.
+        time_series
+            Whether the array is a recording over time (its first axis, after the trial axis of
+            a batched run, is the recording axis; ``to_dataframe``/``plot`` then use
+            :attr:`time`). Default: true for ``"out"`` and the keys of ``record_vars``.
+        """
+        try:
+            hash(key)
+        except TypeError as err:
+            raise RectinumbaError(f"Observer keys must be hashable, got {key!r}") from err
+        arr = np.asarray(value)
+        if time_series is None:
+            time_series = key == "out" or key in self.recorded_state_variables
+        if (
+            time_series
+            and self._n_trials is not None
+            and (arr.ndim < 2 or arr.shape[0] != self._n_trials)
+        ):
+            raise RectinumbaError(
+                f"Observer: recording {key!r} of a batched run must have shape "
+                f"({self._n_trials}, recordings, ...), got {arr.shape}"
+            )
+        self._data[key] = arr
+        if time_series:
+            self._series.add(key)
+        else:
+            self._series.discard(key)
+
+    def __getitem__(self, key: Key) -> np.ndarray:
+        try:
+            return self._data[key]
+        except (KeyError, TypeError):
+            pass
+        message = f"{key!r} was not recorded; recorded keys: {self.keys()}"
+        if isinstance(key, str) and "/" in key:
+            node, _, var = key.partition("/")
+            if (node, var) in self._data:
+                message += f" (did you mean ({node!r}, {var!r})?)"
+        elif isinstance(key, tuple) and len(key) == 3 and key[:2] in self._data:
+            message += f" (keys of record_vars drop the reduce flag: use {key[:2]!r})"
+        raise _MissingKey(message)
+
+    def to_numpy(self, key: Key) -> np.ndarray:
+        """The recording under ``key`` as a numpy array (the same as ``obs[key]``)."""
+        return self[key]
+
+    def keys(self) -> list[Key]:
+        """Keys of everything stored, in the order stored."""
+        return list(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._data
+        except TypeError:  # unhashable keys are never stored
+            return False
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    # ------------------------------------------------------------------ time axis
+    def _n_recordings(self, key: Key) -> int:
+        arr = self._data[key]
+        axis = 1 if self._n_trials is not None else 0
+        return int(arr.shape[axis]) if arr.ndim > axis else 1
+
+    def _time_for(self, n: int) -> np.ndarray:
+        return np.arange(n) * (self._dt * self._sampling_steps)
+
+    @property
+    def time(self) -> np.ndarray:
+        """Time of each recording, ``k * sampling_steps * dt`` after the first.
+
+        The number of recordings is that of ``"out"``, or else of the first recorded variable;
+        an empty array when nothing was recorded.
+        """
+        for key in ["out", *self.recorded_state_variables]:
+            if key in self._data:
+                return self._time_for(self._n_recordings(key))
+        return self._time_for(0)
+
+    # ------------------------------------------------------------------ views
+    def _as_2d(self, key: Key, trial: int | None) -> np.ndarray:
+        """Recording of one trial as (recordings, dims); trailing axes are flattened."""
+        arr = self[key]
+        batched = self._n_trials is not None and key in self._series
+        if batched:
+            if trial is None:
+                raise RectinumbaError(
+                    f"{key!r} holds {self._n_trials} trials: pass trial=<index> to choose one"
+                )
+            arr = arr[trial]
+        elif trial is not None:
+            raise RectinumbaError(f"{key!r} has no trial axis; call without trial=")
+        return _rows(arr)
+
+    def to_dataframe(self, key: Key) -> Any:
+        """The recording under ``key`` as a pandas DataFrame.
+
+        Recordings over time are indexed by :attr:`time` (a MultiIndex ``(trial, time)`` for a
+        batched run), with one column per dimension (trailing axes flattened). Other stored
+        arrays keep a plain integer index.
+
+        Raises
+        ------
+        ImportError
+            If pandas is not installed (``pip install rectinumba[pandas]``).
+        """
+        pd = _require("pandas", "pandas", "Observer.to_dataframe")
+        arr = self[key]
+        if key not in self._series:
+            return pd.DataFrame(_rows(arr))
+        n = self._n_recordings(key)
+        time = self._time_for(n)
+        if self._n_trials is None:
+            index = pd.Index(time, name="time")
+            return pd.DataFrame(_rows(arr), index=index)
+        index = pd.MultiIndex.from_product([range(self._n_trials), time], names=["trial", "time"])
+        return pd.DataFrame(_rows(arr.reshape(self._n_trials * n, *arr.shape[2:])), index=index)
+
+    def plot(
+        self,
+        y: Key | list[Key],
+        x: Key | None = None,
+        ax: Any = None,
+        *,
+        trial: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Line plot of one recording (or a list of them) against time or another recording.
+
+        Parameters
+        ----------
+        y
+            A key, or a list of keys (one legend entry each).
+        x
+            Key of the x values (a single column); ``None`` plots against :attr:`time`.
+        ax
+            matplotlib Axes to draw in; a new figure is made when ``None`` (``figsize=`` may
+            be passed for it).
+        trial
+            Trial to plot, required for recordings of a batched run.
+        **kwargs
+            Passed on to ``Axes.plot``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn in.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed (``pip install rectinumba[plot]``).
+        """
+        plt = _require("matplotlib.pyplot", "plot", "Observer.plot")
+        figsize = kwargs.pop("figsize", None)
+        if ax is None:
+            _, ax = plt.subplots(figsize=figsize)
+        keys = list(y) if isinstance(y, list) else [y]
+        xs = None if x is None else self._as_2d(x, trial if x in self._series else None)
+        if xs is not None and xs.shape[1] != 1:
+            raise RectinumbaError(f"plot: x={x!r} must be a single column, got shape {xs.shape}")
+        for key in keys:
+            ys = self._as_2d(key, trial)
+            if xs is None:
+                xv = self._time_for(ys.shape[0])
+            elif xs.shape[0] != ys.shape[0]:
+                raise RectinumbaError(
+                    f"plot: x={x!r} has {xs.shape[0]} values but y={key!r} has {ys.shape[0]}"
+                )
+            else:
+                xv = xs[:, 0]
+            lines = ax.plot(xv, ys, **kwargs)
+            if len(keys) > 1 and lines and "label" not in kwargs:
+                lines[0].set_label(_label(key))
+        if len(keys) > 1:
+            ax.legend()
+        ax.set_xlabel("time" if x is None else _label(x))
+        ax.set_ylabel(", ".join(_label(k) for k in keys))
+        return ax
+
+    def matshow(self, v: Key, ax: Any = None, *, trial: int | None = None, **kwargs: Any) -> Any:
+        """Image of a (recordings, dims) recording: dims on the y axis, time on the x axis.
+
+        Useful for spike rasters and population activity.
+
+        Parameters
+        ----------
+        v
+            Key of the recording.
+        ax
+            matplotlib Axes to draw in; a new figure is made when ``None`` (``figsize=`` may
+            be passed for it).
+        trial
+            Trial to show, required for recordings of a batched run.
+        **kwargs
+            Passed on to ``Axes.imshow`` (defaults: ``aspect="auto"``, ``origin="lower"``,
+            ``interpolation="nearest"``, an ``extent`` spanning :attr:`time`); ``colorbar=False``
+            omits the colour bar, ``shrink=`` sizes it (default 0.6).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn in.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed (``pip install rectinumba[plot]``).
+        """
+        plt = _require("matplotlib.pyplot", "plot", "Observer.matshow")
+        figsize = kwargs.pop("figsize", None)
+        shrink = kwargs.pop("shrink", 0.6)
+        colorbar = kwargs.pop("colorbar", True)
+        data = self._as_2d(v, trial)
+        n, dims = data.shape
+        if n == 0:
+            raise RectinumbaError(f"matshow: {v!r} holds no recordings")
+        if ax is None:
+            _, ax = plt.subplots(figsize=figsize)
+        if v in self._series:
+            step = self._dt * self._sampling_steps
+            extent = (0.0, n * step, -0.5, dims - 0.5)
+            xlabel = "time"
+        else:
+            extent = (-0.5, n - 0.5, -0.5, dims - 0.5)
+            xlabel = "index"
+        opts = {"aspect": "auto", "origin": "lower", "interpolation": "nearest", "extent": extent}
+        opts.update(kwargs)
+        image = ax.imshow(data.T, **opts)
+        if colorbar:
+            ax.figure.colorbar(image, ax=ax, shrink=shrink)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(_label(v))
+        return ax
+
+    def __repr__(self) -> str:
+        head = f"Observer(dt={self._dt:g}, sampling_steps={self._sampling_steps}"
+        if self._n_trials is not None:
+            head += f", n_trials={self._n_trials}"
+        head += f", {len(self.time)} recordings)"
+        if not self._data:
+            return head + " with nothing stored"
+        rows = [f"  {key!r}: {arr.dtype} {arr.shape}" for key, arr in self._data.items()]
+        return "\n".join([head, *rows])
