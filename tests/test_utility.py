@@ -1,0 +1,229 @@
+"""rectinumba.utility: connectivity generators, normalisation, WTA score, spectral radius."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.stats as st
+
+from rectinumba import utility as u
+from rectinumba.errors import RectinumbaError
+
+
+class ConstantDistance:
+    """A 'distribution' that always draws the same distance (to test the geometry exactly)."""
+
+    def __init__(self, d: int) -> None:
+        self.d = d
+
+    def rvs(self, size, random_state=None):
+        return np.full(size, self.d)
+
+
+# random_connectivity ------------------------------------------------------------------------------
+
+
+def test_random_connectivity_counts_and_normalisation():
+    C = u.random_connectivity(20, 30, 0.1, normalize=False, seed=1)
+    assert C.shape == (20, 30)
+    assert np.count_nonzero(C) == 60
+    assert set(np.unique(C)) == {0.0, 1.0}
+    # round, not truncation: 0.29 * 100 = 28.999...
+    assert np.count_nonzero(u.random_connectivity(10, 10, 0.29, seed=0)) == 29
+    Cn = u.random_connectivity(20, 30, 0.1, normalize=True, seed=1)
+    rows = Cn.sum(axis=1)
+    has = np.count_nonzero(C, axis=1) > 0
+    np.testing.assert_allclose(rows[has], 1.0)
+    np.testing.assert_array_equal(rows[~has], 0.0)
+    # same positions as the unnormalised draw with the same seed, 1/in-degree values
+    np.testing.assert_array_equal(Cn > 0, C > 0)
+    np.testing.assert_allclose(Cn[has], C[has] / C[has].sum(axis=1, keepdims=True))
+
+
+def test_random_connectivity_per_row_and_seeds():
+    C = u.random_connectivity(15, 40, 0.25, normalize=False, seed=3, per_row=True)
+    np.testing.assert_array_equal(np.count_nonzero(C, axis=1), 10)
+    np.testing.assert_array_equal(
+        u.random_connectivity(15, 40, 0.25, seed=7), u.random_connectivity(15, 40, 0.25, seed=7)
+    )
+    assert not np.array_equal(
+        u.random_connectivity(15, 40, 0.25, seed=7), u.random_connectivity(15, 40, 0.25, seed=8)
+    )
+    rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(
+        u.random_connectivity(5, 5, 0.5, seed=rng1), u.random_connectivity(5, 5, 0.5, seed=rng2)
+    )
+    assert np.count_nonzero(u.random_connectivity(4, 4, 1.0, seed=0)) == 16
+    assert np.count_nonzero(u.random_connectivity(4, 4, 0.0, seed=0)) == 0
+
+
+def test_random_connectivity_errors():
+    with pytest.raises(RectinumbaError, match=r"connection probability p must be in \[0, 1\]"):
+        u.random_connectivity(3, 3, 1.5)
+    with pytest.raises(RectinumbaError, match="n must be a positive integer"):
+        u.random_connectivity(0, 3, 0.5)
+
+
+# input_connections --------------------------------------------------------------------------------
+
+
+def test_input_connections_structure():
+    W = u.input_connections(50, 4, 0.2, variance=2.0, zero_mean=True, seed=11)
+    assert W.shape == (50, 4)
+    np.testing.assert_array_equal(np.count_nonzero(W, axis=0), 10)
+    np.testing.assert_allclose(W.sum(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_array_equal(W, u.input_connections(50, 4, 0.2, 2.0, True, seed=11))
+    W2 = u.input_connections(50, 4, 0.2, variance=2.0, zero_mean=False, seed=11)
+    # same positions; zero_mean only shifts the drawn values per column
+    np.testing.assert_array_equal(W2 != 0, W != 0)
+    for col in range(4):
+        nz = W[:, col] != 0
+        np.testing.assert_allclose(W2[nz, col] - W[nz, col], W2[nz, col].mean())
+
+
+def test_input_connections_variance():
+    # the variance argument is a variance (RectiPy used it as a standard deviation)
+    W = u.input_connections(20000, 4, 0.5, variance=4.0, zero_mean=False, seed=2)
+    values = W[W != 0]
+    assert values.size == 40000
+    assert abs(values.var() - 4.0) < 0.15
+    assert abs(values.mean()) < 0.05
+
+
+# circular / line connectivity --------------------------------------------------------------------
+
+
+def test_circular_connectivity_geometry():
+    N = 20
+    C = u.circular_connectivity(N, 0.3, st.randint(1, 3), seed=4)
+    assert C.shape == (N, N)
+    np.testing.assert_allclose(C.sum(axis=1), 1.0)
+    i, j = np.nonzero(C)
+    assert set(((j - i) % N).tolist()) <= {1, 2, N - 1, N - 2}
+    # homogeneous: all inputs of a node have the same weight
+    for row in C:
+        nz = row[row > 0]
+        np.testing.assert_allclose(nz, 1.0 / nz.size)
+    np.testing.assert_array_equal(C, u.circular_connectivity(N, 0.3, st.randint(1, 3), seed=4))
+
+
+def test_circular_connectivity_heterogeneous_and_wrap():
+    N = 12
+    k = 6  # draws per node = round(N * 0.5)
+    Ch = u.circular_connectivity(N, 0.5, st.randint(1, 4), homogeneous_weights=False, seed=9)
+    Co = u.circular_connectivity(N, 0.5, st.randint(1, 4), homogeneous_weights=True, seed=9)
+    np.testing.assert_allclose(Ch.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(Ch > 0, Co > 0)  # same draws, different weighting
+    counts = Ch * k
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-12)
+    assert not np.allclose(Ch, Co)  # some draws repeat, so the weightings differ
+    # distance 0 is a self-connection
+    np.testing.assert_array_equal(u.circular_connectivity(N, 0.5, ConstantDistance(0)), np.eye(N))
+    # a distance of N + 1 wraps to a neighbour (RectiPy wrapped only once)
+    Cw = u.circular_connectivity(N, 0.5, ConstantDistance(N + 1), seed=1)
+    i, j = np.nonzero(Cw)
+    assert set(((j - i) % N).tolist()) <= {1, N - 1}
+    assert i.size >= N
+
+
+def test_line_connectivity_edges_kept_and_no_wrap():
+    N = 10
+    C = u.line_connectivity(N, 1.0, ConstantDistance(1), seed=0)
+    i, j = np.nonzero(C)
+    assert np.all(np.abs(i - j) == 1)  # no wrap-around between 0 and N - 1
+    assert C[1, 0] > 0  # node 0 is a valid source (RectiPy dropped it)
+    assert C[0, 1] == 1.0  # node 0's only possible source
+    assert C[N - 1, N - 2] == 1.0
+    rows = C.sum(axis=1)
+    np.testing.assert_allclose(rows[rows > 0], 1.0)
+    Ch = u.line_connectivity(N, 0.5, st.randint(0, 4), homogeneous_weights=False, seed=3)
+    rows = Ch.sum(axis=1)
+    np.testing.assert_allclose(rows[rows > 0], 1.0)
+    i, j = np.nonzero(Ch)
+    assert np.all(np.abs(i - j) <= 3)
+
+
+def test_spatial_distribution_checked():
+    with pytest.raises(RectinumbaError, match="spatial_distribution must have an rvs"):
+        u.circular_connectivity(5, 0.5, [1, 2])
+
+
+# normalize / wta_score ----------------------------------------------------------------------------
+
+
+def test_normalize_minmax():
+    x = np.array([[2.0, 4.0, 6.0], [10.0, 0.0, 5.0]])
+    y = u.normalize(x)
+    np.testing.assert_allclose(y, (x - 0.0) / 10.0)
+    assert y.min() == 0.0 and y.max() == 1.0
+    x2 = x + 3.0  # RectiPy divided by the original maximum: not [0, 1]
+    np.testing.assert_allclose(u.normalize(x2), y)
+    yr = u.normalize(x, row_wise=True)
+    np.testing.assert_allclose(yr, [[0.0, 0.5, 1.0], [1.0, 0.0, 0.5]])
+    np.testing.assert_array_equal(x, [[2.0, 4.0, 6.0], [10.0, 0.0, 5.0]])  # input untouched
+    np.testing.assert_array_equal(u.normalize(np.full((2, 3), 7.0)), 0.0)
+
+
+def test_normalize_zscore_and_sum():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(4, 50))
+    z = u.normalize(x, mode="zscore")
+    assert abs(z.mean()) < 1e-12 and abs(z.std() - 1.0) < 1e-12
+    zr = u.normalize(x, mode="zscore", row_wise=True)
+    np.testing.assert_allclose(zr.mean(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(zr.std(axis=1), 1.0)
+    s = u.normalize(np.abs(x), mode="sum")
+    assert s.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(u.normalize(np.abs(x), mode="sum", row_wise=True).sum(axis=1), 1.0)
+    with pytest.raises(RectinumbaError, match=r"cannot divide by a zero sum \(row 1\)"):
+        u.normalize(np.array([[1.0, 2.0], [1.0, -1.0]]), mode="sum", row_wise=True)
+    with pytest.raises(RectinumbaError, match="invalid mode 'l2'"):
+        u.normalize(x, mode="l2")
+
+
+def test_wta_score():
+    x = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5]])
+    y = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    assert u.wta_score(x, y) == pytest.approx(2.0 / 3.0)
+    assert u.wta_score(x, x) == 1.0
+    with pytest.raises(RectinumbaError, match="same 1D or 2D shape"):
+        u.wta_score(x, y[:2])
+
+
+# spectral radius ----------------------------------------------------------------------------------
+
+
+def test_spectral_radius_dense_known_eigenvalues():
+    rng = np.random.default_rng(1)
+    lam = np.array([0.3, -1.7, 1.2, 0.5, -0.2])
+    Q = rng.normal(size=(5, 5))
+    W = Q @ np.diag(lam) @ np.linalg.inv(Q)
+    assert u.spectral_radius(W) == pytest.approx(1.7, rel=1e-9)
+    W2 = u.scale_spectral_radius(W, 0.9)
+    assert isinstance(W2, np.ndarray)
+    np.testing.assert_allclose(W2, W * 0.9 / 1.7, rtol=1e-9)
+    assert np.max(np.abs(np.linalg.eigvals(W2))) == pytest.approx(0.9, rel=1e-9)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_spectral_radius_sparse_stays_sparse(fmt):
+    W = sp.random(80, 80, density=0.1, random_state=3, format=fmt)
+    ref = np.max(np.abs(np.linalg.eigvals(W.toarray())))
+    assert u.spectral_radius(W) == pytest.approx(ref, rel=1e-8)
+    dense_before = W.toarray().copy()
+    W2 = u.scale_spectral_radius(W, 0.95)
+    assert sp.issparse(W2) and W2.format == fmt
+    assert W2.nnz == W.nnz
+    np.testing.assert_array_equal(W.toarray(), dense_before)  # input untouched
+    assert np.max(np.abs(np.linalg.eigvals(W2.toarray()))) == pytest.approx(0.95, rel=1e-8)
+
+
+def test_spectral_radius_small_sparse_and_errors():
+    W = sp.csr_matrix(np.array([[0.0, 2.0], [0.5, 0.0]]))  # eigenvalues ±1
+    assert u.spectral_radius(W) == pytest.approx(1.0)
+    assert u.spectral_radius(sp.csr_matrix((4, 4))) == 0.0
+    with pytest.raises(RectinumbaError, match="spectral radius 0"):
+        u.scale_spectral_radius(np.array([[0.0, 1.0], [0.0, 0.0]]), 1.0)
+    with pytest.raises(RectinumbaError, match="non-empty square matrix"):
+        u.spectral_radius(np.zeros((2, 3)))
