@@ -14,6 +14,8 @@ from .codegen.spec import DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
 from .edges import Edge, orient_weights
 from .errors import BackendError, NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
+from .training.bptt import BPTTMixin
+from .training.readout import ReadoutTrainingMixin
 from .weights import csr_parts, is_sparse
 
 __all__ = ["Network"]
@@ -41,7 +43,7 @@ def _load_model(node):
     raise NetworkError(f"node must be a template path, a NodeTemplate or an OperatorTemplate, got {node!r}")
 
 
-class Network:
+class Network(ReadoutTrainingMixin, BPTTMixin):
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
@@ -82,10 +84,9 @@ class Network:
 
             return CPUBackend()
         if device == "cuda" or device.startswith("cuda:"):
-            raise BackendError(
-                f"device {device!r}: the CUDA backend is not available in this version; use "
-                "device='cpu'"
-            )
+            from .backends.cuda import CUDABackend  # raises BackendError when CUDA is unusable
+
+            return CUDABackend(device)
         raise BackendError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
 
     @classmethod
@@ -409,7 +410,8 @@ class Network:
             )
         return order
 
-    def _spec(self, records: dict[str, tuple[tuple[str, bool], ...]] | None = None, B: int = 1):
+    def _spec(self, records: dict[str, tuple[tuple[str, bool], ...]] | None = None, B: int = 1,
+              train=None):
         inp, out = self._io_nodes()
         order = self._order(inp)
         index = {label: k for k, label in enumerate(order)}
@@ -437,7 +439,8 @@ class Network:
         edges = tuple(
             EdgeSpec(index[s], index[t], e.fmt, e.feedback) for (s, t), e in self._edges.items()
         )
-        return NetworkSpec(tuple(specs), edges, index[inp], index[out], parallel=B > 1), order
+        spec = NetworkSpec(tuple(specs), edges, index[inp], index[out], parallel=B > 1, train=train)
+        return spec, order
 
     def compile(self) -> "Network":
         """Check the graph, render and compile its kernel (done by run/forward when needed)."""
@@ -503,11 +506,16 @@ class Network:
         return {k: tuple(v) for k, v in per_node.items()}, keys
 
     def _execute(self, x: np.ndarray, *, sampling: int, cutoff: int, record_output: bool,
-                 record_vars=None, verbose: bool = False):
-        """Run the kernel over x (B, T, m); commit the new state only on success."""
+                 record_vars=None, verbose: bool = False, train=None, train_arrays=None):
+        """Run the kernel over x (B, T, m); commit the new state only on success.
+
+        ``train`` is a training hook object (NetworkSpec.train) and ``train_arrays`` maps the
+        ``detail`` of each of its ArgSpec(role="train") arguments to the array to pass; arrays
+        whose detail starts with "steps:" are per-step arrays (B, T, ...) sliced per chunk.
+        """
         B, T, _ = x.shape
         records, keys = self._parse_record_vars(record_vars)
-        spec, order = self._spec(records, B)
+        spec, order = self._spec(records, B, train)
         rendered, kernel = self._backend.kernel(spec)
         n_rec = max(0, -(-(T - cutoff) // sampling)) if (record_output or keys) else 0
         eff_cutoff = cutoff if n_rec else T + 1
@@ -539,6 +547,8 @@ class Network:
                 arr = w if a.detail == "dense" else csr_parts(w, self.dtype)[("data", "indices", "indptr").index(a.detail)]
             elif a.role == "scalar":
                 arr = dt(node.spike_threshold if a.detail == "threshold" else node.spike_reset)
+            elif a.role == "train":
+                arr = train_arrays[a.detail]
             elif a.role == "rec":
                 width = 1 if a.detail[1] else node.n_out
                 arr = np.zeros((B, n_rec, width), self.dtype)
@@ -553,10 +563,15 @@ class Network:
         from .progress import Progress
 
         with Progress(T, "simulating", verbose and T > chunk) as bar:
+            per_step = [j for j, a in enumerate(rendered.args)
+                        if a.role == "train" and str(a.detail).startswith("steps:")]
             for s0 in range(0, T, chunk):
                 xc = np.ascontiguousarray(x[:, s0 : s0 + chunk], dtype=self.dtype)
+                call = list(args)
+                for j in per_step:
+                    call[j] = np.ascontiguousarray(args[j][:, s0 : s0 + chunk])
                 kernel(xc.shape[1], self._step + s0, s0, dt(self.dt), eff_cutoff, sampling, xc,
-                       out_rec, status, *args)
+                       out_rec, status, *call)
                 if status[:, 0].any():
                     self._raise_status(status, spec, order, self._step, B)
                 bar.update(xc.shape[1])

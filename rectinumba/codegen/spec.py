@@ -92,3 +92,6 @@ class NetworkSpec:
     input_node: int
     output_node: int
     parallel: bool = False
+    #: online learning / accumulation emitted at the end of each step (see codegen.train);
+    #: a hashable object with an ``emit(code, spec, args)`` method, or None
+    train: object = None

@@ -447,6 +447,10 @@ def render_network(spec: NetworkSpec) -> RenderedKernel:
         body(f"for i in range(N{o}):")
         with body.indent():
             body(f"out_rec[b, r, i] = n{o}_out[b, i]")
+    if spec.train is not None:
+        # training hooks see: b, step, gs, rec_now, r, x, n<k>_out, e<e>_W..., and add
+        # ArgSpec(role="train") arguments that the caller supplies by ``detail``
+        spec.train.emit(body, spec, args)
     for k in feedback_sources:
         body(f"for i in range(N{k}):")
         with body.indent():

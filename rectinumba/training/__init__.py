@@ -1,1 +1,1 @@
-"""training"""
+"""Training: losses, optimizers, ridge/RLS readouts, BPTT."""
