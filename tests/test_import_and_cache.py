@@ -1,0 +1,56 @@
+"""Light import and cross-process kernel reuse, each checked in a fresh subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+IMPORT_PROBE = (
+    "import sys, time; t = time.perf_counter(); import rectinumba; from rectinumba import Network;"
+    "dt = time.perf_counter() - t;"
+    "print(dt, 'numba' in sys.modules, 'sympy' in sys.modules, 'scipy' in sys.modules)"
+)
+
+
+def test_import_is_light_and_fast():
+    times = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True,
+                             check=True).stdout.split()
+        times.append(float(out[0]))
+        assert out[1:] == ["False", "False", "False"], "import rectinumba loaded numba/sympy/scipy"
+    assert min(times) < 0.25, f"import took {min(times) * 1e3:.0f} ms"
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, numpy as np
+    from rectinumba import Network
+    net = Network(dt=1e-3)
+    J = np.random.default_rng(0).standard_normal((5, 5))
+    net.add_diffeq_node("lif", "neuron_model_templates.spiking_neurons.lif.lif", weights=J,
+                        source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
+                        op="lif_op", spike_var="spike", spike_def="v")
+    obs = net.run(np.ones((100, 5)), verbose=False)
+    kernel = net._backend.kernel(net._spec()[0])[1]
+    print(json.dumps({"hits": sum(kernel.stats.cache_hits.values()),
+                      "misses": sum(kernel.stats.cache_misses.values()),
+                      "out": float(obs["out"].sum())}))
+    """
+)
+
+
+def test_second_process_loads_compiled_kernel_from_cache(tmp_path):
+    env = dict(os.environ, RECTINUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                                  check=True, env=env).stdout)
+        for _ in range(2)
+    ]
+    assert runs[0]["misses"] >= 1 and runs[0]["hits"] == 0  # cold: compiled
+    assert runs[1]["hits"] >= 1 and runs[1]["misses"] == 0  # warm: loaded from the disk cache
+    assert runs[0]["out"] == runs[1]["out"]
+    assert any(p.suffix == ".py" for p in (tmp_path / "cache").iterdir())
