@@ -245,8 +245,10 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
-            rng = np.random.default_rng(kwargs.get("seed"))
-            weights = rng.standard_normal((n_t, n_s))
+            # without a seed, numpy's global generator: np.random.seed makes scripts repeatable
+            seed = kwargs.get("seed")
+            draw = np.random.standard_normal if seed is None else np.random.default_rng(seed).standard_normal
+            weights = draw((n_t, n_s))
         elif not is_sparse(weights):
             weights = np.asarray(weights)
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
