@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import NetworkError
+
 __all__ = ["Definition", "NodeModel", "TIME"]
 
 #: name of the time symbol in expressions
@@ -101,4 +103,90 @@ class NodeModel:
     def variable_names(self) -> tuple[str, ...]:
         """Every named variable: states, algebraic (non-reduction), inputs, parameters."""
         alg = tuple(d.name for d in self.algebraic if d.reduce is None)
-        return self.states + alg + tuple(n for n, _ in self.inputs) + tuple(n for n, _ in self.params)
+        inputs = tuple(n for n, _ in self.inputs)
+        return self.states + alg + inputs + tuple(n for n, _ in self.params)
+
+    # ---- name resolution --------------------------------------------------------------
+    def resolve(self, name: str, op: str | None = None) -> str:
+        """Qualified ``op/var`` name of the variable a user refers to.
+
+        Parameters
+        ----------
+        name
+            ``"var"``, ``"op/var"`` or ``"all/op/var"`` (any first part before ``op/var`` is
+            ignored, as RectiPy's node prefix).
+        op
+            Operator that bare names belong to; without it a bare name must be unique among
+            the node's operators.
+
+        Returns
+        -------
+        str
+            The qualified name; a linked input (``tanh_op/v``) resolves to its source
+            (``li_op/v``).
+
+        Raises
+        ------
+        NetworkError
+            Unknown or ambiguous names (listing the known names or the candidates), unknown
+            ``op``.
+        """
+        if not isinstance(name, str) or not name:
+            raise NetworkError(
+                f"a variable name must be a non-empty string, got {name!r}", template=self.name
+            )
+        links = dict(self.links)
+        known = self.variable_names
+        known_set = set(known)
+        parts = name.split("/")
+        if len(parts) > 2:
+            parts = parts[-2:]
+        if len(parts) == 2:
+            qualified = "/".join(parts)
+            qualified = links.get(qualified, qualified)
+            if qualified in known_set:
+                return qualified
+            raise NetworkError(
+                f"unknown variable {name!r} in node {self.name!r}",
+                template=self.name,
+                hint="known variables: " + ", ".join(known),
+            )
+        bare = parts[0]
+        if op is not None:
+            if op not in self.operators:
+                raise NetworkError(
+                    f"unknown operator {op!r} in node {self.name!r}",
+                    template=self.name,
+                    variable=name,
+                    hint="operators: " + ", ".join(self.operators),
+                )
+            qualified = f"{op}/{bare}"
+            qualified = links.get(qualified, qualified)
+            if qualified in known_set:
+                return qualified
+            in_op = [n for n in known if n.startswith(op + "/")]
+            raise NetworkError(
+                f"unknown variable {name!r} in operator {op!r} of node {self.name!r}",
+                template=self.name,
+                hint=f"variables of {op}: " + ", ".join(in_op),
+            )
+        candidates: list[str] = []
+        for qualified in (*known, *links):
+            if qualified.partition("/")[2] == bare:
+                target = links.get(qualified, qualified)
+                if target not in candidates:
+                    candidates.append(target)
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise NetworkError(
+                f"unknown variable {name!r} in node {self.name!r}",
+                template=self.name,
+                hint="known variables: " + ", ".join(known),
+            )
+        raise NetworkError(
+            f"ambiguous variable {name!r} in node {self.name!r}: candidates "
+            + ", ".join(candidates),
+            template=self.name,
+            hint="write 'op/var' or pass op=",
+        )

@@ -1,0 +1,327 @@
+"""Compile a NodeTemplate (or a lone OperatorTemplate) into a :class:`NodeModel`.
+
+What happens, per node:
+
+1. every equation is split into target and right-hand side and checked against the declared
+   variables (no derivative of an input or an undeclared name, no variable defined twice);
+2. operators are linked: an ``input`` of operator B named like an ``output`` of another operator A
+   *is* that output (``tanh_op/v`` reads ``li_op/v``);
+3. each right-hand side is parsed (:mod:`.parse`) with the operator's variables as
+   ``sympy.Symbol("op/var", real=True)``; ``mean(...)``/``vsum(...)`` become population
+   definitions named ``op/mean(<text>)``;
+4. algebraic definitions are ordered topologically (an algebraic cycle is an error naming it);
+5. variables are classified: states (have a derivative; initial value = default), algebraic,
+   inputs (``input`` without a link), parameters (plain numbers, and ``variable``/``output``
+   without an equation, constant at their default).
+"""
+
+from __future__ import annotations
+
+import heapq
+import keyword
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import sympy
+
+from ..errors import EquationError, TemplateError
+from ..templates.template import NodeTemplate, OperatorTemplate, Variable
+from .model import Definition, NodeModel
+from .parse import Equation, Namespace, parse_rhs, split_equation
+
+__all__ = ["compile_node"]
+
+_KEYWORDS = frozenset(keyword.kwlist)
+
+
+def compile_node(template: NodeTemplate | OperatorTemplate) -> NodeModel:
+    """Compile a node template into its NodeModel (cached per template).
+
+    Parameters
+    ----------
+    template
+        A :class:`NodeTemplate`, or an :class:`OperatorTemplate`, which becomes a node of that
+        one operator named after it.
+
+    Returns
+    -------
+    NodeModel
+        States with initial values, parameters with defaults, inputs, outputs, ordered algebraic
+        definitions (reductions included), derivatives and operator links, all with ``op/var``
+        names. Equal templates give equal (and the same cached) models.
+
+    Raises
+    ------
+    EquationError
+        Syntax errors, hostile or unknown constructs, undefined variables, derivatives of inputs
+        or undeclared variables, duplicate definitions, algebraic cycles, ambiguous links.
+    TemplateError
+        When ``template`` is not a template.
+    """
+    if isinstance(template, OperatorTemplate):
+        template = NodeTemplate(template.name, (template,), path=template.path)
+    if not isinstance(template, NodeTemplate):
+        raise TemplateError(
+            f"compile_node expects a NodeTemplate or an OperatorTemplate, got "
+            f"{type(template).__name__}"
+        )
+    return _compile_cached(template)
+
+
+@lru_cache(maxsize=256)
+def _compile_cached(template: NodeTemplate) -> NodeModel:
+    return _Compiler(template).run()
+
+
+def _symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+@dataclass
+class _Op:
+    """Working data of one operator while its node compiles."""
+
+    template: OperatorTemplate
+    variables: dict[str, Variable]
+    equations: dict[str, Equation] = field(default_factory=dict)  # target -> equation
+    symbols: dict[str, sympy.Symbol] = field(default_factory=dict)  # bare name -> symbol
+
+    @property
+    def name(self) -> str:
+        return self.template.name
+
+    def context(self, file: str | None) -> dict[str, Any]:
+        return {"file": self.template.path or file, "template": self.name}
+
+
+@dataclass
+class _Def:
+    """An algebraic definition before ordering; ``key`` keeps source order among equals."""
+
+    name: str
+    expr: Any
+    reduce: str | None
+    key: int
+    op: _Op
+    equation: Equation | None
+
+
+class _Compiler:
+    def __init__(self, node: NodeTemplate) -> None:
+        self.node = node
+        self.file = node.path
+        self.ops = [_Op(op, op.variable_dict) for op in node.operators]
+        self.links: dict[str, str] = {}
+        self.defs: dict[str, _Def] = {}
+        self.reductions: dict[tuple[str, Any], str] = {}
+        self.counter = 0
+
+    # ---- steps -----------------------------------------------------------------------------
+    def run(self) -> NodeModel:
+        for op in self.ops:
+            self._check_names(op)
+            self._split(op)
+        self._link()
+        for op in self.ops:
+            self._make_symbols(op)
+        derivatives: dict[str, Any] = {}
+        for op in self.ops:
+            self._parse(op, derivatives)
+        return self._assemble(derivatives, self._order())
+
+    def _check_names(self, op: _Op) -> None:
+        if "/" in op.name:
+            raise TemplateError(
+                f"operator name {op.name!r} must not contain '/' (it separates operator and "
+                "variable in qualified names)",
+                file=op.template.path or self.file,
+                template=op.name,
+            )
+        for name in op.variables:
+            if not name.isidentifier() or name in _KEYWORDS:
+                raise EquationError(
+                    f"variable name {name!r} is not a valid identifier",
+                    hint="use letters, digits and '_' (not starting with a digit), and no "
+                    "Python keyword",
+                    variable=name,
+                    **op.context(self.file),
+                )
+
+    def _split(self, op: _Op) -> None:
+        ctx = op.context(self.file)
+        for text in op.template.equations:
+            eq = split_equation(text, **ctx)
+            name = eq.target
+            where = {"equation": eq.text, "column": eq.target_col, "variable": name, **ctx}
+            declared = op.variables.get(name)
+            what = "derivative of" if eq.kind == "ode" else "equation for"
+            if declared is None:
+                raise EquationError(
+                    f"{what} undeclared variable {name!r}",
+                    hint=f"declare it under 'variables:', e.g. {name}: variable(0)",
+                    **where,
+                )
+            if declared.kind == "input":
+                raise EquationError(
+                    f"{what} input variable {name!r}: inputs are set from outside (edges, "
+                    "coupling, spikes) and cannot have an equation",
+                    hint=f"declare it as variable({declared.default:g}) or output(...) instead",
+                    **where,
+                )
+            if declared.kind == "parameter":
+                raise EquationError(
+                    f"{what} the constant {name!r} (declared as a plain number)",
+                    hint=f"declare it as variable({declared.default:g}) to give it an equation",
+                    **where,
+                )
+            first = op.equations.get(name)
+            if first is not None:
+                raise EquationError(
+                    f"duplicate definition of variable {name!r}",
+                    hint=f"it is already defined by {first.text!r}",
+                    **where,
+                )
+            op.equations[name] = eq
+
+    def _link(self) -> None:
+        for op in self.ops:
+            for name, var in op.variables.items():
+                if var.kind != "input":
+                    continue
+                sources = [
+                    other
+                    for other in self.ops
+                    if other is not op
+                    and other.variables.get(name, Variable("parameter")).kind == "output"
+                ]
+                if len(sources) > 1:
+                    names = ", ".join(f"{s.name}/{name}" for s in sources)
+                    raise EquationError(
+                        f"input {op.name}/{name} matches the outputs of several operators: {names}",
+                        hint="rename the outputs so that each input links to one of them",
+                        variable=name,
+                        **op.context(self.file),
+                    )
+                if sources:
+                    self.links[f"{op.name}/{name}"] = f"{sources[0].name}/{name}"
+
+    def _make_symbols(self, op: _Op) -> None:
+        for name in op.variables:
+            qualified = f"{op.name}/{name}"
+            op.symbols[name] = _symbol(self.links.get(qualified, qualified))
+
+    def _parse(self, op: _Op, derivatives: dict[str, Any]) -> None:
+        ctx = op.context(self.file)
+
+        def reduce(kind: str, expr: Any, text: str) -> Any:
+            key = (kind, expr)
+            name = self.reductions.get(key)
+            if name is None:
+                name = f"{op.name}/{kind}({text})"
+                base, n = name, 1
+                while name in self.defs:  # same text, different meaning: keep names unique
+                    n += 1
+                    name = f"{base}#{n}"
+                self.reductions[key] = name
+                self.defs[name] = _Def(name, expr, kind, self._next(), op, None)
+            return _symbol(name)
+
+        namespace = Namespace(op.symbols, reduce)
+        for name, eq in op.equations.items():
+            rhs = parse_rhs(eq, namespace, **ctx)
+            qualified = f"{op.name}/{name}"
+            if eq.kind == "ode":
+                derivatives[qualified] = rhs
+            else:
+                self.defs[qualified] = _Def(qualified, rhs, None, self._next(), op, eq)
+
+    def _next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def _order(self) -> list[_Def]:
+        """Definitions in dependency order (Kahn's algorithm; ties keep source order)."""
+        deps = {
+            name: {s.name for s in d.expr.free_symbols if s.name in self.defs}
+            for name, d in self.defs.items()
+        }
+        users: dict[str, list[str]] = {name: [] for name in self.defs}
+        for name, needed in deps.items():
+            for dep in needed:
+                users[dep].append(name)
+        missing = {name: len(needed) for name, needed in deps.items()}
+        ready = [(self.defs[n].key, n) for n, count in missing.items() if count == 0]
+        heapq.heapify(ready)
+        ordered: list[_Def] = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            ordered.append(self.defs[name])
+            for user in users[name]:
+                missing[user] -= 1
+                if missing[user] == 0:
+                    heapq.heappush(ready, (self.defs[user].key, user))
+        if len(ordered) < len(self.defs):
+            self._raise_cycle({n for n, count in missing.items() if count > 0}, deps)
+        return ordered
+
+    def _raise_cycle(self, remaining: set[str], deps: dict[str, set[str]]) -> None:
+        # every remaining definition waits on another remaining one: walk until a name repeats
+        start = min(remaining, key=lambda n: self.defs[n].key)
+        path = [start]
+        while True:
+            nxt = min((d for d in deps[path[-1]] if d in remaining), key=lambda n: self.defs[n].key)
+            if nxt in path:
+                loop = path[path.index(nxt) :]
+                break
+            path.append(nxt)
+        # start the report at a variable the user wrote an equation for (not a reduction)
+        at = next((i for i, n in enumerate(loop) if self.defs[n].equation), 0)
+        loop = loop[at:] + loop[:at]
+        cycle = loop + [loop[0]]
+        first = self.defs[cycle[0]]
+        eq = first.equation
+        raise EquationError(
+            "algebraic cycle: " + " -> ".join(cycle) + " (each needs the next)",
+            hint="break the cycle, e.g. make one of them a state with a derivative",
+            equation=eq.text if eq else None,
+            column=eq.rhs_col if eq else None,
+            variable=first.name.split("/", 1)[1],
+            **first.op.context(self.file),
+        )
+
+    def _assemble(self, derivatives: dict[str, Any], ordered: list[_Def]) -> NodeModel:
+        states: list[str] = []
+        initial: list[tuple[str, float]] = []
+        params: list[tuple[str, float]] = []
+        inputs: list[tuple[str, float]] = []
+        outputs: list[str] = []
+        for op in self.ops:
+            for name, var in op.variables.items():
+                qualified = f"{op.name}/{name}"
+                eq = op.equations.get(name)
+                if var.kind == "output":
+                    outputs.append(qualified)
+                if eq is not None and eq.kind == "ode":
+                    states.append(qualified)
+                    initial.append((qualified, var.default))
+                elif eq is not None:
+                    continue  # algebraic: in `ordered`
+                elif var.kind == "input":
+                    if qualified not in self.links:
+                        inputs.append((qualified, var.default))
+                else:
+                    # plain numbers, and variables/outputs that no equation defines
+                    params.append((qualified, var.default))
+        return NodeModel(
+            name=self.node.name,
+            operators=tuple(op.name for op in self.ops),
+            states=tuple(states),
+            initial=tuple(initial),
+            params=tuple(params),
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            algebraic=tuple(Definition(d.name, d.expr, d.reduce) for d in ordered),
+            derivatives=tuple((s, derivatives[s]) for s in states),
+            links=tuple(self.links.items()),
+        )

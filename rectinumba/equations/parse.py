@@ -1,0 +1,664 @@
+"""Parse one equation string into sympy, safely.
+
+The right-hand side is parsed with ``ast.parse(rhs, mode="eval")`` and rendered by a whitelist
+visitor (one ``render_<NodeType>`` method per allowed node type, as Brian2 does). Anything without
+a method is refused with an :class:`~rectinumba.errors.EquationError` whose caret points at the
+offending token. No user text is ever passed to ``eval``, ``exec`` or ``sympify``.
+
+Equation forms: ``x' = rhs`` and ``d/dt * x = rhs`` (a derivative), ``a = rhs`` (algebraic).
+``^`` means power, exactly like ``**`` (also in precedence: ``v^2 + eta`` is ``v**2 + eta``).
+Comparisons become ``Piecewise((1, rel), (0, True))`` (1.0 where true, else 0.0).
+
+Operations whose operands are all numbers are folded in float64 arithmetic (Python floats), the
+arithmetic the generated code does: sympy never evaluates a constant, so a hostile ``9**9**9``
+or ``exp(exp(1e300))`` costs nothing, and a constant that overflows, divides by zero or leaves
+the real domain (``log(-1)``) is refused at the token that makes it so.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import math
+import operator
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from ..errors import EquationError, RectinumbaError
+from .functions import FUNCTIONS, REDUCTIONS
+from .model import TIME
+
+__all__ = [
+    "Equation",
+    "Namespace",
+    "split_equation",
+    "parse_rhs",
+    "parse_expression",
+    "time_symbol",
+]
+
+_IDENT = r"[^\W\d]\w*"
+_LHS_PRIME = re.compile(rf"^\s*(?P<name>{_IDENT})\s*'\s*$")
+_LHS_DDT = re.compile(rf"^\s*d\s*/\s*dt\s*\*\s*(?P<name>{_IDENT})\s*$")
+_LHS_ALG = re.compile(rf"^\s*(?P<name>{_IDENT})\s*$")
+
+_FORMS = "x' = rhs, d/dt * x = rhs or a = rhs"
+
+
+def time_symbol() -> sympy.Symbol:
+    """The symbol of time ``t`` (step index times dt) used in compiled expressions."""
+    return sympy.Symbol(TIME, real=True)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One equation split into its parts (no sympy yet).
+
+    Attributes
+    ----------
+    text
+        The equation as written.
+    kind
+        ``"ode"`` for ``x' = ...`` / ``d/dt * x = ...``, ``"alg"`` for ``a = ...``.
+    target
+        The bare name on the left-hand side.
+    target_col
+        0-based column of ``target`` in ``text`` (for carets).
+    rhs
+        The right-hand side text, leading whitespace removed.
+    rhs_col
+        0-based column where ``rhs`` starts in ``text``.
+    """
+
+    text: str
+    kind: str
+    target: str
+    target_col: int
+    rhs: str
+    rhs_col: int
+
+
+class Namespace:
+    """What names mean while rendering one right-hand side.
+
+    Parameters
+    ----------
+    symbols
+        Bare name -> sympy expression for every declared variable (declared names win over the
+        constants ``t``, ``pi``, ``E``).
+    reduce
+        Called as ``reduce(kind, expr, text)`` for ``mean(...)``/``vsum(...)``; returns the
+        expression standing for the reduction. None: reductions are refused.
+    """
+
+    def __init__(
+        self,
+        symbols: Mapping[str, Any],
+        reduce: Callable[[str, Any, str], Any] | None = None,
+    ) -> None:
+        self.symbols = dict(symbols)
+        self.reduce = reduce
+
+    def lookup(self, name: str) -> Any | None:
+        """The expression for a bare name, or None when the name is undefined."""
+        if name in self.symbols:
+            return self.symbols[name]
+        if name == TIME:
+            return time_symbol()
+        if name == "pi":
+            return sympy.pi
+        if name == "E":
+            return sympy.E
+        return None
+
+
+def _find_assignment(text: str) -> int:
+    """Index of the ``=`` that separates the sides (not part of ``==``, ``<=``, ``>=``, ``!=``,
+    ``:=``), or -1."""
+    for i, char in enumerate(text):
+        if char != "=":
+            continue
+        if i > 0 and text[i - 1] in "<>!=:":
+            continue
+        if i + 1 < len(text) and text[i + 1] == "=":
+            continue
+        return i
+    return -1
+
+
+def split_equation(text: str, **context: Any) -> Equation:
+    """Split an equation into left-hand side target and right-hand side text.
+
+    Parameters
+    ----------
+    text
+        ``x' = rhs``, ``d/dt * x = rhs`` (spaces optional) or ``a = rhs``.
+    **context
+        ``file``, ``template``... for error messages.
+
+    Raises
+    ------
+    EquationError
+        When the text has no ``=`` or the left-hand side is none of the three forms.
+    """
+    if not isinstance(text, str):
+        raise EquationError(f"an equation must be a string, got {text!r}", **context)
+    pos = _find_assignment(text)
+    if pos < 0:
+        raise EquationError(
+            f"an equation needs '=' between its sides ({_FORMS})",
+            equation=text,
+            column=len(text),
+            **context,
+        )
+    lhs = text[:pos]
+    kind = "ode"
+    match = _LHS_PRIME.match(lhs) or _LHS_DDT.match(lhs)
+    if match is None:
+        kind = "alg"
+        match = _LHS_ALG.match(lhs)
+    if match is None:
+        stripped = len(lhs) - len(lhs.lstrip())
+        raise EquationError(
+            f"cannot read the left-hand side {lhs.strip()!r}; expected {_FORMS}",
+            equation=text,
+            column=stripped if lhs.strip() else pos,
+            **context,
+        )
+    name = match.group("name")
+    col = match.start("name")
+    if keyword.iskeyword(name):
+        raise EquationError(
+            f"{name!r} is a reserved word and cannot name a variable",
+            equation=text,
+            column=col,
+            hint="rename the variable",
+            **context,
+        )
+    rest = text[pos + 1 :]
+    rhs = rest.lstrip()
+    rhs_col = pos + 1 + (len(rest) - len(rhs))
+    if not rhs.strip():
+        raise EquationError(
+            "the right-hand side is empty",
+            equation=text,
+            column=len(text),
+            variable=name,
+            **context,
+        )
+    return Equation(text, kind, name, col, rhs, rhs_col)
+
+
+def _to_python(rhs: str) -> tuple[str, list[int]]:
+    """Python source for ``rhs`` (``^`` -> ``**``, line breaks -> spaces) and, for each of its
+    characters, the column in ``rhs`` it came from (so carets stay exact)."""
+    out: list[str] = []
+    cols: list[int] = []
+    for i, char in enumerate(rhs):
+        if char == "^":
+            out.append("**")
+            cols.extend((i, i))
+        elif char in "\r\n":
+            # YAML folded strings may span lines; in an expression a break is a space
+            out.append(" ")
+            cols.append(i)
+        else:
+            out.append(char)
+            cols.append(i)
+    cols.append(len(rhs))  # one past the end, for end-of-input errors
+    return "".join(out), cols
+
+
+class _Refused(Exception):
+    """Internal: a node was refused; carries the message, the AST node or column, and a hint."""
+
+    def __init__(self, message: str, where: ast.AST | int | None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+
+_BINOPS: dict[type, str] = {
+    ast.Mod: "%",
+    ast.FloorDiv: "//",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+}
+
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: sympy.Lt,
+    ast.LtE: sympy.Le,
+    ast.Gt: sympy.Gt,
+    ast.GtE: sympy.Ge,
+    ast.Eq: sympy.Eq,
+    ast.NotEq: sympy.Ne,
+}
+
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.BitXor: operator.pow,  # only if a caller parses '^' without rewriting it
+}
+
+_FLOAT_COMPARE: dict[type, Callable[[float, float], bool]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+
+_FLOAT_MAX = 1.7976931348623157e308
+
+# phrases for node types that are refused, in the model's terms
+_REFUSED: dict[str, tuple[str, str | None]] = {
+    "Attribute": ("attribute access (.name) is not allowed in equations", None),
+    "Subscript": ("indexing with [...] is not supported in equations", None),
+    "Lambda": ("lambda expressions are not allowed in equations", None),
+    "ListComp": ("comprehensions are not allowed in equations", None),
+    "SetComp": ("comprehensions are not allowed in equations", None),
+    "DictComp": ("comprehensions are not allowed in equations", None),
+    "GeneratorExp": ("comprehensions are not allowed in equations", None),
+    "Starred": ("starred arguments (*x) are not allowed in equations", None),
+    "JoinedStr": ("f-strings are not allowed in equations", None),
+    "FormattedValue": ("f-strings are not allowed in equations", None),
+    "NamedExpr": ("assignment expressions (:=) are not allowed in equations", None),
+    "IfExp": (
+        "conditional expressions (a if c else b) are not supported",
+        "use comparisons, e.g. (c > 0)*a + (c <= 0)*b",
+    ),
+    "BoolOp": ("'and'/'or' are not supported", "multiply comparisons: (a > 0)*(b > 0)"),
+    "List": ("lists are not allowed in equations", None),
+    "Tuple": ("tuples are not allowed in equations", None),
+    "Set": ("sets are not allowed in equations", None),
+    "Dict": ("dicts are not allowed in equations", None),
+    "Slice": ("slices are not allowed in equations", None),
+    "Await": ("'await' is not allowed in equations", None),
+    "Yield": ("'yield' is not allowed in equations", None),
+    "YieldFrom": ("'yield' is not allowed in equations", None),
+}
+
+
+class _Renderer:
+    """Render an ``ast`` expression into sympy through ``render_<NodeType>`` methods."""
+
+    def __init__(self, source: str, namespace: Namespace) -> None:
+        self.source = source
+        self.ns = namespace
+        self.in_reduction = False
+        # byte offsets (ast) -> character offsets; identical for ASCII
+        self._ascii = source.isascii()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def char_col(self, byte_col: int) -> int:
+        """Character column of an ast byte column in the source line."""
+        if self._ascii:
+            return byte_col
+        return len(self.source.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def col(self, node: ast.AST) -> int:
+        return self.char_col(getattr(node, "col_offset", 0))
+
+    def end_col(self, node: ast.AST) -> int:
+        return self.char_col(getattr(node, "end_col_offset", 0) or 0)
+
+    def segment(self, node: ast.AST) -> str:
+        return self.source[self.col(node) : self.end_col(node)]
+
+    def sympy_op(self, node: ast.AST, build: Callable[[], Any]) -> Any:
+        """Build a sympy object; sympy's own failures (degenerate numbers) become refusals."""
+        try:
+            return build()
+        except (RectinumbaError, _Refused):
+            raise
+        except RecursionError:
+            raise _Refused("the expression is nested too deeply", node) from None
+        except Exception as exc:  # sympy raises TypeError, ValueError, ... on odd numbers
+            raise _Refused(f"cannot build this expression: {exc}", node) from None
+
+    def fold(self, node: ast.AST, values: list[Any], fn: Callable[..., Any]) -> Any | None:
+        """``fn`` applied in float64 when every value is a number (no symbols), else None."""
+        if not all(getattr(v, "is_number", False) for v in values):
+            return None
+        try:
+            result = fn(*(float(v) for v in values))
+        except ZeroDivisionError:
+            raise _Refused("division by zero in a constant expression", node) from None
+        except OverflowError:
+            raise _Refused("the constant overflows double precision", node) from None
+        except (ValueError, TypeError):
+            raise _Refused(
+                "the constant is undefined (outside the function's domain)", node
+            ) from None
+        if isinstance(result, complex):
+            raise _Refused("the constant is a complex number", node)
+        result = float(result)
+        if math.isnan(result):
+            raise _Refused("the constant is undefined (not a number)", node)
+        if math.isinf(result):
+            raise _Refused("the constant overflows double precision", node)
+        return sympy.Float(result)
+
+    # ---- dispatch --------------------------------------------------------------------------
+    def render(self, node: ast.AST) -> Any:
+        kind = type(node).__name__
+        method = getattr(self, f"render_{kind}", None)
+        if method is None:
+            message, hint = _REFUSED.get(
+                kind, (f"{kind} expressions are not allowed in equations", None)
+            )
+            raise _Refused(message, self._refusal_where(node), hint)
+        return method(node)
+
+    def _refusal_where(self, node: ast.AST) -> ast.AST | int:
+        """Point carets at the token that makes the node what it is (the dot, the bracket)."""
+        if isinstance(node, ast.Attribute):
+            # in a chain a.b.c the first offending dot is the innermost one
+            while isinstance(node.value, ast.Attribute):
+                node = node.value
+            start = self.end_col(node.value)
+            dot = self.source.find(".", start)
+            return dot if dot >= 0 else node
+        if isinstance(node, ast.Subscript):
+            start = self.end_col(node.value)
+            bracket = self.source.find("[", start)
+            return bracket if bracket >= 0 else node
+        return node
+
+    # ---- allowed nodes ---------------------------------------------------------------------
+    def render_Expression(self, node: ast.Expression) -> Any:
+        return self.render(node.body)
+
+    def render_Constant(self, node: ast.Constant) -> Any:
+        value = node.value
+        if isinstance(value, bool) or value is None or value is Ellipsis:
+            raise _Refused(f"{value!r} is not a number; equations only hold numbers", node)
+        if isinstance(value, int):
+            if abs(value) > _FLOAT_MAX:
+                raise _Refused("the number is too large for double precision", node)
+            return sympy.Integer(value)
+        if isinstance(value, float):
+            if math.isinf(value):
+                raise _Refused("the number is too large for double precision", node)
+            return sympy.Float(value)
+        if isinstance(value, complex):
+            raise _Refused("complex numbers are not supported", node)
+        if isinstance(value, (str, bytes)):
+            raise _Refused("strings are not allowed in equations", node)
+        raise _Refused(f"the constant {value!r} is not allowed in equations", node)
+
+    def render_Name(self, node: ast.Name) -> Any:
+        value = self.ns.lookup(node.id)
+        if value is None:
+            if node.id in FUNCTIONS or node.id in REDUCTIONS:
+                raise _Refused(
+                    f"{node.id!r} is a function; call it with an argument, e.g. {node.id}(x)",
+                    node,
+                )
+            known = sorted(self.ns.symbols)
+            raise _Refused(
+                f"undefined variable {node.id!r}",
+                node,
+                f"declared variables: {', '.join(known) if known else '(none)'}; "
+                "declare it under 'variables:'",
+            )
+        return value
+
+    def render_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        if isinstance(node.op, ast.USub):
+            operand = self.render(node.operand)
+            folded = self.fold(node, [operand], operator.neg)
+            return folded if folded is not None else self.sympy_op(node, lambda: -operand)
+        if isinstance(node.op, ast.UAdd):
+            return self.render(node.operand)
+        symbol = {ast.Not: "not", ast.Invert: "~"}.get(type(node.op), type(node.op).__name__)
+        raise _Refused(f"the operator {symbol!r} is not supported in equations", node)
+
+    def render_BinOp(self, node: ast.BinOp) -> Any:
+        op = node.op
+        if type(op) in _BINOPS:
+            where = self._operator_col(node)
+            raise _Refused(
+                f"the operator {_BINOPS[type(op)]!r} is not supported in equations", where
+            )
+        arithmetic = _ARITHMETIC.get(type(op))
+        if arithmetic is None:
+            raise _Refused(f"the operator {type(op).__name__} is not supported in equations", node)
+        left = self.render(node.left)
+        right = self.render(node.right)
+        folded = self.fold(node, [left, right], arithmetic)
+        if folded is not None:
+            return folded
+        return self.sympy_op(node, lambda: arithmetic(left, right))
+
+    def _operator_col(self, node: ast.BinOp) -> int:
+        """Column of the binary operator token between the operands."""
+        start = self.end_col(node.left)
+        i = start
+        while i < len(self.source) and self.source[i] in " \t)":
+            i += 1
+        return i
+
+    def render_Compare(self, node: ast.Compare) -> Any:
+        names = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise _Refused(
+                    f"the comparison {names.get(type(op), type(op).__name__)!r} is not supported",
+                    node,
+                    "use < <= > >= == !=",
+                )
+        operands = [self.render(node.left)] + [self.render(c) for c in node.comparators]
+        pairs = list(zip(node.ops, operands[:-1], operands[1:], strict=True))
+
+        def numeric(*xs: float) -> float:
+            ops = zip(node.ops, xs[:-1], xs[1:], strict=True)
+            return float(all(_FLOAT_COMPARE[type(op)](a, b) for op, a, b in ops))
+
+        folded = self.fold(node, operands, numeric)
+        if folded is not None:
+            return folded
+        relations = [
+            self.sympy_op(node, lambda op=op, a=a, b=b: _COMPARE[type(op)](a, b))
+            for op, a, b in pairs
+        ]
+        condition = self.sympy_op(node, lambda: sympy.And(*relations))
+        return self.sympy_op(
+            node, lambda: sympy.Piecewise((sympy.S.One, condition), (sympy.S.Zero, True))
+        )
+
+    def render_Call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name):
+            if isinstance(node.func, ast.Attribute):
+                raise _Refused(_REFUSED["Attribute"][0], self._refusal_where(node.func))
+            raise _Refused(
+                "only functions called by name are allowed (e.g. exp(x))",
+                self.end_col(node.func),
+            )
+        name = node.func.id
+        if node.keywords:
+            raise _Refused(
+                f"keyword arguments are not allowed in equations (in the call of {name!r})",
+                self.col(node.keywords[0]),
+            )
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise _Refused(_REFUSED["Starred"][0], arg)
+        if name in REDUCTIONS:
+            return self._reduction(node, name)
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            if name in self.ns.symbols:
+                raise _Refused(f"{name!r} is a variable, not a function", node.func)
+            raise _Refused(
+                f"unknown function {name!r}",
+                node.func,
+                "available functions: " + ", ".join(sorted((*FUNCTIONS, *REDUCTIONS))),
+            )
+        if len(node.args) != spec.arity:
+            raise _Refused(
+                f"function {name!r} takes exactly {spec.arity} argument"
+                f"{'s' if spec.arity != 1 else ''}, got {len(node.args)}",
+                node,
+            )
+        args = [self.render(arg) for arg in node.args]
+        folded = self.fold(node, args, spec.numeric)
+        if folded is not None:
+            return folded
+        return self.sympy_op(node, lambda: spec.build(*args))
+
+    def _reduction(self, node: ast.Call, name: str) -> Any:
+        if len(node.args) != 1:
+            raise _Refused(
+                f"the population reduction {name!r} takes exactly 1 argument, got {len(node.args)}",
+                node,
+            )
+        if self.ns.reduce is None:
+            raise _Refused(f"population reductions ({name}) are not available here", node.func)
+        if self.in_reduction:
+            raise _Refused(
+                f"nested population reductions ({name} inside mean/vsum) are not supported",
+                node.func,
+                "define the inner reduction as its own variable is not possible either: "
+                "compute it in a separate node or rewrite the expression",
+            )
+        self.in_reduction = True
+        try:
+            inner = self.render(node.args[0])
+        finally:
+            self.in_reduction = False
+        text = re.sub(r"\s+", "", self.segment(node.args[0]).replace("**", "^"))
+        return self.ns.reduce(name, inner, text)
+
+
+def _bad_constants(expr: Any) -> str | None:
+    """Why a rendered expression cannot be simulated (complex or undefined constants), or None."""
+    if expr.has(sympy.zoo) or expr.has(sympy.nan):
+        return "the expression contains an undefined number (e.g. a division by zero)"
+    if expr.has(sympy.I):
+        return "the expression contains a complex number"
+    if expr.has(sympy.oo) or expr.has(-sympy.oo):
+        return "the expression contains an infinite number"
+    if any(abs(f) > _FLOAT_MAX for f in expr.atoms(sympy.Float)):
+        # sympy combines coefficients exactly (1e308*x*10 -> 1e309*x); float64 cannot hold them
+        return "the expression contains a number beyond double precision"
+    return None
+
+
+def parse_rhs(equation: Equation, namespace: Namespace, **context: Any) -> Any:
+    """Render the right-hand side of a split equation into a sympy expression.
+
+    Parameters
+    ----------
+    equation
+        From :func:`split_equation`.
+    namespace
+        What names mean (declared variables, reductions).
+    **context
+        ``file``, ``template`` for error messages.
+
+    Raises
+    ------
+    EquationError
+        For syntax errors and everything outside the whitelist, with a caret at the token.
+    """
+    return _render_text(
+        equation.rhs,
+        equation.rhs_col,
+        namespace,
+        equation=equation.text,
+        variable=equation.target,
+        **context,
+    )
+
+
+def _render_text(
+    rhs: str, offset: int, namespace: Namespace, *, equation: str, **context: Any
+) -> Any:
+    source, cols = _to_python(rhs)
+
+    def caret(char_col: int) -> int:
+        return offset + cols[max(0, min(char_col, len(cols) - 1))]
+
+    try:
+        with warnings.catch_warnings():
+            # "1and x", "'\d'": Python warns before it refuses; the error below says it all
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        # offset 0/None: Python could not place it, which happens at an unexpected end
+        column = exc.offset - 1 if exc.offset and exc.lineno in (None, 1) else len(source)
+        reason = exc.msg or "invalid syntax"
+        raise EquationError(
+            f"syntax error: {reason}", equation=equation, column=caret(column), **context
+        ) from None
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        # e.g. null bytes, integer literals beyond Python's digit limit, absurd nesting
+        raise EquationError(
+            f"cannot parse the expression: {exc}", equation=equation, column=caret(0), **context
+        ) from None
+    renderer = _Renderer(source, namespace)
+    try:
+        expr = renderer.render(tree)
+        problem = _bad_constants(expr)
+    except _Refused as exc:
+        where = exc.where
+        column = where if isinstance(where, int) else renderer.col(where) if where else 0
+        raise EquationError(
+            exc.message, equation=equation, column=caret(column), hint=exc.hint, **context
+        ) from None
+    except RecursionError:
+        raise EquationError(
+            "the expression is nested too deeply", equation=equation, column=caret(0), **context
+        ) from None
+    if problem:
+        raise EquationError(problem, equation=equation, column=caret(0), **context)
+    return expr
+
+
+def parse_expression(
+    text: str,
+    symbols: Mapping[str, Any] | None = None,
+    reduce: Callable[[str, Any, str], Any] | None = None,
+    **context: Any,
+) -> Any:
+    """Render a bare expression (no ``=``) into sympy; a convenience for tests and tools.
+
+    Parameters
+    ----------
+    text
+        The expression, e.g. ``"v^2 + eta"``.
+    symbols
+        Bare name -> sympy expression. Undeclared names are errors (``t``, ``pi``, ``E`` aside).
+    reduce
+        See :class:`Namespace`.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> v = sympy.Symbol("v", real=True)
+    >>> parse_expression("v^2 + 1", {"v": v}) == v**2 + 1
+    True
+    """
+    stripped = text.lstrip()
+    return _render_text(
+        stripped,
+        len(text) - len(stripped),
+        Namespace(symbols or {}, reduce),
+        equation=text,
+        **context,
+    )
