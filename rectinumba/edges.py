@@ -41,6 +41,9 @@ class Edge:
         None (static), "gd" (fit_bptt) or "rls" (fit_rls).
     feedback
         Reads the source's output of the previous step.
+    rls_P
+        Inverse-correlation matrix of recursive least squares (fit_rls), carried between calls;
+        None until the edge is first trained.
     """
 
     def __init__(self, source: str, target: str, weights, *, train, mask, feedback: bool, sparse, dtype) -> None:
@@ -61,6 +64,7 @@ class Edge:
                     )
             weights = weights.multiply(mask_arr) if is_sparse(weights) else np.asarray(weights) * mask_arr
         self.mask = mask
+        self.rls_P = None
         self.weights = as_weight_matrix(
             weights, shape, dtype, sparse=sparse, what=f"edge {source!r} -> {target!r} weights"
         )

@@ -1,9 +1,499 @@
-"""Readout training on the compiled loop: fit_ridge, fit_rls, test (mixed into Network)."""
+"""Readout training on the compiled loop: fit_ridge, fit_rls, test (mixed into Network).
+
+Both fits run inside the generated step kernel through a training hook
+(:mod:`rectinumba.codegen.train`): ridge regression accumulates ``X^T X`` and ``X^T Y`` while the
+network runs (no T x n design matrix is ever stored), RLS updates the trained edge's weights and
+its inverse correlation matrix P every ``update_steps`` steps.
+
+Inputs of all three methods are an array (T, m), a batch (B, T, m), or a list of such arrays
+(epochs; the network state is reset between epochs). Targets have the same structure with k
+columns: (T, k), (B, T, k) or a list; a 1-D (T,) target means k = 1. Targets are given per step
+and sampled exactly like the recordings (steps ``cutoff, cutoff + sampling_steps, ...``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import NetworkError
+
 __all__ = ["ReadoutTrainingMixin"]
+
+#: bytes of the per-trial row buffer of the ridge hook (longer rows: longer vectorised dot products)
+RIDGE_BLOCK_BYTES = 2 << 20
+
+
+def _block_rows(n1: int) -> int:
+    """Rows per trial collected before the ridge hook folds them into X^T X (256 to 4096)."""
+    return int(min(4096, max(256, RIDGE_BLOCK_BYTES // (8 * n1))))
+
+
+def _is_epoch_list(inputs) -> bool:
+    return (
+        isinstance(inputs, (list, tuple))
+        and len(inputs) > 0
+        and all(isinstance(a, np.ndarray) for a in inputs)
+    )
+
+
+def _bias_readout_template():
+    """A node template ``y = u + bias``: an identity readout with a per-unit intercept."""
+    from ..templates import NodeTemplate, OperatorTemplate
+
+    op = OperatorTemplate(
+        "readout_op",
+        equations=["y = u + bias"],
+        variables={"y": "output(0.0)", "u": "input(0.0)", "bias": 0.0},
+        description="identity readout with an intercept (added by fit_ridge)",
+    )
+    return NodeTemplate("readout", operators=[op])
 
 
 class ReadoutTrainingMixin:
     """Methods fit_ridge, fit_rls and test of :class:`rectinumba.Network`."""
+
+    # ---- argument handling ------------------------------------------------------------
+    def _target_array(self, y, x: np.ndarray, batched: bool, what: str) -> np.ndarray:
+        """Targets as a float64 (B, T, k) array that matches inputs x (B, T, m)."""
+        arr = np.asarray(y)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise NetworkError(f"{what}: targets must be numeric, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64, copy=False)
+        if not batched:
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            if arr.ndim == 2:
+                arr = arr[None]
+        expected = "(B, T, k)" if batched else "(T, k)"
+        if arr.ndim != 3 or arr.shape[:2] != x.shape[:2]:
+            shape_in = x.shape if batched else x.shape[1:]
+            raise NetworkError(
+                f"{what}: targets of shape {np.shape(y)} do not match inputs of shape {shape_in}; "
+                f"expected {expected} with the same number of trials and steps as the inputs"
+            )
+        # checked in slices: a whole-array test would allocate T booleans (memory grows with T)
+        for s0 in range(0, arr.shape[1], 65536):
+            if not np.isfinite(arr[:, s0 : s0 + 65536]).all():
+                raise NetworkError(f"{what}: targets contain non-finite values")
+        return arr
+
+    def _epochs(
+        self, inputs, targets, what: str
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+        """[(x (B, T, m), y (B, T, k)), ...] and whether the inputs are batched."""
+        if _is_epoch_list(inputs):
+            if not isinstance(targets, (list, tuple)) or len(targets) != len(inputs):
+                n_t = len(targets) if isinstance(targets, (list, tuple)) else "an array"
+                raise NetworkError(
+                    f"{what}: inputs are a list of {len(inputs)} epochs, so targets must be a list "
+                    f"of {len(inputs)} arrays too; got {n_t}"
+                )
+            pairs = list(zip(inputs, targets, strict=True))
+        else:
+            if isinstance(targets, (list, tuple)) and _is_epoch_list(targets):
+                raise NetworkError(f"{what}: targets are a list of epochs but inputs are one array")
+            pairs = [(inputs, targets)]
+        epochs, flags, ks = [], set(), set()
+        for xi, yi in pairs:
+            x, batched = self._as_inputs(xi)
+            y = self._target_array(yi, x, batched, what)
+            epochs.append((x, y))
+            flags.add(batched)
+            ks.add(y.shape[2])
+        if len(flags) > 1:
+            raise NetworkError(f"{what}: mix of batched (B, T, m) and unbatched (T, m) epochs")
+        if len(ks) > 1:
+            raise NetworkError(f"{what}: epochs have targets with different widths {sorted(ks)}")
+        return epochs, flags.pop()
+
+    @staticmethod
+    def _merge_runs(results: list) -> tuple[np.ndarray, dict, list]:
+        """Concatenate the recordings of several _execute calls along the recording axis."""
+        outs = np.concatenate([r[0] for r in results], axis=1)
+        recs = {key: np.concatenate([r[1][key] for r in results], axis=1) for key in results[0][1]}
+        return outs, recs, results[0][2]
+
+    # ---- ridge regression -------------------------------------------------------------
+    def fit_ridge(
+        self,
+        inputs,
+        targets,
+        sampling_steps: int = 1,
+        alpha: float = 1e-4,
+        verbose: bool = True,
+        add_readout_node: bool = True,
+        *,
+        cutoff: int = 0,
+        fit_intercept: bool = False,
+        record_output: bool = False,
+        record_vars: Sequence[tuple] | None = None,
+        **kwargs,
+    ):
+        """Fit a linear readout of the network output by ridge regression.
+
+        With X the network output (the output node's ``out``) at the recording steps and Y the
+        targets at the same steps, solves ``(X^T X + alpha I) W = X^T Y`` with
+        ``scipy.linalg.solve(assume_a="pos")``. ``X^T X`` and ``X^T Y`` are accumulated inside the
+        compiled loop, so memory does not grow with T. With ``fit_intercept`` a column of ones is
+        appended to X; its coefficient (the intercept) is not penalised by ``alpha``.
+
+        Parameters
+        ----------
+        inputs
+            (T, m), (B, T, m) (B trials, all rows enter one fit) or a list of such arrays
+            (epochs, state reset between epochs, all accumulated into one fit).
+        targets
+            (T, k), (T,), (B, T, k), or a list matching ``inputs``; one row per step.
+        sampling_steps
+            Rows of X are the steps ``cutoff, cutoff + sampling_steps, ...`` of each epoch.
+        alpha
+            Ridge penalty (>= 0).
+        verbose
+            Progress display.
+        add_readout_node
+            Add a node ``"readout"`` (k units) fed by the old output node through an edge with
+            weights ``w_out.T``: an identity function node, or with ``fit_intercept`` a diff-eq
+            node computing ``y = u + bias`` (``bias`` = the intercept). It becomes the output node.
+        cutoff
+            Steps of each epoch before the first row (keyword only, like all that follow; the
+            positional order above is RectiPy's).
+        fit_intercept
+            Fit an intercept (bias) as well.
+        record_output
+            Record the network output at the recording steps (``obs["out"]``) and save the
+            prediction ``obs["y"] = out @ w_out (+ intercept)``. Off by default: the recording
+            grows with T (the fit itself does not).
+        record_vars
+            Variables to record during the fit, as in :meth:`run`.
+
+        Returns
+        -------
+        Observer
+            ``"w_out"`` (n, k), ``"intercept"`` (k,) with ``fit_intercept``, and with
+            ``record_output`` ``"out"`` and ``"y"``.
+        """
+        if kwargs:
+            raise NetworkError(f"fit_ridge got unknown keyword argument(s) {sorted(kwargs)}")
+        import scipy.linalg
+
+        from ..codegen.train import RidgeAccumulate
+        from ..progress import progress
+
+        sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
+        alpha = float(alpha)
+        if not np.isfinite(alpha) or alpha < 0:
+            raise NetworkError(f"fit_ridge: alpha must be a non-negative number, got {alpha!r}")
+        if add_readout_node and "readout" in self._nodes:
+            raise NetworkError(
+                "fit_ridge: a node labelled 'readout' exists already",
+                hint="pop_node('readout') first, or pass add_readout_node=False",
+            )
+        epochs, batched = self._epochs(inputs, targets, "fit_ridge")
+        out_label = self._io_nodes()[1]
+        n = self._nodes[out_label].n_out
+        k = epochs[0][1].shape[2]
+        n1 = n + 1 if fit_intercept else n
+        hook = RidgeAccumulate(bool(fit_intercept))
+        xx_tot = np.zeros((n1, n1))
+        xy_tot = np.zeros((n1, k))
+        rows = 0
+        results = []
+        for i, (x, y) in enumerate(
+            progress(epochs, "fit_ridge epochs", verbose and len(epochs) > 1)
+        ):
+            if i > 0:
+                self.reset()
+            B, T = x.shape[:2]
+            rows += B * max(0, -(-(T - cutoff) // sampling))
+            arrays = {
+                "cfg": np.array([cutoff, sampling], np.int64),
+                "steps:y": y,
+                "buf": np.zeros((B, n1, _block_rows(n1))),
+                "ybuf": np.zeros((B, k, _block_rows(n1))),
+                "cnt": np.zeros(B, np.int64),
+                "xx": np.zeros((B, n1, n1)),
+                "xy": np.zeros((B, n1, k)),
+            }
+            out_rec, recs, keys, _, _ = self._execute(
+                x,
+                sampling=sampling,
+                cutoff=cutoff,
+                record_output=record_output,
+                record_vars=record_vars,
+                verbose=verbose,
+                train=hook,
+                train_arrays=arrays,
+            )
+            results.append((out_rec, recs, keys))
+            # rows still in the buffers after the last step (stored as columns)
+            for b in range(B):
+                c = int(arrays["cnt"][b])
+                left = arrays["buf"][b, :, :c]
+                xx_tot += np.triu(left @ left.T)
+                xy_tot += left @ arrays["ybuf"][b, :, :c].T
+            xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
+            xy_tot += arrays["xy"].sum(axis=0)
+        if rows == 0:
+            raise NetworkError(
+                f"fit_ridge: no step was recorded (cutoff={cutoff} leaves no step of the inputs)"
+            )
+        A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
+        A[np.arange(n), np.arange(n)] += alpha
+        try:
+            W = scipy.linalg.solve(A, xy_tot, assume_a="pos")
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as err:
+            raise NetworkError(
+                f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
+                hint="use alpha > 0",
+            ) from None
+        w_out, intercept = W[:n], (W[n] if fit_intercept else None)
+
+        out_rec, recs, keys = self._merge_runs(results)
+        obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+        obs.save("w_out", w_out)
+        if fit_intercept:
+            obs.save("intercept", intercept)
+        if record_output:
+            pred = obs["out"] @ w_out
+            obs.save("y", pred + intercept if fit_intercept else pred, time_series=True)
+        if add_readout_node:
+            if fit_intercept:
+                self.add_diffeq_node(
+                    "readout",
+                    _bias_readout_template(),
+                    input_var="u",
+                    output_var="y",
+                    N=k,
+                    node_vars={"bias": intercept},
+                )
+            else:
+                self.add_func_node("readout", k, "identity")
+            self.add_edge(out_label, "readout", weights=np.array(w_out.T))
+        return obs
+
+    # ---- recursive least squares --------------------------------------------------------
+    def _rls_edge(self) -> tuple[int, Any]:
+        found = [(e, edge) for e, edge in enumerate(self._edges.values()) if edge.train == "rls"]
+        if len(found) != 1:
+            names = [f"{edge.source!r} -> {edge.target!r}" for _, edge in found]
+            raise NetworkError(
+                f"fit_rls trains exactly one edge added with train='rls'; found {len(found)}"
+                + (f": {', '.join(names)}" if names else ""),
+                hint="net.add_edge(source, target, train='rls')",
+            )
+        e, edge = found[0]
+        where = f"fit_rls: edge {edge.source!r} -> {edge.target!r}"
+        if edge.fmt != "dense":
+            raise NetworkError(
+                f"{where} is sparse (CSR); RLS updates every weight",
+                hint="add the edge with sparse=False",
+            )
+        if edge.mask is not None:
+            raise NetworkError(
+                f"{where} has a mask; RLS would fill the masked weights",
+                hint="add the trained edge without a mask",
+            )
+        return e, edge
+
+    def fit_rls(
+        self,
+        inputs,
+        targets,
+        update_steps: int = 1,
+        verbose: bool = True,
+        record_output: bool = True,
+        record_loss: bool = True,
+        sampling_steps: int = 100,
+        *,
+        beta: float = 1.0,
+        alpha: float = 1.0,
+        record_vars: Sequence[tuple] | None = None,
+        reset_P: bool = False,
+        **kwargs,
+    ):
+        """Train the edge added with ``train="rls"`` online by recursive least squares.
+
+        Every ``update_steps`` steps (run-relative steps 0, update_steps, ...), with x the vector
+        the edge reads (the source's output; for a feedback edge its output of the previous
+        step), y the target of the step and ``W x`` the edge's contribution::
+
+            z = P x / beta;  k = 1 / (1 + x.z);  W += k (y - W x) z^T;  P = P / beta - k z z^T
+
+        inside the compiled loop, with ``P0 = alpha I``. The edge's weights are updated in place,
+        so a feedback edge from the readout into the network gives FORCE learning. P is kept on
+        the edge (``edge.rls_P``) and carried over to the next call unless ``reset_P`` (a new P
+        is also made when the source size changed); ``alpha`` only sets a new P.
+
+        Parameters
+        ----------
+        inputs
+            (T, m) or a list of such arrays (epochs; state reset between epochs, W and P carried
+            over). Batches (B, T, m) are refused: the trials would share one W.
+        targets
+            Targets of the trained edge's contribution: (T, k), (T,), or a list matching inputs.
+        update_steps
+            Steps between two updates.
+        verbose
+            Progress display.
+        record_output, record_loss
+            Record the output / the loss at the sampled steps.
+        sampling_steps
+            Steps between two recordings of the output and the loss.
+        beta
+            Forgetting factor (0 < beta <= 1); keyword only, like all that follow.
+        alpha
+            Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty.
+        record_vars
+            Variables to record at the sampled steps, as in :meth:`run`.
+        reset_P
+            Start from ``P = alpha I`` even when the edge keeps a P from an earlier call.
+
+        Returns
+        -------
+        Observer
+            ``"out"`` (network output), ``"loss"`` (mean squared a-priori error ``y - W x`` at
+            the sampled steps, before that step's update), ``"epoch_loss"`` (its mean over every
+            step of each epoch) and ``"w_out"`` (the trained weights, (k, n_source)). When the
+            trained edge is the only input of an identity output node, ``W x`` is the network
+            output, so the losses are the mse of the output against the targets.
+        """
+        if kwargs:
+            raise NetworkError(f"fit_rls got unknown keyword argument(s) {sorted(kwargs)}")
+        from ..codegen.train import RLSUpdate
+        from ..progress import progress
+
+        sampling, _ = self._check_sampling(sampling_steps, 0)
+        if int(update_steps) != update_steps or update_steps < 1:
+            raise NetworkError(
+                f"fit_rls: update_steps must be a positive integer, got {update_steps!r}"
+            )
+        beta, alpha = float(beta), float(alpha)
+        if not (0.0 < beta <= 1.0):
+            raise NetworkError(
+                f"fit_rls: the forgetting factor beta must be in (0, 1], got {beta!r}"
+            )
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise NetworkError(
+                f"fit_rls: alpha (P0 = alpha I) must be a positive number, got {alpha!r}"
+            )
+        e, edge = self._rls_edge()
+        epochs, batched = self._epochs(inputs, targets, "fit_rls")
+        if batched and epochs[0][0].shape[0] > 1:
+            raise NetworkError(
+                "fit_rls: batched inputs (B, T, m) are not supported, the trials would share one W",
+                hint="pass the trials as a list of (T, m) epochs",
+            )
+        n_t, n_s = edge.shape
+        k = epochs[0][1].shape[2]
+        if k != n_t:
+            raise NetworkError(
+                f"fit_rls: targets have {k} columns but the trained edge {edge.source!r} -> "
+                f"{edge.target!r} feeds {n_t} units"
+            )
+        P = getattr(edge, "rls_P", None)
+        if reset_P or P is None or P.shape != (n_s, n_s):
+            P = alpha * np.eye(n_s)
+        edge.rls_P = P
+        hook = RLSUpdate(e)
+        results, losses, epoch_loss = [], [], []
+        for i, (x, y) in enumerate(progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)):
+            if i > 0:
+                self.reset()
+            T = x.shape[1]
+            arrays = {
+                "cfg": np.array([int(update_steps), sampling], np.int64),
+                "par": np.array([beta]),
+                "steps:y": y,
+                "P": P,
+                "z": np.zeros(n_s),
+                "e": np.zeros(n_t),
+                "acc": np.zeros(2),
+                "lrec": np.zeros(-(-T // sampling)),
+            }
+            out_rec, recs, keys, _, _ = self._execute(
+                x,
+                sampling=sampling,
+                cutoff=0,
+                record_output=record_output,
+                record_vars=record_vars,
+                verbose=verbose,
+                train=hook,
+                train_arrays=arrays,
+            )
+            results.append((out_rec, recs, keys))
+            losses.append(arrays["lrec"])
+            epoch_loss.append(arrays["acc"][0] / max(arrays["acc"][1], 1.0))
+        out_rec, recs, keys = self._merge_runs(results)
+        obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+        if record_loss:
+            obs.save("loss", np.concatenate(losses), time_series=True)
+        obs.save("epoch_loss", np.array(epoch_loss))
+        obs.save("w_out", np.array(edge.weights))
+        return obs
+
+    # ---- evaluation -------------------------------------------------------------------
+    def test(
+        self,
+        inputs,
+        targets,
+        loss: str = "mse",
+        loss_kwargs: dict | None = None,
+        sampling_steps: int = 1,
+        cutoff: int = 0,
+        verbose: bool = True,
+        record_output: bool = True,
+        record_vars: Sequence[tuple] | None = None,
+        **kwargs,
+    ):
+        """Run the network on ``inputs`` and score its output against ``targets``.
+
+        The loss (see :mod:`rectinumba.training.losses`, torch's definitions with mean reduction)
+        compares the output at the recording steps ``cutoff, cutoff + sampling_steps, ...`` with
+        the targets at the same steps. A list of epochs is run with the state reset between
+        epochs and scored on all their recordings together.
+
+        Returns
+        -------
+        (Observer, float)
+            The recordings (``"out"`` when ``record_output``, ``"loss"``) and the loss.
+        """
+        if kwargs:
+            raise NetworkError(f"test got unknown keyword argument(s) {sorted(kwargs)}")
+        from ..progress import progress
+        from .losses import get_loss
+
+        loss_fn = get_loss(loss, **(loss_kwargs or {}))
+        sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
+        epochs, batched = self._epochs(inputs, targets, "test")
+        n_out, k = self.n_out, epochs[0][1].shape[2]
+        # class losses take one class index per step: a (T,) or (T, 1) target
+        indices = loss_fn.name in ("nll", "ce") and k == 1 and n_out > 1
+        if k != n_out and not indices:
+            raise NetworkError(f"test: targets have {k} columns but the network output has {n_out}")
+        results, sampled = [], []
+        for i, (x, y) in enumerate(progress(epochs, "test epochs", verbose and len(epochs) > 1)):
+            if i > 0:
+                self.reset()
+            out_rec, recs, keys, _, _ = self._execute(
+                x,
+                sampling=sampling,
+                cutoff=cutoff,
+                record_output=True,
+                record_vars=record_vars,
+                verbose=verbose,
+            )
+            results.append((out_rec, recs, keys))
+            sampled.append(y[:, cutoff::sampling])
+        out_rec, recs, keys = self._merge_runs(results)
+        y_all = np.concatenate(sampled, axis=1)
+        if indices:
+            y_all = y_all[..., 0]
+        if out_rec.shape[1] == 0:
+            raise NetworkError(f"test: no step was recorded (cutoff={cutoff} leaves no step)")
+        value = float(loss_fn.value(out_rec.astype(np.float64), y_all))
+        obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+        obs.save("loss", value, time_series=False)
+        return obs, value
