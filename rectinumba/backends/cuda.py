@@ -1,0 +1,290 @@
+"""CUDA backend: the network rendered as one persistent numba.cuda kernel per run.
+
+``CUDABackend(device).kernel(spec)`` returns the CPU kernel's argument list (so the Network fills
+the same arrays) and a callable with the CPU kernel's signature and in-place semantics: it copies
+the numpy arrays to the device once, runs all T steps there, and copies states, scratch and
+feedback buffers, recordings and the status rows back once.
+
+This module imports numba.cuda; it is only imported for ``device="cuda"`` / ``"cuda:N"``. With
+``NUMBA_ENABLE_CUDASIM=1`` in the environment before numba is imported, the same kernels run in
+numba's CUDA simulator (slow, for tests).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from functools import lru_cache
+
+import numpy as np
+
+from ..codegen.spec import NetworkSpec
+from ..codegen.step import RenderedKernel, render_network
+from ..errors import BackendError
+
+__all__ = ["CUDABackend", "cuda_status"]
+
+_INSTALL = (
+    "install the CUDA extra (pip install 'rectinumba[cuda]', which brings numba-cuda; add "
+    "numba-cuda[cu12] or [cu13] when the CUDA toolkit is not installed system-wide), or set "
+    "NUMBA_ENABLE_CUDASIM=1 before numba is imported to run the kernels in numba's CUDA simulator"
+)
+_NO_FAILURE = np.iinfo(np.int64).max
+#: roles of the CPU kernel arguments that the kernel may write and the host reads back
+_WRITTEN = ("state", "scratch", "rec", "train")
+
+
+def cuda_status() -> tuple[bool, str]:
+    """(usable, reason): whether numba.cuda can run kernels here, and why not."""
+    try:
+        from numba import config
+        from numba import cuda
+    except Exception as exc:  # ImportError, or a broken numba-cuda install
+        return False, f"numba.cuda cannot be imported ({exc})"
+    if config.ENABLE_CUDASIM:
+        return True, "simulator"
+    try:
+        ok = cuda.is_available()
+    except Exception as exc:  # pragma: no cover - driver errors vary
+        return False, f"the CUDA driver failed to initialise ({exc})"
+    if not ok:
+        return False, "no CUDA GPU or driver was found"
+    return True, "gpu"
+
+
+def _simulator() -> bool:
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+@lru_cache(maxsize=256)
+def _compiled(spec: NetworkSpec, mode: str):
+    from ..codegen.cache import load_source
+    from ..codegen.cuda_step import render_cuda
+
+    src = render_cuda(spec, mode)
+    sim = "sim" if _simulator() else "gpu"
+    module = load_source(src.source, options=f"cuda-{sim}")
+    return src, module.kernel
+
+
+def _pow2_ceil(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+class _Launch:
+    """Kernel callable for one NetworkSpec; chooses block or grid mode per call."""
+
+    def __init__(self, backend: "CUDABackend", spec: NetworkSpec) -> None:
+        self.backend, self.spec = backend, spec
+
+    def plan(self, B: int, NM: int) -> tuple[str, int, int]:
+        """(mode, threads per block, lanes per matrix row) for B trials of at most NM neurons."""
+        be = self.backend
+        sim = _simulator()
+        mode = be.mode
+        if mode is None:
+            # one block per trial keeps barriers cheap (syncthreads) and needs no cooperative
+            # launch; it fills the GPU when there are enough trials or the populations are small
+            mode = "block" if (B >= be.n_sm or NM <= 1024) else "grid"
+        if be.threads is not None:
+            nt = be.threads
+        elif sim:
+            nt = min(8, _pow2_ceil(NM)) if mode == "block" else 8
+        else:
+            nt = min(256, max(32, _pow2_ceil(NM))) if mode == "block" else 256
+        if be.lanes is not None:
+            lanes = be.lanes
+        elif sim:
+            lanes = 1
+        else:
+            # a warp per matrix row reads rows coalesced; small rows fit one thread each
+            lanes = 32 if NM > 256 else 1
+        lanes = min(lanes, nt)
+        if nt % lanes:
+            raise BackendError(f"cuda: lanes={lanes} must divide the block size {nt}")
+        return mode, nt, lanes
+
+    def __call__(self, T, t0, s0, dt, cutoff, sampling, x, out_rec, status, *args) -> None:
+        from numba import cuda
+
+        B = x.shape[0]
+        rendered = render_network(self.spec)
+        sizes = [
+            arr.shape[1] for a, arr in zip(rendered.args, args) if a.role == "scratch" and a.detail == "out"
+        ]
+        NM = max(sizes + [1])
+        mode, nt, lanes = self.plan(B, NM)
+        src, kern = _compiled(self.spec, mode)
+        with self.backend.context():
+            self._run(cuda, src, kern, mode, nt, lanes, NM, B, T, t0, s0, dt, cutoff, sampling,
+                      x, out_rec, status, args)
+
+    def _run(self, cuda, src, kern, mode, nt, lanes, NM, B, T, t0, s0, dt, cutoff, sampling, x,
+             out_rec, status, args) -> None:
+        dtype = x.dtype
+        host_back = []  # (device array, host array) pairs copied back after the kernel
+
+        def dev(arr: np.ndarray, back: bool):
+            if arr.size == 0:
+                # zero-size device arrays are not valid kernel arguments everywhere; the kernel
+                # never touches them (nothing is recorded), so a 1-element stand-in is enough
+                return cuda.to_device(np.zeros((1,) * arr.ndim, arr.dtype))
+            d = cuda.to_device(np.ascontiguousarray(arr))
+            if back:
+                host_back.append((d, arr))
+            return d
+
+        t_start = time.perf_counter()
+        call = [T, t0, s0, dt, cutoff, sampling, dev(x, False), dev(out_rec, True)]
+        for j in src.used:
+            a, arr = src.args[j], args[j]
+            if isinstance(arr, np.ndarray) and arr.ndim > 0:
+                call.append(dev(arr, a.role in _WRITTEN))
+            else:
+                call.append(arr)
+        N = {}
+        for a, arr in zip(src.args, args):
+            if a.role == "scratch" and a.detail == "out":
+                N[a.owner] = arr.shape[1]
+        fail = None
+        for bf in src.buffers:
+            if bf.kind == "bn":
+                call.append(cuda.to_device(np.zeros((B, N[bf.owner]), dtype)))
+            elif bf.kind == "red":
+                call.append(cuda.to_device(np.zeros((2, B, bf.size), dtype)))
+            elif bf.kind == "sm":
+                init = np.zeros((2, B, 2), dtype)
+                init[:, :, 0] = -np.inf
+                call.append(cuda.to_device(init))
+            elif bf.kind == "fail":
+                fail = cuda.to_device(np.full(B, _NO_FAILURE, np.int64))
+                call.append(fail)
+            elif bf.kind == "cnt":
+                call.append(cuda.to_device(np.zeros(3, np.int64)))
+            else:  # pragma: no cover - renderer and backend are written together
+                raise AssertionError(bf.kind)
+        fstride = src.n_nodes * NM * src.n_states
+        call += [lanes, NM, fstride]
+        if T * fstride >= _NO_FAILURE:
+            raise BackendError("cuda: run too long for the failure key; run it in shorter pieces")
+        blocks = self._blocks(cuda, kern, mode, nt, lanes, B, NM, call)
+        cuda.synchronize()
+        t_launch = time.perf_counter()
+        with warnings.catch_warnings():
+            # small test grids trigger NumbaPerformanceWarning; the choice is deliberate
+            warnings.simplefilter("ignore")
+            kern[blocks, nt](*call)
+        cuda.synchronize()
+        t_kernel = time.perf_counter()
+        for d, host in host_back:
+            d.copy_to_host(host)
+        self._status(fail.copy_to_host(), status, s0, src.n_nodes, NM, src.n_states)
+        self.backend.last_run = {
+            "mode": mode, "blocks": blocks, "threads": nt, "lanes": lanes, "steps": T,
+            "copy_in_s": t_launch - t_start, "kernel_s": t_kernel - t_launch,
+            "copy_out_s": time.perf_counter() - t_kernel,
+        }
+
+    def _blocks(self, cuda, kern, mode, nt, lanes, B, NM, call) -> int:
+        if mode == "block":
+            return max(1, min(B, 2**31 - 1))
+        if _simulator():
+            return 1  # the simulator runs cooperative grids of one block only
+        need = max(1, math.ceil(B * NM * lanes / nt))
+        try:
+            specialized = kern.specialize(*call)
+            overload = next(iter(specialized.overloads.values()))
+            most = overload.max_cooperative_grid_blocks(nt)
+        except Exception:  # pragma: no cover - depends on the numba-cuda version
+            most = self.backend.n_sm
+        return max(1, min(need, most))
+
+    @staticmethod
+    def _status(fail, status, s0, n_nodes, NM, n_states) -> None:
+        """Decode failure keys into the CPU kernel's status rows (code, step, node, var, neuron)."""
+        for b in range(status.shape[0]):
+            key = int(fail[b])
+            if key == _NO_FAILURE or status[b, 0] != 0:
+                continue
+            j = key % n_states
+            key //= n_states
+            i = key % NM
+            key //= NM
+            k = key % n_nodes
+            step = key // n_nodes
+            status[b] = (1, s0 + step, k, j, i)
+
+
+class CUDABackend:
+    """Runs kernels on a CUDA GPU (or numba's CUDA simulator); arrays are copied per call.
+
+    Parameters
+    ----------
+    device
+        ``"cuda"`` (device 0) or ``"cuda:N"``.
+    mode
+        ``None`` (choose per call), ``"block"`` (one thread block per trial) or ``"grid"`` (a
+        cooperative grid over trials x neurons).
+    threads, lanes
+        Threads per block and threads per matrix row (powers of two, ``lanes`` divides
+        ``threads``); ``None`` chooses.
+    """
+
+    name = "cuda"
+
+    def __init__(self, device: str = "cuda", *, mode: str | None = None, threads: int | None = None,
+                 lanes: int | None = None) -> None:
+        if device == "cuda":
+            index = 0
+        else:
+            tail = device.partition(":")[2] if isinstance(device, str) else ""
+            if not device.startswith("cuda:") or not tail.isdigit():
+                raise BackendError(f"unknown CUDA device {device!r}; use 'cuda' or 'cuda:N'")
+            index = int(tail)
+        ok, why = cuda_status()
+        if not ok:
+            raise BackendError(f"device={device!r} is unusable: {why}; {_INSTALL}")
+        from numba import cuda
+
+        count = len(cuda.gpus)
+        if index >= count:
+            raise BackendError(f"device={device!r}: only {count} CUDA device(s) present (cuda:0 .. cuda:{count - 1})")
+        if mode not in (None, "block", "grid"):
+            raise BackendError(f"mode must be None, 'block' or 'grid', got {mode!r}")
+        for what, v in (("threads", threads), ("lanes", lanes)):
+            if v is not None and (int(v) != v or v < 1 or v & (v - 1) or v > 1024):
+                raise BackendError(f"{what} must be a power of two between 1 and 1024, got {v!r}")
+        self.device, self.index = device, index
+        self.mode, self.threads, self.lanes = mode, threads, lanes
+        self.simulator = why == "simulator"
+        #: launch configuration and timings (seconds) of the last kernel call (the first call of
+        #: a network includes compilation in kernel_s)
+        self.last_run: dict = {}
+        self.n_sm = 1
+        if not self.simulator:
+            with self.context():
+                self.n_sm = int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
+
+    def context(self):
+        """Context manager making this backend's GPU current."""
+        from numba import cuda
+
+        return cuda.gpus[self.index]
+
+    def kernel(self, spec: NetworkSpec) -> tuple[RenderedKernel, object]:
+        """(the CPU kernel's argument list, callable with the CPU kernel's signature)."""
+        from ..codegen.cuda_step import render_cuda
+
+        render_cuda(spec, "block")  # refuse unsupported specs (training hooks) early
+        return render_network(spec), _Launch(self, spec)
+
+    @staticmethod
+    def to_device(arr):
+        return arr
+
+    @staticmethod
+    def to_host(arr):
+        return arr

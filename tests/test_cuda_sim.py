@@ -1,0 +1,308 @@
+"""CUDA backend against the CPU backend, in numba's CUDA simulator (and on a GPU when present).
+
+The simulator must be switched on before numba is imported, which the main pytest process has
+done long before this file loads. So in a normal run this module holds one test that runs THIS
+file again in a subprocess with NUMBA_ENABLE_CUDASIM=1; in that subprocess the simulator tests
+below are defined and run. Networks are tiny: the simulator runs every CUDA thread as a Python
+thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from rectinumba import Network
+from rectinumba.errors import BackendError, SimulationError
+
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
+LIF = "model_templates.spiking_neurons.lif.lif"
+QIF = "model_templates.spiking_neurons.qif.qif"
+IKU = "model_templates.spiking_neurons.ik.iku"
+
+# kernel configurations: automatic, and forced modes with more neurons than threads and several
+# threads per matrix row (shared-memory row sums)
+CONFIGS = [
+    {},
+    {"mode": "grid", "threads": 8, "lanes": 4},
+    {"mode": "block", "threads": 4, "lanes": 2},
+]
+
+
+def _gpu_present() -> bool:
+    if SIM:
+        return False
+    from rectinumba.backends.cuda import cuda_status
+
+    return cuda_status()[1] == "gpu"
+
+
+# ---------------------------------------------------------------------------------------------
+# main process
+# ---------------------------------------------------------------------------------------------
+if not SIM:
+
+    def test_simulator_suite(tmp_path):
+        """Run this file's simulator tests in a subprocess with NUMBA_ENABLE_CUDASIM=1."""
+        cache = os.environ.get("RECTINUMBA_CACHE_DIR") or str(tmp_path)
+        env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", RECTINUMBA_CACHE_DIR=cache)
+        here = os.path.dirname(os.path.abspath(__file__))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-W",
+             "error::numba.NumbaWarning", os.path.abspath(__file__)],
+            env=env, cwd=os.path.dirname(here), capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+        assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1]
+
+    @pytest.mark.skipif(_gpu_present(), reason="a usable GPU is present")
+    def test_cuda_without_gpu_says_what_to_install_or_set():
+        with pytest.raises(BackendError, match=r"rectinumba\[cuda\].*NUMBA_ENABLE_CUDASIM=1"):
+            Network(1e-3, device="cuda")
+        with pytest.raises(BackendError, match=r"unknown device 'gpu'"):
+            Network(1e-3, device="gpu")
+
+    @pytest.mark.skipif(not _gpu_present(), reason="needs a CUDA GPU")
+    @pytest.mark.parametrize("sparse", [False, True])
+    def test_gpu_matches_cpu(sparse):
+        rng = np.random.default_rng(3)
+        N, T = 300, 200
+        J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.1) * 2.0
+        inp = 0.5 + rng.random((2, T, N))
+        for opts in ({}, {"mode": "grid"}, {"mode": "block", "lanes": 32}):
+            a, b = _lif(J, sparse), _lif(J, sparse, opts)
+            oa = a.run(inp, verbose=False, record_vars=[("lif", "v")])
+            ob = b.run(inp, verbose=False, record_vars=[("lif", "v")])
+            assert oa["out"].max() > 0.5  # spikes happened
+            np.testing.assert_allclose(ob["out"], oa["out"], rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(ob[("lif", "v")], oa[("lif", "v")], rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# shared builders
+# ---------------------------------------------------------------------------------------------
+def _on_cuda(net: Network, opts: dict | None) -> Network:
+    if opts is not None:
+        from rectinumba.backends.cuda import CUDABackend
+
+        net._backend = CUDABackend("cuda", **opts)
+        net.device = "cuda"
+    return net
+
+
+def _lif(J, sparse: bool, opts=None, dt=0.1, dtype=np.float64) -> Network:
+    net = Network(dt, dtype=dtype)
+    weights = sp.csr_matrix(J) if sparse else J
+    net.add_diffeq_node("lif", LIF, weights=weights, source_var="s", target_var="s_in",
+                        input_var="I_ext", output_var="s", op="lif_op", spike_var="spike",
+                        spike_def="v", spike_threshold=1.0, spike_reset=0.0, sparse=sparse)
+    return _on_cuda(net, opts)
+
+
+def _close(a, b, tol=1e-9) -> None:
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def _same_obs(oa, ob, keys, tol=1e-9) -> None:
+    _close(ob["out"], oa["out"], tol)
+    for key in keys:
+        _close(ob[key], oa[key], tol)
+
+
+# ---------------------------------------------------------------------------------------------
+# simulator process
+# ---------------------------------------------------------------------------------------------
+if SIM:
+    # the simulator's scheduler polls its threads; a short switch interval makes barriers cheap
+    sys.setswitchinterval(5e-5)
+
+    @pytest.fixture
+    def rng():
+        return np.random.default_rng(7)
+
+    def _rate(rng, opts=None, readout="sigmoid", B=None, dtype=np.float64):
+        N, m, k = 6, 3, 2
+        J = rng.standard_normal((N, N)) * 1.5
+        W_in, W_out = rng.standard_normal((N, m)), rng.standard_normal((k, N))
+        net = Network(1e-1, dtype=dtype)
+        net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r",
+                            target_var="li_op/r_in", input_var="li_op/I_ext", output_var="li_op/v")
+        net.add_func_node("inp", m, "identity")
+        net.add_func_node("readout", k, readout)
+        net.add_edge("inp", "rnn", weights=W_in)
+        net.add_edge("rnn", "readout", weights=W_out)
+        return _on_cuda(net, opts)
+
+    @pytest.mark.parametrize("opts", CONFIGS)
+    def test_rate_network_dense_edges_records_batch(opts):
+        inp = np.random.default_rng(1).standard_normal((2, 16, 3))
+        rec = [("rnn", "v"), ("rnn", "tanh_op/r"), ("readout", "in", True)]
+        a, b = _rate(np.random.default_rng(2)), _rate(np.random.default_rng(2), opts)
+        oa = a.run(inp, verbose=False, record_vars=rec)
+        ob = b.run(inp, verbose=False, record_vars=rec)
+        assert np.abs(oa[("rnn", "v")]).max() > 0.1  # the network moved
+        _same_obs(oa, ob, [("rnn", "v"), ("rnn", "tanh_op/r"), ("readout", "in")])
+        _close(b.get_var("rnn", "v"), a.get_var("rnn", "v"))
+        # a second run continues from the committed state; sampling and cutoff
+        oa = a.run(inp, sampling_steps=3, cutoff=4, verbose=False, record_vars=rec)
+        ob = b.run(inp, sampling_steps=3, cutoff=4, verbose=False, record_vars=rec)
+        assert ob["out"].shape == (2, 4, 2)
+        _same_obs(oa, ob, [("rnn", "v"), ("rnn", "tanh_op/r"), ("readout", "in")])
+
+    @pytest.mark.parametrize("sparse,opts", [(False, CONFIGS[0]), (True, CONFIGS[0]),
+                                             (False, CONFIGS[1]), (True, CONFIGS[2])])
+    def test_lif_spiking_dense_and_csr(sparse, opts):
+        rng = np.random.default_rng(4)
+        N, T = 7, 24
+        J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.4) * 3.0
+        inp = 15.0 + 10.0 * rng.random((T, N))
+        a, b = _lif(J, sparse), _lif(J, sparse, opts)
+        oa = a.run(inp, verbose=False, record_vars=[("lif", "v")])
+        ob = b.run(inp, verbose=False, record_vars=[("lif", "v")])
+        assert (oa[("lif", "v")] == 0.0).sum() > 5  # resets happened
+        _same_obs(oa, ob, [("lif", "v")])
+        _close(b.state["lif"], a.state["lif"])
+
+    @pytest.mark.parametrize("opts", CONFIGS[:2])
+    def test_population_means_and_per_trial_values(rng, opts):
+        N, T, B = 5, 20, 2
+        J = np.abs(rng.standard_normal((N, N))) * 2.0
+        eta = rng.uniform(40.0, 80.0, (B, N))  # one row of values per trial
+        v0 = rng.uniform(-50.0, 45.0, (B, N))  # some neurons start above the threshold
+        inp = rng.standard_normal((B, T, N)) * 5.0
+
+        def build(o):
+            net = Network(0.5)
+            net.add_diffeq_node("ik", IKU, weights=J, source_var="s", target_var="s_in",
+                                input_var="I_ext", output_var="s", op="iku_op", spike_var="spike",
+                                spike_def="v", spike_threshold=40.0, spike_reset=-60.0,
+                                node_vars={"eta": eta, "v": v0})
+            return _on_cuda(net, o)
+
+        rec = [("ik", "u"), ("ik", "v", True)]
+        oa = build(None).run(inp, verbose=False, record_vars=rec)
+        ob = build(opts).run(inp, verbose=False, record_vars=rec)
+        assert oa["out"].max() > 0.1 and not np.allclose(oa["out"][0], oa["out"][1])
+        _same_obs(oa, ob, [("ik", "u"), ("ik", "v")])
+
+    @pytest.mark.parametrize("opts", CONFIGS)
+    def test_feedback_and_sparse_edges(rng, opts):
+        n_in, N, T = 2, 5, 15
+        J = rng.standard_normal((N, N))
+        W1, W2 = rng.standard_normal((N, n_in)), rng.standard_normal((N, n_in))
+        Wr, Wf = rng.standard_normal((1, N)), rng.standard_normal((N, 1))
+        W1[W1 < 0] = 0.0
+
+        def build(o):
+            net = Network(1e-1)
+            net.add_func_node("a", n_in, "identity")
+            net.add_func_node("b", n_in, "tanh")
+            net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r",
+                                target_var="li_op/r_in", input_var="li_op/I_ext",
+                                output_var="tanh_op/r")
+            net.add_func_node("ro", 1, "identity")
+            net.add_edge("a", "b", weights=np.eye(n_in))
+            net.add_edge("a", "rnn", weights=sp.csr_matrix(W1), sparse=True)
+            net.add_edge("b", "rnn", weights=W2)
+            net.add_edge("rnn", "ro", weights=Wr)
+            net.add_edge("ro", "rnn", weights=Wf, feedback=True)
+            return _on_cuda(net, o)
+
+        inp = rng.standard_normal((T, n_in))
+        a, b = build(None), build(opts)
+        _same_obs(a.run(inp, verbose=False), b.run(inp, verbose=False), [])
+        # the feedback buffer is carried to the next run
+        _same_obs(a.run(inp[:4], verbose=False), b.run(inp[:4], verbose=False), [])
+
+    @pytest.mark.parametrize("act", ["identity", "tanh", "sigmoid", "relu", "softplus", "softmax",
+                                     "softmin", "log_softmax"])
+    def test_function_node_activations(rng, act):
+        x = rng.standard_normal((2, 3, 4)) * 10
+        x[0, 0, 0] = 25.0  # softplus's linear branch
+        # numpy reference (no CPU kernel to compile)
+        e = np.exp(x - x.max(axis=2, keepdims=True))
+        emin = np.exp(-x - (-x).max(axis=2, keepdims=True))
+        expected = {
+            "identity": x, "tanh": np.tanh(x), "sigmoid": 1.0 / (1.0 + np.exp(-x)),
+            "relu": np.maximum(x, 0), "softplus": np.where(x > 20, x, np.log1p(np.exp(x))),
+            "softmax": e / e.sum(axis=2, keepdims=True),
+            "softmin": emin / emin.sum(axis=2, keepdims=True),
+            "log_softmax": x - x.max(axis=2, keepdims=True) - np.log(e.sum(axis=2, keepdims=True)),
+        }[act]
+        for opts in ({"mode": "block"}, {"mode": "grid", "threads": 2}):
+            net = _on_cuda(Network(1e-3), opts)
+            net.add_func_node("f", 4, act)
+            obs = net.run(x, verbose=False, record_vars=[("f", "in", True)])
+            _close(obs["out"], expected, 1e-12)
+            _close(obs[("f", "in")], x.mean(axis=2), 1e-12)
+
+    def test_forward_steps_equal_run_on_the_device(rng):
+        inp = rng.standard_normal((6, 3))
+        a, b = _rate(np.random.default_rng(5)), _rate(np.random.default_rng(5), {})
+        outs = np.array([b.forward(x) for x in inp])
+        _close(outs, a.run(inp, verbose=False)["out"])
+        _close(b.state["rnn"], a.state["rnn"])
+
+    def test_float32_matches_cpu_float32(rng):
+        inp = rng.standard_normal((12, 3)).astype(np.float32)
+        a = _rate(np.random.default_rng(6), dtype=np.float32)
+        b = _rate(np.random.default_rng(6), {"mode": "grid", "threads": 8, "lanes": 2},
+                  dtype=np.float32)
+        oa, ob = a.run(inp, verbose=False), b.run(inp, verbose=False)
+        assert ob["out"].dtype == np.float32
+        _close(ob["out"], oa["out"], 1e-5)
+
+    @pytest.mark.parametrize("opts", CONFIGS[:2])
+    def test_nonfinite_state_reports_like_the_cpu(opts):
+        def build(o):
+            net = Network(1e-2)
+            net.add_diffeq_node("q", QIF, N=3, input_var="I_ext", output_var="s", op="qif_op",
+                                node_vars={"eta": np.array([[5.0, 9.0, 50.0], [50.0, 80.0, 2.0]])})
+            return _on_cuda(net, o)
+
+        messages = []
+        for o in (None, opts):
+            net = build(o)
+            before = net.state["q"].copy()
+            with pytest.raises(SimulationError, match=r"'qif_op/v' of node 'q' became non-finite") as err:
+                net.run(np.zeros((2, 300, 3)), verbose=False)
+            np.testing.assert_array_equal(net.state["q"], before)
+            messages.append(str(err.value))
+        assert messages[0] == messages[1]
+        assert "trial 0" in messages[0] and "neuron 2" in messages[0]
+
+    def test_device_strings_and_unsupported_training_hooks(rng):
+        net = Network(1e-1, device="cuda")
+        net.add_diffeq_node("n", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op")
+        assert net.run(np.ones((3, 2)), verbose=False)["out"].shape == (3, 2)
+        with pytest.raises(BackendError, match=r"only 1 CUDA device"):
+            Network(1e-1, device="cuda:1")
+        with pytest.raises(BackendError, match=r"unknown CUDA device 'cuda:x'"):
+            Network(1e-1, device="cuda:x")
+        spec = dataclasses.replace(net._spec()[0], train=("hook",))
+        with pytest.raises(BackendError, match=r"use device='cpu'"):
+            net._backend.kernel(spec)
+
+    def test_rint_rounds_half_to_even():
+        from rectinumba.backends.cuda import _compiled
+        from rectinumba.codegen.cache import load_source
+        from rectinumba.codegen.cuda_step import render_cuda
+
+        net = Network(1e-1)
+        net.add_func_node("f", 2, "identity")
+        spec = net._spec()[0]
+        _compiled(spec, "block")
+        module = load_source(render_cuda(spec, "block").source, options="cuda-sim")
+        vals = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4, -2.6, 3.0, -3.0, 1e17 + 2, np.inf])
+        got = np.array([module._rint(v) for v in vals])
+        np.testing.assert_array_equal(got, np.rint(vals))
