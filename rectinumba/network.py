@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .codegen.spec import DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
+from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
 from .edges import Edge, orient_weights
 from .errors import BackendError, NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
@@ -441,7 +441,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         edges = tuple(
             EdgeSpec(index[s], index[t], e.fmt, e.feedback) for (s, t), e in self._edges.items()
         )
-        spec = NetworkSpec(tuple(specs), edges, index[inp], index[out], parallel=B > 1, train=train)
+        row_par = B == 1 and any(
+            isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN
+            for n in self._nodes.values()
+        )
+        spec = NetworkSpec(tuple(specs), edges, index[inp], index[out], parallel=B > 1, train=train,
+                           row_parallel=row_par)
         return spec, order
 
     def compile(self) -> "Network":

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DiffEqSpec", "FuncSpec", "EdgeSpec", "NetworkSpec", "ACTIVATIONS"]
+__all__ = ["DiffEqSpec", "FuncSpec", "EdgeSpec", "NetworkSpec", "ACTIVATIONS", "ROW_PARALLEL_MIN"]
+
+#: dense coupling of at least this many neurons runs its J rows in parallel threads when one
+#: trial runs at a time (a parallel region costs ~10-50 us; N=2000 dense steps take ~1 ms)
+ROW_PARALLEL_MIN = 512
 
 #: activation functions of function nodes
 ACTIVATIONS = (
@@ -92,6 +96,9 @@ class NetworkSpec:
     input_node: int
     output_node: int
     parallel: bool = False
+    #: dense recurrent J products split over threads by rows (one trial at a time, large N; see
+    #: codegen.step._DENSE_MV_PAR); set for B == 1 and a dense-coupled node of >= ROW_PARALLEL_MIN
+    row_parallel: bool = False
     #: online learning / accumulation emitted at the end of each step (see codegen.train);
     #: a hashable object with an ``emit(code, spec, args)`` method, or None
     train: object = None

@@ -92,8 +92,12 @@ def _free(expr) -> set[str]:
 class _DiffEqRenderer:
     """Emit the per-step code of one diff-eq node (index k)."""
 
-    def __init__(self, k: int, spec: DiffEqSpec, is_input: bool, args: list[ArgSpec]) -> None:
+    def __init__(self, k: int, spec: DiffEqSpec, is_input: bool, args: list[ArgSpec],
+                 row_parallel: bool = False) -> None:
         self.k, self.spec, self.is_input, self.args = k, spec, is_input, args
+        # dense J rows in parallel threads (never inside a kernel parallel over trials: numba's
+        # workqueue layer refuses nested parallel regions)
+        self.row_parallel = row_parallel and spec.coupling == "dense"
         m = spec.model
         self.states = list(m.states)
         self.consts = list(spec.constants)
@@ -195,6 +199,8 @@ class _DiffEqRenderer:
             self.arg("scalar", "reset", f"n{k}_rst")
         for name in sorted(self.stored, key=self._order):
             self.arg("scratch", ("keep", name), self._stored_name(name))
+        if self.row_parallel and spec.target_var not in self.stored:
+            self.arg("scratch", ("keep", spec.target_var), f"n{k}_tgt")
         for q, key in enumerate(spec.record):
             self.arg("rec", key, f"n{k}_r{q}")
 
@@ -251,6 +257,8 @@ class _DiffEqRenderer:
             rec_red = [(q, key) for q, key in enumerate(spec.record) if key[1] and self._rec_loop(key[0]) == m]
             for q, _ in rec_red:
                 code(f"racc{k}_{q} = 0.0")
+            if self.row_parallel and self.levels[self.spec.target_var] == m:
+                code(f"_dense_mv_par(n{k}_J, n{k}_src, b, n{k}_tgt)")
             code(f"for i in range(N{k}):")
             with code.indent():
                 self._emit_pass(code, m, closing)
@@ -281,16 +289,16 @@ class _DiffEqRenderer:
             code(f"spk = 1.0 if {v} >= n{k}_thr else 0.0")
             code(f"n{k}_spk[b, i] = spk")
         if self.coupled and self.levels[spec.target_var] == m:
-            code("c_tgt = 0.0")
-            if spec.coupling == "dense":
+            if self.row_parallel:
+                code(f"c_tgt = n{k}_tgt[b, i]")
+            elif spec.coupling == "dense":
+                code("c_tgt = 0.0")
                 code(f"for j in range(N{k}):")
                 with code.indent():
                     code(f"c_tgt += n{k}_J[i, j] * n{k}_src[b, j]")
             else:
-                code(f"for jj in range(n{k}_Ji[i], n{k}_Ji[i + 1]):")
-                with code.indent():
-                    code(f"c_tgt += n{k}_Jd[jj] * n{k}_src[b, n{k}_Jn[jj]]")
-            if spec.target_var in self.stored:
+                code(f"c_tgt = _csr_dot(n{k}_Jd, n{k}_Jn, n{k}_Ji[i], n{k}_Ji[i + 1], n{k}_src, b)")
+            if spec.target_var in self.stored and not self.row_parallel:
                 code(f"n{k}_tgt[b, i] = c_tgt")
         for name, d in self.alg.items():
             if d.reduce is None and self.levels[name] == m:
@@ -411,10 +419,38 @@ def _emit_edges(code: _Code, k: int, spec: NetworkSpec, args: list[ArgSpec]) -> 
             else:
                 for part in ("data", "indices", "indptr"):
                     args.append(ArgSpec(f"e{e}_W{_CSR_SUFFIX[part]}", "W", e, part))
-                code(f"for jj in range(e{e}_Wi[i], e{e}_Wi[i + 1]):")
-                with code.indent():
-                    code(f"acc += e{e}_Wd[jj] * {src}[b, e{e}_Wn[jj]]")
+                code(f"acc += _csr_dot(e{e}_Wd, e{e}_Wn, e{e}_Wi[i], e{e}_Wi[i + 1], {src}, b)")
         code(f"n{k}_in[b, i] = acc")
+
+
+# Dense J @ src[b] with rows split over numba's threads, for NetworkSpec.row_parallel (one trial at
+# a time, N >= spec.ROW_PARALLEL_MIN: a step costs far more than the parallel region's ~10-50 us).
+# Only there: the threading layer adds ~25 MB and compile time to every kernel that contains it.
+_DENSE_MV_PAR = """\
+@njit(cache=True, error_model='numpy', fastmath={flags}, parallel=True, nogil=True)
+def _dense_mv_par(J, src, b, dst):
+    for i in prange(J.shape[0]):
+        acc = 0.0
+        for j in range(J.shape[1]):
+            acc += J[i, j] * src[b, j]
+        dst[b, i] = acc"""
+
+# One CSR row times a source row. Compiled WITHOUT fastmath: with "reassoc" LLVM vectorises the
+# gather loop into AVX gathers, measured 2.1-2.7x slower than this scalar loop (N=10^4, p=0.02,
+# 2M nnz). ``fastmath=False`` must be explicit: numba makes a callee that leaves fastmath unset
+# inherit the caller's flags. Fast-math flags are per instruction, so inlining keeps them apart.
+_CSR_DOT = """\
+@njit(cache=True, error_model='numpy', fastmath=False, nogil=True)
+def _csr_dot(data, indices, start, stop, src, b):
+    acc = 0.0
+    for jj in range(start, stop):
+        acc += data[jj] * src[b, indices[jj]]
+    return acc"""
+
+
+def _uses_csr(spec: NetworkSpec) -> bool:
+    nodes = any(isinstance(n, DiffEqSpec) and n.coupling == "csr" for n in spec.nodes)
+    return nodes or any(e.fmt == "csr" for e in spec.edges)
 
 
 @lru_cache(maxsize=256)
@@ -429,7 +465,8 @@ def render_network(spec: NetworkSpec) -> RenderedKernel:
     reads_x = {k: k == spec.input_node and not _incoming(spec, k) for k in range(len(spec.nodes))}
     for k, node in enumerate(spec.nodes):
         if isinstance(node, DiffEqSpec):
-            r = _DiffEqRenderer(k, node, reads_x[k], args)
+            row_par = getattr(spec, "row_parallel", False) and not spec.parallel
+            r = _DiffEqRenderer(k, node, reads_x[k], args, row_parallel=row_par)
             r.declare_args()
             renderers[k] = r
     for k in feedback_sources:
@@ -470,6 +507,10 @@ def render_network(spec: NetworkSpec) -> RenderedKernel:
     head("")
     flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
     par = "True" if spec.parallel else "False"
+    if _uses_csr(spec):
+        head.lines.extend(_CSR_DOT.splitlines() + ["", ""])
+    if any(r.row_parallel for r in renderers.values()):
+        head.lines.extend(_DENSE_MV_PAR.format(flags=flags).splitlines() + ["", ""])
     head(f"@njit(cache=True, error_model='numpy', fastmath={flags}, parallel={par}, nogil=True)")
     head(f"def kernel({', '.join(names)}):")
     with head.indent():
