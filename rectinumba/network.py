@@ -73,7 +73,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._edges: dict[tuple[str, str], Edge] = {}
         self._prev: dict[str, np.ndarray] = {}
         self._step = 0
-        self._compiled = None
+        # (records, single trial, train hook) -> (spec, order, rendered kernel, kernel)
+        self._plans: dict[tuple, tuple] = {}
 
     @staticmethod
     def _make_backend(device: str):
@@ -120,7 +121,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             raise NetworkError(f"a node labelled {label!r} exists already; pop_node it first", node=label)
 
     def _changed(self) -> None:
-        self._compiled = None
+        """The graph changed: compiled plans are stale."""
+        self._plans.clear()
 
     def add_diffeq_node(
         self,
@@ -449,11 +451,19 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                            row_parallel=row_par)
         return spec, order
 
+    def _plan(self, records: dict, B: int, train=None) -> tuple:
+        """(spec, order, rendered, kernel) for this graph, cached until the graph changes."""
+        key = (tuple(sorted(records.items())), B == 1, train)
+        plan = self._plans.get(key)
+        if plan is None:
+            spec, order = self._spec(records, B, train)
+            rendered, kernel = self._backend.kernel(spec)
+            plan = self._plans[key] = (spec, order, rendered, kernel)
+        return plan
+
     def compile(self) -> "Network":
         """Check the graph, render and compile its kernel (done by run/forward when needed)."""
-        spec, order = self._spec()
-        self._backend.kernel(spec)
-        self._compiled = (spec, order)
+        self._plan({}, 1)
         return self
 
     # ---- running -----------------------------------------------------------------------------
@@ -522,8 +532,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """
         B, T, _ = x.shape
         records, keys = self._parse_record_vars(record_vars)
-        spec, order = self._spec(records, B, train)
-        rendered, kernel = self._backend.kernel(spec)
+        spec, order, rendered, kernel = self._plan(records, B, train)
         n_rec = max(0, -(-(T - cutoff) // sampling)) if (record_output or keys) else 0
         eff_cutoff = cutoff if n_rec else T + 1
         nodes = [self._nodes[label] for label in order]
