@@ -1,9 +1,302 @@
-"""Backpropagation through time without autodiff: fit_bptt (mixed into Network)."""
+"""Backpropagation through time without autodiff: fit_bptt (mixed into Network).
+
+The gradients come from generated adjoint kernels (:mod:`rectinumba.codegen.adjoint`): sympy
+differentiates every neuron model's equations, the backward kernel runs the adjoint recursion
+through the Euler steps, the recurrent coupling, the edges and the activation functions; spikes
+take the surrogate derivative ``1 / (1 + slope |v - threshold|)^2``.
+
+Loss of a window: the network output of every step of the window, stacked to (T_w, n) (or
+(B, T_w, n) for a batch), against the targets of the same steps, with the loss's mean reduction
+(torch's definitions, :mod:`rectinumba.training.losses`): mse averages over steps, trials and
+output units; ce/nll over steps and trials. The gradient is that of this one number.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..errors import NetworkError
+
 __all__ = ["BPTTMixin"]
+
+_FIT_KWARGS = {"record_output", "record_loss", "record_vars", "checkpoint"}
 
 
 class BPTTMixin:
-    """Method fit_bptt of :class:`rectinumba.Network`."""
+    """Methods fit_bptt, bptt_gradients and bptt_parameters of :class:`rectinumba.Network`."""
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def bptt_parameters(self) -> dict[str, np.ndarray]:
+        """The arrays fit_bptt trains, by name (live references, updated in place by training).
+
+        Names: ``"<node>/<op/param>"`` for parameters listed in ``train_params`` (shape (1, N),
+        or (B, N) for per-trial values), ``"<node>/weights"`` for a trained coupling J ((N, N),
+        or the CSR ``data`` array (nnz,) of a sparse J: the sparsity pattern is kept),
+        ``"<source>-><target>"`` for edges added with ``train="gd"`` (same rule).
+        """
+        from .bptt_engine import live_array, trainable_parameters
+
+        return {name: live_array(*spec) for name, spec in trainable_parameters(self).items()}
+
+    def _bptt_targets(self, epochs, what: str):
+        """Targets shaped like the (B, T, n) outputs; class indices as (B, T)."""
+        n_out = self.n_out
+        fixed = []
+        for x, y in epochs:
+            k = y.shape[2]
+            if k != n_out:
+                if k == 1 and n_out > 1:
+                    y = y[..., 0]  # one class index per step (nll, ce)
+                else:
+                    raise NetworkError(
+                        f"{what}: targets have {k} columns but the network output has {n_out}"
+                    )
+            fixed.append((x, y))
+        return fixed
+
+    def _bptt_setup(self, inputs, targets, loss, loss_kwargs, what: str):
+        from .losses import get_loss
+
+        loss_fn = get_loss(loss, **(loss_kwargs or {}))
+
+        # batched class indices (B, T) -> (B, T, 1), the layout _epochs expects
+        def idx3(x, y):
+            x, y = np.asarray(x), np.asarray(y)
+            return y[..., None] if x.ndim == 3 and y.ndim == 2 and y.shape == x.shape[:2] else y
+
+        if isinstance(inputs, (list, tuple)) and isinstance(targets, (list, tuple)):
+            targets = [idx3(x, y) for x, y in zip(inputs, targets, strict=False)]
+        elif not isinstance(inputs, (list, tuple)):
+            targets = idx3(inputs, targets)
+        epochs, batched = self._epochs(inputs, targets, what)
+        epochs = self._bptt_targets(epochs, what)
+        return loss_fn, epochs, batched
+
+    @staticmethod
+    def _check_checkpoint(checkpoint) -> int | None:
+        if checkpoint is None or checkpoint is False:
+            return None
+        if int(checkpoint) != checkpoint or checkpoint < 1:
+            raise NetworkError(
+                f"checkpoint must be a positive number of steps or None, got {checkpoint!r}"
+            )
+        return int(checkpoint)
+
+    def bptt_gradients(
+        self,
+        inputs,
+        targets,
+        loss: str = "mse",
+        loss_kwargs: dict | None = None,
+        checkpoint: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Gradients of the loss of one sequence with respect to every trained parameter.
+
+        Runs ``inputs`` ((T, m) or a batch (B, T, m)) from the current state, compares the outputs
+        of all T steps with ``targets`` and back-propagates through all T steps. The network state
+        is left unchanged. Nothing is updated.
+
+        Returns
+        -------
+        dict
+            Name (as :meth:`bptt_parameters`) -> gradient with the shape of the trained array
+            (node parameters of shape (1, N) give (N,)).
+        """
+        from .bptt_engine import BPTTEngine
+
+        loss_fn, epochs, batched = self._bptt_setup(
+            inputs, targets, loss, loss_kwargs, "bptt_gradients"
+        )
+        if len(epochs) != 1:
+            raise NetworkError("bptt_gradients takes one sequence (an array), not a list of epochs")
+        x, y = epochs[0]
+        engine = BPTTEngine(self, x.shape[0])
+        _, grads, _ = engine.window(
+            x,
+            loss_fn,
+            y if batched else y[0],
+            batched=batched,
+            checkpoint=self._check_checkpoint(checkpoint),
+        )
+        from .bptt_engine import trainable_parameters
+
+        kinds = trainable_parameters(self)
+        return {
+            k: (g[0] if kinds[k][0] == "const" and g.shape[0] == 1 else g) for k, g in grads.items()
+        }
+
+    # ---- training -----------------------------------------------------------------------------
+    def fit_bptt(
+        self,
+        inputs,
+        targets,
+        optimizer: str = "sgd",
+        optimizer_kwargs: dict | None = None,
+        loss: str = "mse",
+        loss_kwargs: dict | None = None,
+        lr: float = 1e-3,
+        update_steps: int = 100,
+        sampling_steps: int = 1,
+        verbose: bool = True,
+        **kwargs,
+    ):
+        """Train by backpropagation through time (gradients from generated adjoint kernels).
+
+        Modes
+        -----
+        - ``inputs`` an array (T, m): truncated BPTT. The sequence is cut into windows of
+          ``update_steps`` steps (the last may be shorter); after each window the loss of its
+          outputs against its targets is back-propagated through that window only and the
+          optimizer takes one step. The state carries over from window to window.
+        - a batch (B, T, m): the same with B trials at once; the loss (mean reduction) averages
+          over the trials, so the gradient is the trial average.
+        - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
+          whole epoch; the state is reset (``reset()``) between epochs.
+
+        Parameters
+        ----------
+        inputs, targets
+            As above; targets (T, n) (or (B, T, n), or a list), or one class index per step
+            ((T,) or (T, 1)) for ``nll``/``ce``.
+        optimizer, optimizer_kwargs, lr
+            Optimizer name and options (torch's defaults, :mod:`rectinumba.training.optimizers`).
+        loss, loss_kwargs
+            Loss name and options (:mod:`rectinumba.training.losses`).
+        update_steps
+            Window length of truncated BPTT (array inputs).
+        sampling_steps
+            Steps between two recordings of the output and of ``record_vars``.
+        verbose
+            Print the loss of each update.
+        **kwargs
+            ``record_output`` (True), ``record_loss`` (True), ``record_vars`` (state variables
+            only, as ``(node, var)`` or ``(node, var, reduce)``; recorded after the update),
+            ``checkpoint`` (K: keep the state every K steps and recompute the tape segment by
+            segment in the backward pass; memory O(T/K + K) instead of O(T)).
+
+        Returns
+        -------
+        Observer
+            ``"loss"`` (one value per update), ``"epoch_loss"`` (list inputs: one per epoch),
+            ``"out"`` and the recorded variables.
+        """
+        unknown = set(kwargs) - _FIT_KWARGS
+        if unknown:
+            raise NetworkError(f"fit_bptt got unknown keyword argument(s) {sorted(unknown)}")
+        record_output = bool(kwargs.get("record_output", True))
+        record_loss = bool(kwargs.get("record_loss", True))
+        record_vars = kwargs.get("record_vars")
+        checkpoint = self._check_checkpoint(kwargs.get("checkpoint"))
+        from ..observer import Observer
+        from .bptt_engine import BPTTEngine
+        from .optimizers import get_optimizer
+
+        sampling, _ = self._check_sampling(sampling_steps, 0)
+        if int(update_steps) != update_steps or update_steps < 1:
+            raise NetworkError(
+                f"fit_bptt: update_steps must be a positive integer, got {update_steps!r}"
+            )
+        update_steps = int(update_steps)
+        is_list = isinstance(inputs, (list, tuple))
+        loss_fn, epochs, batched = self._bptt_setup(inputs, targets, loss, loss_kwargs, "fit_bptt")
+        params = self.bptt_parameters()
+        if not params:
+            raise NetworkError(
+                "fit_bptt: nothing to train",
+                hint="add edges with train='gd' or give add_diffeq_node(train_params=[...])",
+            )
+        opt = get_optimizer(optimizer, params, lr=lr, **(optimizer_kwargs or {}))
+        rec_states = self._bptt_record_spec(record_vars)
+
+        losses, epoch_losses, outs = [], [], []
+        recs: dict = {key: [] for key, *_ in rec_states}
+        engine = None
+        for i, (x, y) in enumerate(epochs):
+            if i > 0:
+                self.reset()
+            B, T = x.shape[:2]
+            if engine is None or engine.B != B:
+                engine = BPTTEngine(self, B)
+            else:
+                engine.load()
+            windows = (
+                [(0, T)]
+                if is_list
+                else [(s, min(s + update_steps, T)) for s in range(0, T, update_steps)]
+            )
+            ep = []
+            every = max(1, len(windows) // 10)  # about ten progress lines per epoch
+            for w, (s, e) in enumerate(windows):
+                xw = x[:, s:e]
+                yw = y[:, s:e] if batched else y[0, s:e]
+                hook = self._bptt_recorder(engine, rec_states, recs) if rec_states else None
+                value, grads, out = engine.window(
+                    xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
+                )
+                opt.step(grads)
+                engine.commit(e - s)
+                ep.append(value)
+                if record_output:
+                    outs.append(out)
+                if verbose and (w % every == 0 or w == len(windows) - 1):
+                    print(f"fit_bptt: epoch {i}, steps {s}-{e}: loss {value:.6g}")
+            losses.extend(ep)
+            epoch_losses.append(float(np.mean(ep)))
+            engine.free_tapes()
+
+        obs = Observer(
+            self.dt,
+            record_output=record_output,
+            record_loss=record_loss,
+            record_vars=[k for k, *_ in rec_states] or None,
+            sampling_steps=sampling,
+            n_trials=epochs[0][0].shape[0] if batched else None,
+        )
+        pick = (lambda a: a) if batched else (lambda a: a[0])
+        if record_output and outs:
+            obs.save("out", pick(np.concatenate(outs, axis=1)[:, ::sampling]))
+        for key, *_ in rec_states:
+            obs.save(key, pick(np.concatenate(recs[key], axis=1)[:, ::sampling]))
+        if record_loss:
+            obs.save("loss", np.array(losses), time_series=False)
+        if is_list:
+            obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        return obs
+
+    # ---- recordings ------------------------------------------------------------------------------
+    def _bptt_record_spec(self, record_vars) -> list[tuple]:
+        """[(key, label, state index, reduce)] for the requested state variables."""
+        from ..nodes import DiffEqNode
+
+        out = []
+        for entry in record_vars or ():
+            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+                raise NetworkError(
+                    f"record_vars entries are (node, var) or (node, var, reduce); got {entry!r}"
+                )
+            label, var = entry[0], entry[1]
+            reduce = bool(entry[2]) if len(entry) == 3 else False
+            node = self.get_node(label)
+            name = node.resolve(var, "record_vars") if isinstance(node, DiffEqNode) else None
+            if name is None or name not in node.model.states:
+                raise NetworkError(
+                    f"fit_bptt records state variables only; {var!r} is not one",
+                    node=label,
+                    hint="record other variables with run(record_vars=...) after training",
+                )
+            out.append(((label, var), label, node.model.states.index(name), reduce))
+        return out
+
+    @staticmethod
+    def _bptt_recorder(engine, rec_states, recs):
+        """Collect post-update states of each forward segment from the tape."""
+
+        def hook(s: int, T_seg: int, T_tape: int) -> None:
+            for key, label, j, reduce in rec_states:
+                k = engine.index[label]
+                tape = engine.state_tape(k, j, T_tape)
+                final = engine.state[(k, engine.nodes[k].model.states[j])]
+                vals = np.concatenate([tape[:, 1:T_seg], final[:, None, :]], axis=1)
+                recs[key].append(vals.mean(axis=2) if reduce else vals.copy())
+
+        return hook
