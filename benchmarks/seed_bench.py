@@ -69,22 +69,39 @@ def main() -> None:
     rows = []
     net = Network(1e-3)
     J = rng.standard_normal((5, 5)) * 2.0
-    net.add_diffeq_node("tanh", "neuron_model_templates.rate_neurons.leaky_integrator.tanh",
-                        weights=J, source_var="tanh_op/r", target_var="li_op/r_in",
-                        input_var="li_op/I_ext", output_var="li_op/v")
+    net.add_diffeq_node(
+        "tanh",
+        "neuron_model_templates.rate_neurons.leaky_integrator.tanh",
+        weights=J,
+        source_var="tanh_op/r",
+        target_var="li_op/r_in",
+        input_var="li_op/I_ext",
+        output_var="li_op/v",
+    )
     rows.append(("rate N=5", per_step(net, 5, 100_000)))
 
     N = 1000
     J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.1)
     net = Network(1e-3)
-    net.add_diffeq_node("lif", "neuron_model_templates.spiking_neurons.lif.lif", weights=J,
-                        source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
-                        op="lif_op", spike_var="spike", spike_def="v")
+    net.add_diffeq_node(
+        "lif",
+        "neuron_model_templates.spiking_neurons.lif.lif",
+        weights=J,
+        source_var="s",
+        target_var="s_in",
+        input_var="I_ext",
+        output_var="s",
+        op="lif_op",
+        spike_var="spike",
+        spike_def="v",
+    )
     rows.append(("LIF N=1000 p=0.1", per_step(net, N, 2_000)))
 
     print(f"{'figure':<34}{'rectinumba':>14}{'RectiPy 0.11':>14}{'speed-up':>10}")
     for name, us in rows:
-        print(f"{name + ' (µs/step)':<34}{us:>14.3f}{RECTIPY_US[name]:>14.1f}{RECTIPY_US[name] / us:>9.0f}x")
+        print(
+            f"{name + ' (µs/step)':<34}{us:>14.3f}{RECTIPY_US[name]:>14.1f}{RECTIPY_US[name] / us:>9.0f}x"
+        )
 
     walls = []
     with tempfile.TemporaryDirectory() as tmp:

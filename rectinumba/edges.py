@@ -46,9 +46,13 @@ class Edge:
         None until the edge is first trained.
     """
 
-    def __init__(self, source: str, target: str, weights, *, train, mask, feedback: bool, sparse, dtype) -> None:
+    def __init__(
+        self, source: str, target: str, weights, *, train, mask, feedback: bool, sparse, dtype
+    ) -> None:
         if train not in TRAIN_MODES:
-            raise NetworkError(f"edge {source!r} -> {target!r}: train must be one of {TRAIN_MODES}, got {train!r}")
+            raise NetworkError(
+                f"edge {source!r} -> {target!r}: train must be one of {TRAIN_MODES}, got {train!r}"
+            )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
         self.sparse_override, self.dtype = sparse, dtype
         shape = weights.shape
@@ -62,7 +66,9 @@ class Edge:
                         f"edge {source!r} -> {target!r}: mask of shape {mask_arr.shape} does not "
                         f"match weights of shape {shape}"
                     )
-            weights = weights.multiply(mask_arr) if is_sparse(weights) else np.asarray(weights) * mask_arr
+            weights = (
+                weights.multiply(mask_arr) if is_sparse(weights) else np.asarray(weights) * mask_arr
+            )
         self.mask = mask
         self.rls_P = None
         self.weights = as_weight_matrix(

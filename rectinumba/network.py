@@ -6,7 +6,8 @@ kernel (see :mod:`rectinumba.codegen.step`) that ``run`` and ``forward`` call.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,20 +28,22 @@ _NODE_KWARGS = {"spike_slope", "sparse", "clear", "verbose"}
 
 
 def _load_model(node):
-    from .equations import compile_node
+    """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
+    from .equations import NodeModel
+    from .equations.stored import load_model
     from .templates import NodeTemplate, OperatorTemplate
 
     if isinstance(node, (NodeTemplate, OperatorTemplate)):
-        return compile_node(node)
+        return load_model(node)
     if isinstance(node, str):
         from .templates.loader import load_template
 
-        return compile_node(load_template(node))
-    from .equations import NodeModel
-
+        return load_model(load_template(node))
     if isinstance(node, NodeModel):
         return node
-    raise NetworkError(f"node must be a template path, a NodeTemplate or an OperatorTemplate, got {node!r}")
+    raise NetworkError(
+        f"node must be a template path, a NodeTemplate or an OperatorTemplate, got {node!r}"
+    )
 
 
 class Network(ReadoutTrainingMixin, BPTTMixin):
@@ -103,13 +106,19 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         device: str = "cpu",
         label: str = "rnn",
         **kwargs,
-    ) -> "Network":
+    ) -> Network:
         """A Network holding one diff-eq node (RectiPy's main entry point)."""
         dtype = kwargs.pop("dtype", np.float64)
         net = cls(dt, device=device, dtype=dtype)
         net.add_diffeq_node(
-            label, node, input_var=input_var, output_var=output_var, weights=weights,
-            source_var=source_var, target_var=target_var, **kwargs,
+            label,
+            node,
+            input_var=input_var,
+            output_var=output_var,
+            weights=weights,
+            source_var=source_var,
+            target_var=target_var,
+            **kwargs,
         )
         return net
 
@@ -118,7 +127,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if not isinstance(label, str) or not label:
             raise NetworkError(f"node label must be a non-empty string, got {label!r}")
         if label in self._nodes:
-            raise NetworkError(f"a node labelled {label!r} exists already; pop_node it first", node=label)
+            raise NetworkError(
+                f"a node labelled {label!r} exists already; pop_node it first", node=label
+            )
 
     def _changed(self) -> None:
         """The graph changed: compiled plans are stale."""
@@ -186,7 +197,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if weights is not None:
             shape = tuple(getattr(weights, "shape", np.shape(weights)))
             if len(shape) != 2 or shape[0] != shape[1]:
-                raise NetworkError(f"weights must be a square (N, N) matrix, got shape {shape}", node=label)
+                raise NetworkError(
+                    f"weights must be a square (N, N) matrix, got shape {shape}", node=label
+                )
             if N is not None and int(N) != shape[0]:
                 raise NetworkError(f"N={N} disagrees with weights of shape {shape}", node=label)
             N = shape[0]
@@ -196,11 +209,24 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             raise NetworkError(f"N must be a positive integer, got {N!r}", node=label)
         model = _load_model(node)
         new = DiffEqNode(
-            label, model, int(N), input_var=input_var, output_var=output_var, source_var=source_var,
-            target_var=target_var, spike_var=spike_var, spike_def=spike_def,
-            spike_threshold=spike_threshold, spike_reset=spike_reset,
-            spike_slope=kwargs.get("spike_slope"), weights=weights, sparse=kwargs.get("sparse"),
-            train_params=train_params, node_vars=node_vars, record_vars=record_vars, op=op,
+            label,
+            model,
+            int(N),
+            input_var=input_var,
+            output_var=output_var,
+            source_var=source_var,
+            target_var=target_var,
+            spike_var=spike_var,
+            spike_def=spike_def,
+            spike_threshold=spike_threshold,
+            spike_reset=spike_reset,
+            spike_slope=kwargs.get("spike_slope"),
+            weights=weights,
+            sparse=kwargs.get("sparse"),
+            train_params=train_params,
+            node_vars=node_vars,
+            record_vars=record_vars,
+            op=op,
             dtype=self.dtype,
         )
         self._nodes[label] = new
@@ -239,7 +265,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             if label not in self._nodes:
                 raise NetworkError(f"add_edge: no node labelled {label!r} (nodes: {self.nodes})")
         if (source, target) in self._edges:
-            raise NetworkError(f"an edge {source!r} -> {target!r} exists already; pop_edge it first")
+            raise NetworkError(
+                f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
+            )
         src, tgt = self._nodes[source], self._nodes[target]
         if isinstance(tgt, DiffEqNode) and tgt.input_var is None:
             raise NetworkError(
@@ -249,14 +277,24 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if weights is None:
             # without a seed, numpy's global generator: np.random.seed makes scripts repeatable
             seed = kwargs.get("seed")
-            draw = np.random.standard_normal if seed is None else np.random.default_rng(seed).standard_normal
+            draw = (
+                np.random.standard_normal
+                if seed is None
+                else np.random.default_rng(seed).standard_normal
+            )
             weights = draw((n_t, n_s))
         elif not is_sparse(weights):
             weights = np.asarray(weights)
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
         edge = Edge(
-            source, target, weights, train=train, mask=mask, feedback=feedback,
-            sparse=kwargs.get("sparse"), dtype=self.dtype,
+            source,
+            target,
+            weights,
+            train=train,
+            mask=mask,
+            feedback=feedback,
+            sparse=kwargs.get("sparse"),
+            dtype=self.dtype,
         )
         self._edges[(source, target)] = edge
         self._changed()
@@ -281,7 +319,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     def __getitem__(self, key):
         if isinstance(key, tuple) and len(key) == 2:
             edge = self.get_edge(*key)
-            return {"edge": edge, "weights": edge.weights, "train": edge.train, "feedback": edge.feedback}
+            return {
+                "edge": edge,
+                "weights": edge.weights,
+                "train": edge.train,
+                "feedback": edge.feedback,
+            }
         node = self.get_node(key)
         return {"node": node, "n_in": node.n_in, "n_out": node.n_out, "kind": node.kind}
 
@@ -325,12 +368,16 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     @property
     def state(self) -> dict[str, np.ndarray]:
         """label -> flat state vector (each state variable's N values in turn)."""
-        return {label: n.flat_state() for label, n in self._nodes.items() if isinstance(n, DiffEqNode)}
+        return {
+            label: n.flat_state() for label, n in self._nodes.items() if isinstance(n, DiffEqNode)
+        }
 
     def _diffeq(self, label: str) -> DiffEqNode:
         node = self.get_node(label)
         if not isinstance(node, DiffEqNode):
-            raise NetworkError(f"node {label!r} is a function node; it has no variables", node=label)
+            raise NetworkError(
+                f"node {label!r} is a function node; it has no variables", node=label
+            )
         return node
 
     def get_var(self, node: str, var: str) -> np.ndarray:
@@ -346,7 +393,10 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             self._changed()
 
     def reset(self, state: dict[str, np.ndarray] | None = None) -> None:
-        """Return to the templates' initial values and node_vars (or to ``state``, label -> flat)."""
+        """Return to the templates' initial values and node_vars.
+
+        ``state`` (label -> flat state vector) sets the states afterwards.
+        """
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
@@ -414,8 +464,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         return order
 
-    def _spec(self, records: dict[str, tuple[tuple[str, bool], ...]] | None = None, B: int = 1,
-              train=None):
+    def _spec(
+        self, records: dict[str, tuple[tuple[str, bool], ...]] | None = None, B: int = 1, train=None
+    ):
         inp, out = self._io_nodes()
         order = self._order(inp)
         index = {label: k for k, label in enumerate(order)}
@@ -430,14 +481,21 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             driven_by_edges = any(t == label for (s, t) in self._edges)
             if node.input_var is None and (label == inp):
                 raise NetworkError(
-                    "the input node needs input_var (the variable receiving the network input)", node=label
+                    "the input node needs input_var (the variable receiving the network input)",
+                    node=label,
                 )
             specs.append(
                 DiffEqSpec(
-                    label, node.model, node.input_var if (label == inp or driven_by_edges) else None,
-                    node.output_var, node.source_var if node.weights is not None else None,
-                    node.target_var if node.weights is not None else None, node.coupling,
-                    node.spike_var, node.spike_def, rec,
+                    label,
+                    node.model,
+                    node.input_var if (label == inp or driven_by_edges) else None,
+                    node.output_var,
+                    node.source_var if node.weights is not None else None,
+                    node.target_var if node.weights is not None else None,
+                    node.coupling,
+                    node.spike_var,
+                    node.spike_def,
+                    rec,
                 )
             )
         edges = tuple(
@@ -447,8 +505,15 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN
             for n in self._nodes.values()
         )
-        spec = NetworkSpec(tuple(specs), edges, index[inp], index[out], parallel=B > 1, train=train,
-                           row_parallel=row_par)
+        spec = NetworkSpec(
+            tuple(specs),
+            edges,
+            index[inp],
+            index[out],
+            parallel=B > 1,
+            train=train,
+            row_parallel=row_par,
+        )
         return spec, order
 
     def _plan(self, records: dict, B: int, train=None) -> tuple:
@@ -461,7 +526,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             plan = self._plans[key] = (spec, order, rendered, kernel)
         return plan
 
-    def compile(self) -> "Network":
+    def compile(self) -> Network:
         """Check the graph, render and compile its kernel (done by run/forward when needed)."""
         self._plan({}, 1)
         return self
@@ -473,7 +538,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if arr.shape[0] == 1:
             return np.repeat(arr, B, axis=0)
         raise NetworkError(
-            f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)", node=label
+            f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
+            node=label,
         )
 
     def _as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
@@ -487,7 +553,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             batched = True
         else:
             raise NetworkError(
-                f"inputs must have shape (T, {m}) or (B, T, {m}); got an array of shape {np.shape(inputs)}"
+                f"inputs must have shape (T, {m}) or (B, T, {m}); "
+                f"got an array of shape {np.shape(inputs)}"
             )
         if x.shape[2] != m:
             raise NetworkError(
@@ -503,14 +570,17 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         keys = []
         for entry in record_vars or ():
             if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
-                raise NetworkError(f"record_vars entries are (node, var) or (node, var, reduce); got {entry!r}")
+                raise NetworkError(
+                    f"record_vars entries are (node, var) or (node, var, reduce); got {entry!r}"
+                )
             label, var = entry[0], entry[1]
             reduce = bool(entry[2]) if len(entry) == 3 else False
             node = self.get_node(label)
             if isinstance(node, FuncNode):
                 if var not in ("in", "out"):
                     raise NetworkError(
-                        f"record_vars: function node variables are 'in' and 'out', got {var!r}", node=label
+                        f"record_vars: function node variables are 'in' and 'out', got {var!r}",
+                        node=label,
                     )
                 name = var
             else:
@@ -522,8 +592,18 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             keys.append(((label, var), label, item))
         return {k: tuple(v) for k, v in per_node.items()}, keys
 
-    def _execute(self, x: np.ndarray, *, sampling: int, cutoff: int, record_output: bool,
-                 record_vars=None, verbose: bool = False, train=None, train_arrays=None):
+    def _execute(
+        self,
+        x: np.ndarray,
+        *,
+        sampling: int,
+        cutoff: int,
+        record_output: bool,
+        record_vars=None,
+        verbose: bool = False,
+        train=None,
+        train_arrays=None,
+    ):
         """Run the kernel over x (B, T, m); commit the new state only on success.
 
         ``train`` is a training hook object (NetworkSpec.train) and ``train_arrays`` maps the
@@ -552,15 +632,29 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             elif a.role == "scratch":
                 if a.detail == "prev":
                     prev = self._prev.get(node.label)
-                    arr = np.zeros((B, node.n_out), self.dtype) if prev is None else self._rows(prev, B, "feedback buffer", node.label).copy()
+                    arr = (
+                        np.zeros((B, node.n_out), self.dtype)
+                        if prev is None
+                        else self._rows(prev, B, "feedback buffer", node.label).copy()
+                    )
                     new_prev[node.label] = arr
                 else:
                     arr = np.zeros((B, node.n_out), self.dtype)
             elif a.role == "J":
-                arr = node.weights if a.detail == "dense" else csr_parts(node.weights, self.dtype)[("data", "indices", "indptr").index(a.detail)]
+                arr = (
+                    node.weights
+                    if a.detail == "dense"
+                    else csr_parts(node.weights, self.dtype)[
+                        ("data", "indices", "indptr").index(a.detail)
+                    ]
+                )
             elif a.role == "W":
                 w = edge_list[a.owner].weights
-                arr = w if a.detail == "dense" else csr_parts(w, self.dtype)[("data", "indices", "indptr").index(a.detail)]
+                arr = (
+                    w
+                    if a.detail == "dense"
+                    else csr_parts(w, self.dtype)[("data", "indices", "indptr").index(a.detail)]
+                )
             elif a.role == "scalar":
                 arr = dt(node.spike_threshold if a.detail == "threshold" else node.spike_reset)
             elif a.role == "train":
@@ -579,15 +673,28 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         from .progress import Progress
 
         with Progress(T, "simulating", verbose and T > chunk) as bar:
-            per_step = [j for j, a in enumerate(rendered.args)
-                        if a.role == "train" and str(a.detail).startswith("steps:")]
+            per_step = [
+                j
+                for j, a in enumerate(rendered.args)
+                if a.role == "train" and str(a.detail).startswith("steps:")
+            ]
             for s0 in range(0, T, chunk):
                 xc = np.ascontiguousarray(x[:, s0 : s0 + chunk], dtype=self.dtype)
                 call = list(args)
                 for j in per_step:
                     call[j] = np.ascontiguousarray(args[j][:, s0 : s0 + chunk])
-                kernel(xc.shape[1], self._step + s0, s0, dt(self.dt), eff_cutoff, sampling, xc,
-                       out_rec, status, *call)
+                kernel(
+                    xc.shape[1],
+                    self._step + s0,
+                    s0,
+                    dt(self.dt),
+                    eff_cutoff,
+                    sampling,
+                    xc,
+                    out_rec,
+                    status,
+                    *call,
+                )
                 if status[:, 0].any():
                     self._raise_status(status, spec, order, self._step, B)
                 bar.update(xc.shape[1])
@@ -605,10 +712,13 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         code, step, k, j, neuron = (int(v) for v in status[b])
         node = spec.nodes[k]
         var = node.model.states[j]
-        msg = describe(code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None)
+        msg = describe(
+            code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None
+        )
         raise SimulationError(
             msg + "; the network keeps the state it had before this run",
-            node=order[k], variable=var,
+            node=order[k],
+            variable=var,
             hint="a smaller dt, other parameters or initial values may keep the state finite",
         )
 
@@ -647,8 +757,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
         x, batched = self._as_inputs(inputs)
         out_rec, recs, keys, _, _ = self._execute(
-            x, sampling=sampling, cutoff=cutoff, record_output=record_output,
-            record_vars=record_vars, verbose=verbose,
+            x,
+            sampling=sampling,
+            cutoff=cutoff,
+            record_output=record_output,
+            record_vars=record_vars,
+            verbose=verbose,
         )
         return self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
 
@@ -664,8 +778,11 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         from .observer import Observer
 
         obs = Observer(
-            self.dt, record_output=record_output, record_loss=False,
-            record_vars=[tuple(k) for k, _, _ in keys] or None, sampling_steps=sampling,
+            self.dt,
+            record_output=record_output,
+            record_loss=False,
+            record_vars=[tuple(k) for k, _, _ in keys] or None,
+            sampling_steps=sampling,
             n_trials=out_rec.shape[0] if batched else None,
         )
         pick = (lambda a: a) if batched else (lambda a: a[0])
@@ -685,10 +802,15 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if arr.ndim == 0 and self.n_in == 1:
             arr = arr.reshape(1)
         if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
-            raise NetworkError(f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); got {np.shape(x)}")
+            raise NetworkError(
+                f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
+                f"got {np.shape(x)}"
+            )
         x3 = arr[:, None, :] if batched else arr[None, None, :]
         out_rec, *_ = self._execute(x3, sampling=1, cutoff=0, record_output=True)
         return out_rec[:, 0] if batched else out_rec[0, 0]
 
     def __repr__(self) -> str:
-        return f"Network(dt={self.dt}, device={self.device!r}, nodes={self.nodes}, edges={self.edges})"
+        return (
+            f"Network(dt={self.dt}, device={self.device!r}, nodes={self.nodes}, edges={self.edges})"
+        )

@@ -6,7 +6,8 @@ changes generated code is exported as a spec (:mod:`rectinumba.codegen.spec`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -119,14 +120,17 @@ class DiffEqNode:
                 )
         if self.spike_var is not None and self.spike_var in (self.input_var, self.target_var):
             raise NetworkError(
-                "spike_var must differ from input_var and target_var", node=label, variable=self.spike_var
+                "spike_var must differ from input_var and target_var",
+                node=label,
+                variable=self.spike_var,
             )
         if (self.spike_var is None) != (self.spike_def is None):
             given = "spike_var" if self.spike_var is not None else "spike_def"
             missing = "spike_def" if self.spike_var is not None else "spike_var"
             raise NetworkError(
                 f"{given} was given without {missing}: a spiking node needs both "
-                "(spike_var: the input that receives spikes; spike_def: the state that defines them)",
+                "(spike_var: the input that receives spikes; "
+                "spike_def: the state that defines them)",
                 node=label,
             )
         if self.spike_def is not None and self.spike_def not in model.states:
@@ -145,7 +149,9 @@ class DiffEqNode:
                 node=label,
             )
         if spike_slope is None:
-            spike_slope = 200.0 / abs(self.spike_threshold - self.spike_reset) if self.spiking else 0.0
+            spike_slope = (
+                200.0 / abs(self.spike_threshold - self.spike_reset) if self.spiking else 0.0
+            )
         self.spike_slope = float(spike_slope)
 
         # coupling
@@ -162,7 +168,8 @@ class DiffEqNode:
 
         # values: parameters and inputs at their defaults, states at their initial values
         self.values = {
-            n: np.full((1, self.N), v, dtype=dtype) for n, v in list(model.params) + list(model.inputs)
+            n: np.full((1, self.N), v, dtype=dtype)
+            for n, v in list(model.params) + list(model.inputs)
         }
         self.initial = {n: np.full((1, self.N), v, dtype=dtype) for n, v in model.initial}
         for key, value in (node_vars or {}).items():
@@ -173,7 +180,9 @@ class DiffEqNode:
         for p in train_params or ():
             name = "weights" if p == "weights" else resolve(p, "train_params")
             if name == "weights" and self.weights is None:
-                raise NetworkError("train_params names 'weights' but the node has no coupling", node=label)
+                raise NetworkError(
+                    "train_params names 'weights' but the node has no coupling", node=label
+                )
             if name != "weights" and name not in dict(model.params):
                 raise NetworkError(
                     f"train_params: {p!r} is not a parameter (parameters: {self.parameter_names})",
@@ -195,7 +204,9 @@ class DiffEqNode:
         try:
             return self.model.resolve(name, self.op)
         except NetworkError as err:
-            raise NetworkError(f"{what}: {err.raw_message}", node=self.label, variable=name) from None
+            raise NetworkError(
+                f"{what}: {err.raw_message}", node=self.label, variable=name
+            ) from None
 
     @property
     def parameter_names(self) -> list[str]:
@@ -227,7 +238,12 @@ class DiffEqNode:
     # ---- values --------------------------------------------------------------------------
     def set_weights(self, weights) -> None:
         self.weights = as_weight_matrix(
-            weights, (self.N, self.N), self.dtype, sparse=self.sparse_override, what="weights", node=self.label
+            weights,
+            (self.N, self.N),
+            self.dtype,
+            sparse=self.sparse_override,
+            what="weights",
+            node=self.label,
         )
 
     def _set_default(self, key: str, value) -> None:
@@ -238,7 +254,9 @@ class DiffEqNode:
         elif name in self.values:
             if name in (self.input_var, self.target_var, self.spike_var):
                 raise NetworkError(
-                    "node_vars cannot set an input that the network drives", node=self.label, variable=key
+                    "node_vars cannot set an input that the network drives",
+                    node=self.label,
+                    variable=key,
                 )
             self.values[name] = arr
         else:
@@ -290,7 +308,11 @@ class DiffEqNode:
         """Each state variable's N values in turn; (B, S*N) when there are B > 1 trials."""
         arrays = [self.state[s] for s in self.model.states]
         B = max(a.shape[0] for a in arrays) if arrays else 1
-        flat = np.concatenate([np.broadcast_to(a, (B, self.N)) for a in arrays], axis=1) if arrays else np.zeros((B, 0))
+        flat = (
+            np.concatenate([np.broadcast_to(a, (B, self.N)) for a in arrays], axis=1)
+            if arrays
+            else np.zeros((B, 0))
+        )
         return flat[0] if B == 1 else flat
 
     def load_flat_state(self, flat) -> None:

@@ -108,10 +108,7 @@ def random_connectivity(
         # round, not int(): int(0.29*100) would be 28
         count = int(round(p * n * m))
         C.flat[rng.choice(n * m, size=count, replace=False)] = 1.0
-    if normalize:
-        deg = C.sum(axis=1, keepdims=True)
-        np.divide(C, deg, out=C, where=deg > 0)
-    return C
+    return _normalize_rows(C) if normalize else C
 
 
 def input_connections(
@@ -162,10 +159,21 @@ def input_connections(
     return C
 
 
+def _normalize_rows(C: np.ndarray) -> np.ndarray:
+    """Divide each row of the float matrix C by its sum, in place; rows summing to 0 stay."""
+    total = C.sum(axis=1, keepdims=True)
+    np.divide(C, total, out=C, where=total > 0)
+    return C
+
+
 def _spatial_draws(
-    N: int, p: float, spatial_distribution: Any, rng: np.random.Generator, fn: str
-) -> np.ndarray:
-    """Signed integer offsets (N, round(N*p)): distance from the distribution, random sign."""
+    fn: str, N: int, p: float, spatial_distribution: Any, seed: SeedLike
+) -> tuple[int, np.ndarray]:
+    """The checked N and signed integer offsets (N, round(N*p)): distance from the distribution,
+    random sign."""
+    N = _check_size(N, "N", fn)
+    p = _check_p(p, fn)
+    rng = _rng(seed)
     k = int(round(N * p))
     if not hasattr(spatial_distribution, "rvs"):
         raise RectinumbaError(
@@ -176,7 +184,7 @@ def _spatial_draws(
     dist = np.asarray(spatial_distribution.rvs(size=(N, k), random_state=rng), dtype=np.float64)
     dist = np.rint(dist).astype(np.int64).reshape(N, k)
     signs = np.where(rng.random((N, k)) < 0.5, -1, 1)
-    return signs * dist
+    return N, signs * dist
 
 
 def _weights_from_draws(
@@ -187,9 +195,7 @@ def _weights_from_draws(
     rows = np.broadcast_to(np.arange(N)[:, None], targets.shape)
     np.add.at(counts, (rows[valid], targets[valid]), 1.0)
     C = (counts > 0).astype(np.float64) if homogeneous_weights else counts
-    total = C.sum(axis=1, keepdims=True)
-    np.divide(C, total, out=C, where=total > 0)
-    return C
+    return _normalize_rows(C)
 
 
 def circular_connectivity(
@@ -228,10 +234,7 @@ def circular_connectivity(
     np.ndarray
         Dense (N, N) matrix; row i holds the inputs of node i.
     """
-    fn = "circular_connectivity"
-    N = _check_size(N, "N", fn)
-    p = _check_p(p, fn)
-    offsets = _spatial_draws(N, p, spatial_distribution, _rng(seed), fn)
+    N, offsets = _spatial_draws("circular_connectivity", N, p, spatial_distribution, seed)
     targets = np.mod(np.arange(N)[:, None] + offsets, N)
     return _weights_from_draws(targets, np.ones(targets.shape, dtype=bool), N, homogeneous_weights)
 
@@ -269,10 +272,7 @@ def line_connectivity(
     np.ndarray
         Dense (N, N) matrix; row i holds the inputs of node i.
     """
-    fn = "line_connectivity"
-    N = _check_size(N, "N", fn)
-    p = _check_p(p, fn)
-    offsets = _spatial_draws(N, p, spatial_distribution, _rng(seed), fn)
+    N, offsets = _spatial_draws("line_connectivity", N, p, spatial_distribution, seed)
     targets = np.arange(N)[:, None] + offsets
     valid = (targets >= 0) & (targets < N)
     return _weights_from_draws(np.where(valid, targets, 0), valid, N, homogeneous_weights)

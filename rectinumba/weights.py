@@ -16,7 +16,9 @@ def is_sparse(w) -> bool:
     return hasattr(w, "tocsr") and hasattr(w, "nnz")
 
 
-def as_weight_matrix(w, shape: tuple[int, int], dtype, *, sparse: bool | None, what: str, node: str | None = None):
+def as_weight_matrix(
+    w, shape: tuple[int, int], dtype, *, sparse: bool | None, what: str, node: str | None = None
+):
     """Validate ``w`` against ``shape`` and return a dense C array or a scipy CSR matrix.
 
     ``sparse=None`` chooses CSR when the density is below :data:`SPARSE_DENSITY`.
@@ -40,7 +42,9 @@ def as_weight_matrix(w, shape: tuple[int, int], dtype, *, sparse: bool | None, w
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         raise NetworkError(f"{what} contains non-finite values", node=node)
-    if sparse or (sparse is None and arr.size >= 10_000 and np.count_nonzero(arr) / arr.size < SPARSE_DENSITY):
+    if sparse or (
+        sparse is None and arr.size >= 10_000 and np.count_nonzero(arr) / arr.size < SPARSE_DENSITY
+    ):
         import scipy.sparse as sp
 
         m = sp.csr_matrix(arr)

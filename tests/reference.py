@@ -72,8 +72,24 @@ def qif(inp, J, dt, thr, reset, eta, tau=1.0, k=1.0, tau_s=1.0):
     return np.array(outs), np.array(vs)
 
 
-def iku(inp, J, dt, thr, reset, eta, C=100.0, k=0.7, v_r=-60.0, v_theta=-40.0, g=1.0, E_r=0.0,
-        b=-2.0, tau_u=33.33, kappa=10.0, tau_s=6.0):
+def iku(
+    inp,
+    J,
+    dt,
+    thr,
+    reset,
+    eta,
+    C=100.0,
+    k=0.7,
+    v_r=-60.0,
+    v_theta=-40.0,
+    g=1.0,
+    E_r=0.0,
+    b=-2.0,
+    tau_u=33.33,
+    kappa=10.0,
+    tau_s=6.0,
+):
     """Izhikevich population with the population means of iku_op."""
     N = J.shape[0]
     v, u, s = -60.0 * np.ones(N), np.zeros(N), np.zeros(N)

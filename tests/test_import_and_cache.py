@@ -18,8 +18,9 @@ IMPORT_PROBE = (
 def test_import_is_light_and_fast():
     times = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, check=True
+        ).stdout.split()
         times.append(float(out[0]))
         assert out[1:] == ["False", "False", "False"], "import rectinumba loaded numba/sympy/scipy"
     assert min(times) < 0.25, f"import took {min(times) * 1e3:.0f} ms"
@@ -27,7 +28,7 @@ def test_import_is_light_and_fast():
 
 SCRIPT = textwrap.dedent(
     """
-    import json, numpy as np
+    import json, sys, numpy as np
     from rectinumba import Network
     net = Network(dt=1e-3)
     J = np.random.default_rng(0).standard_normal((5, 5))
@@ -38,7 +39,7 @@ SCRIPT = textwrap.dedent(
     kernel = net._backend.kernel(net._spec()[0])[1]
     print(json.dumps({"hits": sum(kernel.stats.cache_hits.values()),
                       "misses": sum(kernel.stats.cache_misses.values()),
-                      "out": float(obs["out"].sum())}))
+                      "out": float(obs["out"].sum()), "sympy": "sympy" in sys.modules}))
     """
 )
 
@@ -46,11 +47,15 @@ SCRIPT = textwrap.dedent(
 def test_second_process_loads_compiled_kernel_from_cache(tmp_path):
     env = dict(os.environ, RECTINUMBA_CACHE_DIR=str(tmp_path / "cache"))
     runs = [
-        json.loads(subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                                  check=True, env=env).stdout)
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, env=env
+            ).stdout
+        )
         for _ in range(2)
     ]
     assert runs[0]["misses"] >= 1 and runs[0]["hits"] == 0  # cold: compiled
     assert runs[1]["hits"] >= 1 and runs[1]["misses"] == 0  # warm: loaded from the disk cache
+    assert runs[0]["sympy"] and not runs[1]["sympy"]  # warm: model and kernel index, no sympy
     assert runs[0]["out"] == runs[1]["out"]
     assert any(p.suffix == ".py" for p in (tmp_path / "cache").iterdir())

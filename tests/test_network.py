@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference as ref
 import scipy.sparse as sp
 
 from rectinumba import Network
 from rectinumba.errors import NetworkError, SimulationError
-
-import reference as ref
 
 LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
 LI_SIGMOID = "model_templates.rate_neurons.leaky_integrator.sigmoid"
@@ -30,8 +29,15 @@ def test_rate_network_with_input_and_sigmoid_readout(rng):
     W_out = rng.standard_normal((k, N))
     inp = rng.standard_normal((T, m))
     net = Network(dt)
-    net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r", target_var="li_op/r_in",
-                        input_var="li_op/I_ext", output_var="li_op/v")
+    net.add_diffeq_node(
+        "rnn",
+        LI_TANH,
+        weights=J,
+        source_var="tanh_op/r",
+        target_var="li_op/r_in",
+        input_var="li_op/I_ext",
+        output_var="li_op/v",
+    )
     net.add_func_node("inp", m, "identity")
     net.add_func_node("readout", k, "sigmoid")
     net.add_edge("inp", "rnn", weights=W_in)
@@ -50,9 +56,16 @@ def test_algebraic_output_var_is_computed_from_pre_update_state(rng):
     J = rng.standard_normal((N, N))
     inp = rng.standard_normal((T, N))
     net = Network(dt)
-    net.add_diffeq_node("rnn", LI_SIGMOID, weights=J, source_var="sigmoid_op/r",
-                        target_var="li_op/r_in", input_var="li_op/I_ext",
-                        output_var="sigmoid_op/r", node_vars={"sigmoid_op/s": 2.0, "sigmoid_op/v0": 0.5})
+    net.add_diffeq_node(
+        "rnn",
+        LI_SIGMOID,
+        weights=J,
+        source_var="sigmoid_op/r",
+        target_var="li_op/r_in",
+        input_var="li_op/I_ext",
+        output_var="sigmoid_op/r",
+        node_vars={"sigmoid_op/s": 2.0, "sigmoid_op/v0": 0.5},
+    )
     obs = net.run(inp, verbose=False)
     v = np.zeros(N)
     outs = []
@@ -70,9 +83,21 @@ def test_lif_network_with_reset(rng, sparse):
     inp = 0.5 + 0.5 * rng.random((T, N))
     weights = sp.csr_matrix(J) if sparse else J
     net = Network(dt)
-    net.add_diffeq_node("lif", LIF, weights=weights, source_var="s", target_var="s_in", input_var="I_ext",
-                        output_var="s", op="lif_op", spike_var="spike", spike_def="v",
-                        spike_threshold=thr, spike_reset=reset, sparse=sparse)
+    net.add_diffeq_node(
+        "lif",
+        LIF,
+        weights=weights,
+        source_var="s",
+        target_var="s_in",
+        input_var="I_ext",
+        output_var="s",
+        op="lif_op",
+        spike_var="spike",
+        spike_def="v",
+        spike_threshold=thr,
+        spike_reset=reset,
+        sparse=sparse,
+    )
     obs = net.run(inp, verbose=False, record_vars=[("lif", "v")])
     out_ref, v_ref, spikes = ref.lif(inp, J, dt, thr, reset)
     assert spikes.sum() > 50  # the test exercises resets
@@ -86,9 +111,21 @@ def test_qif_network(rng):
     eta = rng.uniform(1.0, 6.0, N)
     inp = rng.standard_normal((T, N)) * 0.5
     net = Network(dt)
-    net.add_diffeq_node("qif", QIF, weights=J, source_var="s", target_var="s_in", input_var="I_ext",
-                        output_var="s", op="qif_op", spike_var="spike", spike_def="v",
-                        spike_threshold=thr, spike_reset=reset, node_vars={"eta": eta})
+    net.add_diffeq_node(
+        "qif",
+        QIF,
+        weights=J,
+        source_var="s",
+        target_var="s_in",
+        input_var="I_ext",
+        output_var="s",
+        op="qif_op",
+        spike_var="spike",
+        spike_def="v",
+        spike_threshold=thr,
+        spike_reset=reset,
+        node_vars={"eta": eta},
+    )
     obs = net.run(inp, verbose=False)
     out_ref, v_ref = ref.qif(inp, J, dt, thr, reset, eta)
     assert out_ref.max() > 0.5  # neurons spiked
@@ -102,9 +139,21 @@ def test_izhikevich_with_population_means(rng):
     eta = rng.uniform(40.0, 80.0, N)
     inp = rng.standard_normal((T, N)) * 5.0
     net = Network(dt)
-    net.add_diffeq_node("ik", IKU, weights=J, source_var="s", target_var="s_in", input_var="I_ext",
-                        output_var="s", op="iku_op", spike_var="spike", spike_def="v",
-                        spike_threshold=thr, spike_reset=reset, node_vars={"eta": eta})
+    net.add_diffeq_node(
+        "ik",
+        IKU,
+        weights=J,
+        source_var="s",
+        target_var="s_in",
+        input_var="I_ext",
+        output_var="s",
+        op="iku_op",
+        spike_var="spike",
+        spike_def="v",
+        spike_threshold=thr,
+        spike_reset=reset,
+        node_vars={"eta": eta},
+    )
     obs = net.run(inp, verbose=False, record_vars=[("ik", "u"), ("ik", "v", True)])
     out_ref, v_ref, u_ref = ref.iku(inp, J, dt, thr, reset, eta)
     assert out_ref.max() > 0.05
@@ -119,8 +168,14 @@ def test_li_convergence_is_first_order():
     errors, dts = [], [0.2, 0.1, 0.05, 0.025, 0.0125]
     for dt in dts:
         net = Network(dt)
-        net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op", N=1,
-                            input_var="I_ext", output_var="v", node_vars={"eta": eta})
+        net.add_diffeq_node(
+            "li",
+            "model_templates.rate_neurons.leaky_integrator.li_op",
+            N=1,
+            input_var="I_ext",
+            output_var="v",
+            node_vars={"eta": eta},
+        )
         steps = int(round(t_end / dt))
         net.run(np.full((steps, 1), I), verbose=False)
         exact = tau * (I + eta) * (1.0 - np.exp(-t_end / tau))
@@ -137,8 +192,18 @@ def test_spike_semantics_step_by_step():
     recordings after the update."""
     dt, thr, reset = 0.1, 1.0, 0.0
     net = Network(dt)
-    net.add_diffeq_node("n", LIF, N=1, input_var="I_ext", output_var="s", op="lif_op",
-                        spike_var="spike", spike_def="v", spike_threshold=thr, spike_reset=reset)
+    net.add_diffeq_node(
+        "n",
+        LIF,
+        N=1,
+        input_var="I_ext",
+        output_var="s",
+        op="lif_op",
+        spike_var="spike",
+        spike_def="v",
+        spike_threshold=thr,
+        spike_reset=reset,
+    )
     T = 40
     obs = net.run(np.full((T, 1), 5.0), verbose=False, record_vars=[("n", "v"), ("n", "s")])
     v = s = 0.0
@@ -156,8 +221,15 @@ def test_spike_semantics_step_by_step():
 def test_sampling_and_cutoff(rng):
     N, T = 4, 103
     net = Network(1e-2)
-    net.add_diffeq_node("rnn", LI_TANH, weights=rng.standard_normal((N, N)), source_var="tanh_op/r",
-                        target_var="li_op/r_in", input_var="li_op/I_ext", output_var="li_op/v")
+    net.add_diffeq_node(
+        "rnn",
+        LI_TANH,
+        weights=rng.standard_normal((N, N)),
+        source_var="tanh_op/r",
+        target_var="li_op/r_in",
+        input_var="li_op/I_ext",
+        output_var="li_op/v",
+    )
     inp = rng.standard_normal((T, N))
     full = net.run(inp, verbose=False)["out"]
     net.reset()
@@ -174,8 +246,15 @@ def test_feedback_edge_reads_previous_output_and_edges_sum(rng):
     net = Network(dt)
     net.add_func_node("a", n_in, "identity")
     net.add_func_node("b", n_in, "tanh")
-    net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r", target_var="li_op/r_in",
-                        input_var="li_op/I_ext", output_var="tanh_op/r")
+    net.add_diffeq_node(
+        "rnn",
+        LI_TANH,
+        weights=J,
+        source_var="tanh_op/r",
+        target_var="li_op/r_in",
+        input_var="li_op/I_ext",
+        output_var="tanh_op/r",
+    )
     net.add_func_node("ro", 1, "identity")
     net.add_edge("a", "b", weights=np.eye(n_in))
     net.add_edge("a", "rnn", weights=W1)
@@ -195,8 +274,9 @@ def test_feedback_edge_reads_previous_output_and_edges_sum(rng):
     assert ref.rel_err(out, np.array(outs)) < 1e-10
 
 
-@pytest.mark.parametrize("act", ["identity", "tanh", "sigmoid", "relu", "softplus", "softmax",
-                                 "softmin", "log_softmax"])
+@pytest.mark.parametrize(
+    "act", ["identity", "tanh", "sigmoid", "relu", "softplus", "softmax", "softmin", "log_softmax"]
+)
 def test_function_node_activations(rng, act):
     x = rng.standard_normal((7, 4)) * 10
     net = Network(1e-3)
@@ -205,7 +285,10 @@ def test_function_node_activations(rng, act):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     emin = np.exp(-x - (-x).max(axis=1, keepdims=True))
     expected = {
-        "identity": x, "tanh": np.tanh(x), "sigmoid": ref.sigmoid(x), "relu": np.maximum(x, 0),
+        "identity": x,
+        "tanh": np.tanh(x),
+        "sigmoid": ref.sigmoid(x),
+        "relu": np.maximum(x, 0),
         "softplus": np.where(x > 20, x, np.log1p(np.exp(x))),
         "softmax": e / e.sum(axis=1, keepdims=True),
         "softmin": emin / emin.sum(axis=1, keepdims=True),
@@ -221,8 +304,15 @@ def test_forward_equals_run_and_state_carries_over(rng):
 
     def build():
         net = Network(1e-2)
-        net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r", target_var="li_op/r_in",
-                            input_var="li_op/I_ext", output_var="li_op/v")
+        net.add_diffeq_node(
+            "rnn",
+            LI_TANH,
+            weights=J,
+            source_var="tanh_op/r",
+            target_var="li_op/r_in",
+            input_var="li_op/I_ext",
+            output_var="li_op/v",
+        )
         return net
 
     a, b = build(), build()
@@ -233,10 +323,13 @@ def test_forward_equals_run_and_state_carries_over(rng):
 
 def test_nonfinite_state_raises_and_keeps_state():
     net = Network(1e-2)
-    net.add_diffeq_node("q", QIF, N=3, input_var="I_ext", output_var="s", op="qif_op",
-                        node_vars={"eta": 50.0})  # rate node: v blows up without a reset
+    net.add_diffeq_node(
+        "q", QIF, N=3, input_var="I_ext", output_var="s", op="qif_op", node_vars={"eta": 50.0}
+    )  # rate node: v blows up without a reset
     before = net.state["q"].copy()
-    with pytest.raises(SimulationError, match=r"'qif_op/v' of node 'q' became non-finite .* at step \d+"):
+    with pytest.raises(
+        SimulationError, match=r"'qif_op/v' of node 'q' became non-finite .* at step \d+"
+    ):
         net.run(np.zeros((2000, 3)), verbose=False)
     np.testing.assert_array_equal(net.state["q"], before)
     obs = net.run(np.zeros((5, 3)), verbose=False)  # still usable
@@ -245,8 +338,15 @@ def test_nonfinite_state_raises_and_keeps_state():
 
 def test_reset_returns_to_node_vars(rng):
     net = Network(1e-2)
-    net.add_diffeq_node("n", LIF, N=3, input_var="I_ext", output_var="s", op="lif_op",
-                        node_vars={"v": [1.0, 2.0, 3.0]})
+    net.add_diffeq_node(
+        "n",
+        LIF,
+        N=3,
+        input_var="I_ext",
+        output_var="s",
+        op="lif_op",
+        node_vars={"v": [1.0, 2.0, 3.0]},
+    )
     net.run(np.ones((10, 3)), verbose=False)
     assert not np.allclose(net.get_var("n", "v"), [1, 2, 3])
     net.reset()
@@ -261,12 +361,28 @@ def test_reset_returns_to_node_vars(rng):
 def test_graph_access(rng):
     net = Network(1e-3)
     J = rng.standard_normal((5, 5))
-    net.add_diffeq_node("lif", LIF, weights=J, source_var="s", target_var="s_in", input_var="I_ext",
-                        output_var="s", op="lif_op", spike_var="spike", spike_def="v")
+    net.add_diffeq_node(
+        "lif",
+        LIF,
+        weights=J,
+        source_var="s",
+        target_var="s_in",
+        input_var="I_ext",
+        output_var="s",
+        op="lif_op",
+        spike_var="spike",
+        spike_def="v",
+    )
     assert net.n_out == 5 and net.n_in == 5
     assert net.nodes == ["lif"] and len(net) == 1
     node = net["lif"]["node"]
-    assert set(node.parameter_names) == {"lif_op/tau", "lif_op/k", "lif_op/eta", "lif_op/tau_s", "weights"}
+    assert set(node.parameter_names) == {
+        "lif_op/tau",
+        "lif_op/k",
+        "lif_op/eta",
+        "lif_op/tau_s",
+        "weights",
+    }
     assert node.state_names == ["lif_op/v", "lif_op/s"]
     np.testing.assert_array_equal(net.get_var("lif", "weights"), J)
     assert net.state["lif"].shape == (10,)
@@ -280,7 +396,7 @@ def test_graph_access(rng):
     assert (net.n_in, net.n_out) == (3, 2)
     net.pop_edge("lif", "output")
     with pytest.raises(NetworkError, match=r"exactly one input node.*\['input', 'output'\]"):
-        net.n_out
+        _ = net.n_out
     net.pop_node("input")
     assert net.nodes == ["lif", "output"] and net.edges == []
     net.clear()
@@ -309,8 +425,11 @@ def test_edge_mask(rng):
 
 # ---- clear errors -------------------------------------------------------------------------------
 
+
 def _rate(net, label="rnn", N=3, **kw):
-    return net.add_diffeq_node(label, LI_TANH, N=N, input_var="li_op/I_ext", output_var="li_op/v", **kw)
+    return net.add_diffeq_node(
+        label, LI_TANH, N=N, input_var="li_op/I_ext", output_var="li_op/v", **kw
+    )
 
 
 def test_errors_name_what_was_given(rng):
@@ -320,7 +439,9 @@ def test_errors_name_what_was_given(rng):
         Network(-1e-3)
     net = Network(1e-3)
     _rate(net)
-    with pytest.raises(NetworkError, match=r"inputs have 2 columns but the input node takes 3.*\(10, 2\)"):
+    with pytest.raises(
+        NetworkError, match=r"inputs have 2 columns but the input node takes 3.*\(10, 2\)"
+    ):
         net.run(np.zeros((10, 2)), verbose=False)
     with pytest.raises(NetworkError, match=r"shape \(T, 3\) or \(B, T, 3\).*\(2, 2, 2, 3\)"):
         net.run(np.zeros((2, 2, 2, 3)), verbose=False)
@@ -333,12 +454,28 @@ def test_errors_name_what_was_given(rng):
     with pytest.raises(NetworkError, match="train_params.*nope"):
         _rate(net, "r3", train_params=["nope"])
     with pytest.raises(NetworkError, match="spike_var was given without spike_def"):
-        net.add_diffeq_node("l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op", spike_var="spike")
+        net.add_diffeq_node(
+            "l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op", spike_var="spike"
+        )
     with pytest.raises(NetworkError, match="spike_def was given without spike_var"):
-        net.add_diffeq_node("l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op", spike_def="v")
-    with pytest.raises(NetworkError, match=r"spike_threshold \(1.0\) must be greater than spike_reset \(2.0\)"):
-        net.add_diffeq_node("l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op", spike_var="spike",
-                            spike_def="v", spike_threshold=1.0, spike_reset=2.0)
+        net.add_diffeq_node(
+            "l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op", spike_def="v"
+        )
+    with pytest.raises(
+        NetworkError, match=r"spike_threshold \(1.0\) must be greater than spike_reset \(2.0\)"
+    ):
+        net.add_diffeq_node(
+            "l",
+            LIF,
+            N=2,
+            input_var="I_ext",
+            output_var="s",
+            op="lif_op",
+            spike_var="spike",
+            spike_def="v",
+            spike_threshold=1.0,
+            spike_reset=2.0,
+        )
     with pytest.raises(NetworkError, match="exists already"):
         _rate(net)
     with pytest.raises(NetworkError, match="unknown keyword"):
@@ -359,7 +496,7 @@ def test_errors_name_what_was_given(rng):
     net.add_edge("other", "ro1")
     net.add_edge("other", "ro2")
     with pytest.raises(NetworkError, match=r"exactly one output node.*\['ro1', 'ro2'\]"):
-        net.n_out
+        _ = net.n_out
     with pytest.raises(NetworkError, match=r"weights of shape \(4, 4\) fit neither"):
         net.add_edge("rnn", "ro1", weights=np.ones((4, 4)))
 

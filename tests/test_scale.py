@@ -14,12 +14,11 @@ import textwrap
 
 import numpy as np
 import pytest
+import reference as ref
 import scipy.sparse as sp
 
 from rectinumba import Network
 from rectinumba.codegen.spec import ROW_PARALLEL_MIN
-
-import reference as ref
 
 LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
 LIF = "model_templates.spiking_neurons.lif.lif"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..codegen.spec import NetworkSpec
-from ..codegen.step import RenderedKernel, render_network
 
 __all__ = ["CPUBackend"]
 
@@ -39,9 +38,11 @@ def _one_trial_at_a_time(kernel):
 
 @lru_cache(maxsize=256)
 def _compiled(spec: NetworkSpec):
-    from ..codegen.cache import load_source
+    from ..codegen.cache import load_source, source_file
+    from ..codegen.index import kernel_source
 
-    rendered = render_network(spec)
+    # the index knows kernels rendered before (also in other processes): no sympy needed then
+    rendered = kernel_source(spec, lambda src: source_file(src, "cpu"))
     module = load_source(rendered.source, options="cpu")
     kernel = module.kernel
     if spec.parallel:
@@ -54,7 +55,7 @@ class CPUBackend:
 
     name = "cpu"
 
-    def kernel(self, spec: NetworkSpec) -> tuple[RenderedKernel, object]:
+    def kernel(self, spec: NetworkSpec) -> tuple[object, object]:
         """(rendered source + argument list, callable kernel) for ``spec``."""
         return _compiled(spec)
 

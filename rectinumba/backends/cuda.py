@@ -38,8 +38,7 @@ _WRITTEN = ("state", "scratch", "rec", "train")
 def cuda_status() -> tuple[bool, str]:
     """(usable, reason): whether numba.cuda can run kernels here, and why not."""
     try:
-        from numba import config
-        from numba import cuda
+        from numba import config, cuda
     except Exception as exc:  # ImportError, or a broken numba-cuda install
         return False, f"numba.cuda cannot be imported ({exc})"
     if config.ENABLE_CUDASIM:
@@ -77,7 +76,7 @@ def _pow2_ceil(n: int) -> int:
 class _Launch:
     """Kernel callable for one NetworkSpec; chooses block or grid mode per call."""
 
-    def __init__(self, backend: "CUDABackend", spec: NetworkSpec) -> None:
+    def __init__(self, backend: CUDABackend, spec: NetworkSpec) -> None:
         self.backend, self.spec = backend, spec
 
     def plan(self, B: int, NM: int) -> tuple[str, int, int]:

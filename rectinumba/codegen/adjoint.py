@@ -38,10 +38,18 @@ import sympy
 
 from ..errors import EquationError, NetworkError
 from .printer import print_expr
+from .source import SourceWriter, free_names
 from .spec import DiffEqSpec, FuncSpec, NetworkSpec
-from .step import FASTMATH
+from .step import FASTMATH, ArgSpec, _emit_activation
 
 __all__ = ["BPTTSpec", "ArgSpec", "RenderedBPTT", "render_bptt", "diff_model", "TGT"]
+
+# Kernel arguments are step.ArgSpec with the BPTT roles: "state" (B, N) | "const" (B, N) | "J" | "W"
+# | "scalar" | "prev" (B, n) | "tape" (B, T, n) | "lam" (B, N) | "gfb" (B, n) | "grad" (B, ...).
+# ``owner``: node index (edge index for "W" and edge grads). ``detail``: state/const name, matrix
+# part ("dense" | "data" | "indices" | "indptr"), scalar name ("threshold" | "reset" | "slope"),
+# tape kind (("y", j) | "in" | "tgt" | "spk" | "prev"), or for grads ("const", name) | ("J", part)
+# | ("W", part).
 
 #: item name of the recurrent coupling in a node's evaluation order
 TGT = "<coupling>"
@@ -64,54 +72,9 @@ class BPTTSpec:
 
 
 @dataclass(frozen=True)
-class ArgSpec:
-    """One kernel argument after the fixed ones.
-
-    role: "state" (B, N) | "const" (B, N) | "J" | "W" | "scalar" | "prev" (B, n) | "tape" (B, T, n)
-    | "lam" (B, N) | "gfb" (B, n) | "grad" (B, ...). ``owner``: node index (edge index for "W" and
-    edge grads). ``detail``: state/const name, matrix part ("dense" | "data" | "indices" |
-    "indptr"), scalar name ("threshold" | "reset" | "slope"), tape kind (("y", j) | "in" | "tgt" |
-    "spk" | "prev"), or for grads ("const", name) | ("J", part) | ("W", part).
-    """
-
-    name: str
-    role: str
-    owner: int
-    detail: object
-
-
-@dataclass(frozen=True)
 class RenderedBPTT:
     source: str
     args: tuple[ArgSpec, ...]
-
-
-class _Code:
-    def __init__(self, depth: int = 0) -> None:
-        self.lines: list[str] = []
-        self.depth = depth
-
-    def __call__(self, line: str) -> None:
-        self.lines.append("    " * self.depth + line)
-
-    def block(self, header: str) -> _Block:
-        self(header)
-        return _Block(self)
-
-
-class _Block:
-    def __init__(self, code: _Code) -> None:
-        self.code = code
-
-    def __enter__(self) -> None:
-        self.code.depth += 1
-
-    def __exit__(self, *exc) -> None:
-        self.code.depth -= 1
-
-
-def _free(expr) -> set[str]:
-    return {s.name for s in expr.free_symbols}
 
 
 def _sym(name: str) -> sympy.Symbol:
@@ -144,7 +107,7 @@ def diff_model(model) -> dict[str, dict[str, object]]:
     items += [("d/dt " + s, e) for s, e in model.derivatives]
     for key, expr in items:
         parts = {}
-        for name in sorted(_free(expr)):
+        for name in sorted(free_names(expr)):
             if name == "t":
                 continue
             d = _partial(expr, name)
@@ -177,7 +140,7 @@ class _Node:
         deps: dict[str, set[str]] = {}
         for name, d in self.alg.items():
             ds = set()
-            for s in _free(d.expr):
+            for s in free_names(d.expr):
                 if s in self.alg:
                     ds.add(s)
                 if self.coupled and s == spec.target_var:
@@ -244,7 +207,7 @@ class _Node:
         raise NetworkError(f"codegen: no value for {name!r}", node=self.spec.label)
 
     def names(self, expr, mode: str) -> dict[str, str]:
-        return {n: self.value(n, mode) for n in _free(expr)}
+        return {n: self.value(n, mode) for n in free_names(expr)}
 
     def adjoint_targets(self, name: str, new_lam: bool = False) -> list[str]:
         """Where d loss / d ``name`` accumulates (empty: not needed)."""
@@ -315,40 +278,27 @@ class _Node:
             else:
                 arg("grad", ("J", "data"), f"n{k}_gJd")
 
-    def rows(self, code: _Code, backward: bool) -> None:
+    def rows(self, code: SourceWriter, backward: bool) -> None:
         """Per-trial work rows (allocated once per trial, outside the step loop)."""
-        k, spec = self.k, self.spec
-        code(f"n{k}_out = np.zeros(N{k})")
-        if not self.reads_x:
-            code(f"n{k}_in = np.zeros(N{k})")
+        k = self.k
+        vec = f"np.zeros(N{k})"
+        # (forward row, its adjoint row, initial value); the input adjoint exists even where the
+        # node reads x directly (then it has no forward row)
+        rows = [("out", "go", vec), (None if self.reads_x else "in", "gi", vec)]
         if self.coupled:
-            code(f"n{k}_tgt = np.zeros(N{k})")
-            code(f"n{k}_src = np.zeros(N{k})")
-        if spec.spiking:
-            code(f"n{k}_spk = np.zeros(N{k})")
+            rows += [("tgt", "gt", vec), ("src", "gsrc", vec)]
+        if self.spec.spiking:
+            rows.append(("spk", "gs", vec))
         for name, d in self.alg.items():
             j = self.alg_index[name]
-            if d.reduce:
-                code(f"n{k}_red{j} = 0.0")
-            else:
-                code(f"n{k}_a{j} = np.zeros(N{k})")
-        if backward:
-            code(f"n{k}_go = np.zeros(N{k})")
-            code(f"n{k}_gi = np.zeros(N{k})")
-            if self.coupled:
-                code(f"n{k}_gt = np.zeros(N{k})")
-                code(f"n{k}_gsrc = np.zeros(N{k})")
-            if spec.spiking:
-                code(f"n{k}_gs = np.zeros(N{k})")
-            for name, d in self.alg.items():
-                j = self.alg_index[name]
-                if d.reduce:
-                    code(f"n{k}_gr{j} = 0.0")
-                else:
-                    code(f"n{k}_ga{j} = np.zeros(N{k})")
+            rows.append((f"red{j}", f"gr{j}", "0.0") if d.reduce else (f"a{j}", f"ga{j}", vec))
+        for side in (0, 1) if backward else (0,):
+            for row in rows:
+                if row[side] is not None:
+                    code(f"n{k}_{row[side]} = {row[2]}")
 
     # ---- forward ------------------------------------------------------------------------------
-    def emit_items(self, code: _Code, mode: str) -> None:
+    def emit_items(self, code: SourceWriter, mode: str) -> None:
         """Algebraic definitions and the coupling in evaluation order (both kernels)."""
         k, spec = self.k, self.spec
         for item in self.items:
@@ -382,7 +332,7 @@ class _Node:
                 with code.block(f"for i in range(N{k}):"):
                     code(f"n{k}_a{j}[i] = {rhs}")
 
-    def emit_forward(self, code: _Code) -> None:
+    def emit_forward(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
         code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
         if spec.spiking:
@@ -413,7 +363,7 @@ class _Node:
                     code("status[b, 4] = i")
                 code(f"n{k}_s{j}[b, i] = y{j}")
 
-    def emit_recompute(self, code: _Code) -> None:
+    def emit_recompute(self, code: SourceWriter) -> None:
         """Backward kernel: algebraic values and the output at this step, from the tape."""
         k, spec = self.k, self.spec
         self.emit_items(code, "bwd")
@@ -422,7 +372,7 @@ class _Node:
 
     # ---- backward ------------------------------------------------------------------------------
     def _vjp(
-        self, code: _Code, pairs: list[tuple[str, object]], new_lam: bool, tag: str
+        self, code: SourceWriter, pairs: list[tuple[str, object]], new_lam: bool, tag: str
     ) -> list[str]:
         """Emit ``target += sum_w w * d expr / d symbol`` for (weight source, expr) pairs.
 
@@ -434,7 +384,7 @@ class _Node:
         for q, (wsrc, expr) in enumerate(pairs):
             w = sympy.Symbol(f"__w{q}")
             weights[w.name] = wsrc
-            for name in sorted(_free(expr)):
+            for name in sorted(free_names(expr)):
                 targets = self.adjoint_targets(name, new_lam=new_lam)
                 if not targets:
                     continue
@@ -464,7 +414,7 @@ class _Node:
             code(f"{tgt} += {print_expr(expr_, names)}")
         return []
 
-    def emit_backward(self, code: _Code) -> None:
+    def emit_backward(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
         code(f"# ---- adjoint of diff-eq node {spec.label!r}")
         with code.block(f"for i in range(N{k}):"):
@@ -523,7 +473,7 @@ class _Node:
                 code(f"sg = 1.0 + n{k}_slp * abs(n{k}_ty{jv}[b, step, i] - n{k}_thr)")
                 code(f"n{k}_l{jv}[b, i] += n{k}_gs[i] * inv_dt / (sg * sg)")
 
-    def _emit_coupling_adjoint(self, code: _Code) -> None:
+    def _emit_coupling_adjoint(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
         with code.block(f"for j in range(N{k}):"):
             code(f"n{k}_gsrc[j] = 0.0")
@@ -549,14 +499,6 @@ class _Node:
 
 
 # ---- function nodes ------------------------------------------------------------------------------
-_ELEMENTWISE = {
-    "identity": "{v}",
-    "tanh": "math.tanh({v})",
-    "sigmoid": "1.0 / (1.0 + math.exp(-({v})))",
-    "relu": "max({v}, 0.0)",
-    "softplus": "({v}) if ({v}) > 20.0 else math.log1p(math.exp({v}))",
-}
-
 # d out / d in times the output adjoint g (element-wise activations), torch's conventions:
 # relu'(0) = 0, softplus is linear above the threshold 20
 _ELEMENTWISE_GRAD = {
@@ -574,27 +516,7 @@ def _func_input(k: int, reads_x: bool, mode: str) -> str:
     return f"n{k}_in[i]" if mode == "fwd" else f"n{k}_tin[b, step, i]"
 
 
-def _emit_activation(code: _Code, k: int, act: str, inp: str) -> None:
-    out = f"n{k}_out[i]"
-    if act in _ELEMENTWISE:
-        with code.block(f"for i in range(N{k}):"):
-            code(f"{out} = {_ELEMENTWISE[act].format(v=inp)}")
-        return
-    sgn = "-" if act == "softmin" else ""
-    code("mx = -math.inf")
-    with code.block(f"for i in range(N{k}):"):
-        code(f"mx = max(mx, {sgn}{inp})")
-    code("tot = 0.0")
-    with code.block(f"for i in range(N{k}):"):
-        code(f"tot += math.exp({sgn}{inp} - mx)")
-    with code.block(f"for i in range(N{k}):"):
-        if act == "log_softmax":
-            code(f"{out} = {inp} - mx - math.log(tot)")
-        else:
-            code(f"{out} = math.exp({sgn}{inp} - mx) / tot")
-
-
-def _emit_func_backward(code: _Code, k: int, act: str, reads_x: bool) -> None:
+def _emit_func_backward(code: SourceWriter, k: int, act: str, reads_x: bool) -> None:
     if reads_x:
         return  # nothing upstream of the network input
     code(f"# ---- adjoint of function node {k} ({act})")
@@ -620,7 +542,7 @@ def _incoming(net: NetworkSpec, k: int) -> list:
     return [(e, edge) for e, edge in enumerate(net.edges) if edge.target == k]
 
 
-def _emit_edges_forward(code: _Code, k: int, net: NetworkSpec) -> None:
+def _emit_edges_forward(code: SourceWriter, k: int, net: NetworkSpec) -> None:
     incoming = _incoming(net, k)
     if not incoming:
         return
@@ -639,7 +561,7 @@ def _emit_edges_forward(code: _Code, k: int, net: NetworkSpec) -> None:
 
 
 def _emit_edges_backward(
-    code: _Code, k: int, net: NetworkSpec, train_W, skip_src: set[int]
+    code: SourceWriter, k: int, net: NetworkSpec, train_W, skip_src: set[int]
 ) -> None:
     for e, edge in _incoming(net, k):
         s = edge.source
@@ -700,7 +622,7 @@ def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
     # input nodes that are function nodes need no adjoint
     skip_src = {k for k in range(n_nodes) if isinstance(net.nodes[k], FuncSpec) and reads_x[k]}
 
-    def rows(code: _Code, backward: bool) -> None:
+    def rows(code: SourceWriter, backward: bool) -> None:
         for k in range(n_nodes):
             code(f"N{k} = sizes[{k}]")
         for k in range(n_nodes):
@@ -715,7 +637,7 @@ def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
                     code(f"n{k}_gi = np.zeros(N{k})")
 
     # forward
-    fwd = _Code(3)
+    fwd = SourceWriter(3)
     for k in fb_sources:
         with fwd.block(f"for i in range(N{k}):"):
             fwd(f"n{k}_tpv[b, step, i] = n{k}_prev[b, i]")
@@ -728,7 +650,8 @@ def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
                 with fwd.block(f"for i in range(N{k}):"):
                     fwd(f"n{k}_tin[b, step, i] = n{k}_in[i]")
             fwd(f"# ---- function node {node.label!r} ({node.activation})")
-            _emit_activation(fwd, k, node.activation, _func_input(k, reads_x[k], "fwd"))
+            inp = _func_input(k, reads_x[k], "fwd")
+            _emit_activation(fwd, k, node.activation, inp, f"n{k}_out[i]")
     o = net.output_node
     with fwd.block(f"for i in range(N{o}):"):
         fwd(f"out_rec[b, step, i] = n{o}_out[i]")
@@ -739,13 +662,14 @@ def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
         fwd("break")
 
     # backward
-    bwd = _Code(3)
+    bwd = SourceWriter(3)
     bwd("# recompute this step's algebraic values and outputs from the tape")
     for k, node in enumerate(net.nodes):
         if k in nodes:
             nodes[k].emit_recompute(bwd)
         else:
-            _emit_activation(bwd, k, node.activation, _func_input(k, reads_x[k], "bwd"))
+            inp = _func_input(k, reads_x[k], "bwd")
+            _emit_activation(bwd, k, node.activation, inp, f"n{k}_out[i]")
     bwd("# output adjoints: loss gradient, and feedback consumers of the next step")
     for k in range(n_nodes):
         with bwd.block(f"for i in range(N{k}):"):
@@ -770,7 +694,7 @@ def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
         f"@njit(cache=True, error_model='numpy', fastmath={flags}, parallel={net.parallel}, "
         "nogil=True)"
     )
-    head = _Code()
+    head = SourceWriter()
     head(
         "# Generated by rectinumba.codegen.adjoint; do not edit. BPTT forward (tape) and backward."
     )
@@ -778,26 +702,20 @@ def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
     head("")
     head("import numpy as np")
     head("from numba import njit, prange")
-    head("")
-    head("")
-    head(deco)
-    with head.block(f"def forward(T, t0, dt, x, sizes, out_rec, status, {names}):"):
-        head("B = x.shape[0]")
-        head("inv_dt = 1.0 / dt")
-        with head.block(f"for b in {loop}(B):"):
-            rows(head, False)
-            with head.block("for step in range(T):"):
-                head("t = (t0 + step) * dt")
-                head.lines.extend(fwd.lines)
-    head("")
-    head("")
-    head(deco)
-    with head.block(f"def backward(T, t0, dt, x, sizes, gout, {names}):"):
-        head("B = x.shape[0]")
-        head("inv_dt = 1.0 / dt")
-        with head.block(f"for b in {loop}(B):"):
-            rows(head, True)
-            with head.block("for step in range(T - 1, -1, -1):"):
-                head("t = (t0 + step) * dt")
-                head.lines.extend(bwd.lines)
+    kernels = (
+        ("forward", "out_rec, status", False, "range(T)", fwd),
+        ("backward", "gout", True, "range(T - 1, -1, -1)", bwd),
+    )
+    for kernel, params, backward, steps, body in kernels:
+        head("")
+        head("")
+        head(deco)
+        with head.block(f"def {kernel}(T, t0, dt, x, sizes, {params}, {names}):"):
+            head("B = x.shape[0]")
+            head("inv_dt = 1.0 / dt")
+            with head.block(f"for b in {loop}(B):"):
+                rows(head, backward)
+                with head.block(f"for step in {steps}:"):
+                    head("t = (t0 + step) * dt")
+                    head.lines.extend(body.lines)
     return RenderedBPTT("\n".join(head.lines) + "\n", tuple(args))

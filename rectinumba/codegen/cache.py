@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["cache_dir", "load_source"]
+__all__ = ["cache_dir", "load_source", "source_file"]
 
 _PACKAGE = "rectinumba_generated"
 _loaded: dict[str, ModuleType] = {}
@@ -42,6 +42,18 @@ def _fingerprint(source: str, options: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def source_file(source: str, options: str = "") -> Path:
+    """Path of the module file holding ``source`` (written once, atomically)."""
+    folder = cache_dir()
+    path = folder / f"k_{_fingerprint(source, options)}.py"
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    return path
+
+
 def load_source(source: str, options: str = "") -> ModuleType:
     """Write ``source`` under its hash (once) and import it as a module.
 
@@ -52,13 +64,7 @@ def load_source(source: str, options: str = "") -> ModuleType:
     digest = _fingerprint(source, options)
     if digest in _loaded:
         return _loaded[digest]
-    folder = cache_dir()
-    path = folder / f"k_{digest}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
+    path = source_file(source, options)
     name = f"{_PACKAGE}.k_{digest}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

@@ -24,13 +24,15 @@ failure; in grid mode the grid stops once every trial has failed.
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import BackendError, NetworkError
 from .printer import ScalarPrinter
+from .source import SourceWriter, free_names
 from .spec import DiffEqSpec, FuncSpec, NetworkSpec
-from .step import ArgSpec, render_network
+from .step import _ELEMENTWISE, ArgSpec, dependency_levels, render_network
 
 __all__ = ["Buffer", "CudaKernelSource", "render_cuda", "MODES", "MAX_THREADS"]
 
@@ -39,15 +41,6 @@ MODES = ("block", "grid")
 MAX_THREADS = 1024
 #: initial value of the failure keys
 _NO_FAILURE = 2**63 - 1
-
-# torch.nn.Softplus(beta=1, threshold=20): linear above the threshold (same as the CPU kernel)
-_ELEMENTWISE = {
-    "identity": "{v}",
-    "tanh": "math.tanh({v})",
-    "sigmoid": "1.0 / (1.0 + math.exp(-({v})))",
-    "relu": "max({v}, 0.0)",
-    "softplus": "({v}) if ({v}) > 20.0 else math.log1p(math.exp({v}))",
-}
 
 
 @dataclass(frozen=True)
@@ -91,33 +84,12 @@ class _CudaPrinter(ScalarPrinter):
         return f"_rint({self._print(expr.args[0])})"
 
 
-def _free(expr) -> set[str]:
-    return {s.name for s in expr.free_symbols}
+class _Code(SourceWriter):
+    """A source writer that also tracks whether a barrier follows the last cross-thread write."""
 
-
-class _Code:
     def __init__(self, depth: int = 0) -> None:
-        self.lines: list[str] = []
-        self.depth = depth
+        super().__init__(depth)
         self.synced = True  # a barrier separates us from every earlier write
-
-    def __call__(self, line: str) -> None:
-        self.lines.append("    " * self.depth + line)
-
-    def block(self, header: str) -> "_Block":
-        self(header)
-        return _Block(self)
-
-
-class _Block:
-    def __init__(self, code: _Code) -> None:
-        self.code = code
-
-    def __enter__(self) -> None:
-        self.code.depth += 1
-
-    def __exit__(self, *exc) -> None:
-        self.code.depth -= 1
 
 
 class _Ctx:
@@ -127,13 +99,17 @@ class _Ctx:
         self.spec, self.mode = spec, mode
         self.names = {(a.role, a.owner, a.detail): a.name for a in args}
         self.buffers: list[Buffer] = []
-        self.n_states = max([1] + [len(n.model.states) for n in spec.nodes if isinstance(n, DiffEqSpec)])
+        self.n_states = max(
+            [1] + [len(n.model.states) for n in spec.nodes if isinstance(n, DiffEqSpec)]
+        )
 
     def arg(self, role: str, owner: int, detail) -> str:
         try:
             return self.names[(role, owner, detail)]
         except KeyError:  # pragma: no cover - step.py and this renderer disagree
-            raise BackendError(f"cuda codegen: the CPU kernel has no argument {role}/{owner}/{detail!r}") from None
+            raise BackendError(
+                f"cuda codegen: the CPU kernel has no argument {role}/{owner}/{detail!r}"
+            ) from None
 
     def buffer(self, name: str, kind: str, owner: int = -1, size: int = 0) -> str:
         self.buffers.append(Buffer(name, kind, owner, size))
@@ -144,28 +120,28 @@ class _Ctx:
             code("cuda.syncthreads()" if self.mode == "block" else "grid.sync()")
             code.synced = True
 
-    def ploop(self, code: _Code, k: int) -> _Block:
+    def ploop(self, code: _Code, k: int) -> AbstractContextManager[None]:
         """Loop over the neurons of node k (and over trials in grid mode); defines b and i."""
         code.synced = False
         if self.mode == "block":
             return code.block(f"for i in range(tid, N{k}, nt):")
         blk = code.block(f"for q in range(gt, B * N{k}, gn):")
-        code.depth += 1
-        code(f"b = q // N{k}")
-        code(f"i = q - b * N{k}")
-        code.depth -= 1
+        with code.indent():
+            code(f"b = q // N{k}")
+            code(f"i = q - b * N{k}")
         return blk
 
-    def rows(self, code: _Code, k: int, accumulate, write) -> None:
-        """Row sums over node k's rows: ``accumulate(code)`` adds this lane's terms of row (b, i)
-        to ``acc`` (lane-strided loops); ``write(code, total)`` stores the row's sum."""
+    def rows(self, code: _Code, k: int, accumulate: list[str], write: str) -> None:
+        """Row sums over node k's rows: the lines ``accumulate`` add this lane's terms of row
+        (b, i) to ``acc`` (lane-strided loops); ``write.format(total=...)`` stores the row's sum."""
         code.synced = False
         with code.block("if lanes == 1:"):
             lp = self.ploop(code, k)
             with lp:
                 code("acc = 0.0")
-                accumulate(code)
-                write(code, "acc")
+                for line in accumulate:
+                    code(line)
+                code(write.format(total="acc"))
         with code.block("else:"):
             code("rpb = nt // lanes")
             if self.mode == "block":
@@ -179,7 +155,8 @@ class _Ctx:
                 code("acc = 0.0")
                 with code.block(f"if row < {total}:"):
                     self._row_index(code, k)
-                    accumulate(code)
+                    for line in accumulate:
+                        code(line)
                 code("sh[tid] = acc")
                 code("cuda.syncthreads()")
                 with code.block(f"if lane == 0 and row < {total}:"):
@@ -187,7 +164,7 @@ class _Ctx:
                     code("tot = 0.0")
                     with code.block("for l in range(lanes):"):
                         code("tot += sh[tid + l]")
-                    write(code, "tot")
+                    code(write.format(total="tot"))
                 code("cuda.syncthreads()")
         code.synced = False
 
@@ -216,7 +193,10 @@ def _lane_matvec(name: str, fmt: str, src: str, ncols: str) -> list[str]:
     if fmt == "dense":
         return [f"for j in range(lane, {ncols}, lanes):", f"    acc += {name}[i, j] * {src}[b, j]"]
     d, n, p = name
-    return [f"for jj in range({p}[i] + lane, {p}[i + 1], lanes):", f"    acc += {d}[jj] * {src}[b, {n}[jj]]"]
+    return [
+        f"for jj in range({p}[i] + lane, {p}[i + 1], lanes):",
+        f"    acc += {d}[jj] * {src}[b, {n}[jj]]",
+    ]
 
 
 class _DiffEq:
@@ -231,47 +211,21 @@ class _DiffEq:
         self.alg_index = {d.name: j for j, d in enumerate(m.algebraic)}
         self.derivs = dict(m.derivatives)
         self.coupled = spec.coupling is not None
-        self.levels: dict[str, int] = {}
-        for name in list(self.alg) + self.states:
-            self._level(name)
-        deriv_levels = [max([0] + [self._level(d) for d in _free(e)]) for e in self.derivs.values()]
-        self._level(spec.output_var)
-        for var, _ in spec.record:
-            self._level(var)
-        self.L = max([0] + list(self.levels.values()) + deriv_levels)
+        self.levels, self.L = dependency_levels(spec)
         self.reductions = [(j, d) for j, d in enumerate(m.algebraic) if d.reduce]
         self.rec_means = [(q, key) for q, key in enumerate(spec.record) if key[1]]
         self._storage()
         self.printer_names: dict[str, str] = {}
-
-    def _level(self, name: str, stack: tuple[str, ...] = ()) -> int:
-        if name in self.levels:
-            return self.levels[name]
-        if name in stack:
-            raise NetworkError(
-                f"recurrent coupling depends on itself: {' -> '.join(stack + (name,))}",
-                node=self.spec.label, hint="source_var must not depend on target_var",
-            )
-        stack = stack + (name,)
-        if self.coupled and name == self.spec.target_var:
-            lvl = self._level(self.spec.source_var, stack) + 1
-        elif name in self.alg:
-            d = self.alg[name]
-            lvl = max([0] + [self._level(x, stack) for x in _free(d.expr)]) + (1 if d.reduce else 0)
-        else:
-            lvl = 0  # t, states, constants, driven inputs, spikes
-        self.levels[name] = lvl
-        return lvl
 
     def _storage(self) -> None:
         """Element-wise algebraic values read in a pass other than the one computing them live
         in (B, N) device buffers; everything else is a thread-local."""
         uses: dict[str, set[int]] = {}
         for name, d in self.alg.items():
-            for n in _free(d.expr):
+            for n in free_names(d.expr):
                 uses.setdefault(n, set()).add(self.levels[name] - (1 if d.reduce else 0))
         for expr in self.derivs.values():
-            for n in _free(expr):
+            for n in free_names(expr):
                 uses.setdefault(n, set()).add(self.L)
         spec = self.spec
         extra = [spec.output_var] + [v for v, _ in spec.record if v not in self.states]
@@ -284,7 +238,9 @@ class _DiffEq:
                 uses.setdefault(v, set()).add(self.L)
         self.stored = {
             n for n, passes in uses.items()
-            if n in self.alg and self.alg[n].reduce is None and any(p != self.levels[n] for p in passes)
+            if n in self.alg
+            and self.alg[n].reduce is None
+            and any(p != self.levels[n] for p in passes)
         }
         k, ctx = self.k, self.ctx
         for n in sorted(self.stored, key=lambda s: self.alg_index[s]):
@@ -315,7 +271,8 @@ class _DiffEq:
         if self.coupled and name == spec.target_var:
             parts.append(f"z_tgt{k}[b, i]")
         if name == spec.input_var:
-            parts.append("x[b, step, i]" if self.reads_x else f"{ctx.arg('scratch', k, 'in')}[b, i]")
+            inp = "x[b, step, i]" if self.reads_x else f"{ctx.arg('scratch', k, 'in')}[b, i]"
+            parts.append(inp)
         if parts:
             return "(" + " + ".join(parts) + ")"
         if name in self.alg:
@@ -328,7 +285,7 @@ class _DiffEq:
         raise NetworkError(f"cuda codegen: no value for {name!r}", node=spec.label)
 
     def expr(self, expr, m: int) -> str:
-        return _CudaPrinter({n: self.value(n, m) for n in _free(expr)}).doprint(expr)
+        return _CudaPrinter({n: self.value(n, m) for n in free_names(expr)}).doprint(expr)
 
     # ---- emission --------------------------------------------------------------------------
     def emit(self, code: _Code) -> None:
@@ -351,16 +308,8 @@ class _DiffEq:
         else:
             name = tuple(ctx.arg("J", k, p) for p in ("data", "indices", "indptr"))
         lines = _lane_matvec(name, spec.coupling, src, f"N{k}")
-
-        def accumulate(c: _Code) -> None:
-            for line in lines:
-                c(line)
-
-        def write(c: _Code, total: str) -> None:
-            c(f"z_tgt{k}[b, i] = {total}")
-
         code(f"# recurrent coupling of node {spec.label!r} ({spec.coupling})")
-        ctx.rows(code, k, accumulate, write)
+        ctx.rows(code, k, lines, f"z_tgt{k}[b, i] = {{total}}")
 
     def _record(self, code: _Code, q: int, key, value: str) -> None:
         rec = self.ctx.arg("rec", self.k, key)
@@ -374,7 +323,8 @@ class _DiffEq:
         k, spec, ctx = self.k, self.spec, self.ctx
         if m == 0:
             if spec.spiking:
-                code(f"spk = 1.0 if {self.value(spec.spike_def, 0)} >= {ctx.arg('scalar', k, 'threshold')} else 0.0")
+                thr = ctx.arg("scalar", k, "threshold")
+                code(f"spk = 1.0 if {self.value(spec.spike_def, 0)} >= {thr} else 0.0")
                 if self.L > 0:
                     code(f"z_spk{k}[b, i] = spk")
             if self.reductions:
@@ -390,7 +340,8 @@ class _DiffEq:
                     code(f"z_a{k}_{j}[b, i] = a{k}_{j}")
         for j, d in self.reductions:
             if self.levels[d.name] == m + 1:
-                code(f"cuda.atomic.add(z_red{k}, (par, b, {self.red_slot[j]}), {self.expr(d.expr, m)})")
+                slot = self.red_slot[j]
+                code(f"cuda.atomic.add(z_red{k}, (par, b, {slot}), {self.expr(d.expr, m)})")
         if self.coupled and self.levels[spec.source_var] == m:
             code(f"{ctx.arg('scratch', k, 'src')}[b, i] = {self.value(spec.source_var, m)}")
         if self.levels[spec.output_var] == m:
@@ -430,7 +381,7 @@ def _emit_func(code: _Code, ctx: _Ctx, k: int, spec: FuncSpec, reads_x: bool) ->
         if not spec.record:
             return
         with c.block("if rec_now:"):
-            for q, (var, reduce) in enumerate(spec.record):
+            for var, reduce in spec.record:
                 rec = ctx.arg("rec", k, (var, reduce))
                 src = out if var == "out" else inp
                 if reduce:
@@ -485,17 +436,9 @@ def _emit_edges(code: _Code, ctx: _Ctx, k: int) -> None:
             lines += _lane_matvec(parts, "csr", src, "")
     dest = ctx.arg("scratch", k, "in")
     plus_x = " + x[b, step, i]" if k == spec.input_node else ""
-
-    def accumulate(c: _Code) -> None:
-        for line in lines:
-            c(line)
-
-    def write(c: _Code, total: str) -> None:
-        c(f"{dest}[b, i] = {total}{plus_x}")
-
     code(f"# ---- edges into node {spec.nodes[k].label!r}")
     ctx.barrier(code)  # sources were written by other threads
-    ctx.rows(code, k, accumulate, write)
+    ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}{plus_x}")
     ctx.barrier(code)
 
 
@@ -539,7 +482,9 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
     body = _Code(depth=3 if mode == "block" else 2)
     reads_x = {k: k == spec.input_node and not _incoming(spec, k) for k in range(len(spec.nodes))}
     renderers = {
-        k: _DiffEq(ctx, k, node, reads_x[k]) for k, node in enumerate(spec.nodes) if isinstance(node, DiffEqSpec)
+        k: _DiffEq(ctx, k, node, reads_x[k])
+        for k, node in enumerate(spec.nodes)
+        if isinstance(node, DiffEqSpec)
     }
     for k, node in enumerate(spec.nodes):
         _emit_edges(body, ctx, k)
@@ -558,7 +503,8 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
         ctx.barrier(body)  # every edge has read the previous step's outputs
         for k in feedback_sources:
             with ctx.ploop(body, k):
-                body(f"{ctx.arg('scratch', k, 'prev')}[b, i] = {ctx.arg('scratch', k, 'out')}[b, i]")
+                prev, out = ctx.arg("scratch", k, "prev"), ctx.arg("scratch", k, "out")
+                body(f"{prev}[b, i] = {out}[b, i]")
     body.synced = False
     ctx.barrier(body)  # end of step
     text = "\n".join(body.lines)
@@ -604,23 +550,21 @@ def _step_head(head: _Code, flag: str | None) -> None:
     (block mode), or the count of trials that failed in the previous step (grid mode; counts
     go round three slots: slot s-1 is read here, slot s+1 = s-2 was read by everyone in step
     s-1 and is cleared for the next step)."""
-    head("for step in range(T):")
-    head.depth += 1
-    if flag is None:
-        head("nf += z_cnt[(step + 2) % 3]")
-        with head.block("if gt == 0:"):
-            head("z_cnt[(step + 1) % 3] = 0")
-        with head.block("if nf >= B:"):
-            head("break")
-    else:
-        with head.block(f"if {flag} < step * fstride:"):
-            head("break")
-    head("t = (t0 + step) * dt")
-    head("gs = s0 + step")
-    head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")
-    head("r = (gs - cutoff) // sampling")
-    head("par = step % 2")
-    head.depth -= 1
+    with head.block("for step in range(T):"):
+        if flag is None:
+            head("nf += z_cnt[(step + 2) % 3]")
+            with head.block("if gt == 0:"):
+                head("z_cnt[(step + 1) % 3] = 0")
+            with head.block("if nf >= B:"):
+                head("break")
+        else:
+            with head.block(f"if {flag} < step * fstride:"):
+                head("break")
+        head("t = (t0 + step) * dt")
+        head("gs = s0 + step")
+        head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")
+        head("r = (gs - cutoff) // sampling")
+        head("par = step % 2")
 
 
 def _mentions(text: str, name: str) -> bool:

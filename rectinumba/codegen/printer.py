@@ -7,7 +7,7 @@ our own symbols and sympy's functions: user text never reaches the generated cod
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import sympy
 from sympy.printing.pycode import PythonCodePrinter

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DiffEqSpec", "FuncSpec", "EdgeSpec", "NetworkSpec", "ACTIVATIONS", "ROW_PARALLEL_MIN"]
+__all__ = [
+    "ArgSpec",
+    "RenderedKernel",
+    "DiffEqSpec",
+    "FuncSpec",
+    "EdgeSpec",
+    "NetworkSpec",
+    "ACTIVATIONS",
+    "ROW_PARALLEL_MIN",
+]
 
 #: dense coupling of at least this many neurons runs its J rows in parallel threads when one
 #: trial runs at a time (a parallel region costs ~10-50 us; N=2000 dense steps take ~1 ms)
@@ -102,3 +111,24 @@ class NetworkSpec:
     #: online learning / accumulation emitted at the end of each step (see codegen.train);
     #: a hashable object with an ``emit(code, spec, args)`` method, or None
     train: object = None
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One kernel argument after the fixed ones.
+
+    role: "state" | "const" | "scratch" | "J" | "W" | "scalar" | "rec"; ``owner`` is a node index
+    (or an edge index for role "W"); ``detail`` names the item (state name, scratch kind, matrix
+    part, scalar name, or the (var, reduce) record key).
+    """
+
+    name: str
+    role: str
+    owner: int
+    detail: object
+
+
+@dataclass(frozen=True)
+class RenderedKernel:
+    source: str
+    args: tuple[ArgSpec, ...]

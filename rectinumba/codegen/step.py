@@ -21,12 +21,12 @@ passes arrays in exactly that order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import NetworkError
 from .printer import print_expr
-from .spec import DiffEqSpec, FuncSpec, NetworkSpec
+from .source import SourceWriter, free_names
+from .spec import ArgSpec, DiffEqSpec, FuncSpec, NetworkSpec, RenderedKernel
 
 __all__ = ["ArgSpec", "RenderedKernel", "render_network", "FASTMATH", "FIXED_ARGS"]
 
@@ -41,52 +41,46 @@ _CSR_SUFFIX = {"data": "d", "indices": "n", "indptr": "i"}
 FIXED_ARGS = ("T", "t0", "s0", "dt", "cutoff", "sampling", "x", "out_rec", "status")
 
 
-@dataclass(frozen=True)
-class ArgSpec:
-    """One kernel argument after the fixed ones.
+def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
+    """Pass of each name a diff-eq node reads (0 for states, constants, inputs, ...; one more
+    than its inputs behind a population barrier), and the last pass L (the Euler update).
 
-    role: "state" | "const" | "scratch" | "J" | "W" | "scalar" | "rec"; ``owner`` is a node index
-    (or an edge index for role "W"); ``detail`` names the item (state name, scratch kind, matrix
-    part, scalar name, or the (var, reduce) record key).
+    Shared by the CPU and CUDA renderers, which split a node's work into the same passes.
     """
+    model = spec.model
+    alg = {d.name: d for d in model.algebraic}
+    coupled = spec.coupling is not None
+    levels: dict[str, int] = {}
 
-    name: str
-    role: str
-    owner: int
-    detail: object
+    def level(name: str, stack: tuple[str, ...] = ()) -> int:
+        if name in levels:
+            return levels[name]
+        if name in stack:
+            chain = " -> ".join(stack + (name,))
+            raise NetworkError(
+                f"recurrent coupling depends on itself: {chain}",
+                node=spec.label,
+                hint="source_var must not depend on target_var",
+            )
+        stack = stack + (name,)
+        if coupled and name == spec.target_var:
+            lvl = level(spec.source_var, stack) + 1
+        elif name in alg:
+            d = alg[name]
+            lvl = max([0] + [level(x, stack) for x in free_names(d.expr)])
+            lvl += 1 if d.reduce else 0
+        else:
+            lvl = 0  # t, states, constants, driven inputs, spikes
+        levels[name] = lvl
+        return lvl
 
-
-@dataclass(frozen=True)
-class RenderedKernel:
-    source: str
-    args: tuple[ArgSpec, ...]
-
-
-class _Code:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.depth = 0
-
-    def __call__(self, line: str) -> None:
-        self.lines.append("    " * self.depth + line)
-
-    def indent(self) -> "_Indent":
-        return _Indent(self)
-
-
-class _Indent:
-    def __init__(self, code: _Code) -> None:
-        self.code = code
-
-    def __enter__(self) -> None:
-        self.code.depth += 1
-
-    def __exit__(self, *exc) -> None:
-        self.code.depth -= 1
-
-
-def _free(expr) -> set[str]:
-    return {s.name for s in expr.free_symbols}
+    for name in list(alg) + list(model.states):
+        level(name)
+    deriv_levels = [max([0] + [level(d) for d in free_names(e)]) for _, e in model.derivatives]
+    level(spec.output_var)
+    for var, _ in spec.record:
+        level(var)
+    return levels, max([0] + list(levels.values()) + deriv_levels)
 
 
 class _DiffEqRenderer:
@@ -105,43 +99,8 @@ class _DiffEqRenderer:
         self.alg_index = {d.name: j for j, d in enumerate(m.algebraic)}
         self.derivs = dict(m.derivatives)
         self.coupled = spec.coupling is not None
-        self.levels: dict[str, int] = {}
-        for name in list(self.alg) + self.states:
-            self._level(name)
-        for expr in self.derivs.values():
-            for dep in _free(expr):
-                self._level(dep)
-        self._level(spec.output_var)
-        for var, _ in spec.record:
-            self._level(var)
-        self.L = max([0] + list(self.levels.values()) + [self._expr_level(e) for e in self.derivs.values()])
+        self.levels, self.L = dependency_levels(spec)
         self._compute_storage()
-
-    # ---- dependency levels ------------------------------------------------------------
-    def _expr_level(self, expr) -> int:
-        return max([0] + [self._level(d) for d in _free(expr)])
-
-    def _level(self, name: str, stack: tuple[str, ...] = ()) -> int:
-        if name in self.levels:
-            return self.levels[name]
-        if name in stack:
-            chain = " -> ".join(stack + (name,))
-            raise NetworkError(
-                f"recurrent coupling depends on itself: {chain}",
-                node=self.spec.label,
-                hint="source_var must not depend on target_var",
-            )
-        spec = self.spec
-        stack = stack + (name,)
-        if self.coupled and name == spec.target_var:
-            lvl = self._level(spec.source_var, stack) + 1
-        elif name in self.alg:
-            d = self.alg[name]
-            lvl = max([0] + [self._level(x, stack) for x in _free(d.expr)]) + (1 if d.reduce else 0)
-        else:
-            lvl = 0  # t, states, constants, driven inputs, spikes
-        self.levels[name] = lvl
-        return lvl
 
     def _compute_storage(self) -> None:
         uses: dict[str, set[int]] = {}
@@ -151,9 +110,9 @@ class _DiffEqRenderer:
                 uses.setdefault(n, set()).add(m)
 
         for name, d in self.alg.items():
-            use(_free(d.expr), self.levels[name] - (1 if d.reduce else 0))
+            use(free_names(d.expr), self.levels[name] - (1 if d.reduce else 0))
         for expr in self.derivs.values():
-            use(_free(expr), self.L)
+            use(free_names(expr), self.L)
         spec = self.spec
         if self.coupled:
             use([spec.source_var], self.levels[spec.source_var])
@@ -243,10 +202,10 @@ class _DiffEqRenderer:
         raise NetworkError(f"codegen: no value for {name!r}", node=spec.label)
 
     def expr(self, expr, m: int) -> str:
-        return print_expr(expr, {n: self.value(n, m) for n in _free(expr)})
+        return print_expr(expr, {n: self.value(n, m) for n in free_names(expr)})
 
     # ---- emission -----------------------------------------------------------------------
-    def emit(self, code: _Code) -> None:
+    def emit(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
         code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
         reductions = [(j, d) for j, d in enumerate(self.spec.model.algebraic) if d.reduce]
@@ -254,35 +213,36 @@ class _DiffEqRenderer:
             closing = [(j, d) for j, d in reductions if self.levels[d.name] == m + 1]
             for j, _ in closing:
                 code(f"acc{k}_{j} = 0.0")
-            rec_red = [(q, key) for q, key in enumerate(spec.record) if key[1] and self._rec_loop(key[0]) == m]
+            rec_red = [
+                (q, key)
+                for q, key in enumerate(spec.record)
+                if key[1] and self._rec_loop(key[0]) == m
+            ]
             for q, _ in rec_red:
                 code(f"racc{k}_{q} = 0.0")
             if self.row_parallel and self.levels[self.spec.target_var] == m:
                 code(f"_dense_mv_par(n{k}_J, n{k}_src, b, n{k}_tgt)")
-            code(f"for i in range(N{k}):")
-            with code.indent():
+            with code.block(f"for i in range(N{k}):"):
                 self._emit_pass(code, m, closing)
             for j, d in closing:
                 total = f"acc{k}_{j}" if d.reduce == "vsum" else f"acc{k}_{j} / N{k}"
                 code(f"n{k}_red{j} = {total}")
             for q, _ in rec_red:
-                code(f"if rec_now:")
-                with code.indent():
+                with code.block("if rec_now:"):
                     code(f"n{k}_r{q}[b, r, 0] = racc{k}_{q} / N{k}")
 
     def _rec_loop(self, var: str) -> int:
         return self.L if var in self.states else self.levels[var]
 
-    def _emit_record(self, code: _Code, q: int, key, value: str) -> None:
+    def _emit_record(self, code: SourceWriter, q: int, key, value: str) -> None:
         k = self.k
         if key[1]:
             code(f"racc{k}_{q} += {value}")
         else:
-            code("if rec_now:")
-            with code.indent():
+            with code.block("if rec_now:"):
                 code(f"n{k}_r{q}[b, r, i] = {value}")
 
-    def _emit_pass(self, code: _Code, m: int, closing) -> None:
+    def _emit_pass(self, code: SourceWriter, m: int, closing) -> None:
         k, spec = self.k, self.spec
         if m == 0 and spec.spiking:
             v = self.value(spec.spike_def, 0)
@@ -293,8 +253,7 @@ class _DiffEqRenderer:
                 code(f"c_tgt = n{k}_tgt[b, i]")
             elif spec.coupling == "dense":
                 code("c_tgt = 0.0")
-                code(f"for j in range(N{k}):")
-                with code.indent():
+                with code.block(f"for j in range(N{k}):"):
                     code(f"c_tgt += n{k}_J[i, j] * n{k}_src[b, j]")
             else:
                 code(f"c_tgt = _csr_dot(n{k}_Jd, n{k}_Jn, n{k}_Ji[i], n{k}_Ji[i + 1], n{k}_src, b)")
@@ -318,23 +277,21 @@ class _DiffEqRenderer:
         if m == self.L:
             self._emit_update(code)
 
-    def _emit_update(self, code: _Code) -> None:
+    def _emit_update(self, code: SourceWriter) -> None:
         k, spec, L = self.k, self.spec, self.L
         for j, s in enumerate(self.states):
             code(f"d{j} = {self.expr(self.derivs[s], L)}")
         for j, s in enumerate(self.states):
             code(f"y{j} = n{k}_s{j}[b, i] + dt * d{j}")
             if spec.spiking and s == spec.spike_def:
-                code(f"if {'spk' if L == 0 else f'n{k}_spk[b, i]'} != 0.0:")
-                with code.indent():
+                with code.block(f"if {'spk' if L == 0 else f'n{k}_spk[b, i]'} != 0.0:"):
                     code(f"y{j} = n{k}_rst")
-            code(f"if not math.isfinite(y{j}) and status[b, 0] == 0:")
-            with code.indent():
-                code(f"status[b, 0] = 1")
-                code(f"status[b, 1] = gs")
+            with code.block(f"if not math.isfinite(y{j}) and status[b, 0] == 0:"):
+                code("status[b, 0] = 1")
+                code("status[b, 1] = gs")
                 code(f"status[b, 2] = {k}")
                 code(f"status[b, 3] = {j}")
-                code(f"status[b, 4] = i")
+                code("status[b, 4] = i")
             code(f"n{k}_s{j}[b, i] = y{j}")
         for q, key in enumerate(spec.record):
             if key[0] in self.states:
@@ -351,7 +308,30 @@ _ELEMENTWISE = {
 }
 
 
-def _emit_func(code: _Code, k: int, spec: FuncSpec, is_input: bool, args: list[ArgSpec]) -> None:
+def _emit_activation(code: SourceWriter, k: int, act: str, inp: str, out: str) -> None:
+    """``out = act(inp)`` for the N{k} neurons ``i`` of a function node (also used by the
+    BPTT kernels); softmax and friends take a max, a sum and a normalising pass."""
+    if act in _ELEMENTWISE:
+        with code.block(f"for i in range(N{k}):"):
+            code(f"{out} = {_ELEMENTWISE[act].format(v=inp)}")
+        return
+    sgn = "-" if act == "softmin" else ""
+    code("mx = -math.inf")
+    with code.block(f"for i in range(N{k}):"):
+        code(f"mx = max(mx, {sgn}{inp})")
+    code("tot = 0.0")
+    with code.block(f"for i in range(N{k}):"):
+        code(f"tot += math.exp({sgn}{inp} - mx)")
+    with code.block(f"for i in range(N{k}):"):
+        if act == "log_softmax":
+            code(f"{out} = {inp} - mx - math.log(tot)")
+        else:
+            code(f"{out} = math.exp({sgn}{inp} - mx) / tot")
+
+
+def _emit_func(
+    code: SourceWriter, k: int, spec: FuncSpec, is_input: bool, args: list[ArgSpec]
+) -> None:
     args.append(ArgSpec(f"n{k}_out", "scratch", k, "out"))
     if not is_input:
         args.append(ArgSpec(f"n{k}_in", "scratch", k, "in"))
@@ -360,40 +340,17 @@ def _emit_func(code: _Code, k: int, spec: FuncSpec, is_input: bool, args: list[A
     inp = "x[b, step, i]" if is_input else f"n{k}_in[b, i]"
     out = f"n{k}_out[b, i]"
     code(f"# ---- function node {spec.label!r} ({spec.activation})")
-    act = spec.activation
-    if act in _ELEMENTWISE:
-        code(f"for i in range(N{k}):")
-        with code.indent():
-            code(f"{out} = {_ELEMENTWISE[act].format(v=inp)}")
-    else:
-        sgn = "-" if act == "softmin" else ""
-        code("mx = -math.inf")
-        code(f"for i in range(N{k}):")
-        with code.indent():
-            code(f"mx = max(mx, {sgn}{inp})")
-        code("tot = 0.0")
-        code(f"for i in range(N{k}):")
-        with code.indent():
-            code(f"tot += math.exp({sgn}{inp} - mx)")
-        code(f"for i in range(N{k}):")
-        with code.indent():
-            if act == "log_softmax":
-                code(f"{out} = {inp} - mx - math.log(tot)")
-            else:
-                code(f"{out} = math.exp({sgn}{inp} - mx) / tot")
+    _emit_activation(code, k, spec.activation, inp, out)
     for q, (var, reduce) in enumerate(spec.record):
         src = out if var == "out" else inp
-        code("if rec_now:")
-        with code.indent():
+        with code.block("if rec_now:"):
             if reduce:
                 code("ra = 0.0")
-                code(f"for i in range(N{k}):")
-                with code.indent():
+                with code.block(f"for i in range(N{k}):"):
                     code(f"ra += {src}")
                 code(f"n{k}_r{q}[b, r, 0] = ra / N{k}")
             else:
-                code(f"for i in range(N{k}):")
-                with code.indent():
+                with code.block(f"for i in range(N{k}):"):
                     code(f"n{k}_r{q}[b, r, i] = {src}")
 
 
@@ -401,20 +358,18 @@ def _incoming(spec: NetworkSpec, k: int) -> list:
     return [(e, edge) for e, edge in enumerate(spec.edges) if edge.target == k]
 
 
-def _emit_edges(code: _Code, k: int, spec: NetworkSpec, args: list[ArgSpec]) -> None:
+def _emit_edges(code: SourceWriter, k: int, spec: NetworkSpec, args: list[ArgSpec]) -> None:
     """Summed input of node k; the input node also adds the network input x."""
     incoming = _incoming(spec, k)
     if not incoming:
         return
-    code(f"for i in range(N{k}):")
-    with code.indent():
+    with code.block(f"for i in range(N{k}):"):
         code("acc = x[b, step, i]" if k == spec.input_node else "acc = 0.0")
         for e, edge in incoming:
             src = f"n{edge.source}_prev" if edge.feedback else f"n{edge.source}_out"
             if edge.fmt == "dense":
                 args.append(ArgSpec(f"e{e}_W", "W", e, "dense"))
-                code(f"for j in range(e{e}_W.shape[1]):")
-                with code.indent():
+                with code.block(f"for j in range(e{e}_W.shape[1]):"):
                     code(f"acc += e{e}_W[i, j] * {src}[b, j]")
             else:
                 for part in ("data", "indices", "indptr"):
@@ -457,7 +412,7 @@ def _uses_csr(spec: NetworkSpec) -> bool:
 def render_network(spec: NetworkSpec) -> RenderedKernel:
     """Generate the kernel source for ``spec`` and its argument list."""
     args: list[ArgSpec] = []
-    body = _Code()
+    body = SourceWriter()
     body.depth = 3
     feedback_sources = sorted({e.source for e in spec.edges if e.feedback})
     renderers = {}
@@ -479,25 +434,21 @@ def render_network(spec: NetworkSpec) -> RenderedKernel:
         else:
             _emit_func(body, k, node, reads_x[k], args)
     o = spec.output_node
-    body("if rec_now:")
-    with body.indent():
-        body(f"for i in range(N{o}):")
-        with body.indent():
+    with body.block("if rec_now:"):
+        with body.block(f"for i in range(N{o}):"):
             body(f"out_rec[b, r, i] = n{o}_out[b, i]")
     if spec.train is not None:
         # training hooks see: b, step, gs, rec_now, r, x, n<k>_out, e<e>_W..., and add
         # ArgSpec(role="train") arguments that the caller supplies by ``detail``
         spec.train.emit(body, spec, args)
     for k in feedback_sources:
-        body(f"for i in range(N{k}):")
-        with body.indent():
+        with body.block(f"for i in range(N{k}):"):
             body(f"n{k}_prev[b, i] = n{k}_out[b, i]")
-    body("if status[b, 0] != 0:")
-    with body.indent():
+    with body.block("if status[b, 0] != 0:"):
         body("break")
 
     names = list(FIXED_ARGS) + [a.name for a in args]
-    head = _Code()
+    head = SourceWriter()
     head("# Generated by rectinumba.codegen.step; do not edit. One kernel runs all T steps.")
     head("import math")
     head("")
@@ -512,17 +463,14 @@ def render_network(spec: NetworkSpec) -> RenderedKernel:
     if any(r.row_parallel for r in renderers.values()):
         head.lines.extend(_DENSE_MV_PAR.format(flags=flags).splitlines() + ["", ""])
     head(f"@njit(cache=True, error_model='numpy', fastmath={flags}, parallel={par}, nogil=True)")
-    head(f"def kernel({', '.join(names)}):")
-    with head.indent():
+    with head.block(f"def kernel({', '.join(names)}):"):
         head("B = x.shape[0]")
         head("inv_dt = 1.0 / dt")
         for k in range(len(spec.nodes)):
             head(f"N{k} = n{k}_out.shape[1]")
         loop = "prange" if spec.parallel else "range"
-        head(f"for b in {loop}(B):")
-        with head.indent():
-            head("for step in range(T):")
-            with head.indent():
+        with head.block(f"for b in {loop}(B):"):
+            with head.block("for step in range(T):"):
                 head("t = (t0 + step) * dt")
                 head("gs = s0 + step")
                 head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")

@@ -30,9 +30,11 @@ from .step import ArgSpec
 __all__ = ["RidgeAccumulate", "RLSUpdate"]
 
 
-def _train_arg(args: list, name: str, key: str) -> str:
-    args.append(ArgSpec(name, "train", -1, key))
-    return name
+def _train_args(args: list, *keys: str) -> list[str]:
+    """Append a ``train`` argument named ``tr_<key>`` (``tr_y`` for ``steps:y``) per key."""
+    names = [f"tr_{key.removeprefix('steps:')}" for key in keys]
+    args.extend(ArgSpec(name, "train", -1, key) for name, key in zip(names, keys, strict=True))
+    return names
 
 
 @dataclass(frozen=True)
@@ -57,28 +59,20 @@ class RidgeAccumulate:
 
     def emit(self, code, spec, args: list) -> None:
         o = spec.output_node
-        cfg = _train_arg(args, "tr_cfg", "cfg")
-        y = _train_arg(args, "tr_y", "steps:y")
-        buf = _train_arg(args, "tr_buf", "buf")
-        ybuf = _train_arg(args, "tr_ybuf", "ybuf")
-        cnt = _train_arg(args, "tr_cnt", "cnt")
-        xx = _train_arg(args, "tr_xx", "xx")
-        xy = _train_arg(args, "tr_xy", "xy")
+        cfg, y, buf, ybuf, cnt, xx, xy = _train_args(
+            args, "cfg", "steps:y", "buf", "ybuf", "cnt", "xx", "xy"
+        )
         # own sampling test: rec_now is never true when the fit records no output
-        code(f"if gs >= {cfg}[0] and (gs - {cfg}[0]) % {cfg}[1] == 0:")
-        with code.indent():
+        with code.block(f"if gs >= {cfg}[0] and (gs - {cfg}[0]) % {cfg}[1] == 0:"):
             code(f"cl = {cnt}[b]")
-            code(f"for i in range(N{o}):")
-            with code.indent():
+            with code.block(f"for i in range(N{o}):"):
                 code(f"{buf}[b, i, cl] = n{o}_out[b, i]")
             if self.intercept:
                 code(f"{buf}[b, N{o}, cl] = 1.0")
-            code(f"for q in range({y}.shape[2]):")
-            with code.indent():
+            with code.block(f"for q in range({y}.shape[2]):"):
                 code(f"{ybuf}[b, q, cl] = {y}[b, step, q]")
             code(f"{cnt}[b] = cl + 1")
-            code(f"if cl + 1 == {buf}.shape[2]:")
-            with code.indent():
+            with code.block(f"if cl + 1 == {buf}.shape[2]:"):
                 _emit_fold(code, buf, ybuf, xx, xy)
                 code(f"{cnt}[b] = 0")
 
@@ -93,15 +87,12 @@ def _emit_fold(code, buf: str, ybuf: str, xx: str, xy: str) -> None:
     code(f"n1 = {buf}.shape[1]")
     code(f"kc = {buf}.shape[2]")
     code("ti = 0")
-    code("while ti + 2 <= n1:")
-    with code.indent():
+    with code.block("while ti + 2 <= n1:"):
         code("tj = ti")
-        code("while tj + 4 <= n1:")
-        with code.indent():
+        with code.block("while tj + 4 <= n1:"):
             code("s00 = 0.0; s01 = 0.0; s02 = 0.0; s03 = 0.0")
             code("s10 = 0.0; s11 = 0.0; s12 = 0.0; s13 = 0.0")
-            code("for tc in range(kc):")
-            with code.indent():
+            with code.block("for tc in range(kc):"):
                 code(f"a0 = {buf}[b, ti, tc]; a1 = {buf}[b, ti + 1, tc]")
                 code(f"c0 = {buf}[b, tj, tc]; c1 = {buf}[b, tj + 1, tc]")
                 code(f"c2 = {buf}[b, tj + 2, tc]; c3 = {buf}[b, tj + 3, tc]")
@@ -112,32 +103,24 @@ def _emit_fold(code, buf: str, ybuf: str, xx: str, xy: str) -> None:
             code(f"{xx}[b, ti + 1, tj] += s10; {xx}[b, ti + 1, tj + 1] += s11")
             code(f"{xx}[b, ti + 1, tj + 2] += s12; {xx}[b, ti + 1, tj + 3] += s13")
             code("tj += 4")
-        code("while tj < n1:")
-        with code.indent():
+        with code.block("while tj < n1:"):
             code("s00 = 0.0; s10 = 0.0")
-            code("for tc in range(kc):")
-            with code.indent():
+            with code.block("for tc in range(kc):"):
                 code(f"c0 = {buf}[b, tj, tc]")
                 code(f"s00 += {buf}[b, ti, tc] * c0; s10 += {buf}[b, ti + 1, tc] * c0")
             code(f"{xx}[b, ti, tj] += s00; {xx}[b, ti + 1, tj] += s10")
             code("tj += 1")
         code("ti += 2")
-    code("if ti < n1:")
-    with code.indent():
-        code("for tj in range(ti, n1):")
-        with code.indent():
+    with code.block("if ti < n1:"):
+        with code.block("for tj in range(ti, n1):"):
             code("s00 = 0.0")
-            code("for tc in range(kc):")
-            with code.indent():
+            with code.block("for tc in range(kc):"):
                 code(f"s00 += {buf}[b, ti, tc] * {buf}[b, tj, tc]")
             code(f"{xx}[b, ti, tj] += s00")
-    code("for ti in range(n1):")
-    with code.indent():
-        code(f"for q in range({ybuf}.shape[1]):")
-        with code.indent():
+    with code.block("for ti in range(n1):"):
+        with code.block(f"for q in range({ybuf}.shape[1]):"):
             code("s00 = 0.0")
-            code("for tc in range(kc):")
-            with code.indent():
+            with code.block("for tc in range(kc):"):
                 code(f"s00 += {buf}[b, ti, tc] * {ybuf}[b, q, tc]")
             code(f"{xy}[b, ti, q] += s00")
 
@@ -164,53 +147,38 @@ class RLSUpdate:
         E = spec.edges[e]
         src = f"n{E.source}_prev" if E.feedback else f"n{E.source}_out"
         W = f"e{e}_W"
-        cfg = _train_arg(args, "tr_cfg", "cfg")
-        par = _train_arg(args, "tr_par", "par")
-        y = _train_arg(args, "tr_y", "steps:y")
-        P = _train_arg(args, "tr_P", "P")
-        z = _train_arg(args, "tr_z", "z")
-        err = _train_arg(args, "tr_e", "e")
-        acc = _train_arg(args, "tr_acc", "acc")
-        lrec = _train_arg(args, "tr_lrec", "lrec")
+        cfg, par, y, P, z, err, acc, lrec = _train_args(
+            args, "cfg", "par", "steps:y", "P", "z", "e", "acc", "lrec"
+        )
         code("# ---- RLS: a-priori error of the trained edge's contribution")
         code("sq = 0.0")
-        code(f"for q in range({W}.shape[0]):")
-        with code.indent():
+        with code.block(f"for q in range({W}.shape[0]):"):
             code("wx = 0.0")
-            code(f"for j in range({W}.shape[1]):")
-            with code.indent():
+            with code.block(f"for j in range({W}.shape[1]):"):
                 code(f"wx += {W}[q, j] * {src}[b, j]")
             code(f"eq = {y}[b, step, q] - wx")
             code(f"{err}[q] = eq")
             code("sq += eq * eq")
         code(f"{acc}[0] += sq")
         code(f"{acc}[1] += {W}.shape[0]")
-        code(f"if gs % {cfg}[1] == 0:")
-        with code.indent():
+        with code.block(f"if gs % {cfg}[1] == 0:"):
             code(f"{lrec}[gs // {cfg}[1]] = sq / {W}.shape[0]")
-        code(f"if gs % {cfg}[0] == 0:")
-        with code.indent():
+        with code.block(f"if gs % {cfg}[0] == 0:"):
             code(f"inv_beta = 1.0 / {par}[0]")
             code("xz = 0.0")
-            code(f"for i in range({W}.shape[1]):")
-            with code.indent():
+            with code.block(f"for i in range({W}.shape[1]):"):
                 code("zi = 0.0")
-                code(f"for j in range({W}.shape[1]):")
-                with code.indent():
+                with code.block(f"for j in range({W}.shape[1]):"):
                     code(f"zi += {P}[i, j] * {src}[b, j]")
                 code("zi = zi * inv_beta")
                 code(f"{z}[i] = zi")
                 code(f"xz += {src}[b, i] * zi")
             code("kk = 1.0 / (1.0 + xz)")
-            code(f"for q in range({W}.shape[0]):")
-            with code.indent():
+            with code.block(f"for q in range({W}.shape[0]):"):
                 code(f"ke = kk * {err}[q]")
-                code(f"for j in range({W}.shape[1]):")
-                with code.indent():
+                with code.block(f"for j in range({W}.shape[1]):"):
                     code(f"{W}[q, j] += ke * {z}[j]")
-            code(f"for i in range({W}.shape[1]):")
-            with code.indent():
+            with code.block(f"for i in range({W}.shape[1]):"):
                 code(f"kz = kk * {z}[i]")
-                code(f"for j in range({W}.shape[1]):")
-                with code.indent():
+                with code.block(f"for j in range({W}.shape[1]):"):
                     code(f"{P}[i, j] = {P}[i, j] * inv_beta - kz * {z}[j]")
