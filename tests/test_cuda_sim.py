@@ -292,6 +292,31 @@ if SIM:
         spec = dataclasses.replace(net._spec()[0], train=("hook",))
         with pytest.raises(BackendError, match=r"use device='cpu'"):
             net._backend.kernel(spec)
+        with pytest.raises(BackendError, match=r"(?s)fit_bptt runs .* CPU only.*device='cpu'"):
+            net.fit_bptt(np.ones((3, 2)), np.ones((3, 2)), verbose=False)
+        net.add_func_node("ro", 2)
+        net.add_edge("n", "ro", train="rls")
+        with pytest.raises(BackendError, match=r"use device='cpu'"):
+            net.fit_rls(np.ones((3, 2)), np.ones((3, 2)), verbose=False)
+
+    @pytest.mark.parametrize("intercept", [False, True])
+    def test_fit_ridge_and_test_on_the_device_equal_cpu(rng, monkeypatch, intercept):
+        """fit_ridge on the device: chunked device runs with recorded outputs, host sums."""
+        from rectinumba.training import readout
+
+        monkeypatch.setattr(readout, "RIDGE_DEVICE_CHUNK", 6)  # several chunks, odd alignment
+        inp = np.random.default_rng(5).standard_normal((2, 23, 3))
+        tgt = np.random.default_rng(6).standard_normal((2, 23, 2))
+        a, b = _rate(np.random.default_rng(2)), _rate(np.random.default_rng(2), {})
+        kw = dict(sampling_steps=4, cutoff=5, alpha=1e-3, verbose=False, fit_intercept=intercept,
+                  record_output=True, add_readout_node=False)
+        oa, ob = a.fit_ridge(inp, tgt, **kw), b.fit_ridge(inp, tgt, **kw)
+        assert ob["out"].shape == (2, 5, 2)  # steps 5, 9, 13, 17, 21
+        _close(ob["w_out"], oa["w_out"], 1e-8)
+        _close(ob["y"], oa["y"], 1e-8)
+        (ta, la), (tb, lb) = a.test(inp, tgt, verbose=False), b.test(inp, tgt, verbose=False)
+        _close(tb["out"], ta["out"])
+        assert lb == pytest.approx(la, rel=1e-9)
 
     def test_rint_rounds_half_to_even():
         from rectinumba.backends.cuda import _compiled

@@ -55,7 +55,15 @@ class BPTTMixin:
         return fixed
 
     def _bptt_setup(self, inputs, targets, loss, loss_kwargs, what: str):
+        from ..errors import BackendError
         from .losses import get_loss
+
+        if self._backend.name != "cpu":
+            raise BackendError(
+                f"{what} runs its forward and adjoint kernels on the CPU only; this network is on "
+                f"device {self.device!r}",
+                hint="build the network with device='cpu' for BPTT training",
+            )
 
         loss_fn = get_loss(loss, **(loss_kwargs or {}))
 

@@ -25,6 +25,9 @@ __all__ = ["ReadoutTrainingMixin"]
 #: bytes of the per-trial row buffer of the ridge hook (longer rows: longer vectorised dot products)
 RIDGE_BLOCK_BYTES = 2 << 20
 
+#: steps per device run of fit_ridge on backends without training hooks (bounds host memory)
+RIDGE_DEVICE_CHUNK = 1 << 16
+
 
 def _block_rows(n1: int) -> int:
     """Rows per trial collected before the ridge hook folds them into X^T X (256 to 4096)."""
@@ -117,6 +120,40 @@ class ReadoutTrainingMixin:
         return outs, recs, results[0][2]
 
     # ---- ridge regression -------------------------------------------------------------
+    def _ridge_recorded(self, x, y, sampling, cutoff, fit_intercept, record_output, record_vars):
+        """X^T X and X^T Y of one epoch from recorded outputs, simulated in chunks of steps.
+
+        The path of backends without training hooks (CUDA): each chunk runs on the device with
+        the output recorded at the global recording steps ``cutoff + j * sampling``; the rows are
+        folded into the sums on the host. Returns (X^T X, X^T Y, recordings as from _execute).
+        """
+        B, T = x.shape[:2]
+        chunk = max(sampling, (RIDGE_DEVICE_CHUNK // sampling) * sampling)
+        n1 = None
+        xx = xy = None
+        results = []
+        for g0 in range(0, T, chunk):
+            g1 = min(T, g0 + chunk)
+            first = cutoff if g0 <= cutoff else cutoff + -(-(g0 - cutoff) // sampling) * sampling
+            out_rec, recs, keys, _, _ = self._execute(
+                x[:, g0:g1],
+                sampling=sampling,
+                cutoff=first - g0,
+                record_output=True,
+                record_vars=record_vars,
+            )
+            X = out_rec.astype(np.float64)
+            Y = y[:, first:g1:sampling]
+            if fit_intercept:
+                X = np.concatenate([X, np.ones(X.shape[:2] + (1,))], axis=2)
+            if xx is None:
+                n1 = X.shape[2]
+                xx, xy = np.zeros((n1, n1)), np.zeros((n1, Y.shape[2]))
+            xx += np.einsum("brn,brm->nm", X, X)
+            xy += np.einsum("brn,brk->nk", X, Y)
+            results.append((out_rec if record_output else out_rec[:, :0], recs, keys))
+        return xx, xy, self._merge_runs(results)
+
     def fit_ridge(
         self,
         inputs,
@@ -217,6 +254,16 @@ class ReadoutTrainingMixin:
                 "xx": np.zeros((B, n1, n1)),
                 "xy": np.zeros((B, n1, k)),
             }
+            if self._backend.name != "cpu":
+                # device backends run no training hook: simulate there in chunks with the output
+                # recorded and accumulate on the host (memory bounded by the chunk length)
+                xx, xy, run = self._ridge_recorded(
+                    x, y, sampling, cutoff, fit_intercept, record_output, record_vars
+                )
+                xx_tot += np.triu(xx)
+                xy_tot += xy
+                results.append(run)
+                continue
             out_rec, recs, keys, _, _ = self._execute(
                 x,
                 sampling=sampling,
