@@ -22,6 +22,25 @@ def rng():
     return np.random.default_rng(42)
 
 
+def _spiking(net, label, template, op, weights, thr, reset, **kw):
+    """A spiking population coupled through its synaptic trace s (s -> s_in), driven on I_ext."""
+    return net.add_diffeq_node(
+        label,
+        template,
+        weights=weights,
+        source_var="s",
+        target_var="s_in",
+        input_var="I_ext",
+        output_var="s",
+        op=op,
+        spike_var="spike",
+        spike_def="v",
+        spike_threshold=thr,
+        spike_reset=reset,
+        **kw,
+    )
+
+
 def test_rate_network_with_input_and_sigmoid_readout(rng):
     N, m, k, T, dt = 8, 3, 2, 1500, 1e-2
     J = rng.standard_normal((N, N)) * 1.5
@@ -83,21 +102,7 @@ def test_lif_network_with_reset(rng, sparse):
     inp = 0.5 + 0.5 * rng.random((T, N))
     weights = sp.csr_matrix(J) if sparse else J
     net = Network(dt)
-    net.add_diffeq_node(
-        "lif",
-        LIF,
-        weights=weights,
-        source_var="s",
-        target_var="s_in",
-        input_var="I_ext",
-        output_var="s",
-        op="lif_op",
-        spike_var="spike",
-        spike_def="v",
-        spike_threshold=thr,
-        spike_reset=reset,
-        sparse=sparse,
-    )
+    _spiking(net, "lif", LIF, "lif_op", weights, thr, reset, sparse=sparse)
     obs = net.run(inp, verbose=False, record_vars=[("lif", "v")])
     out_ref, v_ref, spikes = ref.lif(inp, J, dt, thr, reset)
     assert spikes.sum() > 50  # the test exercises resets
@@ -111,21 +116,7 @@ def test_qif_network(rng):
     eta = rng.uniform(1.0, 6.0, N)
     inp = rng.standard_normal((T, N)) * 0.5
     net = Network(dt)
-    net.add_diffeq_node(
-        "qif",
-        QIF,
-        weights=J,
-        source_var="s",
-        target_var="s_in",
-        input_var="I_ext",
-        output_var="s",
-        op="qif_op",
-        spike_var="spike",
-        spike_def="v",
-        spike_threshold=thr,
-        spike_reset=reset,
-        node_vars={"eta": eta},
-    )
+    _spiking(net, "qif", QIF, "qif_op", J, thr, reset, node_vars={"eta": eta})
     obs = net.run(inp, verbose=False)
     out_ref, v_ref = ref.qif(inp, J, dt, thr, reset, eta)
     assert out_ref.max() > 0.5  # neurons spiked
@@ -139,21 +130,7 @@ def test_izhikevich_with_population_means(rng):
     eta = rng.uniform(40.0, 80.0, N)
     inp = rng.standard_normal((T, N)) * 5.0
     net = Network(dt)
-    net.add_diffeq_node(
-        "ik",
-        IKU,
-        weights=J,
-        source_var="s",
-        target_var="s_in",
-        input_var="I_ext",
-        output_var="s",
-        op="iku_op",
-        spike_var="spike",
-        spike_def="v",
-        spike_threshold=thr,
-        spike_reset=reset,
-        node_vars={"eta": eta},
-    )
+    _spiking(net, "ik", IKU, "iku_op", J, thr, reset, node_vars={"eta": eta})
     obs = net.run(inp, verbose=False, record_vars=[("ik", "u"), ("ik", "v", True)])
     out_ref, v_ref, u_ref = ref.iku(inp, J, dt, thr, reset, eta)
     assert out_ref.max() > 0.05
