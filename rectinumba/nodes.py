@@ -11,21 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from .codegen.spec import ACTIVATIONS
 from .errors import NetworkError
 from .weights import as_weight_matrix, is_sparse
 
 __all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
 
-ACTIVATIONS = (
-    "identity",
-    "tanh",
-    "sigmoid",
-    "relu",
-    "softplus",
-    "softmax",
-    "softmin",
-    "log_softmax",
-)
 
 
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:

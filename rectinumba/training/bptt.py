@@ -277,22 +277,15 @@ class BPTTMixin:
         from ..nodes import DiffEqNode
 
         out = []
-        for entry in record_vars or ():
-            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+        for key, label, (name, reduce) in self._parse_record_vars(record_vars)[1]:
+            node = self._nodes[label]
+            if not isinstance(node, DiffEqNode) or name not in node.model.states:
                 raise NetworkError(
-                    f"record_vars entries are (node, var) or (node, var, reduce); got {entry!r}"
-                )
-            label, var = entry[0], entry[1]
-            reduce = bool(entry[2]) if len(entry) == 3 else False
-            node = self.get_node(label)
-            name = node.resolve(var, "record_vars") if isinstance(node, DiffEqNode) else None
-            if name is None or name not in node.model.states:
-                raise NetworkError(
-                    f"fit_bptt records state variables only; {var!r} is not one",
+                    f"fit_bptt records state variables only; {key[1]!r} is not one",
                     node=label,
                     hint="record other variables with run(record_vars=...) after training",
                 )
-            out.append(((label, var), label, node.model.states.index(name), reduce))
+            out.append((key, label, node.model.states.index(name), reduce))
         return out
 
     @staticmethod
