@@ -6,7 +6,8 @@ kernel (see :mod:`rectinumba.codegen.step`) that ``run`` and ``forward`` call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -405,6 +406,27 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if state is not None:
             for label, flat in state.items():
                 self._diffeq(label).load_flat_state(flat)
+
+    @contextmanager
+    def _transaction(self, *arrays: np.ndarray) -> Iterator[None]:
+        """Undo everything a failing block did to states, feedback buffers, the step counter and
+        ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
+        states = {
+            label: {k: v.copy() for k, v in node.state.items()}
+            for label, node in self._nodes.items()
+            if isinstance(node, DiffEqNode)
+        }
+        prev, step = {k: v.copy() for k, v in self._prev.items()}, self._step
+        saved = [(a, a.copy()) for a in arrays]
+        try:
+            yield
+        except BaseException:
+            for label, state in states.items():
+                self._nodes[label].state = state
+            self._prev, self._step = prev, step
+            for a, copy in saved:
+                a[...] = copy
+            raise
 
     # ---- compilation -------------------------------------------------------------------------
     def _io_candidates(self) -> tuple[list[str], list[str]]:

@@ -389,3 +389,29 @@ def test_verbose_fit_reports_progress(rng, small, capsys):
     assert "fit_ridge epochs" in capsys.readouterr().err
     reservoir(J, W_in).fit_ridge(xs, ys, verbose=False)
     assert capsys.readouterr().err == ""
+
+
+def test_failed_fits_leave_weights_P_and_state_unchanged():
+    """A state that becomes non-finite during fit_rls/fit_ridge raises SimulationError and the
+    network (W, P, states) is as it was before the call."""
+    from rectinumba.errors import SimulationError
+
+    net = Network(1e-2)
+    net.add_diffeq_node("q", "model_templates.spiking_neurons.qif.qif", N=3, input_var="I_ext",
+                        output_var="s", op="qif_op", node_vars={"eta": 50.0, "v": -30.0})
+    net.add_func_node("ro", 2)
+    net.add_edge("q", "ro", train="rls", weights=np.ones((2, 3)))
+    net.fit_rls(np.zeros((3, 3)), np.ones((3, 2)), verbose=False)
+    W, P = net.get_edge("q", "ro").weights.copy(), net.get_edge("q", "ro").rls_P.copy()
+    state = net.state["q"].copy()
+    with pytest.raises(SimulationError, match="became non-finite"):
+        net.fit_rls([np.zeros((5, 3)), np.zeros((3000, 3))], [np.ones((5, 2)), np.ones((3000, 2))],
+                    verbose=False)
+    np.testing.assert_array_equal(net.get_edge("q", "ro").weights, W)
+    np.testing.assert_array_equal(net.get_edge("q", "ro").rls_P, P)
+    np.testing.assert_array_equal(net.state["q"], state)
+    with pytest.raises(SimulationError, match="became non-finite"):
+        net.fit_ridge([np.zeros((5, 3)), np.zeros((3000, 3))], [np.ones((5, 2)), np.ones((3000, 2))],
+                      verbose=False)
+    np.testing.assert_array_equal(net.state["q"], state)
+    assert "readout" not in net.nodes

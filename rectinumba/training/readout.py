@@ -238,51 +238,52 @@ class ReadoutTrainingMixin:
         xy_tot = np.zeros((n1, k))
         rows = 0
         results = []
-        for i, (x, y) in enumerate(
-            progress(epochs, "fit_ridge epochs", verbose and len(epochs) > 1)
-        ):
-            if i > 0:
-                self.reset()
-            B, T = x.shape[:2]
-            rows += B * max(0, -(-(T - cutoff) // sampling))
-            arrays = {
-                "cfg": np.array([cutoff, sampling], np.int64),
-                "steps:y": y,
-                "buf": np.zeros((B, n1, _block_rows(n1))),
-                "ybuf": np.zeros((B, k, _block_rows(n1))),
-                "cnt": np.zeros(B, np.int64),
-                "xx": np.zeros((B, n1, n1)),
-                "xy": np.zeros((B, n1, k)),
-            }
-            if self._backend.name != "cpu":
-                # device backends run no training hook: simulate there in chunks with the output
-                # recorded and accumulate on the host (memory bounded by the chunk length)
-                xx, xy, run = self._ridge_recorded(
-                    x, y, sampling, cutoff, fit_intercept, record_output, record_vars
+        with self._transaction():  # a failed fit leaves the network state as it was
+            for i, (x, y) in enumerate(
+                progress(epochs, "fit_ridge epochs", verbose and len(epochs) > 1)
+            ):
+                if i > 0:
+                    self.reset()
+                B, T = x.shape[:2]
+                rows += B * max(0, -(-(T - cutoff) // sampling))
+                arrays = {
+                    "cfg": np.array([cutoff, sampling], np.int64),
+                    "steps:y": y,
+                    "buf": np.zeros((B, n1, _block_rows(n1))),
+                    "ybuf": np.zeros((B, k, _block_rows(n1))),
+                    "cnt": np.zeros(B, np.int64),
+                    "xx": np.zeros((B, n1, n1)),
+                    "xy": np.zeros((B, n1, k)),
+                }
+                if self._backend.name != "cpu":
+                    # device backends run no training hook: simulate there in chunks with the output
+                    # recorded and accumulate on the host (memory bounded by the chunk length)
+                    xx, xy, run = self._ridge_recorded(
+                        x, y, sampling, cutoff, fit_intercept, record_output, record_vars
+                    )
+                    xx_tot += np.triu(xx)
+                    xy_tot += xy
+                    results.append(run)
+                    continue
+                out_rec, recs, keys, _, _ = self._execute(
+                    x,
+                    sampling=sampling,
+                    cutoff=cutoff,
+                    record_output=record_output,
+                    record_vars=record_vars,
+                    verbose=verbose,
+                    train=hook,
+                    train_arrays=arrays,
                 )
-                xx_tot += np.triu(xx)
-                xy_tot += xy
-                results.append(run)
-                continue
-            out_rec, recs, keys, _, _ = self._execute(
-                x,
-                sampling=sampling,
-                cutoff=cutoff,
-                record_output=record_output,
-                record_vars=record_vars,
-                verbose=verbose,
-                train=hook,
-                train_arrays=arrays,
-            )
-            results.append((out_rec, recs, keys))
-            # rows still in the buffers after the last step (stored as columns)
-            for b in range(B):
-                c = int(arrays["cnt"][b])
-                left = arrays["buf"][b, :, :c]
-                xx_tot += np.triu(left @ left.T)
-                xy_tot += left @ arrays["ybuf"][b, :, :c].T
-            xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
-            xy_tot += arrays["xy"].sum(axis=0)
+                results.append((out_rec, recs, keys))
+                # rows still in the buffers after the last step (stored as columns)
+                for b in range(B):
+                    c = int(arrays["cnt"][b])
+                    left = arrays["buf"][b, :, :c]
+                    xx_tot += np.triu(left @ left.T)
+                    xy_tot += left @ arrays["ybuf"][b, :, :c].T
+                xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
+                xy_tot += arrays["xy"].sum(axis=0)
         if rows == 0:
             raise NetworkError(
                 f"fit_ridge: no step was recorded (cutoff={cutoff} leaves no step of the inputs)"
@@ -443,36 +444,39 @@ class ReadoutTrainingMixin:
         P = getattr(edge, "rls_P", None)
         if reset_P or P is None or P.shape != (n_s, n_s):
             P = alpha * np.eye(n_s)
-        edge.rls_P = P
         hook = RLSUpdate(e)
         results, losses, epoch_loss = [], [], []
-        for i, (x, y) in enumerate(progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)):
-            if i > 0:
-                self.reset()
-            T = x.shape[1]
-            arrays = {
-                "cfg": np.array([int(update_steps), sampling], np.int64),
-                "par": np.array([beta]),
-                "steps:y": y,
-                "P": P,
-                "z": np.zeros(n_s),
-                "e": np.zeros(n_t),
-                "acc": np.zeros(2),
-                "lrec": np.zeros(-(-T // sampling)),
-            }
-            out_rec, recs, keys, _, _ = self._execute(
-                x,
-                sampling=sampling,
-                cutoff=0,
-                record_output=record_output,
-                record_vars=record_vars,
-                verbose=verbose,
-                train=hook,
-                train_arrays=arrays,
-            )
-            results.append((out_rec, recs, keys))
-            losses.append(arrays["lrec"])
-            epoch_loss.append(arrays["acc"][0] / max(arrays["acc"][1], 1.0))
+        # a failed fit leaves W, P and the network state as they were
+        with self._transaction(edge.weights, P):
+            epochs_iter = progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)
+            for i, (x, y) in enumerate(epochs_iter):
+                if i > 0:
+                    self.reset()
+                T = x.shape[1]
+                arrays = {
+                    "cfg": np.array([int(update_steps), sampling], np.int64),
+                    "par": np.array([beta]),
+                    "steps:y": y,
+                    "P": P,
+                    "z": np.zeros(n_s),
+                    "e": np.zeros(n_t),
+                    "acc": np.zeros(2),
+                    "lrec": np.zeros(-(-T // sampling)),
+                }
+                out_rec, recs, keys, _, _ = self._execute(
+                    x,
+                    sampling=sampling,
+                    cutoff=0,
+                    record_output=record_output,
+                    record_vars=record_vars,
+                    verbose=verbose,
+                    train=hook,
+                    train_arrays=arrays,
+                )
+                results.append((out_rec, recs, keys))
+                losses.append(arrays["lrec"])
+                epoch_loss.append(arrays["acc"][0] / max(arrays["acc"][1], 1.0))
+        edge.rls_P = P
         out_rec, recs, keys = self._merge_runs(results)
         obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
         if record_loss:
