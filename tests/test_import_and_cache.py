@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 IMPORT_PROBE = (
     "import sys, time; t = time.perf_counter(); import rectinumba; from rectinumba import Network;"
     "dt = time.perf_counter() - t;"
@@ -59,3 +61,17 @@ def test_second_process_loads_compiled_kernel_from_cache(tmp_path):
     assert runs[0]["sympy"] and not runs[1]["sympy"]  # warm: model and kernel index, no sympy
     assert runs[0]["out"] == runs[1]["out"]
     assert any(p.suffix == ".py" for p in (tmp_path / "cache").iterdir())
+
+
+def test_unusable_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
+    from rectinumba.codegen.cache import cache_dir
+    from rectinumba.errors import BackendError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RECTINUMBA_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(
+        BackendError,
+        match=r"(?s)cannot use the kernel cache folder .*file/cache.*RECTINUMBA_CACHE_DIR",
+    ):
+        cache_dir()

@@ -30,7 +30,20 @@ def cache_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
         path = Path(base) / "rectinumba"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path, os.W_OK)
+    except OSError as err:
+        writable, reason = False, str(err)
+    else:
+        reason = "not writable"
+    if not writable:
+        from ..errors import BackendError
+
+        raise BackendError(
+            f"cannot use the kernel cache folder {str(path)!r} ({reason})",
+            hint="set RECTINUMBA_CACHE_DIR to a writable folder",
+        )
     return path
 
 
