@@ -587,3 +587,20 @@ def test_equation_package_never_calls_eval_exec_or_sympify():
             if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
                 prev, before = tok, prev
     assert re.search(r"render_Call", (root / "parse.py").read_text())
+
+
+@pytest.mark.parametrize(
+    "text, col",
+    [
+        ("v' = -v/tau +\n   w\n", 17),  # YAML literal block (|)
+        ("v' = -v/tau\n+ w + 2\n", 14),  # YAML folded block (>) keeps the last break
+        ("v' =\t-v/tau + w", 14),
+    ],
+)
+def test_multi_line_equation_keeps_the_caret_under_the_token(text, col):
+    # line breaks used to print the equation over several lines, the caret under none of them
+    with pytest.raises(EquationError, match="undefined variable 'w'") as err:
+        compile_node(op(text, {"v": "variable(0)", "tau": 1}))
+    line, column = caret(err)
+    assert "\n" not in line and line[column] == "w"
+    assert column == col

@@ -742,3 +742,88 @@ def test_dot_path_runs_no_package_code(tmp_path, monkeypatch):
     assert op.equations == ("y = 2*x",) and op.variable_dict["x"] == Variable("input", 0.0)
     assert not sentinel.exists()
     assert "evilpkg" not in sys.modules and "evilpkg.sub" not in sys.modules
+
+
+# ---------------------------------------------------------------------------------------------
+# review R1: typos in edits and overrides, Unicode names, where errors point
+
+
+def test_unicode_variable_names_survive_inheritance_and_replace():
+    parent = OperatorTemplate(
+        "p", "v' = -v/τ + k*r_in", {"v": "output(0)", "τ": 2.0, "k": 1.0, "r_in": "input"}
+    )
+    child = parent.update(name="c", variables={"k": 3.0})
+    # τ was dropped as "used by no equation" (the scan knew only ASCII names)
+    assert child.variable_dict["τ"] == Variable("parameter", 2.0)
+    assert equation_names("x = vτ + 1e-3*w") == {"x", "vτ", "w"}
+    assert replace_term("x = vτ + v", "v", "u") == "x = vτ + u"
+
+
+@pytest.mark.parametrize(
+    "edits, match",
+    [
+        ({"replace": {"k * r_in": "k*s_in"}}, r"replace: the term 'k \* r_in' occurs in no"),
+        ({"replace": {"tua": "tau_m"}}, r"replace: the term 'tua' occurs in no equation"),
+        ({"remove": "+ etaa"}, r"remove: the term '\+ etaa' occurs in no equation"),
+    ],
+)
+def test_edit_of_a_term_that_occurs_nowhere_is_an_error(edits, match):
+    # a typo used to leave the equations unedited without a word
+    with pytest.raises(TemplateError, match=match):
+        edit_equations(("v' = -v/tau + k*r_in + eta",), edits, template="t")
+
+
+def test_override_of_an_unknown_variable_is_an_error():
+    li = OperatorTemplate("li", "v' = -v/tau", {"v": "output(0)", "tau": 1.0})
+    with pytest.raises(TemplateError, match=r"variable\(s\) \['tua'\] of operator 'li' are used"):
+        NodeTemplate("n", {li: {"tua": 5.0}})
+    with pytest.raises(TemplateError, match=r"\['tua'\] of operator 'li' are used by no equation"):
+        li.update(name="c", variables={"tua": 5.0})
+    # a parent's variable that an edit leaves unused is still dropped silently (lif_op, r_in)
+    assert "tau" not in li.update(equations={"replace": {"/tau": ""}}).variable_dict
+    assert li.update(variables={"w": 1.0}, equations={"add": "x = w"}).variable_dict["w"]
+
+
+def test_node_override_errors_name_the_node_file_and_template(tmp_path):
+    from rectinumba.equations import compile_node
+    from rectinumba.errors import EquationError
+
+    f = tmp_path / "over.yaml"
+    f.write_text(
+        "bad_value:\n  base: NodeTemplate\n  operators:\n"
+        "    model_templates.rate_neurons.leaky_integrator.li_op: {tau: '1e-3x'}\n"
+        "bad_eq:\n  base: NodeTemplate\n  operators:\n"
+        "    model_templates.rate_neurons.leaky_integrator.li_op:\n"
+        "      equations: {replace: {eta: 'eta + nope'}}\n"
+    )
+    with pytest.raises(TemplateError, match="changes to operator 'li_op'") as err:
+        load_template(f"{f}/bad_value")
+    assert err.value.context["file"] == str(f.resolve())
+    assert err.value.context["template"] == "bad_value"
+    assert err.value.context["variable"] == "tau"
+    node = load_template(f"{f}/bad_eq")
+    with pytest.raises(EquationError, match="undefined variable 'nope'") as err:
+        compile_node(node)
+    # used to name the built-in library's file, where the user wrote nothing wrong
+    assert err.value.context["file"] == str(f.resolve())
+
+
+def test_child_node_changes_its_base_operator_by_bare_name(tmp_path):
+    f = tmp_path / "child.yaml"
+    f.write_text(
+        "fast:\n  base: model_templates.rate_neurons.leaky_integrator.tanh\n"
+        "  operators:\n    li_op: {tau: 5.0}\n"
+    )
+    node = load_template(f"{f}/fast")
+    assert [op.name for op in node.operators] == ["li_op", "tanh_op"]
+    assert node.operators[0].variable_dict["tau"] == Variable("parameter", 5.0)
+    assert node.operators[1] == load_template(
+        "model_templates.rate_neurons.leaky_integrator.tanh_op"
+    )
+    # a bare name that is neither in the file nor an operator of the base stays an error
+    f.write_text(
+        "fast:\n  base: model_templates.rate_neurons.leaky_integrator.tanh\n"
+        "  operators:\n    lif_op: {tau: 5.0}\n"
+    )
+    with pytest.raises(TemplateError, match="unknown operator 'lif_op'"):
+        load_template(f"{f}/fast")

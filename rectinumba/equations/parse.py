@@ -131,6 +131,16 @@ def _find_assignment(text: str) -> int:
     return -1
 
 
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and tabs as spaces: YAML block scalars (``|``, ``>``) leave line
+    breaks in equations, which would put an error's caret on the wrong line. Every column stays
+    where it was, and in an expression a break means a space anyway."""
+    return text.translate(_BLANKS)
+
+
+_BLANKS = str.maketrans({"\r": " ", "\n": " ", "\t": " ", "\f": " ", "\v": " "})
+
+
 def split_equation(text: str, **context: Any) -> Equation:
     """Split an equation into left-hand side target and right-hand side text.
 
@@ -148,6 +158,7 @@ def split_equation(text: str, **context: Any) -> Equation:
     """
     if not isinstance(text, str):
         raise EquationError(f"an equation must be a string, got {text!r}", **context)
+    text = _one_line(text)
     pos = _find_assignment(text)
     if pos < 0:
         raise EquationError(
@@ -654,6 +665,7 @@ def parse_expression(
     >>> parse_expression("v^2 + 1", {"v": v}) == v**2 + 1
     True
     """
+    text = _one_line(text)
     stripped = text.lstrip()
     return _render_text(
         stripped,

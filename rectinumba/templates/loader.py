@@ -13,7 +13,8 @@ Paths (see API.md, "Templates"):
 - slash paths ``path/to/file.template``, ``path/to/file.yaml/template``,
   ``path/to/file.yaml.template`` or ``path/to/file.yaml`` (a file with a single template), absolute
   or relative to the referring YAML file (or ``relative_to``) and then to the working directory;
-- a bare name refers to a template of the referring file.
+- a bare name refers to a template of the referring file; among the operators of a child
+  node, a bare name that the file does not define names the base node's operator of that name.
 
 YAML is read with ``yaml.safe_load`` only and parsed files are cached by path and mtime.
 """
@@ -375,8 +376,10 @@ class _Loader:
             name, equations, variables, path=str(file), description=description or ""
         )
 
-    def _operators(self, key, entries, chain) -> list[OperatorTemplate]:
+    def _operators(self, key, entries, chain, inherited=None) -> list[OperatorTemplate]:
+        """The operators of a node/edge template; ``inherited`` are its base's, by name."""
         file, name = key
+        inherited = inherited or {}
         context = {"file": str(file), "template": name}
         if isinstance(entries, str):
             entries = [entries]
@@ -391,8 +394,15 @@ class _Loader:
                 **context,
             )
         ops = []
+        defined = _read(file)
         for path, changes in pairs:
-            op = self._reference(path, "operator", key, chain)
+            bare = path.strip() if isinstance(path, str) else None
+            if bare in inherited and bare not in defined:
+                # a child node names its base's operator by its bare name to change it, though
+                # the operator lives in another file (a template of this file would win)
+                op = inherited[bare]
+            else:
+                op = self._reference(path, "operator", key, chain)
             if not isinstance(op, OperatorTemplate):
                 raise TemplateError(
                     f"operator {path!r} is a {type(op).__name__}, not an OperatorTemplate",
@@ -404,7 +414,8 @@ class _Loader:
     def _graph(self, cls, key, spec, parent, chain, description):
         file, name = key
         entries = spec.get("operators")
-        ops = [] if entries is None else self._operators(key, entries, chain)
+        inherited = {} if parent is None else parent.operator_dict
+        ops = [] if entries is None else self._operators(key, entries, chain, inherited)
         if parent is not None:
             # a child's operator replaces the parent's operator of the same name; others append
             merged = {op.name: op for op in parent.operators}

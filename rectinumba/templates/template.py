@@ -117,11 +117,12 @@ def _as_equations(equations: str | Iterable[str], name: str) -> tuple[str, ...]:
 #: keys of an ``equations:`` edit mapping (PyRates' update rules)
 EQUATION_EDITS = ("add", "replace", "remove", "append", "prepend")
 
-# an identifier token; the look-behind keeps the exponent of "1e-3" from reading as a name "e"
-_IDENT_TOKEN = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]*")
+# an identifier token (Python's rules: Unicode letters too, e.g. a Greek tau); the
+# look-behind keeps the exponent of "1e-3" from reading as a name "e"
+_IDENT_TOKEN = re.compile(r"(?<![\w.])[^\W\d]\w*")
 # characters that continue a term: a match of `old` must not be glued to one of these
-_TERM_CHAR = "A-Za-z0-9_."
-_LHS_NAME = re.compile(r"^\s*(?:d\s*/\s*dt\s*\*\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*'?\s*=(?!=)")
+_TERM_CHAR = r"\w."
+_LHS_NAME = re.compile(r"^\s*(?:d\s*/\s*dt\s*\*\s*)?([^\W\d]\w*)\s*'?\s*=(?!=)")
 
 
 def equation_names(equation: str) -> set[str]:
@@ -137,6 +138,11 @@ def replace_term(equation: str, old: str, new: str) -> str:
     is inserted as written (no brackets added), on both sides of ``=``, and is not itself
     searched again.
     """
+    return _term_pattern(old).sub(lambda _: new, equation)
+
+
+def _term_pattern(old: str) -> re.Pattern[str]:
+    """The regular expression of a whole-term occurrence of ``old`` (see :func:`replace_term`)."""
     if not old:
         raise TemplateError("cannot replace an empty term")
     pattern = re.escape(old)
@@ -145,7 +151,19 @@ def replace_term(equation: str, old: str, new: str) -> str:
         pattern = f"(?<![{_TERM_CHAR}])" + pattern
     if re.match(f"[{_TERM_CHAR}]", old[-1]):
         pattern = pattern + f"(?![{_TERM_CHAR}])"
-    return re.sub(pattern, lambda _: new, equation)
+    return re.compile(pattern)
+
+
+def _require_term(equations: Sequence[str], term: str, edit: str, **context) -> None:
+    # a term that matches nothing is a typo ("k * r_in" for "k*r_in", a misspelt name): PyRates
+    # ignored it silently and the template then simulated the unedited equations
+    if not any(_term_pattern(term).search(eq) for eq in equations):
+        raise TemplateError(
+            f"{edit}: the term {term!r} occurs in no equation (as a whole term)",
+            hint="terms match character by character, spaces included; the equations are: "
+            + "; ".join(repr(eq) for eq in equations),
+            **context,
+        )
 
 
 def _as_text(value: Any, what: str, **context) -> str:
@@ -203,7 +221,9 @@ def edit_equations(
         that equation, any other entry is a term removed (replaced by nothing) from every
         equation; ``append``/``prepend`` (a string added at the end/start of every equation, as in
         PyRates, or a mapping ``{lhs variable: text}`` that edits only the equation defining
-        that variable); ``add`` (a string or list): new equations at the end.
+        that variable); ``add`` (a string or list): new equations at the end. A replaced or
+        removed term that occurs in no equation is an error (a typo would otherwise leave the
+        equations unedited without a word).
     **context
         ``file``/``template`` for error messages.
 
@@ -231,6 +251,7 @@ def edit_equations(
     for old, new in replace.items():
         old = _as_text(old, "a replaced term", **context)
         new = _as_text(new, "a replacement", **context)
+        _require_term(result, old, "replace", **context)
         result = [replace_term(eq, old, new) for eq in result]
     if edits.get("remove") is not None:
         for term in _text_list(edits["remove"], "a removed term", **context):
@@ -238,6 +259,7 @@ def edit_equations(
             if whole:
                 result = [eq for eq in result if eq.strip() != term.strip()]
             else:
+                _require_term(result, term, "remove", **context)
                 result = [replace_term(eq, term, "") for eq in result]
     for key in ("append", "prepend"):
         if edits.get(key) is not None:
@@ -368,6 +390,17 @@ class OperatorTemplate:
                 )
             merged.update(variables)
         mentioned = set().union(*(equation_names(eq) for eq in eqs)) if eqs else set()
+        own = self.variable_dict
+        stray = [str(k) for k in (variables or {}) if k not in own and k not in mentioned]
+        if stray:
+            # a new name that no equation uses would be dropped unseen: almost always a typo
+            # ({tua: 5} for {tau: 5}); the parent's variables may still be dropped by edits
+            raise TemplateError(
+                f"variable(s) {stray} of operator {self.name!r} are used by no equation",
+                hint=f"its variables: {', '.join(sorted(mentioned & set(merged)))}",
+                variable=stray[0],
+                **context,
+            )
         kept = {k: v for k, v in merged.items() if k in mentioned}
         return OperatorTemplate(
             name,
@@ -406,8 +439,10 @@ def apply_changes(
         raise TemplateError(
             f"changes to operator {op.name!r} must be a mapping, got {changes!r}", **context
         )
+    if not changes:
+        return op
     if not any(k in changes for k in _CHANGE_KEYS):
-        return op.update(variables=changes) if changes else op
+        changes = {"variables": changes}
     unknown = sorted(str(k) for k in changes if k not in _CHANGE_KEYS)
     if unknown:
         raise TemplateError(
@@ -415,7 +450,19 @@ def apply_changes(
             hint="use {variables: {...}, equations: {...}} or a plain mapping of variables",
             **context,
         )
-    return op.update(variables=changes.get("variables"), equations=changes.get("equations"))
+    # the changed operator is defined where the changes are written: errors found now or when
+    # the node compiles name that file (and, here, the node template), not the operator's origin
+    where = {k: v for k, v in context.items() if v is not None}
+    try:
+        return op.update(
+            variables=changes.get("variables"),
+            equations=changes.get("equations"),
+            path=where.get("file", op.path),
+        )
+    except TemplateError as exc:
+        raise TemplateError(
+            f"in the changes to operator {op.name!r}: {exc.raw_message}", **{**exc.context, **where}
+        ) from None
 
 
 def _operator_tuple(
