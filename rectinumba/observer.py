@@ -293,6 +293,15 @@ class Observer:
                 raise RectinumbaError(
                     f"{key!r} holds {self._n_trials} trials: pass trial=<index> to choose one"
                 )
+            if (
+                isinstance(trial, bool)
+                or not isinstance(trial, (int, np.integer))
+                or not -self._n_trials <= trial < self._n_trials
+            ):
+                raise RectinumbaError(
+                    f"trial={trial!r} is not a trial index of {key!r}: it holds "
+                    f"{self._n_trials} trials (0 to {self._n_trials - 1})"
+                )
             arr = arr[trial]
         elif trial is not None:
             raise RectinumbaError(f"{key!r} has no trial axis; call without trial=")

@@ -195,18 +195,26 @@ class BPTTMixin:
         record_loss = bool(kwargs.get("record_loss", True))
         record_vars = kwargs.get("record_vars")
         checkpoint = self._check_checkpoint(kwargs.get("checkpoint"))
-        from ..observer import Observer
         from .bptt_engine import BPTTEngine
         from .optimizers import get_optimizer
+        from .readout import _as_number
 
         sampling, _ = self._check_sampling(sampling_steps, 0)
-        if int(update_steps) != update_steps or update_steps < 1:
+        update_steps = _as_number(update_steps, "fit_bptt: update_steps", integer=True)
+        if update_steps < 1:
             raise NetworkError(
                 f"fit_bptt: update_steps must be a positive integer, got {update_steps!r}"
             )
-        update_steps = int(update_steps)
+        lr = _as_number(lr, "fit_bptt: lr")
         is_list = isinstance(inputs, (list, tuple))
         loss_fn, epochs, batched = self._bptt_setup(inputs, targets, loss, loss_kwargs, "fit_bptt")
+        empty = [i for i, (x, _) in enumerate(epochs) if x.shape[1] == 0]
+        if empty:
+            raise NetworkError(
+                "fit_bptt: "
+                + (f"epoch(s) {empty} have" if is_list else "the inputs have")
+                + " no steps (T = 0); there is no loss to train on"
+            )
         params = self.bptt_parameters()
         if not params:
             raise NetworkError(
@@ -219,56 +227,73 @@ class BPTTMixin:
         losses, epoch_losses, outs = [], [], []
         recs: dict = {key: [] for key, *_ in rec_states}
         engine = None
-        for i, (x, y) in enumerate(epochs):
-            if i > 0:
-                self.reset()
-            B, T = x.shape[:2]
-            if engine is None or engine.B != B:
-                engine = BPTTEngine(self, B)
-            else:
-                engine.load()
-            windows = (
-                [(0, T)]
-                if is_list
-                else [(s, min(s + update_steps, T)) for s in range(0, T, update_steps)]
-            )
-            ep = []
-            every = max(1, len(windows) // 10)  # about ten progress lines per epoch
-            for w, (s, e) in enumerate(windows):
-                xw = x[:, s:e]
-                yw = y[:, s:e] if batched else y[0, s:e]
-                hook = self._bptt_recorder(engine, rec_states, recs) if rec_states else None
-                value, grads, out = engine.window(
-                    xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
+        # a failure (a non-finite state, the Observer refusing record_vars) restores the trained
+        # parameters (in place), the states, feedback buffers and step counter
+        with self._transaction(*params.values()):
+            for i, (x, y) in enumerate(epochs):
+                if i > 0:
+                    self.reset()
+                B, T = x.shape[:2]
+                if engine is None or engine.B != B:
+                    engine = BPTTEngine(self, B)
+                else:
+                    engine.load()
+                windows = (
+                    [(0, T)]
+                    if is_list
+                    else [(s, min(s + update_steps, T)) for s in range(0, T, update_steps)]
                 )
-                opt.step(grads)
-                engine.commit(e - s)
-                ep.append(value)
-                if record_output:
-                    outs.append(out)
-                if verbose and (w % every == 0 or w == len(windows) - 1):
-                    print(f"fit_bptt: epoch {i}, steps {s}-{e}: loss {value:.6g}")
-            losses.extend(ep)
-            epoch_losses.append(float(np.mean(ep)))
-            engine.free_tapes()
-
-        obs = Observer(
-            self.dt,
-            record_output=record_output,
-            record_loss=record_loss,
-            record_vars=[k for k, *_ in rec_states] or None,
-            sampling_steps=sampling,
-            n_trials=epochs[0][0].shape[0] if batched else None,
-        )
-        pick = (lambda a: a) if batched else (lambda a: a[0])
-        if record_output and outs:
-            obs.save("out", pick(np.concatenate(outs, axis=1)[:, ::sampling]))
-        for key, *_ in rec_states:
-            obs.save(key, pick(np.concatenate(recs[key], axis=1)[:, ::sampling]))
+                ep, ep_outs = [], []
+                ep_recs: dict = {key: [] for key in recs}
+                every = max(1, len(windows) // 10)  # about ten progress lines per epoch
+                for w, (s, e) in enumerate(windows):
+                    xw = x[:, s:e]
+                    yw = y[:, s:e] if batched else y[0, s:e]
+                    hook = self._bptt_recorder(engine, rec_states, ep_recs) if rec_states else None
+                    value, grads, out = engine.window(
+                        xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
+                    )
+                    opt.step(grads)
+                    engine.commit(e - s)
+                    ep.append(value)
+                    if record_output:
+                        ep_outs.append(out)
+                    if verbose and (w % every == 0 or w == len(windows) - 1):
+                        print(f"fit_bptt: epoch {i}, steps {s}-{e}: loss {value:.6g}")
+                # recordings at the steps 0, sampling, ... of each epoch, as run() records them
+                if ep_outs:
+                    outs.append(np.concatenate(ep_outs, axis=1)[:, ::sampling])
+                for key, parts in ep_recs.items():
+                    recs[key].append(np.concatenate(parts, axis=1)[:, ::sampling])
+                losses.extend(ep)
+                epoch_losses.append(float(np.mean(ep)))
+                engine.free_tapes()
+            obs = self._bptt_observer(
+                outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0]
+            )
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
         if is_list:
             obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        return obs
+
+    def _bptt_observer(self, outs, recs, rec_states, sampling, batched, B):
+        """Observer holding fit_bptt's (already sampled) output and state recordings."""
+        from ..observer import Observer
+
+        obs = Observer(
+            self.dt,
+            record_output=bool(outs),
+            record_loss=True,
+            record_vars=[k for k, *_ in rec_states] or None,
+            sampling_steps=sampling,
+            n_trials=B if batched else None,
+        )
+        pick = (lambda a: a) if batched else (lambda a: a[0])
+        if outs:
+            obs.save("out", pick(np.concatenate(outs, axis=1)))
+        for key, *_ in rec_states:
+            obs.save(key, pick(np.concatenate(recs[key], axis=1)))
         return obs
 
     # ---- recordings ------------------------------------------------------------------------------

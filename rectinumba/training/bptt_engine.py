@@ -112,6 +112,8 @@ class BPTTEngine:
 
     def load(self) -> None:
         """Working copies of the network's current state and feedback buffers."""
+        # error messages count steps from here (the start of the epoch or bptt_gradients call)
+        self.origin = self.net._step
         self.state: dict[tuple[int, str], np.ndarray] = {}
         self.prev: dict[int, np.ndarray] = {}
         for a in self.rendered.args:
@@ -240,6 +242,9 @@ class BPTTEngine:
             T, t0, self.net.dtype.type(self.net.dt), x, self.sizes, out, status, *self._args(T_tape)
         )
         if status[:, 0].any():
+            # the kernel counts steps from t0 (a window or checkpoint segment): report them from
+            # the start of the epoch, as run() reports steps from the start of the run
+            status[:, 1] += t0 - self.origin
             self.net._raise_status(status, self.spec, self.order, t0, self.B)
 
     def state_tape(self, k: int, j: int, T_tape: int) -> np.ndarray:

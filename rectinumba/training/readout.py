@@ -34,6 +34,24 @@ def _block_rows(n1: int) -> int:
     return int(min(4096, max(256, RIDGE_BLOCK_BYTES // (8 * n1))))
 
 
+def _as_number(value, what: str, *, integer: bool = False) -> float | int:
+    """``value`` as a float (or an int when ``integer``), or a NetworkError naming it.
+
+    Range checks are the caller's; this only refuses values that are no number at all (a string,
+    None), which ``float()``/``int()`` would report as a bare ValueError/TypeError.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        kind = "an integer" if integer else "a number"
+        raise NetworkError(f"{what} must be {kind}, got {value!r}") from None
+    if integer:
+        if not np.isfinite(number) or number != int(number):
+            raise NetworkError(f"{what} must be an integer, got {value!r}")
+        return int(number)
+    return number
+
+
 def _is_epoch_list(inputs) -> bool:
     return (
         isinstance(inputs, (list, tuple))
@@ -99,17 +117,24 @@ class ReadoutTrainingMixin:
             if isinstance(targets, (list, tuple)) and _is_epoch_list(targets):
                 raise NetworkError(f"{what}: targets are a list of epochs but inputs are one array")
             pairs = [(inputs, targets)]
-        epochs, flags, ks = [], set(), set()
+        epochs, flags, ks, bs = [], set(), set(), set()
         for xi, yi in pairs:
             x, batched = self._as_inputs(xi)
             y = self._target_array(yi, x, batched, what)
             epochs.append((x, y))
             flags.add(batched)
             ks.add(y.shape[2])
+            bs.add(x.shape[0])
         if len(flags) > 1:
             raise NetworkError(f"{what}: mix of batched (B, T, m) and unbatched (T, m) epochs")
         if len(ks) > 1:
             raise NetworkError(f"{what}: epochs have targets with different widths {sorted(ks)}")
+        if len(bs) > 1:
+            # the recordings of all epochs are stacked along the recording axis of one Observer
+            raise NetworkError(
+                f"{what}: batched epochs have different numbers of trials {sorted(bs)}",
+                hint="give every epoch the same number of trials B",
+            )
         return epochs, flags.pop()
 
     @staticmethod
@@ -220,7 +245,7 @@ class ReadoutTrainingMixin:
         from ..progress import progress
 
         sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
-        alpha = float(alpha)
+        alpha = _as_number(alpha, "fit_ridge: alpha")
         if not np.isfinite(alpha) or alpha < 0:
             raise NetworkError(f"fit_ridge: alpha must be a non-negative number, got {alpha!r}")
         if add_readout_node and "readout" in self._nodes:
@@ -229,6 +254,11 @@ class ReadoutTrainingMixin:
                 hint="pop_node('readout') first, or pass add_readout_node=False",
             )
         epochs, batched = self._epochs(inputs, targets, "fit_ridge")
+        rows = sum(x.shape[0] * max(0, -(-(x.shape[1] - cutoff) // sampling)) for x, _ in epochs)
+        if rows == 0:  # refused before running: a failed fit leaves the network as it was
+            raise NetworkError(
+                f"fit_ridge: no step was recorded (cutoff={cutoff} leaves no step of the inputs)"
+            )
         out_label = self._io_nodes()[1]
         n = self._nodes[out_label].n_out
         k = epochs[0][1].shape[2]
@@ -236,7 +266,6 @@ class ReadoutTrainingMixin:
         hook = RidgeAccumulate(bool(fit_intercept))
         xx_tot = np.zeros((n1, n1))
         xy_tot = np.zeros((n1, k))
-        rows = 0
         results = []
         with self._transaction():  # a failed fit leaves the network state as it was
             for i, (x, y) in enumerate(
@@ -245,7 +274,6 @@ class ReadoutTrainingMixin:
                 if i > 0:
                     self.reset()
                 B, T = x.shape[:2]
-                rows += B * max(0, -(-(T - cutoff) // sampling))
                 arrays = {
                     "cfg": np.array([cutoff, sampling], np.int64),
                     "steps:y": y,
@@ -284,23 +312,20 @@ class ReadoutTrainingMixin:
                     xy_tot += left @ arrays["ybuf"][b, :, :c].T
                 xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
                 xy_tot += arrays["xy"].sum(axis=0)
-        if rows == 0:
-            raise NetworkError(
-                f"fit_ridge: no step was recorded (cutoff={cutoff} leaves no step of the inputs)"
-            )
-        A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
-        A[np.arange(n), np.arange(n)] += alpha
-        try:
-            W = scipy.linalg.solve(A, xy_tot, assume_a="pos")
-        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as err:
-            raise NetworkError(
-                f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
-                hint="use alpha > 0",
-            ) from None
+            # still inside the transaction: a singular system or a bad record_vars entry (refused
+            # by the Observer) must not leave the network advanced by the fit's runs
+            A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
+            A[np.arange(n), np.arange(n)] += alpha
+            try:
+                W = scipy.linalg.solve(A, xy_tot, assume_a="pos")
+            except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as err:
+                raise NetworkError(
+                    f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
+                    hint="use alpha > 0",
+                ) from None
+            out_rec, recs, keys = self._merge_runs(results)
+            obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
         w_out, intercept = W[:n], (W[n] if fit_intercept else None)
-
-        out_rec, recs, keys = self._merge_runs(results)
-        obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
         obs.save("w_out", w_out)
         if fit_intercept:
             obs.save("intercept", intercept)
@@ -414,11 +439,12 @@ class ReadoutTrainingMixin:
         from ..progress import progress
 
         sampling, _ = self._check_sampling(sampling_steps, 0)
-        if int(update_steps) != update_steps or update_steps < 1:
+        if _as_number(update_steps, "fit_rls: update_steps", integer=True) < 1:
             raise NetworkError(
                 f"fit_rls: update_steps must be a positive integer, got {update_steps!r}"
             )
-        beta, alpha = float(beta), float(alpha)
+        beta = _as_number(beta, "fit_rls: beta")
+        alpha = _as_number(alpha, "fit_rls: alpha")
         if not (0.0 < beta <= 1.0):
             raise NetworkError(
                 f"fit_rls: the forgetting factor beta must be in (0, 1], got {beta!r}"
@@ -476,11 +502,14 @@ class ReadoutTrainingMixin:
                 results.append((out_rec, recs, keys))
                 losses.append(arrays["lrec"])
                 epoch_loss.append(arrays["acc"][0] / max(arrays["acc"][1], 1.0))
+            # inside the transaction: an Observer error (e.g. a bad record_vars entry) undoes W
+            out_rec, recs, keys = self._merge_runs(results)
+            obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+            if record_loss:
+                loss_rec = np.concatenate(losses)
+                # a (1, T, m) batch gives recordings with a trial axis: the loss gets one too
+                obs.save("loss", loss_rec[None] if batched else loss_rec, time_series=True)
         edge.rls_P = P
-        out_rec, recs, keys = self._merge_runs(results)
-        obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
-        if record_loss:
-            obs.save("loss", np.concatenate(losses), time_series=True)
         obs.save("epoch_loss", np.array(epoch_loss))
         obs.save("w_out", np.array(edge.weights))
         return obs
@@ -524,27 +553,31 @@ class ReadoutTrainingMixin:
         indices = loss_fn.name in ("nll", "ce") and k == 1 and n_out > 1
         if k != n_out and not indices:
             raise NetworkError(f"test: targets have {k} columns but the network output has {n_out}")
-        results, sampled = [], []
-        for i, (x, y) in enumerate(progress(epochs, "test epochs", verbose and len(epochs) > 1)):
-            if i > 0:
-                self.reset()
-            out_rec, recs, keys, _, _ = self._execute(
-                x,
-                sampling=sampling,
-                cutoff=cutoff,
-                record_output=True,
-                record_vars=record_vars,
-                verbose=verbose,
-            )
-            results.append((out_rec, recs, keys))
-            sampled.append(y[:, cutoff::sampling])
-        out_rec, recs, keys = self._merge_runs(results)
-        y_all = np.concatenate(sampled, axis=1)
-        if indices:
-            y_all = y_all[..., 0]
-        if out_rec.shape[1] == 0:
+        if all(x.shape[1] <= cutoff for x, _ in epochs):  # refused before anything runs
             raise NetworkError(f"test: no step was recorded (cutoff={cutoff} leaves no step)")
-        value = float(loss_fn.value(out_rec.astype(np.float64), y_all))
-        obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+        results, sampled = [], []
+        # a failure after the runs (the loss refusing the targets, the Observer refusing
+        # record_vars) leaves the network state as it was
+        with self._transaction():
+            epochs_iter = progress(epochs, "test epochs", verbose and len(epochs) > 1)
+            for i, (x, y) in enumerate(epochs_iter):
+                if i > 0:
+                    self.reset()
+                out_rec, recs, keys, _, _ = self._execute(
+                    x,
+                    sampling=sampling,
+                    cutoff=cutoff,
+                    record_output=True,
+                    record_vars=record_vars,
+                    verbose=verbose,
+                )
+                results.append((out_rec, recs, keys))
+                sampled.append(y[:, cutoff::sampling])
+            out_rec, recs, keys = self._merge_runs(results)
+            y_all = np.concatenate(sampled, axis=1)
+            if indices:
+                y_all = y_all[..., 0]
+            value = float(loss_fn.value(out_rec.astype(np.float64), y_all))
+            obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
         obs.save("loss", value, time_series=False)
         return obs, value
