@@ -562,11 +562,19 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         raise NetworkError(
             f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
             node=label,
+            hint="a 1-D value of length != N is read as one value per trial (B,); give (N,) for "
+            "per-neuron values, or reset() after a batched run",
         )
 
     def _as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
-        x = np.asarray(inputs)
         m = self.n_in
+        try:
+            x = np.asarray(inputs)
+        except ValueError as err:  # ragged nested lists
+            raise NetworkError(
+                f"inputs must be an array of shape (T, {m}) or (B, T, {m}); got a "
+                f"{type(inputs).__name__} that is not rectangular ({err})"
+            ) from None
         if x.ndim == 1 and m == 1:
             x = x[:, None]
         if x.ndim == 2:
@@ -583,8 +591,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
                 f"(T, {m}) or (B, T, {m}), got {np.shape(inputs)}"
             )
-        if not np.issubdtype(x.dtype, np.number):
-            raise NetworkError(f"inputs must be numeric, got dtype {x.dtype}")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
         return x, batched
 
     def _parse_record_vars(self, record_vars) -> tuple[dict, list]:
@@ -607,6 +615,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 name = var
             else:
                 name = node.resolve(var, "record_vars")
+            if any(k == (label, var) for k, _, _ in keys):
+                raise NetworkError(
+                    f"record_vars lists ({label!r}, {var!r}) twice; "
+                    "each (node, var) may appear once",
+                    node=label,
+                )
             item = (name, reduce)
             lst = per_node.setdefault(label, [])
             if item not in lst:
@@ -702,6 +716,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             ]
             for s0 in range(0, T, chunk):
                 xc = np.ascontiguousarray(x[:, s0 : s0 + chunk], dtype=self.dtype)
+                # a sum allocates nothing; only a non-finite sum (NaN, inf, or overflow) is searched
+                bad = np.argwhere(~np.isfinite(xc)) if not np.isfinite(xc.sum()) else ()
+                if len(bad):
+                    b, t, j = bad[0]
+                    raise NetworkError(
+                        f"inputs contain a non-finite value ({xc[b, t, j]}) at step {s0 + t}, "
+                        f"column {j}" + (f", trial {b}" if B > 1 else "")
+                    )
                 call = list(args)
                 for j in per_step:
                     call[j] = np.ascontiguousarray(args[j][:, s0 : s0 + chunk])
@@ -790,11 +812,17 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
     @staticmethod
     def _check_sampling(sampling_steps, cutoff) -> tuple[int, int]:
-        if int(sampling_steps) != sampling_steps or sampling_steps < 1:
-            raise NetworkError(f"sampling_steps must be a positive integer, got {sampling_steps!r}")
-        if int(cutoff) != cutoff or cutoff < 0:
-            raise NetworkError(f"cutoff must be a non-negative integer, got {cutoff!r}")
-        return int(sampling_steps), int(cutoff)
+        def integer(value, low: int, what: str) -> int:
+            try:
+                ok = int(value) == value and value >= low
+            except (TypeError, ValueError, OverflowError):
+                ok = False
+            if not ok or isinstance(value, bool):
+                kind = "positive" if low == 1 else "non-negative"
+                raise NetworkError(f"{what} must be a {kind} integer, got {value!r}")
+            return int(value)
+
+        return integer(sampling_steps, 1, "sampling_steps"), integer(cutoff, 0, "cutoff")
 
     def _observer(self, out_rec, recs, keys, sampling, batched, record_output, record_vars):
         from .observer import Observer

@@ -18,14 +18,20 @@ from .weights import as_weight_matrix, is_sparse
 __all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
 
 
-
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
     """Value for n units as a (B, n) array: a scalar, (n,), (B, n) or (B,) for B trials.
 
     A (B,) array is only read as per-trial when it cannot be per-unit (``B != n``); pass (B, 1) to
     force per-trial values when B equals n.
     """
-    arr = np.asarray(value, dtype=dtype)
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise NetworkError(
+            f"values must be numbers (a scalar or an array), got {value!r}",
+            node=node,
+            variable=variable,
+        ) from None
     if not np.all(np.isfinite(arr)) and arr.size:
         raise NetworkError(f"values must be finite, got {value!r}", node=node, variable=variable)
     if arr.ndim == 0:
@@ -42,6 +48,16 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
         node=node,
         variable=variable,
     )
+
+
+def _number(value: Any, what: str, node: str) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise NetworkError(f"{what} must be a number, got {value!r}", node=node) from None
+    if not np.isfinite(result):
+        raise NetworkError(f"{what} must be finite, got {value!r}", node=node)
+    return result
 
 
 class DiffEqNode:
@@ -131,8 +147,8 @@ class DiffEqNode:
                 node=label,
                 variable=self.spike_def,
             )
-        self.spike_threshold = float(spike_threshold)
-        self.spike_reset = float(spike_reset)
+        self.spike_threshold = _number(spike_threshold, "spike_threshold", label)
+        self.spike_reset = _number(spike_reset, "spike_reset", label)
         if self.spiking and not self.spike_threshold > self.spike_reset:
             raise NetworkError(
                 f"spike_threshold ({self.spike_threshold}) must be greater than spike_reset "
@@ -143,7 +159,7 @@ class DiffEqNode:
             spike_slope = (
                 200.0 / abs(self.spike_threshold - self.spike_reset) if self.spiking else 0.0
             )
-        self.spike_slope = float(spike_slope)
+        self.spike_slope = _number(spike_slope, "spike_slope", label)
 
         # coupling
         self.sparse_override = sparse
@@ -265,6 +281,13 @@ class DiffEqNode:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
             return self.weights
         name = self.resolve(var, "get_var")
+        if name in (self.input_var, self.target_var, self.spike_var):
+            raise NetworkError(
+                f"{var!r} is an input the network sets every step (edges, coupling or spikes); "
+                "record it with run(record_vars=...) to read its values",
+                node=self.label,
+                variable=var,
+            )
         src = self.state if name in self.state else self.values
         if name not in src:
             raise NetworkError(

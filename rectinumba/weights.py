@@ -36,7 +36,12 @@ def as_weight_matrix(
         if not np.all(np.isfinite(m.data)):
             raise NetworkError(f"{what} contains non-finite values", node=node)
         return m
-    arr = np.asarray(w)
+    try:
+        arr = np.asarray(w, dtype=dtype)
+    except (TypeError, ValueError):
+        raise NetworkError(
+            f"{what} must be a numeric matrix, got {type(w).__name__}", node=node
+        ) from None
     if arr.shape != shape:
         raise NetworkError(f"{what} has shape {arr.shape}, expected {shape}", node=node)
     arr = np.ascontiguousarray(arr, dtype=dtype)

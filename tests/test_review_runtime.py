@@ -2,8 +2,7 @@
 
 Networks with several diff-eq populations, edges and feedback are checked against plain numpy
 Euler loops written here; error paths are checked to name what was given and to leave the
-network as it was. Tests marked xfail(strict) document defects in files owned by the coordinator
-(network.py, nodes.py): they pass once those are fixed, and then the marker must go.
+network as it was.
 """
 
 from __future__ import annotations
@@ -270,7 +269,7 @@ def test_observer_trial_index_out_of_range_is_a_rectinumba_error():
             obs.plot("out", trial=trial)
 
 
-# ---- defects in network.py / nodes.py (coordinator's): xfail until fixed -----------------------
+# ---- argument checks in network.py / nodes.py -----------------------------------------------
 def li_node(N=3) -> Network:
     net = Network(DT)
     net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op", N=N,
@@ -278,11 +277,6 @@ def li_node(N=3) -> Network:
     return net
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="network.py: run() parses record_vars without refusing two entries with one key "
-    "(('li', 'v') and ('li', 'v', True)); the kernel runs and commits, then the Observer raises",
-)
 def test_run_refuses_duplicate_record_keys_before_running():
     net = li_node()
     x = np.ones((5, 3))
@@ -293,54 +287,61 @@ def test_run_refuses_duplicate_record_keys_before_running():
     assert_unchanged(net, snap)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="network.py: _check_sampling calls int() on sampling_steps/cutoff unguarded "
-    "(builtins ValueError/TypeError for 'a' or None)",
-)
 @pytest.mark.parametrize("kw", [{"sampling_steps": "a"}, {"sampling_steps": None}, {"cutoff": "x"}])
 def test_non_numeric_sampling_and_cutoff_are_network_errors(kw):
     with pytest.raises(NetworkError, match="must be a (positive|non-negative) integer, got"):
         li_node().run(np.ones((5, 3)), verbose=False, **kw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="network.py: _as_inputs accepts complex inputs (np.number) and drops the imaginary "
-    "part with a ComplexWarning",
-)
 def test_complex_inputs_are_refused():
     with pytest.raises(NetworkError, match="inputs must be real"):
         li_node().run(np.ones((5, 3)) + 1j, verbose=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="network.py: _as_inputs calls np.asarray on a ragged list unguarded (numpy ValueError "
-    "about an inhomogeneous shape)",
-)
 def test_ragged_input_lists_are_network_errors():
     with pytest.raises(NetworkError, match="inputs"):
         li_node().run([[1.0, 2.0, 3.0], [1.0, 2.0]], verbose=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nodes.py: values_array reads any 1-D array whose length is not N as per-trial values, "
-    "so a mistyped (N+1,) vector silently turns the node into N+1 trials",
-)
-def test_set_var_with_a_wrong_length_vector_is_refused():
+def test_wrong_length_vector_is_per_trial_and_the_run_error_says_so():
+    """API (issue 4): a 1-D value of length B != N is one value per trial. A mistyped (N+1,)
+    vector is therefore caught at run time, with a hint that names this reading."""
     net = li_node(N=3)
-    with pytest.raises(NetworkError, match="shape \\(4,\\)"):
-        net.set_var("li", "tau", np.ones(4))
+    net.set_var("li", "tau", np.ones(4))
+    msg = r"(?s)4 trials but the input has 1.*one value per trial"
+    with pytest.raises(NetworkError, match=msg):
+        net.run(np.ones((5, 3)), verbose=False)
+    net.set_var("li", "tau", 10.0)
+    assert net.run(np.ones((5, 3)), verbose=False)["out"].shape == (5, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nodes.py: values_array converts with np.asarray(dtype=float) unguarded; a string value "
-    "gives numpy's ValueError without node or variable",
-)
 def test_non_numeric_values_are_network_errors():
     net = li_node()
     with pytest.raises(NetworkError, match="variable 'tau'"):
         net.set_var("li", "tau", "fast")
+
+
+def test_non_numeric_threshold_and_weights_are_network_errors():
+    net = Network(DT)
+    with pytest.raises(NetworkError, match="spike_threshold must be a number, got 'high'"):
+        net.add_diffeq_node("l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op",
+                            spike_var="spike", spike_def="v", spike_threshold="high")  # fmt: skip
+    with pytest.raises(NetworkError, match="weights must be a numeric matrix"):
+        net.add_diffeq_node("l", LI_TANH, weights=[["a", "b"], ["c", "d"]], source_var="tanh_op/r",
+                            target_var="li_op/r_in", input_var="li_op/I_ext",
+                            output_var="li_op/v")  # fmt: skip
+    assert net.nodes == []
+
+
+def test_nonfinite_inputs_and_driven_inputs_are_named():
+    net = li_node()
+    x = np.ones((6, 3))
+    x[4, 1] = np.nan
+    snap = snapshot(net)
+    with pytest.raises(
+        NetworkError, match=r"inputs contain a non-finite value \(nan\) at step 4, column 1"
+    ):
+        net.run(x, verbose=False)
+    assert_unchanged(net, snap)
+    with pytest.raises(NetworkError, match="'I_ext' is an input the network sets every step"):
+        net.get_var("li", "I_ext")

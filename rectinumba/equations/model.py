@@ -147,7 +147,7 @@ class NodeModel:
             if qualified in known_set:
                 return qualified
             raise NetworkError(
-                f"unknown variable {name!r} in node {self.name!r}",
+                f"unknown variable {name!r} in model {self.name!r}",
                 template=self.name,
                 hint="known variables: " + ", ".join(known),
             )
@@ -155,7 +155,7 @@ class NodeModel:
         if op is not None:
             if op not in self.operators:
                 raise NetworkError(
-                    f"unknown operator {op!r} in node {self.name!r}",
+                    f"unknown operator {op!r} in model {self.name!r}",
                     template=self.name,
                     variable=name,
                     hint="operators: " + ", ".join(self.operators),
@@ -166,7 +166,7 @@ class NodeModel:
                 return qualified
             in_op = [n for n in known if n.startswith(op + "/")]
             raise NetworkError(
-                f"unknown variable {name!r} in operator {op!r} of node {self.name!r}",
+                f"unknown variable {name!r} in operator {op!r} of model {self.name!r}",
                 template=self.name,
                 hint=f"variables of {op}: " + ", ".join(in_op),
             )
@@ -180,12 +180,12 @@ class NodeModel:
             return candidates[0]
         if not candidates:
             raise NetworkError(
-                f"unknown variable {name!r} in node {self.name!r}",
+                f"unknown variable {name!r} in model {self.name!r}",
                 template=self.name,
                 hint="known variables: " + ", ".join(known),
             )
         raise NetworkError(
-            f"ambiguous variable {name!r} in node {self.name!r}: candidates "
+            f"ambiguous variable {name!r} in model {self.name!r}: candidates "
             + ", ".join(candidates),
             template=self.name,
             hint="write 'op/var' or pass op=",
