@@ -22,6 +22,19 @@ def rng():
     return np.random.default_rng(42)
 
 
+def _tanh_rnn(net, weights, output_var="li_op/v"):
+    """The seed's LI/tanh population "rnn": J couples tanh_op/r to li_op/r_in, input on I_ext."""
+    return net.add_diffeq_node(
+        "rnn",
+        LI_TANH,
+        weights=weights,
+        source_var="tanh_op/r",
+        target_var="li_op/r_in",
+        input_var="li_op/I_ext",
+        output_var=output_var,
+    )
+
+
 def _spiking(net, label, template, op, weights, thr, reset, **kw):
     """A spiking population coupled through its synaptic trace s (s -> s_in), driven on I_ext."""
     return net.add_diffeq_node(
@@ -48,15 +61,7 @@ def test_rate_network_with_input_and_sigmoid_readout(rng):
     W_out = rng.standard_normal((k, N))
     inp = rng.standard_normal((T, m))
     net = Network(dt)
-    net.add_diffeq_node(
-        "rnn",
-        LI_TANH,
-        weights=J,
-        source_var="tanh_op/r",
-        target_var="li_op/r_in",
-        input_var="li_op/I_ext",
-        output_var="li_op/v",
-    )
+    _tanh_rnn(net, J)
     net.add_func_node("inp", m, "identity")
     net.add_func_node("readout", k, "sigmoid")
     net.add_edge("inp", "rnn", weights=W_in)
@@ -198,15 +203,7 @@ def test_spike_semantics_step_by_step():
 def test_sampling_and_cutoff(rng):
     N, T = 4, 103
     net = Network(1e-2)
-    net.add_diffeq_node(
-        "rnn",
-        LI_TANH,
-        weights=rng.standard_normal((N, N)),
-        source_var="tanh_op/r",
-        target_var="li_op/r_in",
-        input_var="li_op/I_ext",
-        output_var="li_op/v",
-    )
+    _tanh_rnn(net, rng.standard_normal((N, N)))
     inp = rng.standard_normal((T, N))
     full = net.run(inp, verbose=False)["out"]
     net.reset()
@@ -223,15 +220,7 @@ def test_feedback_edge_reads_previous_output_and_edges_sum(rng):
     net = Network(dt)
     net.add_func_node("a", n_in, "identity")
     net.add_func_node("b", n_in, "tanh")
-    net.add_diffeq_node(
-        "rnn",
-        LI_TANH,
-        weights=J,
-        source_var="tanh_op/r",
-        target_var="li_op/r_in",
-        input_var="li_op/I_ext",
-        output_var="tanh_op/r",
-    )
+    _tanh_rnn(net, J, output_var="tanh_op/r")
     net.add_func_node("ro", 1, "identity")
     net.add_edge("a", "b", weights=np.eye(n_in))
     net.add_edge("a", "rnn", weights=W1)
@@ -281,15 +270,7 @@ def test_forward_equals_run_and_state_carries_over(rng):
 
     def build():
         net = Network(1e-2)
-        net.add_diffeq_node(
-            "rnn",
-            LI_TANH,
-            weights=J,
-            source_var="tanh_op/r",
-            target_var="li_op/r_in",
-            input_var="li_op/I_ext",
-            output_var="li_op/v",
-        )
+        _tanh_rnn(net, J)
         return net
 
     a, b = build(), build()
