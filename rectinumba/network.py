@@ -1,29 +1,30 @@
 """The Network: a graph of diff-eq populations and function layers joined by weighted edges.
 
-Building a network is plain Python (no numba); ``compile`` renders the graph into one generated
-kernel (see :mod:`rectinumba.codegen.step`) that ``run`` and ``forward`` call.
+Building a network is plain Python (no numba). Execution lives in :mod:`rectinumba.runner` (plan
+cache, argument binding, chunked kernel calls, status mapping, rollback); training in the trainer
+objects of :mod:`rectinumba.training`, to which ``fit_*``, ``test`` and ``bptt_*`` delegate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
+from .codegen.spec import METHODS
 from .edges import Edge, orient_weights
-from .errors import BackendError, NetworkError, SimulationError
+from .errors import BackendError, NetworkError
 from .nodes import DiffEqNode, FuncNode
-from .training.bptt import BPTTMixin
-from .training.readout import ReadoutTrainingMixin
-from .weights import csr_parts, is_sparse
+from .recording import Recording
+from .runner import CHUNK_STEPS, Runner
+from .training.bptt import BPTTTrainer
+from .training.readout import Evaluator, RidgeTrainer, RLSTrainer
+from .validate import as_choice
+from .weights import is_sparse
 
-__all__ = ["Network"]
-
-#: steps per kernel call in long runs (bounds input conversion memory, drives progress display)
-CHUNK_STEPS = 200_000
+__all__ = ["Network", "CHUNK_STEPS"]
 
 _NODE_KWARGS = {"spike_slope", "sparse", "clear", "verbose"}
 
@@ -47,20 +48,37 @@ def _load_model(node):
     )
 
 
-class Network(ReadoutTrainingMixin, BPTTMixin):
+def _trainer(cls, method: str):
+    """A Network method that hands its arguments to a trainer object (same signature and docs)."""
+    target = getattr(cls, method)
+
+    @functools.wraps(target)
+    def call(self, *args, **kwargs):
+        return getattr(cls(self, self._runner), method)(*args, **kwargs)
+
+    return call
+
+
+class Network:
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
     ----------
-    dt
-        Integration step (explicit Euler), > 0.
-    device
+    dt : float
+        Integration step, > 0.
+    device : str
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    dtype
+    dtype : numpy dtype
         ``np.float64`` (default) or ``np.float32`` for states, weights, inputs and recordings.
+    method : str
+        Update rule: ``"euler"`` (default, explicit Euler), ``"heun"`` (RK2), ``"rk4"``
+        (classic Runge-Kutta) or ``"exp_euler"`` (exponential Euler, for equations linear in
+        their own state). See README "Step semantics" for how stages treat inputs and spikes.
     """
 
-    def __init__(self, dt: float, device: str = "cpu", dtype=np.float64) -> None:
+    def __init__(
+        self, dt: float, device: str = "cpu", dtype=np.float64, method: str = "euler"
+    ) -> None:
         try:
             dt = float(dt)
         except (TypeError, ValueError):
@@ -70,15 +88,18 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise NetworkError(f"dtype must be float64 or float32, got {dtype}")
-        self.dt, self.dtype = dt, dtype
+        method = as_choice(method, "method", METHODS)
+        self.dtype, self.method = dtype, method
         self.device = device
         self._backend = self._make_backend(device)
         self._nodes: dict[str, DiffEqNode | FuncNode] = {}
         self._edges: dict[tuple[str, str], Edge] = {}
-        self._prev: dict[str, np.ndarray] = {}
-        self._step = 0
-        # (records, single trial, train hook) -> (spec, order, rendered kernel, kernel)
-        self._plans: dict[tuple, tuple] = {}
+        self._runner = Runner(self._nodes, self._edges, self._backend, dt, dtype, method)
+
+    @property
+    def dt(self) -> float:
+        """Integration step."""
+        return self._runner.dt
 
     @staticmethod
     def _make_backend(device: str):
@@ -134,7 +155,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
     def _changed(self) -> None:
         """The graph changed: compiled plans are stale."""
-        self._plans.clear()
+        self._runner.changed()
 
     def add_diffeq_node(
         self,
@@ -256,7 +277,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
         ``weights`` has shape (n_target, n_source) (a non-square (n_source, n_target) array is
         transposed); default standard normal. ``mask`` multiplies the weights element-wise.
-        ``feedback=True`` reads the source's output of the previous step. kwargs: ``sparse``,
+        ``feedback=True`` delivers the source's output evaluated on its current state (the state
+        after the previous step's update; see README "Step semantics"). kwargs: ``sparse``,
         ``seed`` (for default weights).
         """
         unknown = set(kwargs) - {"sparse", "seed"}
@@ -347,7 +369,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         for key in [k for k in self._edges if label in k]:
             del self._edges[key]
         del self._nodes[label]
-        self._prev.pop(label, None)
+        self._runner.forget(label)
         self._changed()
         return node
 
@@ -361,8 +383,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """Remove all nodes and edges."""
         self._nodes.clear()
         self._edges.clear()
-        self._prev.clear()
-        self._step = 0
+        self._runner.reset()
         self._changed()
 
     # ---- state -----------------------------------------------------------------------------
@@ -401,371 +422,28 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
-        self._prev.clear()
-        self._step = 0
+        self._runner.reset()
         if state is not None:
             for label, flat in state.items():
                 self._diffeq(label).load_flat_state(flat)
 
-    @contextmanager
-    def _transaction(self, *arrays: np.ndarray) -> Iterator[None]:
-        """Undo everything a failing block did to states, feedback buffers, the step counter and
-        ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
-        states = {
-            label: {k: v.copy() for k, v in node.state.items()}
-            for label, node in self._nodes.items()
-            if isinstance(node, DiffEqNode)
-        }
-        prev, step = {k: v.copy() for k, v in self._prev.items()}, self._step
-        saved = [(a, a.copy()) for a in arrays]
-        try:
-            yield
-        except BaseException:
-            for label, state in states.items():
-                self._nodes[label].state = state
-            self._prev, self._step = prev, step
-            for a, copy in saved:
-                a[...] = copy
-            raise
-
     # ---- compilation -------------------------------------------------------------------------
-    def _io_candidates(self) -> tuple[list[str], list[str]]:
-        has_in = {t for (s, t), e in self._edges.items() if not e.feedback}
-        has_out = {s for (s, t), e in self._edges.items() if not e.feedback}
-        inputs = [n for n in self._nodes if n not in has_in]
-        outputs = [n for n in self._nodes if n not in has_out]
-        return inputs, outputs
-
-    def _io_nodes(self) -> tuple[str, str]:
-        if not self._nodes:
-            raise NetworkError("the network has no nodes")
-        inputs, outputs = self._io_candidates()
-        if len(inputs) != 1:
-            raise NetworkError(
-                f"the network needs exactly one input node (a node without incoming edges); "
-                f"candidates: {inputs}"
-            )
-        if len(outputs) != 1:
-            raise NetworkError(
-                f"the network needs exactly one output node (a node without outgoing edges); "
-                f"candidates: {outputs}"
-            )
-        return inputs[0], outputs[0]
-
     @property
     def n_in(self) -> int:
         """Input dimension (size of the input node); valid before compile."""
-        return self._nodes[self._io_nodes()[0]].n_in
+        return self._nodes[self._runner.io_nodes()[0]].n_in
 
     @property
     def n_out(self) -> int:
         """Output dimension (size of the output node); valid before compile."""
-        return self._nodes[self._io_nodes()[1]].n_out
-
-    def _order(self, first: str) -> list[str]:
-        """Topological order over non-feedback edges, starting from the input node."""
-        preds = {n: set() for n in self._nodes}
-        for (s, t), e in self._edges.items():
-            if not e.feedback:
-                preds[t].add(s)
-        order, done = [], set()
-        ready = [first]
-        pending = [n for n in self._nodes if n != first]
-        while ready:
-            n = ready.pop(0)
-            order.append(n)
-            done.add(n)
-            for m in list(pending):
-                if preds[m] <= done:
-                    pending.remove(m)
-                    ready.append(m)
-        if pending:
-            raise NetworkError(
-                f"the edges among {pending} form a cycle; mark one edge of it feedback=True "
-                "(it then reads the previous step's output)"
-            )
-        return order
-
-    def _spec(
-        self, records: dict[str, tuple[tuple[str, bool], ...]] | None = None, B: int = 1, train=None
-    ):
-        inp, out = self._io_nodes()
-        order = self._order(inp)
-        index = {label: k for k, label in enumerate(order)}
-        records = records or {}
-        specs = []
-        for label in order:
-            node = self._nodes[label]
-            rec = records.get(label, ())
-            if isinstance(node, FuncNode):
-                specs.append(FuncSpec(label, node.activation, rec))
-                continue
-            driven_by_edges = any(t == label for (s, t) in self._edges)
-            if node.input_var is None and (label == inp):
-                raise NetworkError(
-                    "the input node needs input_var (the variable receiving the network input)",
-                    node=label,
-                )
-            specs.append(
-                DiffEqSpec(
-                    label,
-                    node.model,
-                    node.input_var if (label == inp or driven_by_edges) else None,
-                    node.output_var,
-                    node.source_var if node.weights is not None else None,
-                    node.target_var if node.weights is not None else None,
-                    node.coupling,
-                    node.spike_var,
-                    node.spike_def,
-                    rec,
-                )
-            )
-        edges = tuple(
-            EdgeSpec(index[s], index[t], e.fmt, e.feedback) for (s, t), e in self._edges.items()
-        )
-        row_par = B == 1 and any(
-            isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN
-            for n in self._nodes.values()
-        )
-        spec = NetworkSpec(
-            tuple(specs),
-            edges,
-            index[inp],
-            index[out],
-            parallel=B > 1,
-            train=train,
-            row_parallel=row_par,
-        )
-        return spec, order
-
-    def _plan(self, records: dict, B: int, train=None) -> tuple:
-        """(spec, order, rendered, kernel) for this graph, cached until the graph changes."""
-        key = (tuple(sorted(records.items())), B == 1, train)
-        plan = self._plans.get(key)
-        if plan is None:
-            spec, order = self._spec(records, B, train)
-            rendered, kernel = self._backend.kernel(spec)
-            plan = self._plans[key] = (spec, order, rendered, kernel)
-        return plan
+        return self._nodes[self._runner.io_nodes()[1]].n_out
 
     def compile(self) -> Network:
         """Check the graph, render and compile its kernel (done by run/forward when needed)."""
-        self._plan({}, 1)
+        self._runner.compiled({}, 1)
         return self
 
     # ---- running -----------------------------------------------------------------------------
-    def _rows(self, arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
-        if arr.shape[0] == B:
-            return np.ascontiguousarray(arr)
-        if arr.shape[0] == 1:
-            return np.repeat(arr, B, axis=0)
-        raise NetworkError(
-            f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
-            node=label,
-            hint="a 1-D value of length != N is read as one value per trial (B,); give (N,) for "
-            "per-neuron values, or reset() after a batched run",
-        )
-
-    def _as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
-        m = self.n_in
-        try:
-            x = np.asarray(inputs)
-        except ValueError as err:  # ragged nested lists
-            raise NetworkError(
-                f"inputs must be an array of shape (T, {m}) or (B, T, {m}); got a "
-                f"{type(inputs).__name__} that is not rectangular ({err})"
-            ) from None
-        if x.ndim == 1 and m == 1:
-            x = x[:, None]
-        if x.ndim == 2:
-            x, batched = x[None], False
-        elif x.ndim == 3:
-            batched = True
-        else:
-            raise NetworkError(
-                f"inputs must have shape (T, {m}) or (B, T, {m}); "
-                f"got an array of shape {np.shape(inputs)}"
-            )
-        if x.shape[2] != m:
-            raise NetworkError(
-                f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
-                f"(T, {m}) or (B, T, {m}), got {np.shape(inputs)}"
-            )
-        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
-        return x, batched
-
-    def _parse_record_vars(self, record_vars) -> tuple[dict, list]:
-        per_node: dict[str, list[tuple[str, bool]]] = {}
-        keys = []
-        for entry in record_vars or ():
-            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
-                raise NetworkError(
-                    f"record_vars entries are (node, var) or (node, var, reduce); got {entry!r}"
-                )
-            label, var = entry[0], entry[1]
-            reduce = bool(entry[2]) if len(entry) == 3 else False
-            node = self.get_node(label)
-            if isinstance(node, FuncNode):
-                if var not in ("in", "out"):
-                    raise NetworkError(
-                        f"record_vars: function node variables are 'in' and 'out', got {var!r}",
-                        node=label,
-                    )
-                name = var
-            else:
-                name = node.resolve(var, "record_vars")
-            if any(k == (label, var) for k, _, _ in keys):
-                raise NetworkError(
-                    f"record_vars lists ({label!r}, {var!r}) twice; "
-                    "each (node, var) may appear once",
-                    node=label,
-                )
-            item = (name, reduce)
-            lst = per_node.setdefault(label, [])
-            if item not in lst:
-                lst.append(item)
-            keys.append(((label, var), label, item))
-        return {k: tuple(v) for k, v in per_node.items()}, keys
-
-    def _execute(
-        self,
-        x: np.ndarray,
-        *,
-        sampling: int,
-        cutoff: int,
-        record_output: bool,
-        record_vars=None,
-        verbose: bool = False,
-        train=None,
-        train_arrays=None,
-    ):
-        """Run the kernel over x (B, T, m); commit the new state only on success.
-
-        ``train`` is a training hook object (NetworkSpec.train) and ``train_arrays`` maps the
-        ``detail`` of each of its ArgSpec(role="train") arguments to the array to pass; arrays
-        whose detail starts with "steps:" are per-step arrays (B, T, ...) sliced per chunk.
-        """
-        B, T, _ = x.shape
-        records, keys = self._parse_record_vars(record_vars)
-        spec, order, rendered, kernel = self._plan(records, B, train)
-        n_rec = max(0, -(-(T - cutoff) // sampling)) if (record_output or keys) else 0
-        eff_cutoff = cutoff if n_rec else T + 1
-        nodes = [self._nodes[label] for label in order]
-        edge_list = list(self._edges.values())
-        new_state: list[tuple[DiffEqNode, str, np.ndarray]] = []
-        new_prev: dict[str, np.ndarray] = {}
-        rec_arrays = {}
-        args = []
-        dt = self.dtype.type
-        for a in rendered.args:
-            node = nodes[a.owner] if a.role != "W" else None
-            if a.role == "state":
-                arr = self._rows(node.state[a.detail], B, f"state {a.detail!r}", node.label).copy()
-                new_state.append((node, a.detail, arr))
-            elif a.role == "const":
-                arr = self._rows(node.values[a.detail], B, f"value {a.detail!r}", node.label)
-            elif a.role == "scratch":
-                if a.detail == "prev":
-                    prev = self._prev.get(node.label)
-                    arr = (
-                        np.zeros((B, node.n_out), self.dtype)
-                        if prev is None
-                        else self._rows(prev, B, "feedback buffer", node.label).copy()
-                    )
-                    new_prev[node.label] = arr
-                else:
-                    arr = np.zeros((B, node.n_out), self.dtype)
-            elif a.role == "J":
-                arr = (
-                    node.weights
-                    if a.detail == "dense"
-                    else csr_parts(node.weights, self.dtype)[
-                        ("data", "indices", "indptr").index(a.detail)
-                    ]
-                )
-            elif a.role == "W":
-                w = edge_list[a.owner].weights
-                arr = (
-                    w
-                    if a.detail == "dense"
-                    else csr_parts(w, self.dtype)[("data", "indices", "indptr").index(a.detail)]
-                )
-            elif a.role == "scalar":
-                arr = dt(node.spike_threshold if a.detail == "threshold" else node.spike_reset)
-            elif a.role == "train":
-                arr = train_arrays[a.detail]
-            elif a.role == "rec":
-                width = 1 if a.detail[1] else node.n_out
-                arr = np.zeros((B, n_rec, width), self.dtype)
-                rec_arrays[(node.label, a.detail)] = arr
-            else:  # pragma: no cover - renderer and runtime are written together
-                raise AssertionError(a.role)
-            args.append(arr)
-        out_node = self._nodes[order[spec.output_node]]
-        out_rec = np.zeros((B, n_rec if record_output or keys else 0, out_node.n_out), self.dtype)
-        status = np.zeros((B, 5), np.int64)
-        chunk = CHUNK_STEPS if T > CHUNK_STEPS else max(T, 1)
-        from .progress import Progress
-
-        with Progress(T, "simulating", verbose and T > chunk) as bar:
-            per_step = [
-                j
-                for j, a in enumerate(rendered.args)
-                if a.role == "train" and str(a.detail).startswith("steps:")
-            ]
-            for s0 in range(0, T, chunk):
-                xc = np.ascontiguousarray(x[:, s0 : s0 + chunk], dtype=self.dtype)
-                # a sum allocates nothing; only a non-finite sum (NaN, inf, or overflow) is searched
-                bad = np.argwhere(~np.isfinite(xc)) if not np.isfinite(xc.sum()) else ()
-                if len(bad):
-                    b, t, j = bad[0]
-                    raise NetworkError(
-                        f"inputs contain a non-finite value ({xc[b, t, j]}) at step {s0 + t}, "
-                        f"column {j}" + (f", trial {b}" if B > 1 else "")
-                    )
-                call = list(args)
-                for j in per_step:
-                    call[j] = np.ascontiguousarray(args[j][:, s0 : s0 + chunk])
-                kernel(
-                    xc.shape[1],
-                    self._step + s0,
-                    s0,
-                    dt(self.dt),
-                    eff_cutoff,
-                    sampling,
-                    xc,
-                    out_rec,
-                    status,
-                    *call,
-                )
-                if status[:, 0].any():
-                    self._raise_status(status, spec, order, self._step, B)
-                bar.update(xc.shape[1])
-        # success: commit
-        for node, name, arr in new_state:
-            node.state[name] = arr
-        self._prev.update(new_prev)
-        self._step += T
-        return out_rec, rec_arrays, keys, args, rendered
-
-    def _raise_status(self, status, spec, order, step0, B) -> None:
-        from .backends.status import describe
-
-        b = int(np.flatnonzero(status[:, 0])[0])
-        code, step, k, j, neuron = (int(v) for v in status[b])
-        node = spec.nodes[k]
-        var = node.model.states[j]
-        msg = describe(
-            code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None
-        )
-        raise SimulationError(
-            msg + "; the network keeps the state it had before this run",
-            node=order[k],
-            variable=var,
-            hint="a smaller dt, other parameters or initial values may keep the state finite",
-        )
-
     def run(
         self,
         inputs,
@@ -774,76 +452,47 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         verbose: bool = True,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
+        sampling_mode: str = "subsample",
         **kwargs,
     ):
         """Simulate ``T`` steps; returns an :class:`~rectinumba.observer.Observer`.
 
         Parameters
         ----------
-        inputs
+        inputs : array_like
             (T, n_in), or (B, T, n_in) for B independent trials in one kernel call.
-        sampling_steps
-            Record every ``sampling_steps`` steps.
-        cutoff
+        sampling_steps : int
+            Steps between two recordings.
+        cutoff : int
             Steps simulated before recording starts; recordings are at steps
             ``cutoff, cutoff + sampling_steps, ...``.
-        verbose
+        verbose : bool
             Progress display for long runs.
-        record_output
+        record_output : bool
             Record the network output (``obs["out"]``).
-        record_vars
+        record_vars : sequence of tuple, optional
             ``(node, var)`` or ``(node, var, reduce)`` entries; ``reduce=True`` records the mean
             over neurons. States are recorded after the update; algebraic and input variables as
             computed during the step.
+        sampling_mode : str
+            ``"subsample"`` (default): the value at each recording step; ``"average"``: the mean
+            over each window of ``sampling_steps`` steps (RectiPy 0.12.2), computed in the kernel.
+        **kwargs
+            None accepted (a NetworkError names unknown keywords).
+
+        Returns
+        -------
+        Observer
+            The recordings.
         """
         if kwargs:
             raise NetworkError(f"run got unknown keyword argument(s) {sorted(kwargs)}")
-        sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
-        x, batched = self._as_inputs(inputs)
-        out_rec, recs, keys, _, _ = self._execute(
-            x,
-            sampling=sampling,
-            cutoff=cutoff,
-            record_output=record_output,
-            record_vars=record_vars,
-            verbose=verbose,
+        recording = Recording.make(
+            sampling_steps, cutoff, record_output, record_vars, sampling_mode
         )
-        return self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
-
-    @staticmethod
-    def _check_sampling(sampling_steps, cutoff) -> tuple[int, int]:
-        def integer(value, low: int, what: str) -> int:
-            try:
-                ok = int(value) == value and value >= low
-            except (TypeError, ValueError, OverflowError):
-                ok = False
-            if not ok or isinstance(value, bool):
-                kind = "positive" if low == 1 else "non-negative"
-                raise NetworkError(f"{what} must be a {kind} integer, got {value!r}")
-            return int(value)
-
-        return integer(sampling_steps, 1, "sampling_steps"), integer(cutoff, 0, "cutoff")
-
-    def _observer(self, out_rec, recs, keys, sampling, batched, record_output, record_vars):
-        from .observer import Observer
-
-        obs = Observer(
-            self.dt,
-            record_output=record_output,
-            record_loss=False,
-            record_vars=[tuple(k) for k, _, _ in keys] or None,
-            sampling_steps=sampling,
-            n_trials=out_rec.shape[0] if batched else None,
-        )
-        pick = (lambda a: a) if batched else (lambda a: a[0])
-        if record_output:
-            obs.save("out", pick(out_rec))
-        for key, label, item in keys:
-            arr = recs[(label, item)]
-            if item[1]:
-                arr = arr[..., 0]
-            obs.save(key, pick(arr))
-        return obs
+        x, batched = self._runner.as_inputs(inputs)
+        res = self._runner.execute(x, recording, verbose=verbose)
+        return recording.observer(self.dt, res.out, res.recs, res.keys, batched)
 
     def forward(self, x) -> np.ndarray:
         """One step with input ``x`` of shape (n_in,) (or (B, n_in)); returns the output."""
@@ -857,10 +506,19 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"got {np.shape(x)}"
             )
         x3 = arr[:, None, :] if batched else arr[None, None, :]
-        out_rec, *_ = self._execute(x3, sampling=1, cutoff=0, record_output=True)
-        return out_rec[:, 0] if batched else out_rec[0, 0]
+        out = self._runner.execute(x3, Recording()).out
+        return out[:, 0] if batched else out[0, 0]
+
+    # ---- training (trainer objects in rectinumba.training; RectiPy's method names) ----------
+    fit_ridge = _trainer(RidgeTrainer, "fit")
+    fit_rls = _trainer(RLSTrainer, "fit")
+    test = _trainer(Evaluator, "test")
+    fit_bptt = _trainer(BPTTTrainer, "fit")
+    bptt_gradients = _trainer(BPTTTrainer, "gradients")
+    bptt_parameters = _trainer(BPTTTrainer, "parameters")
 
     def __repr__(self) -> str:
         return (
-            f"Network(dt={self.dt}, device={self.device!r}, nodes={self.nodes}, edges={self.edges})"
+            f"Network(dt={self.dt}, device={self.device!r}, method={self.method!r}, "
+            f"nodes={self.nodes}, edges={self.edges})"
         )

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from rectinumba import Network
 from rectinumba.codegen.spec import ROW_PARALLEL_MIN
 from rectinumba.codegen.step import FASTMATH, FIXED_ARGS, render_network
+from rectinumba.recording import Recording
 
 LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
 LIF = "model_templates.spiking_neurons.lif.lif"
@@ -43,8 +44,8 @@ def _tiny(weights=None, N=3, spiking=False, edges_sparse=None, sparse=None) -> N
 
 
 def _source(net: Network, B: int = 1, record_vars=None):
-    records = net._parse_record_vars(record_vars)[0]
-    return render_network(net._spec(records, B)[0])
+    records = net._runner.resolve(Recording.make(record_vars=record_vars))[0]
+    return render_network(net._runner.spec(records, B)[0])
 
 
 def _functions(source: str) -> dict[str, ast.FunctionDef]:
@@ -77,7 +78,7 @@ def test_tiny_network_renders_one_kernel_with_consistent_arguments(rng):
     assert len(set(params)) == len(params)
     roles = [a.role for a in rendered.args]
     assert roles.count("rec") == 2 and roles.count("J") == 1 and roles.count("W") == 2
-    known = {"state", "const", "scratch", "J", "W", "scalar", "rec"}
+    known = {"state", "const", "scratch", "carry", "J", "W", "scalar", "rec"}
     assert {a.role for a in rendered.args} <= known
     # every argument is used in the body
     used = {n.id for n in ast.walk(funcs["kernel"]) if isinstance(n, ast.Name)}

@@ -289,7 +289,7 @@ if SIM:
             Network(1e-1, device="cuda:1")
         with pytest.raises(BackendError, match=r"unknown CUDA device 'cuda:x'"):
             Network(1e-1, device="cuda:x")
-        spec = dataclasses.replace(net._spec()[0], train=("hook",))
+        spec = dataclasses.replace(net._runner.spec()[0], train=("hook",))
         with pytest.raises(BackendError, match=r"use device='cpu'"):
             net._backend.kernel(spec)
         with pytest.raises(BackendError, match=r"(?s)fit_bptt runs .* CPU only.*device='cpu'"):
@@ -325,7 +325,7 @@ if SIM:
 
         net = Network(1e-1)
         net.add_func_node("f", 2, "identity")
-        spec = net._spec()[0]
+        spec = net._runner.spec()[0]
         _compiled(spec, "block")
         module = load_source(render_cuda(spec, "block").source, options="cuda-sim")
         vals = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4, -2.6, 3.0, -3.0, 1e17 + 2, np.inf])

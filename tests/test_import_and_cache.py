@@ -38,7 +38,7 @@ SCRIPT = textwrap.dedent(
                         source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
                         op="lif_op", spike_var="spike", spike_def="v")
     obs = net.run(np.ones((100, 5)), verbose=False)
-    kernel = net._backend.kernel(net._spec()[0])[1]
+    kernel = net._backend.kernel(net._runner.spec()[0])[1]
     print(json.dumps({"hits": sum(kernel.stats.cache_hits.values()),
                       "misses": sum(kernel.stats.cache_misses.values()),
                       "out": float(obs["out"].sum()), "sympy": "sympy" in sys.modules}))

@@ -37,7 +37,10 @@ def lif_step(v, s, I, J, p, thr, rst):
 
 
 def test_two_spiking_populations_with_feedback_match_numpy():
-    """inp -> E (LIF) -> I (LIF) -> sigmoid readout, I -> E feedback; different parameters."""
+    """inp -> E (LIF) -> I (LIF) -> sigmoid readout, I -> E feedback; different parameters.
+
+    The feedback edge delivers I's output (its state s) on I's current state: the value after
+    the previous step's update (RectiPy 0.11)."""
     rng = np.random.default_rng(0)
     NE, NI, m, T = 6, 4, 2, 400
     JE, JI = rng.normal(0, 2, (NE, NE)), rng.normal(0, 2, (NI, NI))
@@ -66,7 +69,7 @@ def test_two_spiking_populations_with_feedback_match_numpy():
     for x in inp:
         vE, sE, oE, spE = lif_step(vE, sE, W_in @ x + W_ie @ prev_I, JE, pE, 1.0, -1.0)
         vI, sI, oI, spI = lif_step(vI, sI, W_ei @ oE, JI, pI, 2.0, 0.0)
-        prev_I = oI
+        prev_I = sI.copy()  # I's output s on its state after this update
         n_spikes += spE.sum() + spI.sum()
         outs.append(1 / (1 + np.exp(-(W_out @ oI))))
         rec_vE.append(vE.copy())
@@ -111,15 +114,15 @@ def test_algebraic_output_two_edges_and_feedback_into_a_hidden_node():
     net.set_var("C", "eta", -0.2)  # between runs
     second = net.run(inp[100:], verbose=False)
 
-    vA, vC, prev_C = np.zeros(NA), np.full(NC, 0.5), np.zeros(NC)
+    vA, vC = np.zeros(NA), np.full(NC, 0.5)
     outs, rA = [], []
     for t, x in enumerate(inp):
         rA_t = np.tanh(vA)
-        vA = vA + DT * (-vA / tau_A + JA @ rA_t + W_ia @ x + W_ca @ prev_C)
+        # feedback: C's output v on C's current state (0.5 at the first step)
+        vA = vA + DT * (-vA / tau_A + JA @ rA_t + W_ia @ x + W_ca @ vC)
         out_C = vC.copy()
         eta = 0.3 if t < 100 else -0.2
         vC = vC + DT * (-vC / 10 + W_ac @ rA_t + W_bc @ np.maximum(W_ib @ x, 0) + eta)
-        prev_C = out_C
         z = W_co @ out_C
         outs.append(np.exp(z - z.max()) / np.exp(z - z.max()).sum())
         rA.append(rA_t)
@@ -148,12 +151,12 @@ def sines(T=60):
 
 
 def snapshot(net):
-    return net._step, {k: v.copy() for k, v in net.state.items()}, list(net.nodes)
+    return net._runner.step, {k: v.copy() for k, v in net.state.items()}, list(net.nodes)
 
 
 def assert_unchanged(net, snap):
     step, state, nodes = snap
-    assert net._step == step and list(net.nodes) == nodes
+    assert net._runner.step == step and list(net.nodes) == nodes
     for label, arr in state.items():
         np.testing.assert_array_equal(net.state[label], arr)
 

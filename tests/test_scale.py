@@ -172,7 +172,7 @@ def test_row_parallel_dense_coupling_equals_serial_and_reference(rng):
     J = rng.standard_normal((N, N)) / np.sqrt(N) * 1.5
     x = rng.standard_normal((T, N))
     net = _rate(J)
-    assert net._spec()[0].row_parallel
+    assert net._runner.spec()[0].row_parallel
     obs = net.run(x, verbose=False)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -194,8 +194,8 @@ def test_row_parallel_dense_coupling_equals_serial_and_reference(rng):
 
 def test_small_networks_do_not_use_row_parallel_kernel(rng):
     net = _rate(rng.standard_normal((ROW_PARALLEL_MIN - 1,) * 2))
-    assert not net._spec()[0].row_parallel
-    assert not net._spec(B=2)[0].row_parallel  # batches are parallel over trials instead
+    assert not net._runner.spec()[0].row_parallel
+    assert not net._runner.spec(B=2)[0].row_parallel  # batches are parallel over trials instead
 
 
 # ---- memory of long runs -----------------------------------------------------------------------

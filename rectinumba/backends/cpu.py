@@ -54,6 +54,10 @@ class CPUBackend:
     """Runs kernels on the host; arrays are numpy arrays."""
 
     name = "cpu"
+    #: capabilities (what the runner and the trainers may ask of this backend)
+    supports_train_hooks = True  # training hooks (ridge accumulation, RLS) inside the kernel
+    supports_rls = True
+    supports_bptt = True
 
     def kernel(self, spec: NetworkSpec) -> tuple[object, object]:
         """(rendered source + argument list, callable kernel) for ``spec``."""

@@ -1,9 +1,9 @@
 """CUDA backend: the network rendered as one persistent numba.cuda kernel per run.
 
-``CUDABackend(device).kernel(spec)`` returns the CPU kernel's argument list (so the Network fills
-the same arrays) and a callable with the CPU kernel's signature and in-place semantics: it copies
-the numpy arrays to the device once, runs all T steps there, and copies states, scratch and
-feedback buffers, recordings and the status rows back once.
+``CUDABackend(device).kernel(spec)`` returns the argument table of the network's CUDA plan (the
+runner binds it exactly as it binds the CPU kernel's) and a callable with the CPU kernel's
+signature and in-place semantics: it copies the numpy arrays to the device once, runs all T steps
+there, and copies states, carried feedback values, recordings and the status rows back once.
 
 This module imports numba.cuda; it is only imported for ``device="cuda"`` / ``"cuda:N"``. With
 ``NUMBA_ENABLE_CUDASIM=1`` in the environment before numba is imported, the same kernels run in
@@ -19,8 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..codegen.spec import NetworkSpec
-from ..codegen.step import RenderedKernel, render_network
+from ..codegen.spec import NetworkSpec, RenderedKernel
 from ..errors import BackendError
 
 __all__ = ["CUDABackend", "cuda_status"]
@@ -31,8 +30,8 @@ _INSTALL = (
     "NUMBA_ENABLE_CUDASIM=1 before numba is imported to run the kernels in numba's CUDA simulator"
 )
 _NO_FAILURE = np.iinfo(np.int64).max
-#: roles of the CPU kernel arguments that the kernel may write and the host reads back
-_WRITTEN = ("state", "scratch", "rec", "train")
+#: roles of the kernel arguments that the kernel may write and the host reads back
+_WRITTEN = ("state", "carry", "rec", "train")
 
 
 def cuda_status() -> tuple[bool, str]:
@@ -110,9 +109,10 @@ class _Launch:
         from numba import cuda
 
         B = x.shape[0]
-        rendered = render_network(self.spec)
         sizes = [
-            arr.shape[1] for a, arr in zip(rendered.args, args) if a.role == "scratch" and a.detail == "out"
+            arr.shape[1]
+            for a, arr in zip(_arguments(self.spec).args, args, strict=True)
+            if a.role == "scratch" and a.detail == "out"
         ]
         NM = max(sizes + [1])
         mode, nt, lanes = self.plan(B, NM)
@@ -138,21 +138,14 @@ class _Launch:
 
         t_start = time.perf_counter()
         call = [T, t0, s0, dt, cutoff, sampling, dev(x, False), dev(out_rec, True)]
-        for j in src.used:
-            a, arr = src.args[j], args[j]
+        for a, arr in zip(src.args, args, strict=True):
             if isinstance(arr, np.ndarray) and arr.ndim > 0:
                 call.append(dev(arr, a.role in _WRITTEN))
             else:
                 call.append(arr)
-        N = {}
-        for a, arr in zip(src.args, args):
-            if a.role == "scratch" and a.detail == "out":
-                N[a.owner] = arr.shape[1]
         fail = None
         for bf in src.buffers:
-            if bf.kind == "bn":
-                call.append(cuda.to_device(np.zeros((B, N[bf.owner]), dtype)))
-            elif bf.kind == "red":
+            if bf.kind == "red":
                 call.append(cuda.to_device(np.zeros((2, B, bf.size), dtype)))
             elif bf.kind == "sm":
                 init = np.zeros((2, B, 2), dtype)
@@ -217,6 +210,18 @@ class _Launch:
             status[b] = (1, s0 + step, k, j, i)
 
 
+@lru_cache(maxsize=256)
+def _arguments(spec: NetworkSpec) -> RenderedKernel:
+    from ..codegen.cuda_step import render_cuda
+
+    src = render_cuda(spec, "block")  # refuses unsupported specs (training hooks) early
+    return RenderedKernel(src.source, src.args)
+
+
+def _kernel(backend, spec: NetworkSpec) -> tuple[RenderedKernel, object]:
+    return _arguments(spec), _Launch(backend, spec)
+
+
 class CUDABackend:
     """Runs kernels on a CUDA GPU (or numba's CUDA simulator); arrays are copied per call.
 
@@ -233,6 +238,10 @@ class CUDABackend:
     """
 
     name = "cuda"
+    #: capabilities (what the runner and the trainers may ask of this backend)
+    supports_train_hooks = False  # fit_ridge accumulates on the host from device recordings
+    supports_rls = False
+    supports_bptt = False
 
     def __init__(self, device: str = "cuda", *, mode: str | None = None, threads: int | None = None,
                  lanes: int | None = None) -> None:
@@ -274,11 +283,8 @@ class CUDABackend:
         return cuda.gpus[self.index]
 
     def kernel(self, spec: NetworkSpec) -> tuple[RenderedKernel, object]:
-        """(the CPU kernel's argument list, callable with the CPU kernel's signature)."""
-        from ..codegen.cuda_step import render_cuda
-
-        render_cuda(spec, "block")  # refuse unsupported specs (training hooks) early
-        return render_network(spec), _Launch(self, spec)
+        """(the plan's argument table, callable with the CPU kernel's signature)."""
+        return _kernel(self, spec)
 
     @staticmethod
     def to_device(arr):

@@ -1,32 +1,34 @@
 """Render the forward ("taping") and backward (adjoint) kernels of backpropagation through time.
 
-For a :class:`BPTTSpec` (a NetworkSpec plus which parameters are trained) this module generates ONE
-Python module with two numba kernels that share one argument list (:class:`ArgSpec`):
+Both kernels are printed from the step plan (:mod:`rectinumba.codegen.plan`):
 
-``forward(T, t0, dt, x, sizes, out_rec, status, *args)``
-    runs T Euler steps exactly as the simulation kernel does (spikes on the pre-update state,
-    spike input 1/dt, reset after the update, node output from the pre-update state) and writes a
-    *tape*: per step the pre-update states, the summed edge input, the coupling input, the spike
-    flags and the feedback values each node read. Algebraic variables are not taped: the backward
-    kernel recomputes them from the tape (cheaper in memory, same values).
+``forward(T, t0, s0, dt, cutoff, sampling, x, out_rec, status, *fwd_args)``
+    the CPU step kernel of the plan built for :data:`TAPE` (:mod:`rectinumba.codegen.step`
+    prints it): the same loops and numbers as a simulation, plus a *tape* per step: the
+    pre-update states, the summed edge input, the coupling input, the spike flags, the carried
+    feedback values. Algebraic variables are not taped: the backward kernel recomputes them.
 
-``backward(T, t0, dt, x, sizes, gout, *args)``
-    runs the adjoint recursion from step T-1 down to 0. ``gout[b, t]`` is d loss / d output at step
-    t (from :mod:`rectinumba.training.losses`). Per step it first recomputes every node's
-    algebraic variables and outputs from the tape (forward order), then walks the nodes in reverse
-    order: the output adjoint of a node becomes adjoints of its algebraic variables, states,
-    driven inputs and parameters through sympy-derived partial derivatives (vector-Jacobian
-    products, one fused loop per block with common subexpressions shared), through the recurrent
-    coupling (dense or CSR: ``dJ[i, j] += u_i src_j`` only on stored entries) and through the
-    edges into the node. State adjoints (``lam``) and adjoints of feedback buffers (``gfb``) are
-    carried in arguments so that a long window can be processed in checkpointed segments.
+``backward(T, t0, s0, dt, x, gout, *bwd_args)``
+    runs the adjoint recursion from step T-1 down to 0. ``gout[b, t]`` is d loss / d output at
+    step t. Per step it recomputes every node's values from the tape (the plan built for
+    :data:`RECOMPUTE`, printed by the CPU writer without the state update), then walks the nodes
+    in reverse order and, inside a node, its loops and statements in reverse: each statement's
+    adjoint is the vector-Jacobian product of its sympy expression (sympy differentiates; one
+    fused, common-subexpression-eliminated block per statement group); the update's adjoint
+    differentiates the update rule's new value (:mod:`rectinumba.codegen.update`), so Euler and
+    exponential Euler need no hand-written adjoint. The coupling's adjoint follows its loop
+    (``dJ[i, j] += u_i src_j`` only on stored entries), edges follow their target node, and the
+    feedback probes come last (they ran first). State adjoints (``lam``) and the adjoints of
+    carried values (``gcarry``) live in arguments, so a long window runs in checkpointed
+    segments.
 
-Spikes: the spike input variable holds ``spk / dt`` with ``spk = [v >= threshold]``; its adjoint
-reaches ``v`` through the surrogate ``d spk / d v = 1 / (1 + slope |v - threshold|)^2``. Where a
-neuron spiked, ``v_{t+1}`` is set to the reset value, so ``v_{t+1}`` passes no gradient back.
+Spikes: the spike input holds ``spk / dt`` with ``spk = [v >= threshold]``; its adjoint reaches
+``v`` through the surrogate ``d spk / d v = 1 / (1 + slope |v - threshold|)^2``. Where a neuron
+spiked, ``v_{t+1}`` is the reset value, so ``v_{t+1}`` passes no gradient back.
 
-Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that trials
-run in parallel without races; the caller sums them.
+Multi-stage update rules (Heun, RK4) are refused: :func:`render_bptt` raises a NetworkError naming
+the method. Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
+trials run in parallel without races; the caller sums them.
 """
 
 from __future__ import annotations
@@ -37,24 +39,39 @@ from functools import lru_cache
 import sympy
 
 from ..errors import EquationError, NetworkError
+from .emit import emit_activation
+from .plan import (
+    Accumulate,
+    Assign,
+    Check,
+    Loop,
+    NetworkPlan,
+    NodePlan,
+    Record,
+    Reset,
+    SpikeTest,
+    Stmt,
+    Target,
+    Write,
+    build_plan,
+)
 from .printer import print_expr
 from .source import SourceWriter, free_names
-from .spec import DiffEqSpec, FuncSpec, NetworkSpec
-from .step import FASTMATH, ArgSpec, _emit_activation
+from .spec import ArgSpec, FuncSpec, NetworkSpec
+from .step import HEADER, CPUWriter, decorator, render_step
+from .update import get_rule
 
-__all__ = ["BPTTSpec", "ArgSpec", "RenderedBPTT", "render_bptt", "diff_model", "TGT"]
+__all__ = ["BPTTSpec", "RenderedBPTT", "render_bptt", "diff_model", "TAPE", "RECOMPUTE"]
 
-# Kernel arguments are step.ArgSpec with the BPTT roles: "state" (B, N) | "const" (B, N) | "J" | "W"
-# | "scalar" | "prev" (B, n) | "tape" (B, T, n) | "lam" (B, N) | "gfb" (B, n) | "grad" (B, ...).
-# ``owner``: node index (edge index for "W" and edge grads). ``detail``: state/const name, matrix
-# part ("dense" | "data" | "indices" | "indptr"), scalar name ("threshold" | "reset" | "slope"),
-# tape kind (("y", j) | "in" | "tgt" | "spk" | "prev"), or for grads ("const", name) | ("J", part)
-# | ("W", part).
+#: plan target of the forward kernel and of the backward kernel's recomputation
+TAPE = Target(tape=True)
+RECOMPUTE = Target(keep_all=True, from_tape=True, coupling_outside=True)
 
-#: item name of the recurrent coupling in a node's evaluation order
-TGT = "<coupling>"
-
-_CSR_SUFFIX = {"data": "d", "indices": "n", "indptr": "i"}
+# Adjoint argument roles (besides the plan's): "lam" (B, N) state adjoints, detail the state;
+# "gcarry" (B, n) adjoints of carried values ("prev": a function node's output, "in": a probed
+# node's held input), kept between segments; "adj" (B, n) per-step adjoint rows ("go" output,
+# "gi" input, "gt" coupling, "gs" spike input, "gsrc" coupling source, "gfb" feedback value,
+# ("ga", name) algebraic); "grad" (B, ...) gradients: ("const", name) | ("J", part) | ("W", part).
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,11 @@ class BPTTSpec:
 
 @dataclass(frozen=True)
 class RenderedBPTT:
+    """Source of the module with ``forward`` and ``backward``, and their argument tables."""
+
     source: str
-    args: tuple[ArgSpec, ...]
+    forward_args: tuple[ArgSpec, ...]
+    backward_args: tuple[ArgSpec, ...]
 
 
 def _sym(name: str) -> sympy.Symbol:
@@ -98,9 +118,17 @@ def _partial(expr, name: str):
 def diff_model(model) -> dict[str, dict[str, object]]:
     """Partial derivatives of every right-hand side of a NodeModel.
 
-    Returns ``{expression name: {symbol: d expr / d symbol}}`` for each algebraic definition
-    (keyed by its name) and each derivative (keyed ``"d/dt " + state``), over all free symbols
-    except time. Zero partials are omitted. Used by the renderer and handy for inspection.
+    Parameters
+    ----------
+    model : NodeModel
+        The model.
+
+    Returns
+    -------
+    dict
+        ``{expression name: {symbol: d expr / d symbol}}`` for each algebraic definition (keyed
+        by its name) and each derivative (keyed ``"d/dt " + state``), over all free symbols
+        except time. Zero partials are omitted.
     """
     out: dict[str, dict[str, object]] = {}
     items = [(d.name, d.expr) for d in model.algebraic]
@@ -117,388 +145,389 @@ def diff_model(model) -> dict[str, dict[str, object]]:
     return out
 
 
-class _Node:
-    """Names and code of one diff-eq node k in both kernels."""
+class _Recompute(CPUWriter):
+    """The CPU writer printing a node's values from the tape, without the state update."""
 
-    def __init__(
-        self, k: int, spec: DiffEqSpec, reads_x: bool, trained: tuple[str, ...], train_J: bool
-    ) -> None:
-        self.k, self.spec, self.reads_x, self.train_J = k, spec, reads_x, train_J
-        m = spec.model
-        self.states = list(m.states)
-        self.consts = list(spec.constants)
-        self.trained = set(trained)
-        self.alg = {d.name: d for d in m.algebraic}
-        self.alg_index = {d.name: j for j, d in enumerate(m.algebraic)}
-        self.derivs = dict(m.derivatives)
-        self.coupled = spec.coupling is not None
-        self.items = self._topo()
+    #: inside an adjoint loop: re-evaluate the neuron's locals (derivatives too), no reductions
+    in_adjoint = False
 
-    # ---- evaluation order of algebraic definitions and the coupling ------------------------
-    def _topo(self) -> list[str]:
-        spec = self.spec
-        deps: dict[str, set[str]] = {}
-        for name, d in self.alg.items():
-            ds = set()
-            for s in free_names(d.expr):
-                if s in self.alg:
-                    ds.add(s)
-                if self.coupled and s == spec.target_var:
-                    ds.add(TGT)
-            deps[name] = ds
-        if self.coupled:
-            deps[TGT] = {spec.source_var} & set(self.alg)
-            if spec.source_var == spec.target_var:
-                deps[TGT] = {TGT}
-        order: list[str] = []
-        pending = list(deps)
-        while pending:
-            ready = [n for n in pending if deps[n] <= set(order)]
-            if not ready:
-                raise NetworkError(
-                    "recurrent coupling depends on itself: " + ", ".join(pending),
-                    node=spec.label,
-                    hint="source_var must not depend on target_var",
-                )
-            order.append(ready[0])
-            pending.remove(ready[0])
-        return order
+    def statement(self, code, node, loop, stmt: Stmt) -> None:
+        if isinstance(stmt, (Reset, Check, Record)):
+            return
+        if isinstance(stmt, Assign) and stmt.key[0] == "new":
+            return
+        if isinstance(stmt, Assign) and stmt.key[0] == "k" and not self.in_adjoint:
+            return
+        if isinstance(stmt, Accumulate) and self.in_adjoint:
+            return
+        if isinstance(stmt, Write) and stmt.role in ("state", "tape"):
+            return
+        super().statement(code, node, loop, stmt)
 
-    # ---- names -----------------------------------------------------------------------------
-    def driven_parts(self, name: str) -> list[str]:
-        spec = self.spec
-        parts = []
-        if self.coupled and name == spec.target_var:
-            parts.append("tgt")
-        if name == spec.input_var:
-            parts.append("in")
-        if spec.spiking and name == spec.spike_var:
-            parts.append("spk")
-        return parts
 
-    def value(self, name: str, mode: str) -> str:
-        """Source text of the value of ``name`` for neuron ``i`` at step ``step``."""
-        k = self.k
-        if name == "t":
-            return "t"
-        if name in self.states:
-            j = self.states.index(name)
-            return f"n{k}_s{j}[b, i]" if mode == "fwd" else f"n{k}_ty{j}[b, step, i]"
-        if name in self.consts:
-            return f"n{k}_p{self.consts.index(name)}[b, i]"
-        parts = self.driven_parts(name)
-        if parts:
-            txt = []
-            for p in parts:
-                if p == "tgt":
-                    txt.append(f"n{k}_tgt[i]" if mode == "fwd" else f"n{k}_ttg[b, step, i]")
-                elif p == "in":
-                    if self.reads_x:
-                        txt.append("x[b, step, i]")
-                    else:
-                        txt.append(f"n{k}_in[i]" if mode == "fwd" else f"n{k}_tin[b, step, i]")
-                else:
-                    flag = f"n{k}_spk[i]" if mode == "fwd" else f"n{k}_tsp[b, step, i]"
-                    txt.append(f"({flag} * inv_dt)")
-            return "(" + " + ".join(txt) + ")"
-        if name in self.alg:
-            j = self.alg_index[name]
-            return f"n{k}_red{j}" if self.alg[name].reduce else f"n{k}_a{j}[i]"
-        raise NetworkError(f"codegen: no value for {name!r}", node=self.spec.label)
+class _Adjoint:
+    """Adjoint code of one BPTT module (names from the recompute plan's argument table)."""
 
-    def names(self, expr, mode: str) -> dict[str, str]:
-        return {n: self.value(n, mode) for n in free_names(expr)}
+    def __init__(self, bspec: BPTTSpec, plan: NetworkPlan) -> None:
+        self.bspec, self.plan, self.net = bspec, plan, bspec.net
+        self.writer = _Recompute(plan)
+        self._declare()
 
-    def adjoint_targets(self, name: str, new_lam: bool = False) -> list[str]:
-        """Where d loss / d ``name`` accumulates (empty: not needed)."""
-        k = self.k
-        if name == "t":
-            return []
-        if name in self.states:
-            j = self.states.index(name)
-            return [f"nl{j}"] if new_lam else [f"n{k}_l{j}[b, i]"]
-        if name in self.consts:
-            if name in self.trained:
-                return [f"n{k}_gp{self.consts.index(name)}[b, i]"]
-            return []
-        parts = self.driven_parts(name)
-        if parts:
-            out = []
-            for p in parts:
-                if p == "tgt":
-                    out.append(f"n{k}_gt[i]")
-                elif p == "in":
-                    if not self.reads_x:
-                        out.append(f"n{k}_gi[i]")
-                else:
-                    out.append(f"n{k}_gs[i]")
-            return out
-        if name in self.alg:
-            j = self.alg_index[name]
-            return [f"n{k}_gr{j}"] if self.alg[name].reduce else [f"n{k}_ga{j}[i]"]
-        raise NetworkError(f"codegen: no adjoint for {name!r}", node=self.spec.label)
-
-    # ---- arguments ---------------------------------------------------------------------------
-    def declare(self, args: list[ArgSpec]) -> None:
-        k, spec = self.k, self.spec
-
-        def arg(role, detail, name):
-            args.append(ArgSpec(name, role, k, detail))
-
-        for j, s in enumerate(self.states):
-            arg("state", s, f"n{k}_s{j}")
-        for j, c in enumerate(self.consts):
-            arg("const", c, f"n{k}_p{j}")
-        if self.coupled:
-            if spec.coupling == "dense":
-                arg("J", "dense", f"n{k}_J")
-            else:
-                for part in ("data", "indices", "indptr"):
-                    arg("J", part, f"n{k}_J{_CSR_SUFFIX[part]}")
-        if spec.spiking:
-            arg("scalar", "threshold", f"n{k}_thr")
-            arg("scalar", "reset", f"n{k}_rst")
-            arg("scalar", "slope", f"n{k}_slp")
-        for j, _ in enumerate(self.states):
-            arg("tape", ("y", j), f"n{k}_ty{j}")
-        if spec.input_var is not None and not self.reads_x:
-            arg("tape", "in", f"n{k}_tin")
-        if self.coupled:
-            arg("tape", "tgt", f"n{k}_ttg")
-        if spec.spiking:
-            arg("tape", "spk", f"n{k}_tsp")
-        for j, _ in enumerate(self.states):
-            arg("lam", j, f"n{k}_l{j}")
-        for j, c in enumerate(self.consts):
-            if c in self.trained:
-                arg("grad", ("const", c), f"n{k}_gp{j}")
-        if self.coupled and self.train_J:
-            if spec.coupling == "dense":
-                arg("grad", ("J", "dense"), f"n{k}_gJ")
-            else:
-                arg("grad", ("J", "data"), f"n{k}_gJd")
-
-    def rows(self, code: SourceWriter, backward: bool) -> None:
-        """Per-trial work rows (allocated once per trial, outside the step loop)."""
-        k = self.k
-        vec = f"np.zeros(N{k})"
-        # (forward row, its adjoint row, initial value); the input adjoint exists even where the
-        # node reads x directly (then it has no forward row)
-        rows = [("out", "go", vec), (None if self.reads_x else "in", "gi", vec)]
-        if self.coupled:
-            rows += [("tgt", "gt", vec), ("src", "gsrc", vec)]
-        if self.spec.spiking:
-            rows.append(("spk", "gs", vec))
-        for name, d in self.alg.items():
-            j = self.alg_index[name]
-            rows.append((f"red{j}", f"gr{j}", "0.0") if d.reduce else (f"a{j}", f"ga{j}", vec))
-        for side in (0, 1) if backward else (0,):
-            for row in rows:
-                if row[side] is not None:
-                    code(f"n{k}_{row[side]} = {row[2]}")
-
-    # ---- forward ------------------------------------------------------------------------------
-    def emit_items(self, code: SourceWriter, mode: str) -> None:
-        """Algebraic definitions and the coupling in evaluation order (both kernels)."""
-        k, spec = self.k, self.spec
-        for item in self.items:
-            if item == TGT:
-                if mode == "bwd" and not self.train_J:
-                    continue  # the coupling input is on the tape; src only feeds dJ
-                with code.block(f"for i in range(N{k}):"):
-                    code(f"n{k}_src[i] = {self.value(spec.source_var, mode)}")
-                if mode == "bwd":
-                    continue
-                with code.block(f"for i in range(N{k}):"):
-                    code("acc = 0.0")
-                    if spec.coupling == "dense":
-                        with code.block(f"for j in range(N{k}):"):
-                            code(f"acc += n{k}_J[i, j] * n{k}_src[j]")
-                    else:
-                        with code.block(f"for jj in range(n{k}_Ji[i], n{k}_Ji[i + 1]):"):
-                            code(f"acc += n{k}_Jd[jj] * n{k}_src[n{k}_Jn[jj]]")
-                    code(f"n{k}_tgt[i] = acc")
-                    code(f"n{k}_ttg[b, step, i] = acc")
+    # ---- arguments -------------------------------------------------------------------------
+    def _declare(self) -> None:
+        plan, bspec = self.plan, self.bspec
+        for k, spec in enumerate(self.net.nodes):
+            plan.declare(ArgSpec(f"n{k}_go", "adj", k, "go"))
+            if not plan.reads_x[k]:
+                plan.declare(ArgSpec(f"n{k}_gi", "adj", k, "gi"))
+            if k not in plan.nodes:
                 continue
-            d = self.alg[item]
-            j = self.alg_index[item]
-            rhs = print_expr(d.expr, self.names(d.expr, mode))
-            if d.reduce:
-                code("acc = 0.0")
-                with code.block(f"for i in range(N{k}):"):
-                    code(f"acc += {rhs}")
-                code(f"n{k}_red{j} = acc" if d.reduce == "vsum" else f"n{k}_red{j} = acc / N{k}")
-            else:
-                with code.block(f"for i in range(N{k}):"):
-                    code(f"n{k}_a{j}[i] = {rhs}")
+            node = plan.nodes[k]
+            for j, s in enumerate(node.states):
+                plan.declare(ArgSpec(f"n{k}_l{j}", "lam", k, s))
+            for j, c in enumerate(node.consts):
+                if c in bspec.train_consts[k]:
+                    plan.declare(ArgSpec(f"n{k}_gp{j}", "grad", k, ("const", c)))
+            for name in sorted(node.kept_alg, key=node.alg_index.get):
+                plan.declare(ArgSpec(f"n{k}_ga{node.alg_index[name]}", "adj", k, ("ga", name)))
+            if node.coupled:
+                plan.declare(ArgSpec(f"n{k}_gt", "adj", k, "gt"))
+                plan.declare(ArgSpec(f"n{k}_gsrc", "adj", k, "gsrc"))
+                if bspec.train_J[k]:
+                    part = "dense" if spec.coupling == "dense" else "data"
+                    plan.declare(ArgSpec(f"n{k}_gJ", "grad", k, ("J", part)))
+            if spec.spiking:
+                plan.declare(ArgSpec(f"n{k}_gs", "adj", k, "gs"))
+                plan.declare(ArgSpec(f"n{k}_slp", "scalar", k, "slope"))
+            if k in plan.probed:
+                plan.declare(ArgSpec(f"n{k}_gfb", "adj", k, "gfb"))
+            if k in plan.carry_in:
+                plan.declare(ArgSpec(f"n{k}_gci", "gcarry", k, "in"))
+        for k in plan.carried:
+            plan.declare(ArgSpec(f"n{k}_gcp", "gcarry", k, "prev"))
+        for e, edge in enumerate(self.net.edges):
+            if bspec.train_W[e]:
+                part = "dense" if edge.fmt == "dense" else "data"
+                plan.declare(ArgSpec(f"e{e}_gW", "grad", e, ("W", part)))
 
-    def emit_forward(self, code: SourceWriter) -> None:
-        k, spec = self.k, self.spec
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
-        if spec.spiking:
-            v = self.value(spec.spike_def, "fwd")
-            with code.block(f"for i in range(N{k}):"):
-                code(f"sp = 1.0 if {v} >= n{k}_thr else 0.0")
-                code(f"n{k}_spk[i] = sp")
-                code(f"n{k}_tsp[b, step, i] = sp")
-        if spec.input_var is not None and not self.reads_x:
-            with code.block(f"for i in range(N{k}):"):
-                code(f"n{k}_tin[b, step, i] = n{k}_in[i]")
-        self.emit_items(code, "fwd")
-        with code.block(f"for i in range(N{k}):"):
-            code(f"n{k}_out[i] = {self.value(spec.output_var, 'fwd')}")
-            for j, s in enumerate(self.states):
-                code(f"d{j} = {print_expr(self.derivs[s], self.names(self.derivs[s], 'fwd'))}")
-            for j, s in enumerate(self.states):
-                code(f"n{k}_ty{j}[b, step, i] = n{k}_s{j}[b, i]")
-                code(f"y{j} = n{k}_s{j}[b, i] + dt * d{j}")
-                if spec.spiking and s == spec.spike_def:
-                    with code.block(f"if n{k}_spk[i] != 0.0:"):
-                        code(f"y{j} = n{k}_rst")
-                with code.block(f"if not math.isfinite(y{j}) and status[b, 0] == 0:"):
-                    code("status[b, 0] = 1")
-                    code("status[b, 1] = step")
-                    code(f"status[b, 2] = {k}")
-                    code(f"status[b, 3] = {j}")
-                    code("status[b, 4] = i")
-                code(f"n{k}_s{j}[b, i] = y{j}")
-
-    def emit_recompute(self, code: SourceWriter) -> None:
-        """Backward kernel: algebraic values and the output at this step, from the tape."""
-        k, spec = self.k, self.spec
-        self.emit_items(code, "bwd")
-        with code.block(f"for i in range(N{k}):"):
-            code(f"n{k}_out[i] = {self.value(spec.output_var, 'bwd')}")
-
-    # ---- backward ------------------------------------------------------------------------------
-    def _vjp(
-        self, code: SourceWriter, pairs: list[tuple[str, object]], new_lam: bool, tag: str
-    ) -> list[str]:
-        """Emit ``target += sum_w w * d expr / d symbol`` for (weight source, expr) pairs.
-
-        Returns the lines that must run after the accumulation when ``new_lam`` (none else).
-        """
-        k = self.k
-        totals: dict[str, object] = {}
-        weights = {}
-        for q, (wsrc, expr) in enumerate(pairs):
-            w = sympy.Symbol(f"__w{q}")
-            weights[w.name] = wsrc
-            for name in sorted(free_names(expr)):
-                targets = self.adjoint_targets(name, new_lam=new_lam)
-                if not targets:
-                    continue
-                d = _partial(expr, name)
-                if d == 0:
-                    continue
-                for tgt in targets:
-                    totals[tgt] = totals.get(tgt, sympy.S.Zero) + w * d
-        if not totals:
+    # ---- adjoint targets ---------------------------------------------------------------------
+    def targets(self, node: NodePlan, key: tuple, loop: Loop, update: bool = False) -> list[str]:
+        """Where d loss / d value(key) accumulates (empty: nothing upstream needs it)."""
+        plan, k, kind = self.plan, node.k, key[0]
+        if kind in ("t", "dt", "x"):
             return []
-        keys = list(totals)
+        if kind == "state":
+            j = node.states.index(key[1])
+            return [f"nl{j}"] if update else [f"{plan.arg('lam', k, key[1])}[b, i]"]
+        if kind == "const":
+            name = plan.find("grad", k, ("const", key[1]))
+            return [f"{name}[b, i]"] if name else []
+        if kind == "alg":
+            return [f"{plan.arg('adj', k, ('ga', key[1]))}[b, i]"]
+        if kind == "red":
+            return [f"gr{k}_{node.alg_index[key[1]]}"]
+        if kind == "spike":
+            return [f"{plan.arg('adj', k, 'gs')}[b, i]"]
+        if kind == "k":
+            return [f"wd{node.states.index(key[2])}"]
+        if kind == "driven":
+            out = []
+            for part in node._driven_parts(key):
+                if part[0] == "tgt":
+                    out.append(f"{plan.arg('adj', k, 'gt')}[b, i]")
+                elif part[0] == "in":
+                    role, detail = ("gcarry", "in") if loop.probe else ("adj", "gi")
+                    out.append(f"{plan.arg(role, k, detail)}[b, i]")
+            return out
+        raise NetworkError(f"codegen: no adjoint for {key!r}", node=node.spec.label)
+
+    def vjp(self, code: SourceWriter, node: NodePlan, loop: Loop, pairs, tag: str,
+            update: bool = False) -> None:
+        """``target += sum_w w * d expr / d symbol`` for (weight text, expr, keys) triples."""
+        k = node.k
+        totals: dict[str, object] = {}
+        names: dict[str, str] = {}
+        for q, (weight, expr, keys) in enumerate(pairs):
+            w = sympy.Symbol(f"__w{q}")
+            names[w.name] = weight
+            for name, key in keys:
+                for tgt in self.targets(node, key, loop, update):
+                    d = _partial(expr, name)
+                    if d != 0:
+                        totals[tgt] = totals.get(tgt, sympy.S.Zero) + w * d
+            for name, ref in node.names(keys, loop).items():
+                names.setdefault(name, self.writer.text(node, ref))
+        if not totals:
+            return
+        order = list(totals)
         repl, reduced = sympy.cse(
-            [totals[t] for t in keys],
+            [totals[t] for t in order],
             symbols=sympy.numbered_symbols(f"__c{tag}_"),
             optimizations="basic",
         )
-        names = dict(weights)
-        for expr_ in [totals[t] for t in keys]:
-            for s in expr_.free_symbols:
-                if s.name not in names:
-                    names[s.name] = self.value(s.name, "bwd")
         for sym, sub in repl:
             local = f"c{k}{tag}_{sym.name.rsplit('_', 1)[1]}"
-            code(f"{local} = {print_expr(sub, names)}")
+            code(f"{local} = {self._print(sub, names)}")
             names[sym.name] = local
-        for tgt, expr_ in zip(keys, reduced, strict=True):
-            code(f"{tgt} += {print_expr(expr_, names)}")
-        return []
+        for tgt, expr in zip(order, reduced, strict=True):
+            code(f"{tgt} += {self._print(expr, names)}")
 
-    def emit_backward(self, code: SourceWriter) -> None:
-        k, spec = self.k, self.spec
-        code(f"# ---- adjoint of diff-eq node {spec.label!r}")
+    def _print(self, expr, names) -> str:
+        text = print_expr(expr, names)
+        for helper in ("_phi1p", "_phi1"):
+            if helper + "(" in text:
+                self.writer.used_helpers.add(helper)
+        return text
+
+    # ---- one diff-eq node ----------------------------------------------------------------------
+    def zero(self, code: SourceWriter, node: NodePlan, probe: bool) -> None:
+        """Clear the node's per-step adjoints (the input adjoint starts at its carried part)."""
+        plan, k = self.plan, node.k
+        rows = [plan.find("adj", k, d) for d in ("gt", "gs", "gsrc")]
+        rows += [plan.arg("adj", k, ("ga", n)) for n in sorted(node.kept_alg)]
         with code.block(f"for i in range(N{k}):"):
-            if not self.reads_x:
-                code(f"n{k}_gi[i] = 0.0")
-            if self.coupled:
-                code(f"n{k}_gt[i] = 0.0")
-            if spec.spiking:
-                code(f"n{k}_gs[i] = 0.0")
-            for name, d in self.alg.items():
-                if not d.reduce:
-                    code(f"n{k}_ga{self.alg_index[name]}[i] = 0.0")
+            if not probe and plan.find("adj", k, "gi"):
+                gi = plan.arg("adj", k, "gi")
+                gci = plan.find("gcarry", k, "in")
+                code(f"{gi}[b, i] = {gci}[b, i]" if gci else f"{gi}[b, i] = 0.0")
+                if gci:
+                    code(f"{gci}[b, i] = 0.0")
+            for row in rows:
+                if row is not None:
+                    code(f"{row}[b, i] = 0.0")
             code("pass")
-        for name, d in self.alg.items():
-            if d.reduce:
-                code(f"n{k}_gr{self.alg_index[name]} = 0.0")
-        # Euler step y' = y + dt f(y): adjoint of f is dt * lam; reset neurons pass nothing
-        with code.block(f"for i in range(N{k}):"):
-            pairs = []
-            for j, s in enumerate(self.states):
-                code(f"nl{j} = n{k}_l{j}[b, i]")
-                code(f"f{j} = nl{j} * dt")
-                if spec.spiking and s == spec.spike_def:
-                    with code.block(f"if n{k}_tsp[b, step, i] != 0.0:"):
-                        code(f"nl{j} = 0.0")
-                        code(f"f{j} = 0.0")
-                pairs.append((f"f{j}", self.derivs[s]))
-            self._vjp(code, pairs, True, "d")
-            for j, _ in enumerate(self.states):
-                code(f"n{k}_l{j}[b, i] = nl{j}")
-        # the node's output (pre-update value of output_var)
-        with code.block(f"for i in range(N{k}):"):
-            for tgt in self.adjoint_targets(spec.output_var):
-                code(f"{tgt} += n{k}_go[i]")
-            code("pass")
-        for item in reversed(self.items):
-            if item == TGT:
-                self._emit_coupling_adjoint(code)
-                continue
-            d = self.alg[item]
-            j = self.alg_index[item]
-            if d.reduce:
-                scale = f"n{k}_gr{j}" if d.reduce == "vsum" else f"(n{k}_gr{j} / N{k})"
-                code(f"w_red = {scale}")
-                with code.block(f"for i in range(N{k}):"):
-                    self._vjp(code, [("w_red", d.expr)], False, f"r{j}")
-                    code("pass")
-            else:
-                with code.block(f"for i in range(N{k}):"):
-                    code(f"w_a = n{k}_ga{j}[i]")
-                    self._vjp(code, [("w_a", d.expr)], False, f"a{j}")
-        if spec.spiking:
-            # spike input = spk / dt; d spk / d v = 1 / (1 + slope |v - thr|)^2 (surrogate)
-            jv = self.states.index(spec.spike_def)
+        for d in node.reductions:
+            code(f"gr{k}_{node.alg_index[d.name]} = 0.0")
+
+    def node(self, code: SourceWriter, node: NodePlan, loops: list[Loop], probe: bool) -> None:
+        """Adjoint of a node's loops (main loops, or its feedback probe)."""
+        plan, k = self.plan, node.k
+        self.zero(code, node, probe)
+        out_adj = plan.arg("adj", k, "gfb" if probe else "go")
+        tgt_pass = node.levels.get(node.spec.target_var) if node.coupled else None
+        for loop in reversed(loops):
             with code.block(f"for i in range(N{k}):"):
-                code(f"sg = 1.0 + n{k}_slp * abs(n{k}_ty{jv}[b, step, i] - n{k}_thr)")
-                code(f"n{k}_l{jv}[b, i] += n{k}_gs[i] * inv_dt / (sg * sg)")
+                # this neuron's locals of the loop, then the adjoints of its statements
+                self.writer.in_adjoint = True
+                self.writer.statements(code, node, loop)
+                self.writer.in_adjoint = False
+                self.loop_body(code, node, loop, out_adj)
+                code("pass")
+            if loop.pass_ == tgt_pass:
+                self.coupling(code, node)
 
-    def _emit_coupling_adjoint(self, code: SourceWriter) -> None:
-        k, spec = self.k, self.spec
+    def loop_body(self, code: SourceWriter, node: NodePlan, loop: Loop, out_adj: str) -> None:
+        """Adjoints of one loop's statements for neuron i, last statement first."""
+        plan, k = self.plan, node.k
+        body = loop.body
+        update = [s for s in body if isinstance(s, Assign) and s.key[0] in ("k", "new")]
+        if update:
+            self.update(code, node, loop, update)
+        rows = {
+            plan.arg("scratch", k, "out"): out_adj,
+            plan.find("scratch", k, "fb"): out_adj,
+            plan.find("scratch", k, "src"): plan.find("adj", k, "gsrc"),
+        }
+        for stmt in reversed(body):
+            if isinstance(stmt, Write) and stmt.role == "scratch":
+                grad_row = rows.get(stmt.dest)
+                if grad_row is None:
+                    continue
+                for tgt in self.targets(node, stmt.key, loop):
+                    code(f"{tgt} += {grad_row}[b, i]")
+            elif isinstance(stmt, Assign) and stmt.key[0] == "alg":
+                if stmt.key[1] not in node.kept_alg:
+                    continue  # read nowhere: no adjoint
+                ga = plan.arg("adj", k, ("ga", stmt.key[1]))
+                j = node.alg_index[stmt.key[1]]
+                code(f"w_a = {ga}[b, i]")
+                self.vjp(code, node, loop, [("w_a", stmt.expr, stmt.keys)], f"a{j}")
+            elif isinstance(stmt, Accumulate):
+                j = node.alg_index[stmt.key[1]]
+                kind = node.alg[stmt.key[1]].reduce
+                w = f"gr{k}_{j}" if kind == "vsum" else f"(gr{k}_{j} / N{k})"
+                self.vjp(code, node, loop, [(w, stmt.expr, stmt.keys)], f"r{j}")
+            elif isinstance(stmt, SpikeTest):
+                self.surrogate(code, node, loop, stmt)
+
+    def update(self, code: SourceWriter, node: NodePlan, loop: Loop, update) -> None:
+        """Adjoint of the state update: the new values' partials, then the derivatives'."""
+        plan, k, spec = self.plan, node.k, node.spec
+        derivs = [s for s in update if s.key[0] == "k"]
+        news = [s for s in update if s.key[0] == "new"]
+        for j, _ in enumerate(node.states):
+            code(f"nl{j} = 0.0")
+            code(f"wd{j} = 0.0")
+        pairs = []
+        for stmt in news:
+            state = stmt.key[1]
+            j = node.states.index(state)
+            lam = f"{plan.arg('lam', k, state)}[b, i]"
+            if spec.spiking and state == spec.spike_def:
+                flag = self.writer.value(node, ("spk", 0), loop)
+                code(f"w{j} = 0.0 if {flag} != 0.0 else {lam}")
+            else:
+                code(f"w{j} = {lam}")
+            pairs.append((f"w{j}", stmt.expr, stmt.keys))
+        self.vjp(code, node, loop, pairs, "n", update=True)
+        pairs = [
+            (f"wd{node.states.index(s.key[2])}", s.expr, s.keys) for s in derivs
+        ]
+        self.vjp(code, node, loop, pairs, "d", update=True)
+        for j, state in enumerate(node.states):
+            code(f"{plan.arg('lam', k, state)}[b, i] = nl{j}")
+
+    def surrogate(self, code: SourceWriter, node: NodePlan, loop: Loop, stmt: SpikeTest) -> None:
+        """spike input = spk / dt; d spk / d v = 1 / (1 + slope |v - thr|)^2 (surrogate)."""
+        plan, k = self.plan, node.k
+        v = self.writer.value(node, stmt.v, loop)
+        gs, slope = plan.arg("adj", k, "gs"), plan.arg("scalar", k, "slope")
+        lam = plan.arg("lam", k, stmt.v[1])
+        code(f"sg = 1.0 + {slope} * abs({v} - {stmt.threshold})")
+        code(f"{lam}[b, i] += {gs}[b, i] * inv_dt / (sg * sg)")
+
+    def coupling(self, code: SourceWriter, node: NodePlan) -> None:
+        """Adjoint of the coupling ``tgt = J src``: ``gsrc = J^T gt``, ``dJ += gt src^T``."""
+        plan, k, spec = self.plan, node.k, node.spec
+        gt, gsrc = plan.arg("adj", k, "gt"), plan.arg("adj", k, "gsrc")
+        src = plan.arg("scratch", k, "src")
+        gJ = plan.find("grad", k, ("J", "dense" if spec.coupling == "dense" else "data"))
         with code.block(f"for j in range(N{k}):"):
-            code(f"n{k}_gsrc[j] = 0.0")
+            code(f"{gsrc}[b, j] = 0.0")
         with code.block(f"for i in range(N{k}):"):
-            code(f"u = n{k}_gt[i]")
+            code(f"u = {gt}[b, i]")
             with code.block("if u != 0.0:"):
                 if spec.coupling == "dense":
+                    J = plan.arg("J", k, "dense")
                     with code.block(f"for j in range(N{k}):"):
-                        if self.train_J:
-                            code(f"n{k}_gJ[b, i, j] += u * n{k}_src[j]")
-                        code(f"n{k}_gsrc[j] += n{k}_J[i, j] * u")
+                        if gJ:
+                            code(f"{gJ}[b, i, j] += u * {src}[b, j]")
+                        code(f"{gsrc}[b, j] += {J}[i, j] * u")
                 else:
-                    with code.block(f"for jj in range(n{k}_Ji[i], n{k}_Ji[i + 1]):"):
-                        code(f"j = n{k}_Jn[jj]")
-                        if self.train_J:
-                            code(f"n{k}_gJd[b, jj] += u * n{k}_src[j]")
-                        code(f"n{k}_gsrc[j] += n{k}_Jd[jj] * u")
-        targets = self.adjoint_targets(spec.source_var)
-        if targets:
+                    d, n, p = (plan.arg("J", k, part) for part in ("data", "indices", "indptr"))
+                    with code.block(f"for jj in range({p}[i], {p}[i + 1]):"):
+                        code(f"j = {n}[jj]")
+                        if gJ:
+                            code(f"{gJ}[b, jj] += u * {src}[b, j]")
+                        code(f"{gsrc}[b, j] += {d}[jj] * u")
+
+    # ---- function nodes and edges -----------------------------------------------------------------
+    def func(self, code: SourceWriter, k: int) -> None:
+        """Adjoint of a function node: input adjoint from its output adjoint."""
+        plan = self.plan
+        if plan.reads_x[k]:
+            return  # nothing upstream of the network input
+        act = self.net.nodes[k].activation
+        go, gi = plan.arg("adj", k, "go"), plan.arg("adj", k, "gi")
+        g, o = f"{go}[b, i]", f"{plan.arg('scratch', k, 'out')}[b, i]"
+        v = f"{plan.arg('tape', k, 'in')}[b, step, i]"
+        code(f"# ---- adjoint of function node {k} ({act})")
+        if act in _ELEMENTWISE_GRAD:
             with code.block(f"for i in range(N{k}):"):
-                for tgt in targets:
-                    code(f"{tgt} += n{k}_gsrc[i]")
+                code(f"{gi}[b, i] = {_ELEMENTWISE_GRAD[act].format(g=g, o=o, v=v)}")
+            return
+        code("dot = 0.0")
+        with code.block(f"for i in range(N{k}):"):
+            code(f"dot += {g}" if act == "log_softmax" else f"dot += {g} * {o}")
+        with code.block(f"for i in range(N{k}):"):
+            if act == "softmax":
+                code(f"{gi}[b, i] = {o} * ({g} - dot)")
+            elif act == "softmin":
+                code(f"{gi}[b, i] = -{o} * ({g} - dot)")
+            else:  # log_softmax: softmax = exp(out)
+                code(f"{gi}[b, i] = {g} - math.exp({o}) * dot")
+
+    def edges(self, code: SourceWriter, k: int) -> None:
+        """Adjoints of the edges into node k: weights and the sources' output adjoints."""
+        plan, net = self.plan, self.net
+        gi = plan.find("adj", k, "gi")
+        if gi is None:
+            return
+        for edge in plan.edges_in[k]:
+            s, e = edge.source, edge.edge
+            feedback = net.edges[e].feedback
+            if not feedback:
+                src, gsrc = f"{edge.src}[b, j]", plan.find("adj", s, "go")
+                if isinstance(net.nodes[s], FuncSpec) and plan.reads_x[s]:
+                    gsrc = None  # the network input needs no adjoint
+            elif s in plan.nodes:
+                src, gsrc = f"{edge.src}[b, j]", plan.arg("adj", s, "gfb")
+            else:
+                src, gsrc = f"{plan.arg('tape', s, 'prev')}[b, step, j]", plan.arg(
+                    "gcarry", s, "prev"
+                )
+            gW = plan.find("grad", e, ("W", "dense" if edge.fmt == "dense" else "data"))
+            if gW is None and gsrc is None:
+                continue
+            code(f"# adjoint of edge {s} -> {k}")
+            with code.block(f"for i in range(N{k}):"):
+                code(f"u = {gi}[b, i]")
+                with code.block("if u != 0.0:"):
+                    if edge.fmt == "dense":
+                        (W,) = edge.weights
+                        with code.block(f"for j in range({W}.shape[1]):"):
+                            if gW:
+                                code(f"{gW}[b, i, j] += u * {src}")
+                            if gsrc:
+                                code(f"{gsrc}[b, j] += {W}[i, j] * u")
+                    else:
+                        d, n, p = edge.weights
+                        with code.block(f"for jj in range({p}[i], {p}[i + 1]):"):
+                            code(f"j = {n}[jj]")
+                            if gW:
+                                code(f"{gW}[b, jj] += u * {src}")
+                            if gsrc:
+                                code(f"{gsrc}[b, j] += {d}[jj] * u")
+
+    # ---- the backward step --------------------------------------------------------------------
+    def step(self, code: SourceWriter) -> None:
+        """Everything one backward step does, for trial b."""
+        plan, net, w = self.plan, self.net, self.writer
+        code("# recompute this step's values from the tape")
+        for k in plan.probed:
+            w.loops(code, plan.nodes[k], plan.nodes[k].probe_loops)
+        for k in range(len(net.nodes)):
+            if k in plan.nodes:
+                w.loops(code, plan.nodes[k], plan.nodes[k].loops)
+            else:
+                spec = net.nodes[k]
+                inp = (
+                    "x[b, step, i]"
+                    if plan.reads_x[k]
+                    else f"{plan.arg('tape', k, 'in')}[b, step, i]"
+                )
+                out = f"{plan.arg('scratch', k, 'out')}[b, i]"
+                emit_activation(code, k, spec.activation, inp, out)
+        code("# output adjoints: the loss gradient, and consumers of carried outputs")
+        for k in range(len(net.nodes)):
+            go = plan.arg("adj", k, "go")
+            gfb = plan.find("adj", k, "gfb")
+            with code.block(f"for i in range(N{k}):"):
+                if k in plan.carried:
+                    gcp = plan.arg("gcarry", k, "prev")
+                    code(f"{go}[b, i] = {gcp}[b, i]")
+                    code(f"{gcp}[b, i] = 0.0")
+                else:
+                    code(f"{go}[b, i] = 0.0")
+                if gfb:
+                    code(f"{gfb}[b, i] = 0.0")
+        o = net.output_node
+        with code.block(f"for i in range(N{o}):"):
+            code(f"{plan.arg('adj', o, 'go')}[b, i] += gout[b, step, i]")
+        for k in reversed(range(len(net.nodes))):
+            if k in plan.nodes:
+                code(f"# ---- adjoint of diff-eq node {k}")
+                self.node(code, plan.nodes[k], plan.nodes[k].loops, probe=False)
+            else:
+                self.func(code, k)
+            self.edges(code, k)
+        for k in reversed(plan.probed):
+            node = plan.nodes[k]
+            code(f"# ---- adjoint of the feedback value of node {k} (recomputed first)")
+            w.loops(code, node, node.probe_loops)
+            self.node(code, node, node.probe_loops, probe=True)
 
 
-# ---- function nodes ------------------------------------------------------------------------------
 # d out / d in times the output adjoint g (element-wise activations), torch's conventions:
 # relu'(0) = 0, softplus is linear above the threshold 20
 _ELEMENTWISE_GRAD = {
@@ -510,212 +539,54 @@ _ELEMENTWISE_GRAD = {
 }
 
 
-def _func_input(k: int, reads_x: bool, mode: str) -> str:
-    if reads_x:
-        return "x[b, step, i]"
-    return f"n{k}_in[i]" if mode == "fwd" else f"n{k}_tin[b, step, i]"
+def check_method(spec: NetworkSpec) -> None:
+    """Refuse update rules the adjoint cannot differentiate (multi-stage rules)."""
+    rule = get_rule(spec.method)
+    if not rule.differentiable:
+        raise NetworkError(
+            f"fit_bptt and bptt_gradients support the update rules 'euler' and 'exp_euler'; this "
+            f"network integrates with method={spec.method!r} ({rule.stages} stages per step)",
+            hint="build the network with Network(dt, method='euler') (or 'exp_euler') to train "
+            "it by BPTT; simulate it with any method",
+        )
 
 
-def _emit_func_backward(code: SourceWriter, k: int, act: str, reads_x: bool) -> None:
-    if reads_x:
-        return  # nothing upstream of the network input
-    code(f"# ---- adjoint of function node {k} ({act})")
-    g, o, v = f"n{k}_go[i]", f"n{k}_out[i]", f"n{k}_tin[b, step, i]"
-    if act in _ELEMENTWISE_GRAD:
-        with code.block(f"for i in range(N{k}):"):
-            code(f"n{k}_gi[i] = {_ELEMENTWISE_GRAD[act].format(g=g, o=o, v=v)}")
-        return
-    code("dot = 0.0")
-    with code.block(f"for i in range(N{k}):"):
-        code(f"dot += {g}" if act == "log_softmax" else f"dot += {g} * {o}")
-    with code.block(f"for i in range(N{k}):"):
-        if act == "softmax":
-            code(f"n{k}_gi[i] = {o} * ({g} - dot)")
-        elif act == "softmin":
-            code(f"n{k}_gi[i] = -{o} * ({g} - dot)")
-        else:  # log_softmax: softmax = exp(out)
-            code(f"n{k}_gi[i] = {g} - math.exp({o}) * dot")
-
-
-# ---- edges --------------------------------------------------------------------------------------
-def _incoming(net: NetworkSpec, k: int) -> list:
-    return [(e, edge) for e, edge in enumerate(net.edges) if edge.target == k]
-
-
-def _emit_edges_forward(code: SourceWriter, k: int, net: NetworkSpec) -> None:
-    incoming = _incoming(net, k)
-    if not incoming:
-        return
-    with code.block(f"for i in range(N{k}):"):
-        code("acc = x[b, step, i]" if k == net.input_node else "acc = 0.0")
-        for e, edge in incoming:
-            src = f"n{edge.source}_prev[b, j]" if edge.feedback else f"n{edge.source}_out[j]"
-            if edge.fmt == "dense":
-                with code.block(f"for j in range(e{e}_W.shape[1]):"):
-                    code(f"acc += e{e}_W[i, j] * {src}")
-            else:
-                with code.block(f"for jj in range(e{e}_Wi[i], e{e}_Wi[i + 1]):"):
-                    code(f"j = e{e}_Wn[jj]")
-                    code(f"acc += e{e}_Wd[jj] * {src}")
-        code(f"n{k}_in[i] = acc")
-
-
-def _emit_edges_backward(
-    code: SourceWriter, k: int, net: NetworkSpec, train_W, skip_src: set[int]
-) -> None:
-    for e, edge in _incoming(net, k):
-        s = edge.source
-        src = f"n{s}_tpv[b, step, j]" if edge.feedback else f"n{s}_out[j]"
-        gsrc = None if s in skip_src else (f"n{s}_gfb[b, j]" if edge.feedback else f"n{s}_go[j]")
-        if not train_W[e] and gsrc is None:
-            continue
-        code(f"# adjoint of edge {s} -> {k}")
-        with code.block(f"for i in range(N{k}):"):
-            code(f"u = n{k}_gi[i]")
-            with code.block("if u != 0.0:"):
-                if edge.fmt == "dense":
-                    with code.block(f"for j in range(e{e}_W.shape[1]):"):
-                        if train_W[e]:
-                            code(f"e{e}_gW[b, i, j] += u * {src}")
-                        if gsrc:
-                            code(f"{gsrc} += e{e}_W[i, j] * u")
-                else:
-                    with code.block(f"for jj in range(e{e}_Wi[i], e{e}_Wi[i + 1]):"):
-                        code(f"j = e{e}_Wn[jj]")
-                        if train_W[e]:
-                            code(f"e{e}_gWd[b, jj] += u * {src}")
-                        if gsrc:
-                            code(f"{gsrc} += e{e}_Wd[jj] * u")
-
-
-# ---- the module ---------------------------------------------------------------------------------
 @lru_cache(maxsize=128)
 def render_bptt(bspec: BPTTSpec) -> RenderedBPTT:
-    """Generate the source of the forward/backward kernel module for ``bspec``."""
+    """Generate the forward/backward kernel module for ``bspec``.
+
+    Parameters
+    ----------
+    bspec : BPTTSpec
+        The network and what is trained.
+
+    Returns
+    -------
+    RenderedBPTT
+        Source and the argument tables of both kernels.
+    """
     net = bspec.net
-    n_nodes = len(net.nodes)
-    reads_x = {k: k == net.input_node and not _incoming(net, k) for k in range(n_nodes)}
-    args: list[ArgSpec] = []
-    nodes: dict[int, _Node] = {}
-    for k, node in enumerate(net.nodes):
-        if isinstance(node, DiffEqSpec):
-            r = _Node(k, node, reads_x[k], bspec.train_consts[k], bspec.train_J[k])
-            r.declare(args)
-            nodes[k] = r
-        elif not reads_x[k]:
-            args.append(ArgSpec(f"n{k}_tin", "tape", k, "in"))
-    for e, edge in enumerate(net.edges):
-        if edge.fmt == "dense":
-            args.append(ArgSpec(f"e{e}_W", "W", e, "dense"))
-        else:
-            for part in ("data", "indices", "indptr"):
-                args.append(ArgSpec(f"e{e}_W{_CSR_SUFFIX[part]}", "W", e, part))
-        if bspec.train_W[e]:
-            part = "dense" if edge.fmt == "dense" else "data"
-            name = f"e{e}_gW" if edge.fmt == "dense" else f"e{e}_gWd"
-            args.append(ArgSpec(name, "grad", e, ("W", part)))
-    fb_sources = sorted({e.source for e in net.edges if e.feedback})
-    for k in fb_sources:
-        args.append(ArgSpec(f"n{k}_prev", "prev", k, "prev"))
-        args.append(ArgSpec(f"n{k}_tpv", "tape", k, "prev"))
-        args.append(ArgSpec(f"n{k}_gfb", "gfb", k, "gfb"))
-    # input nodes that are function nodes need no adjoint
-    skip_src = {k for k in range(n_nodes) if isinstance(net.nodes[k], FuncSpec) and reads_x[k]}
-
-    def rows(code: SourceWriter, backward: bool) -> None:
-        for k in range(n_nodes):
-            code(f"N{k} = sizes[{k}]")
-        for k in range(n_nodes):
-            if k in nodes:
-                nodes[k].rows(code, backward)
-            else:
-                code(f"n{k}_out = np.zeros(N{k})")
-                if not reads_x[k]:
-                    code(f"n{k}_in = np.zeros(N{k})")
-                if backward:
-                    code(f"n{k}_go = np.zeros(N{k})")
-                    code(f"n{k}_gi = np.zeros(N{k})")
-
-    # forward
-    fwd = SourceWriter(3)
-    for k in fb_sources:
-        with fwd.block(f"for i in range(N{k}):"):
-            fwd(f"n{k}_tpv[b, step, i] = n{k}_prev[b, i]")
-    for k, node in enumerate(net.nodes):
-        _emit_edges_forward(fwd, k, net)
-        if k in nodes:
-            nodes[k].emit_forward(fwd)
-        else:
-            if not reads_x[k]:
-                with fwd.block(f"for i in range(N{k}):"):
-                    fwd(f"n{k}_tin[b, step, i] = n{k}_in[i]")
-            fwd(f"# ---- function node {node.label!r} ({node.activation})")
-            inp = _func_input(k, reads_x[k], "fwd")
-            _emit_activation(fwd, k, node.activation, inp, f"n{k}_out[i]")
-    o = net.output_node
-    with fwd.block(f"for i in range(N{o}):"):
-        fwd(f"out_rec[b, step, i] = n{o}_out[i]")
-    for k in fb_sources:
-        with fwd.block(f"for i in range(N{k}):"):
-            fwd(f"n{k}_prev[b, i] = n{k}_out[i]")
-    with fwd.block("if status[b, 0] != 0:"):
-        fwd("break")
-
-    # backward
-    bwd = SourceWriter(3)
-    bwd("# recompute this step's algebraic values and outputs from the tape")
-    for k, node in enumerate(net.nodes):
-        if k in nodes:
-            nodes[k].emit_recompute(bwd)
-        else:
-            inp = _func_input(k, reads_x[k], "bwd")
-            _emit_activation(bwd, k, node.activation, inp, f"n{k}_out[i]")
-    bwd("# output adjoints: loss gradient, and feedback consumers of the next step")
-    for k in range(n_nodes):
-        with bwd.block(f"for i in range(N{k}):"):
-            if k in fb_sources:
-                bwd(f"n{k}_go[i] = n{k}_gfb[b, i]")
-                bwd(f"n{k}_gfb[b, i] = 0.0")
-            else:
-                bwd(f"n{k}_go[i] = 0.0")
-    with bwd.block(f"for i in range(N{o}):"):
-        bwd(f"n{o}_go[i] += gout[b, step, i]")
-    for k in reversed(range(n_nodes)):
-        if k in nodes:
-            nodes[k].emit_backward(bwd)
-        else:
-            _emit_func_backward(bwd, k, net.nodes[k].activation, reads_x[k])
-        _emit_edges_backward(bwd, k, net, bspec.train_W, skip_src)
-
-    names = ", ".join(a.name for a in args)
-    flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-    loop = "prange" if net.parallel else "range"
-    deco = (
-        f"@njit(cache=True, error_model='numpy', fastmath={flags}, parallel={net.parallel}, "
-        "nogil=True)"
-    )
+    check_method(net)
+    fwd_plan, fwd_writer, fwd_lines = render_step(net, TAPE)
+    fwd_lines = [line.replace("def kernel(", "def forward(", 1) for line in fwd_lines]
+    plan = build_plan(net, RECOMPUTE)
+    adjoint = _Adjoint(bspec, plan)
+    body = SourceWriter(3)
+    adjoint.step(body)
+    names = ", ".join(a.name for a in plan.args)
     head = SourceWriter()
-    head(
-        "# Generated by rectinumba.codegen.adjoint; do not edit. BPTT forward (tape) and backward."
-    )
-    head("import math")
-    head("")
-    head("import numpy as np")
-    head("from numba import njit, prange")
-    kernels = (
-        ("forward", "out_rec, status", False, "range(T)", fwd),
-        ("backward", "gout", True, "range(T - 1, -1, -1)", bwd),
-    )
-    for kernel, params, backward, steps, body in kernels:
-        head("")
-        head("")
-        head(deco)
-        with head.block(f"def {kernel}(T, t0, dt, x, sizes, {params}, {names}):"):
-            head("B = x.shape[0]")
-            head("inv_dt = 1.0 / dt")
-            with head.block(f"for b in {loop}(B):"):
-                rows(head, backward)
-                with head.block(f"for step in {steps}:"):
-                    head("t = (t0 + step) * dt")
-                    head.lines.extend(body.lines)
-    return RenderedBPTT("\n".join(head.lines) + "\n", tuple(args))
+    head(decorator(net.parallel))
+    with head.block(f"def backward(T, t0, s0, dt, x, gout, {names}):"):
+        head("B = x.shape[0]")
+        head("inv_dt = 1.0 / dt")
+        for k in range(len(net.nodes)):
+            head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
+        loop = "prange" if net.parallel else "range"
+        with head.block(f"for b in {loop}(B):"):
+            with head.block("for step in range(T - 1, -1, -1):"):
+                head("t = (t0 + step) * dt")
+    used = fwd_writer.used_helpers | adjoint.writer.used_helpers
+    fwd_writer.used_helpers = used
+    lines = ["# Generated by rectinumba.codegen.adjoint; do not edit. BPTT forward and backward."]
+    lines += HEADER + fwd_writer.prelude() + fwd_lines + ["", ""] + head.lines + body.lines
+    return RenderedBPTT("\n".join(lines) + "\n", tuple(fwd_plan.args), tuple(plan.args))

@@ -1,8 +1,9 @@
-"""Render a NetworkSpec as the Python source of ONE persistent numba.cuda kernel (all T steps).
+"""Render a network's step plan as the Python source of ONE persistent numba.cuda kernel.
 
-The kernel follows the CPU kernel of :mod:`rectinumba.codegen.step` step for step (same passes,
-same expressions, same argument list plus a few device-only buffers), with every per-neuron loop
-spread over threads and a barrier wherever a value written by one thread is read by another:
+The kernel prints the loops and statements of :mod:`rectinumba.codegen.plan` (the same plan the
+CPU kernel prints, built for :data:`~rectinumba.codegen.plan.CUDA`: the coupling target always
+lives in an array) with every per-neuron loop spread over threads and a barrier wherever a value
+written by one thread is read by another:
 
 * ``mode="block"``: one thread block per trial (grid-stride over trials), threads stride over the
   neurons, barriers are ``cuda.syncthreads()``. For many trials or small populations.
@@ -11,9 +12,10 @@ spread over threads and a barrier wherever a value written by one thread is read
 
 Matrix-vector products (recurrent coupling, edges; dense or CSR) give each row ``lanes`` threads
 that read consecutive entries (coalesced) and sum their partials in shared memory; ``lanes`` is a
-runtime argument (1 = one thread per row). Population reductions (mean/vsum), softmax and recorded
-means accumulate per trial with atomics into device buffers double-buffered by step parity, so no
-buffer needs clearing behind a barrier.
+runtime argument (1 = one thread per row). Population reductions (mean/vsum; one slot per stage
+of the update rule and one for the feedback probe) and softmax accumulate per trial with atomics
+into device buffers double-buffered by step parity, so no buffer needs clearing behind a barrier;
+recorded means add atomically into the recording.
 
 Non-finite states: each failing (step, node, neuron, state) writes an int64 key with ``atomic.min``
 into ``z_fail``; the key orders failures like the CPU loop does, so the host decodes exactly the
@@ -23,16 +25,16 @@ failure; in grid mode the grid stops once every trial has failed.
 
 from __future__ import annotations
 
-import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..errors import BackendError, NetworkError
+from ..errors import BackendError
+from .emit import ELEMENTWISE, StatementWriter, helpers
+from .plan import CUDA, NetworkPlan, NodePlan, Record, Ref, build_plan
 from .printer import ScalarPrinter
-from .source import SourceWriter, free_names
-from .spec import DiffEqSpec, FuncSpec, NetworkSpec
-from .step import _ELEMENTWISE, ArgSpec, dependency_levels, render_network
+from .source import SourceWriter
+from .spec import ArgSpec, DiffEqSpec, NetworkSpec
 
 __all__ = ["Buffer", "CudaKernelSource", "render_cuda", "MODES", "MAX_THREADS"]
 
@@ -45,11 +47,12 @@ _NO_FAILURE = 2**63 - 1
 
 @dataclass(frozen=True)
 class Buffer:
-    """A device-only kernel argument.
+    """A device-only kernel argument (backend mechanics, not part of the plan).
 
-    kind: ``"bn"`` (B, N of node ``owner``) float scratch; ``"red"`` (2, B, size) float zeros;
-    ``"sm"`` (2, B, 2) float holding (-inf, 0) (softmax max and sum); ``"fail"`` (B,) int64
-    holding the largest int64; ``"cnt"`` (3,) int64 zeros (failed trials per step, grid mode).
+    kind: ``"red"`` (2, B, size) float zeros (population reductions, double-buffered by step
+    parity); ``"sm"`` (2, B, 2) float holding (-inf, 0) (softmax max and sum); ``"fail"`` (B,)
+    int64 holding the largest int64; ``"cnt"`` (3,) int64 zeros (failed trials per step, grid
+    mode).
     """
 
     name: str
@@ -62,16 +65,15 @@ class Buffer:
 class CudaKernelSource:
     """Source of the module defining ``kernel`` and how to call it.
 
-    The kernel's parameters are ``T, t0, s0, dt, cutoff, sampling, x, out_rec``, then the CPU
-    arguments ``args[j]`` for j in ``used``, then ``buffers``, then ``lanes, NM, fstride``.
-    ``n_states`` and ``n_nodes`` decode failure keys:
+    The kernel's parameters are ``T, t0, s0, dt, cutoff, sampling, x, out_rec``, then the plan's
+    arguments ``args`` (the same table the CPU kernel has, for the CUDA plan), then ``buffers``,
+    then ``lanes, NM, fstride``. ``n_states`` and ``n_nodes`` decode failure keys:
     key = ((step * n_nodes + node) * NM + neuron) * n_states + state.
     """
 
     source: str
     mode: str
     args: tuple[ArgSpec, ...]
-    used: tuple[int, ...]
     buffers: tuple[Buffer, ...]
     n_nodes: int
     n_states: int
@@ -93,23 +95,14 @@ class _Code(SourceWriter):
 
 
 class _Ctx:
-    """Mode-dependent loop headers and barriers, the argument name table, the buffers."""
+    """Mode-dependent loop headers and barriers, failure keys, the device-only buffers."""
 
-    def __init__(self, spec: NetworkSpec, mode: str, args: tuple[ArgSpec, ...]) -> None:
+    def __init__(self, spec: NetworkSpec, mode: str) -> None:
         self.spec, self.mode = spec, mode
-        self.names = {(a.role, a.owner, a.detail): a.name for a in args}
         self.buffers: list[Buffer] = []
         self.n_states = max(
             [1] + [len(n.model.states) for n in spec.nodes if isinstance(n, DiffEqSpec)]
         )
-
-    def arg(self, role: str, owner: int, detail) -> str:
-        try:
-            return self.names[(role, owner, detail)]
-        except KeyError:  # pragma: no cover - step.py and this renderer disagree
-            raise BackendError(
-                f"cuda codegen: the CPU kernel has no argument {role}/{owner}/{detail!r}"
-            ) from None
 
     def buffer(self, name: str, kind: str, owner: int = -1, size: int = 0) -> str:
         self.buffers.append(Buffer(name, kind, owner, size))
@@ -199,247 +192,144 @@ def _lane_matvec(name: str, fmt: str, src: str, ncols: str) -> list[str]:
     ]
 
 
-class _DiffEq:
-    """One diff-eq node: dependency levels as in the CPU renderer, then passes over neurons."""
+class _Writer(StatementWriter):
+    """Plan statements and loops for the CUDA kernel (threads stride over the neurons)."""
 
-    def __init__(self, ctx: _Ctx, k: int, spec: DiffEqSpec, reads_x: bool) -> None:
-        self.ctx, self.k, self.spec, self.reads_x = ctx, k, spec, reads_x
-        m = spec.model
-        self.states = list(m.states)
-        self.consts = list(spec.constants)
-        self.alg = {d.name: d for d in m.algebraic}
-        self.alg_index = {d.name: j for j, d in enumerate(m.algebraic)}
-        self.derivs = dict(m.derivatives)
-        self.coupled = spec.coupling is not None
-        self.levels, self.L = dependency_levels(spec)
-        self.reductions = [(j, d) for j, d in enumerate(m.algebraic) if d.reduce]
-        self.rec_means = [(q, key) for q, key in enumerate(spec.record) if key[1]]
-        self._storage()
-        self.printer_names: dict[str, str] = {}
+    printer = _CudaPrinter
 
-    def _storage(self) -> None:
-        """Element-wise algebraic values read in a pass other than the one computing them live
-        in (B, N) device buffers; everything else is a thread-local."""
-        uses: dict[str, set[int]] = {}
-        for name, d in self.alg.items():
-            for n in free_names(d.expr):
-                uses.setdefault(n, set()).add(self.levels[name] - (1 if d.reduce else 0))
-        for expr in self.derivs.values():
-            for n in free_names(expr):
-                uses.setdefault(n, set()).add(self.L)
-        spec = self.spec
-        extra = [spec.output_var] + [v for v, _ in spec.record if v not in self.states]
-        if self.coupled:
-            extra.append(spec.source_var)
-        for n in extra:
-            uses.setdefault(n, set()).add(self.levels[n])
-        for v, _ in spec.record:
-            if v in self.states:
-                uses.setdefault(v, set()).add(self.L)
-        self.stored = {
-            n for n, passes in uses.items()
-            if n in self.alg
-            and self.alg[n].reduce is None
-            and any(p != self.levels[n] for p in passes)
-        }
-        k, ctx = self.k, self.ctx
-        for n in sorted(self.stored, key=lambda s: self.alg_index[s]):
-            ctx.buffer(f"z_a{k}_{self.alg_index[n]}", "bn", k)
-        if self.coupled:
-            ctx.buffer(f"z_tgt{k}", "bn", k)
-        if spec.spiking and self.L > 0:
-            ctx.buffer(f"z_spk{k}", "bn", k)
-        n_red = len(self.reductions) + len(self.rec_means)
-        if n_red:
-            ctx.buffer(f"z_red{k}", "red", k, n_red)
-        self.red_slot = {j: s for s, (j, _) in enumerate(self.reductions)}
-        self.rec_slot = {q: len(self.reductions) + s for s, (q, _) in enumerate(self.rec_means)}
+    def __init__(self, plan: NetworkPlan, ctx: _Ctx) -> None:
+        super().__init__(plan)
+        self.ctx = ctx
+        self.average = plan.spec.record_mode == "average"
+        #: reduction slots per node: stage s (-1: the feedback probe) uses slots
+        #: (s + 1) * n_red ... (s + 2) * n_red - 1 of z_red<k>
+        self.red_buffers: dict[int, str] = {}
+        for k, node in plan.nodes.items():
+            if node.n_reductions:
+                slots = (node.S + 1) * node.n_reductions
+                self.red_buffers[k] = ctx.buffer(f"z_red{k}", "red", k, slots)
 
-    # ---- value of a symbol inside pass m --------------------------------------------------
-    def value(self, name: str, m: int) -> str:
-        k, spec, ctx = self.k, self.spec, self.ctx
-        if name == "t":
-            return "t"
-        if name in self.states:
-            return f"{ctx.arg('state', k, name)}[b, i]"
-        if name in self.consts:
-            return f"{ctx.arg('const', k, name)}[b, i]"
-        if spec.spiking and name == spec.spike_var:
-            flag = "spk" if m == 0 else f"z_spk{k}[b, i]"
-            return f"({flag} * inv_dt)"
-        parts = []
-        if self.coupled and name == spec.target_var:
-            parts.append(f"z_tgt{k}[b, i]")
-        if name == spec.input_var:
-            inp = "x[b, step, i]" if self.reads_x else f"{ctx.arg('scratch', k, 'in')}[b, i]"
-            parts.append(inp)
-        if parts:
-            return "(" + " + ".join(parts) + ")"
-        if name in self.alg:
-            d = self.alg[name]
-            j = self.alg_index[name]
-            if d.reduce:
-                total = f"z_red{k}[par, b, {self.red_slot[j]}]"
-                return total if d.reduce == "vsum" else f"({total} / N{k})"
-            return f"a{k}_{j}" if m == self.levels[name] else f"z_a{k}_{j}[b, i]"
-        raise NetworkError(f"cuda codegen: no value for {name!r}", node=spec.label)
+    def _slot(self, node: NodePlan, key: tuple) -> int:
+        idx = [d.name for d in node.reductions].index(key[1])
+        return (key[2] + 1) * node.n_reductions + idx
 
-    def expr(self, expr, m: int) -> str:
-        return _CudaPrinter({n: self.value(n, m) for n in free_names(expr)}).doprint(expr)
+    def reduction(self, node: NodePlan, ref: Ref) -> str:
+        k = node.k
+        total = f"{self.red_buffers[k]}[par, b, {self._slot(node, ref.key)}]"
+        kind = node.alg[ref.key[1]].reduce
+        return total if kind == "vsum" else f"({total} / N{k})"
 
-    # ---- emission --------------------------------------------------------------------------
-    def emit(self, code: _Code) -> None:
-        k, spec, ctx = self.k, self.spec, self.ctx
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
-        for m in range(self.L + 1):
-            if m > 0:
+    def accumulate(self, code, node, loop, key, text) -> None:
+        code(f"cuda.atomic.add({self.red_buffers[node.k]}, (par, b, {self._slot(node, key)}), {text})")
+
+    def record(self, code, node, stmt: Record, text: str) -> None:
+        with code.block("if rec_now:"):
+            if stmt.mean:
+                code(f"cuda.atomic.add({stmt.dest}, (b, r, 0), ({text}) / N{node.k})")
+            else:
+                code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
+
+    def fail(self, code, node, state: int, local: str) -> None:
+        with code.block(f"if not math.isfinite({local}):"):
+            self.ctx.fail(code, node.k, state)
+
+    # ---- loops ---------------------------------------------------------------------------------
+    def loops(self, code: _Code, node: NodePlan, loops: list, first: bool) -> None:
+        """Print a node's loops with a barrier between them; ``first``: the node's first loops
+        of the step (they clear next step's reduction slots)."""
+        k, ctx = node.k, self.ctx
+        for q, loop in enumerate(loops):
+            if q > 0:
                 ctx.barrier(code)
-            if self.coupled and self.levels[spec.target_var] == m:
-                self._emit_coupling(code)
+            if loop.coupling:
+                self.coupling(code, node)
                 ctx.barrier(code)
             with ctx.ploop(code, k):
-                self._emit_pass(code, m)
+                if first and q == 0 and k in self.red_buffers:
+                    # clear next step's reduction sums (last read in the previous step)
+                    with code.block("if i == 0:"):
+                        with code.block(f"for sl in range({self.red_buffers[k]}.shape[2]):"):
+                            code(f"{self.red_buffers[k]}[1 - par, b, sl] = 0.0")
+                self.statements(code, node, loop)
 
-    def _emit_coupling(self, code: _Code) -> None:
-        k, spec, ctx = self.k, self.spec, self.ctx
-        src = ctx.arg("scratch", k, "src")
+    def coupling(self, code: _Code, node: NodePlan) -> None:
+        k, spec = node.k, node.spec
+        src = node.arg("scratch", "src")
         if spec.coupling == "dense":
-            name = ctx.arg("J", k, "dense")
+            name = node.arg("J", "dense")
         else:
-            name = tuple(ctx.arg("J", k, p) for p in ("data", "indices", "indptr"))
+            name = tuple(node.arg("J", p) for p in ("data", "indices", "indptr"))
         lines = _lane_matvec(name, spec.coupling, src, f"N{k}")
-        code(f"# recurrent coupling of node {spec.label!r} ({spec.coupling})")
-        ctx.rows(code, k, lines, f"z_tgt{k}[b, i] = {{total}}")
+        code(f"# recurrent coupling of node {k}")
+        dest = node.arg("scratch", ("keep", "tgt"))
+        self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}")
 
-    def _record(self, code: _Code, q: int, key, value: str) -> None:
-        rec = self.ctx.arg("rec", self.k, key)
-        with code.block("if rec_now:"):
-            if key[1]:
-                code(f"cuda.atomic.add({rec}, (b, r, 0), ({value}) / N{self.k})")
-            else:
-                code(f"{rec}[b, r, i] = {value}")
+    def func(self, code: _Code, k: int) -> None:
+        """A function node: activation of its input (max/sum by atomics), then recordings."""
+        plan, ctx = self.plan, self.ctx
+        spec = plan.spec.nodes[k]
+        inp = "x[b, step, i]" if plan.reads_x[k] else f"{plan.arg('scratch', k, 'in')}[b, i]"
+        out = f"{plan.arg('scratch', k, 'out')}[b, i]"
+        act = spec.activation
+        code(f"# ---- function node {k}: {spec.label!r} ({act})")
+        op = "+=" if self.average else "="
 
-    def _emit_pass(self, code: _Code, m: int) -> None:
-        k, spec, ctx = self.k, self.spec, self.ctx
-        if m == 0:
-            if spec.spiking:
-                thr = ctx.arg("scalar", k, "threshold")
-                code(f"spk = 1.0 if {self.value(spec.spike_def, 0)} >= {thr} else 0.0")
-                if self.L > 0:
-                    code(f"z_spk{k}[b, i] = spk")
-            if self.reductions:
-                # clear next step's reduction sums (last read in the previous step)
-                with code.block("if i == 0:"):
-                    for j, _ in self.reductions:
-                        code(f"z_red{k}[1 - par, b, {self.red_slot[j]}] = 0.0")
-        for name, d in self.alg.items():
-            if d.reduce is None and self.levels[name] == m:
-                j = self.alg_index[name]
-                code(f"a{k}_{j} = {self.expr(d.expr, m)}")
-                if name in self.stored:
-                    code(f"z_a{k}_{j}[b, i] = a{k}_{j}")
-        for j, d in self.reductions:
-            if self.levels[d.name] == m + 1:
-                slot = self.red_slot[j]
-                code(f"cuda.atomic.add(z_red{k}, (par, b, {slot}), {self.expr(d.expr, m)})")
-        if self.coupled and self.levels[spec.source_var] == m:
-            code(f"{ctx.arg('scratch', k, 'src')}[b, i] = {self.value(spec.source_var, m)}")
-        if self.levels[spec.output_var] == m:
-            code(f"{ctx.arg('scratch', k, 'out')}[b, i] = {self.value(spec.output_var, m)}")
-        for q, key in enumerate(spec.record):
-            if key[0] not in self.states and self.levels[key[0]] == m:
-                self._record(code, q, key, self.value(key[0], m))
-        if m == self.L:
-            self._emit_update(code)
+        def records(c: _Code) -> None:
+            if not spec.record:
+                return
+            with c.block("if rec_now:"):
+                for var, reduce in spec.record:
+                    rec = plan.arg("rec", k, (var, reduce))
+                    src = out if var == "out" else inp
+                    if reduce:
+                        c(f"cuda.atomic.add({rec}, (b, r, 0), {src} / N{k})")
+                    else:
+                        c(f"{rec}[b, r, i] {op} {src}")
 
-    def _emit_update(self, code: _Code) -> None:
-        k, spec, ctx, L = self.k, self.spec, self.ctx, self.L
-        for j, s in enumerate(self.states):
-            code(f"d{j} = {self.expr(self.derivs[s], L)}")
-        for j, s in enumerate(self.states):
-            arr = ctx.arg("state", k, s)
-            code(f"y{j} = {arr}[b, i] + dt * d{j}")
-            if spec.spiking and s == spec.spike_def:
-                flag = "spk" if L == 0 else f"z_spk{k}[b, i]"
-                with code.block(f"if {flag} != 0.0:"):
-                    code(f"y{j} = {ctx.arg('scalar', k, 'reset')}")
-            with code.block(f"if not math.isfinite(y{j}):"):
-                ctx.fail(code, k, j)
-            code(f"{arr}[b, i] = y{j}")
-        for q, key in enumerate(spec.record):
-            if key[0] in self.states:
-                self._record(code, q, key, f"y{self.states.index(key[0])}")
-
-
-def _emit_func(code: _Code, ctx: _Ctx, k: int, spec: FuncSpec, reads_x: bool) -> None:
-    inp = "x[b, step, i]" if reads_x else f"{ctx.arg('scratch', k, 'in')}[b, i]"
-    out = f"{ctx.arg('scratch', k, 'out')}[b, i]"
-    act = spec.activation
-    code(f"# ---- function node {spec.label!r} ({act})")
-
-    def records(c: _Code) -> None:
-        if not spec.record:
+        if act in ELEMENTWISE:
+            with ctx.ploop(code, k):
+                code(f"{out} = {ELEMENTWISE[act].format(v=inp)}")
+                records(code)
             return
-        with c.block("if rec_now:"):
-            for var, reduce in spec.record:
-                rec = ctx.arg("rec", k, (var, reduce))
-                src = out if var == "out" else inp
-                if reduce:
-                    c(f"cuda.atomic.add({rec}, (b, r, 0), {src} / N{k})")
-                else:
-                    c(f"{rec}[b, r, i] = {src}")
-
-    if act in _ELEMENTWISE:
+        sm = ctx.buffer(f"z_sm{k}", "sm", k)
+        sgn = "-" if act == "softmin" else ""
         with ctx.ploop(code, k):
-            code(f"{out} = {_ELEMENTWISE[act].format(v=inp)}")
+            with code.block("if i == 0:"):  # reset next step's max and sum
+                code(f"{sm}[1 - par, b, 0] = -math.inf")
+                code(f"{sm}[1 - par, b, 1] = 0.0")
+            code(f"cuda.atomic.max({sm}, (par, b, 0), {sgn}{inp})")
+        ctx.barrier(code)
+        with ctx.ploop(code, k):
+            code(f"cuda.atomic.add({sm}, (par, b, 1), math.exp({sgn}{inp} - {sm}[par, b, 0]))")
+        ctx.barrier(code)
+        with ctx.ploop(code, k):
+            code(f"mx = {sm}[par, b, 0]")
+            code(f"tot = {sm}[par, b, 1]")
+            if act == "log_softmax":
+                code(f"{out} = {inp} - mx - math.log(tot)")
+            else:
+                code(f"{out} = math.exp({sgn}{inp} - mx) / tot")
             records(code)
-        return
-    sm = ctx.buffer(f"z_sm{k}", "sm", k)
-    sgn = "-" if act == "softmin" else ""
-    with ctx.ploop(code, k):
-        with code.block("if i == 0:"):  # reset next step's max and sum
-            code(f"{sm}[1 - par, b, 0] = -math.inf")
-            code(f"{sm}[1 - par, b, 1] = 0.0")
-        code(f"cuda.atomic.max({sm}, (par, b, 0), {sgn}{inp})")
-    ctx.barrier(code)
-    with ctx.ploop(code, k):
-        code(f"cuda.atomic.add({sm}, (par, b, 1), math.exp({sgn}{inp} - {sm}[par, b, 0]))")
-    ctx.barrier(code)
-    with ctx.ploop(code, k):
-        code(f"mx = {sm}[par, b, 0]")
-        code(f"tot = {sm}[par, b, 1]")
-        if act == "log_softmax":
-            code(f"{out} = {inp} - mx - math.log(tot)")
-        else:
-            code(f"{out} = math.exp({sgn}{inp} - mx) / tot")
-        records(code)
 
-
-def _incoming(spec: NetworkSpec, k: int) -> list:
-    return [(e, edge) for e, edge in enumerate(spec.edges) if edge.target == k]
-
-
-def _emit_edges(code: _Code, ctx: _Ctx, k: int) -> None:
-    """Summed edge input of node k (plus x for the input node) into its "in" buffer."""
-    spec = ctx.spec
-    incoming = _incoming(spec, k)
-    if not incoming:
-        return
-    lines: list[str] = []
-    for e, edge in incoming:
-        src = ctx.arg("scratch", edge.source, "prev" if edge.feedback else "out")
-        if edge.fmt == "dense":
-            name = ctx.arg("W", e, "dense")
-            lines += _lane_matvec(name, "dense", src, f"{name}.shape[1]")
-        else:
-            parts = tuple(ctx.arg("W", e, p) for p in ("data", "indices", "indptr"))
-            lines += _lane_matvec(parts, "csr", src, "")
-    dest = ctx.arg("scratch", k, "in")
-    plus_x = " + x[b, step, i]" if k == spec.input_node else ""
-    code(f"# ---- edges into node {spec.nodes[k].label!r}")
-    ctx.barrier(code)  # sources were written by other threads
-    ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}{plus_x}")
-    ctx.barrier(code)
+    def edges(self, code: _Code, k: int) -> None:
+        """Summed edge input of node k (plus x for the input node) into its "in" array."""
+        plan = self.plan
+        incoming = plan.edges_in[k]
+        if not incoming:
+            return
+        lines: list[str] = []
+        for edge in incoming:
+            if edge.fmt == "dense":
+                (W,) = edge.weights
+                lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
+            else:
+                lines += _lane_matvec(edge.weights, "csr", edge.src, "")
+        dest = plan.find("scratch", k, "in") or plan.arg("carry", k, "in")
+        plus_x = " + x[b, step, i]" if k == plan.spec.input_node else ""
+        code(f"# ---- edges into node {k}")
+        self.ctx.barrier(code)  # sources were written by other threads
+        self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}{plus_x}")
+        self.ctx.barrier(code)
 
 
 _HEADER = '''\
@@ -477,43 +367,41 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
             "training hooks (fit_rls, fit_ridge accumulation) do not run on the CUDA backend yet; "
             "use device='cpu' for training"
         )
-    rendered = render_network(spec)
-    ctx = _Ctx(spec, mode, rendered.args)
+    plan = build_plan(spec, CUDA)
+    ctx = _Ctx(spec, mode)
+    writer = _Writer(plan, ctx)
     body = _Code(depth=3 if mode == "block" else 2)
-    reads_x = {k: k == spec.input_node and not _incoming(spec, k) for k in range(len(spec.nodes))}
-    renderers = {
-        k: _DiffEq(ctx, k, node, reads_x[k])
-        for k, node in enumerate(spec.nodes)
-        if isinstance(node, DiffEqSpec)
-    }
-    for k, node in enumerate(spec.nodes):
-        _emit_edges(body, ctx, k)
-        if k in renderers:
-            renderers[k].emit(body)
+    for k in plan.probed:
+        node = plan.nodes[k]
+        body(f"# ---- feedback value of node {k}: {node.spec.label!r}, on its current state")
+        writer.loops(body, node, node.probe_loops, first=True)
+        ctx.barrier(body)
+    for k, node_spec in enumerate(spec.nodes):
+        writer.edges(body, k)
+        if k in plan.nodes:
+            body(f"# ---- diff-eq node {k}: {node_spec.label!r} (model {node_spec.model.name!r})")
+            writer.loops(body, plan.nodes[k], plan.nodes[k].loops, first=k not in plan.probed)
         else:
-            _emit_func(body, ctx, k, node, reads_x[k])
+            writer.func(body, k)
     o = spec.output_node
-    out_o = ctx.arg("scratch", o, "out")
+    out_o = plan.arg("scratch", o, "out")
     # the output node's values were written by this same thread mapping: no barrier needed
     with body.block("if rec_now:"):
         with ctx.ploop(body, o):
-            body(f"out_rec[b, r, i] = {out_o}[b, i]")
-    feedback_sources = sorted({e.source for e in spec.edges if e.feedback})
-    if feedback_sources:
+            body(f"out_rec[b, r, i] {'+=' if writer.average else '='} {out_o}[b, i]")
+    if plan.carried:
         ctx.barrier(body)  # every edge has read the previous step's outputs
-        for k in feedback_sources:
+        for k in plan.carried:
             with ctx.ploop(body, k):
-                prev, out = ctx.arg("scratch", k, "prev"), ctx.arg("scratch", k, "out")
+                prev, out = plan.arg("carry", k, "prev"), plan.arg("scratch", k, "out")
                 body(f"{prev}[b, i] = {out}[b, i]")
     body.synced = False
     ctx.barrier(body)  # end of step
-    text = "\n".join(body.lines)
-    used = tuple(j for j, a in enumerate(rendered.args) if _mentions(text, a.name))
     buffers = tuple(ctx.buffers) + (Buffer("z_fail", "fail"),)
     if mode == "grid":
         buffers += (Buffer("z_cnt", "cnt"),)
     params = ["T", "t0", "s0", "dt", "cutoff", "sampling", "x", "out_rec"]
-    params += [rendered.args[j].name for j in used] + [bf.name for bf in buffers]
+    params += [a.name for a in plan.args] + [bf.name for bf in buffers]
     params += ["lanes", "NM", "fstride"]
 
     head = _Code()
@@ -524,27 +412,28 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
         head("B = x.shape[0]")
         head("inv_dt = 1.0 / dt")
         for k in range(len(spec.nodes)):
-            head(f"N{k} = {ctx.arg('scratch', k, 'out')}.shape[1]")
+            head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
         head("tid = cuda.threadIdx.x")
         head("nt = cuda.blockDim.x")
         head("lane = tid % lanes")
         head(f"sh = cuda.shared.array({MAX_THREADS}, float64)")
         if mode == "block":
             with head.block("for b in range(cuda.blockIdx.x, B, cuda.gridDim.x):"):
-                _step_head(head, "z_fail[b]")
+                _step_head(head, "z_fail[b]", spec.record_mode)
         else:
             head("grid = cuda.cg.this_grid()")
             head("gt = cuda.grid(1)")
             head("gn = cuda.gridsize(1)")
             head("nf = 0")
-            _step_head(head, None)
-    source = _HEADER + "\n".join(head.lines + body.lines) + "\n"
+            _step_head(head, None, spec.record_mode)
+    extra = helpers("@cuda.jit(device=True)", writer.used_helpers)
+    source = _HEADER + "\n".join(extra + head.lines + body.lines) + "\n"
     return CudaKernelSource(
-        source, mode, rendered.args, used, buffers, len(spec.nodes), ctx.n_states
+        source, mode, tuple(plan.args), buffers, len(spec.nodes), ctx.n_states
     )
 
 
-def _step_head(head: _Code, flag: str | None) -> None:
+def _step_head(head: _Code, flag: str | None, record_mode: str) -> None:
     """Start of a step. Every thread must take the same branch at the break, so it only reads
     what was written before the previous step's final barrier: a failure key < step * fstride
     (block mode), or the count of trials that failed in the previous step (grid mode; counts
@@ -562,11 +451,9 @@ def _step_head(head: _Code, flag: str | None) -> None:
                 head("break")
         head("t = (t0 + step) * dt")
         head("gs = s0 + step")
-        head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")
+        if record_mode == "average":
+            head("rec_now = gs >= cutoff")
+        else:
+            head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")
         head("r = (gs - cutoff) // sampling")
         head("par = step % 2")
-
-
-def _mentions(text: str, name: str) -> bool:
-    return re.search(rf"\b{re.escape(name)}\b", text) is not None
-

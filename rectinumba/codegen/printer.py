@@ -40,6 +40,14 @@ class ScalarPrinter(PythonCodePrinter):
     def _print_Round(self, expr) -> str:  # noqa: N802 (rectinumba's round: half to even)
         return f"np.rint({self._print(expr.args[0])})"
 
+    # exponential Euler's (exp(h) - 1)/h and its derivative: helpers of the generated module
+    # (codegen.emit.HELPERS), which switch to a Taylor series near h = 0
+    def _print_phi1(self, expr) -> str:
+        return f"_phi1({self._print(expr.args[0])})"
+
+    def _print_phi1_prime(self, expr) -> str:
+        return f"_phi1p({self._print(expr.args[0])})"
+
     def _print_Piecewise(self, expr) -> str:  # noqa: N802
         # nested conditional expressions; always ends with a default branch
         result = "0.0"

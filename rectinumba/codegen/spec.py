@@ -17,7 +17,15 @@ __all__ = [
     "NetworkSpec",
     "ACTIVATIONS",
     "ROW_PARALLEL_MIN",
+    "METHODS",
+    "RECORD_MODES",
 ]
+
+#: update rules (names registered in rectinumba.codegen.update.RULES)
+METHODS = ("euler", "heun", "rk4", "exp_euler")
+
+#: how recordings sample the steps of a window of ``sampling`` steps
+RECORD_MODES = ("subsample", "average")
 
 #: dense coupling of at least this many neurons runs its J rows in parallel threads when one
 #: trial runs at a time (a parallel region costs ~10-50 us; N=2000 dense steps take ~1 ms)
@@ -109,17 +117,22 @@ class NetworkSpec:
     #: codegen.step._DENSE_MV_PAR); set for B == 1 and a dense-coupled node of >= ROW_PARALLEL_MIN
     row_parallel: bool = False
     #: online learning / accumulation emitted at the end of each step (see codegen.train);
-    #: a hashable object with an ``emit(code, spec, args)`` method, or None
+    #: a hashable object with an ``emit(code, plan)`` method, or None
     train: object = None
+    #: update rule (codegen.update.RULES)
+    method: str = "euler"
+    #: "subsample": record every ``sampling``-th step; "average": the mean over each window
+    record_mode: str = "subsample"
 
 
 @dataclass(frozen=True)
 class ArgSpec:
     """One kernel argument after the fixed ones.
 
-    role: "state" | "const" | "scratch" | "J" | "W" | "scalar" | "rec"; ``owner`` is a node index
-    (or an edge index for role "W"); ``detail`` names the item (state name, scratch kind, matrix
-    part, scalar name, or the (var, reduce) record key).
+    role: "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
+    values) | "J" | "W" | "scalar" | "rec" | "train", and for BPTT "tape" | "lam" | "gcarry" |
+    "grad" | "adj"; ``owner`` is a node index (or an edge index for role "W"); ``detail`` names
+    the item (state name, scratch kind, matrix part, scalar name, the (var, reduce) record key).
     """
 
     name: str

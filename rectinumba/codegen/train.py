@@ -1,12 +1,12 @@
 """Training hooks emitted into the step kernel: ridge accumulation and online RLS.
 
 A hook is a small frozen (hashable) object stored in ``NetworkSpec.train``; ``render_network``
-calls its ``emit(code, spec, args)`` at the end of every step, after the network output was
-recorded and before the feedback buffers are copied. Only *structure* lives in a hook (the rendered
+calls its ``emit(code, plan)`` at the end of every step, after the network output was recorded
+and before the carried feedback outputs are copied. Only *structure* lives in a hook (the rendered
 source depends on it); every value (cutoff, sampling, beta, update interval, targets, P, ...) is a
 kernel argument (``ArgSpec(role="train")``) so that fits with other values reuse one compiled
 kernel. Names available in the emitted code: ``b``, ``step`` (chunk-local), ``gs`` (run-relative
-step), ``x``, ``n<k>_out``, ``n<k>_prev`` and the edge weights ``e<e>_W``.
+step), ``x``, and every array of the plan's argument table (``plan.arg(role, owner, detail)``).
 
 Arguments (``detail`` keys, supplied through ``Network._execute(train_arrays=...)``):
 
@@ -25,16 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .step import ArgSpec
-
 __all__ = ["RidgeAccumulate", "RLSUpdate"]
 
 
-def _train_args(args: list, *keys: str) -> list[str]:
-    """Append a ``train`` argument named ``tr_<key>`` (``tr_y`` for ``steps:y``) per key."""
-    names = [f"tr_{key.removeprefix('steps:')}" for key in keys]
-    args.extend(ArgSpec(name, "train", -1, key) for name, key in zip(names, keys, strict=True))
-    return names
+def _train_args(plan, *keys: str) -> list[str]:
+    """Declare a ``train`` argument named ``tr_<key>`` (``tr_y`` for ``steps:y``) per key."""
+    return [plan.add_train_arg(key) for key in keys]
 
 
 @dataclass(frozen=True)
@@ -57,16 +53,18 @@ class RidgeAccumulate:
 
     intercept: bool = False
 
-    def emit(self, code, spec, args: list) -> None:
-        o = spec.output_node
+    def emit(self, code, plan) -> None:
+        """Append the accumulation to the step body ``code`` (declares its arguments)."""
+        o = plan.spec.output_node
+        out = plan.arg("scratch", o, "out")
         cfg, y, buf, ybuf, cnt, xx, xy = _train_args(
-            args, "cfg", "steps:y", "buf", "ybuf", "cnt", "xx", "xy"
+            plan, "cfg", "steps:y", "buf", "ybuf", "cnt", "xx", "xy"
         )
         # own sampling test: rec_now is never true when the fit records no output
         with code.block(f"if gs >= {cfg}[0] and (gs - {cfg}[0]) % {cfg}[1] == 0:"):
             code(f"cl = {cnt}[b]")
             with code.block(f"for i in range(N{o}):"):
-                code(f"{buf}[b, i, cl] = n{o}_out[b, i]")
+                code(f"{buf}[b, i, cl] = {out}[b, i]")
             if self.intercept:
                 code(f"{buf}[b, N{o}, cl] = 1.0")
             with code.block(f"for q in range({y}.shape[2]):"):
@@ -129,7 +127,7 @@ def _emit_fold(code, buf: str, ybuf: str, xx: str, xy: str) -> None:
 class RLSUpdate:
     """Recursive least squares on the dense edge ``spec.edges[edge]``, inside the step loop.
 
-    With x the vector the edge read this step (the source's output, or its previous output for a
+    With x the vector the edge read this step (the source's output, or its feedback value for a
     feedback edge), y the target and ``e = y - W x`` the a-priori error of the edge's
     contribution, every ``update_steps`` steps::
 
@@ -142,13 +140,13 @@ class RLSUpdate:
 
     edge: int
 
-    def emit(self, code, spec, args: list) -> None:
+    def emit(self, code, plan) -> None:
+        """Append the RLS update to the step body ``code`` (declares its arguments)."""
         e = self.edge
-        E = spec.edges[e]
-        src = f"n{E.source}_prev" if E.feedback else f"n{E.source}_out"
-        W = f"e{e}_W"
+        (edge,) = [ed for ins in plan.edges_in.values() for ed in ins if ed.edge == e]
+        src, (W,) = edge.src, edge.weights
         cfg, par, y, P, z, err, acc, lrec = _train_args(
-            args, "cfg", "par", "steps:y", "P", "z", "e", "acc", "lrec"
+            plan, "cfg", "par", "steps:y", "P", "z", "e", "acc", "lrec"
         )
         code("# ---- RLS: a-priori error of the trained edge's contribution")
         code("sq = 0.0")

@@ -1,4 +1,7 @@
-"""Backpropagation through time without autodiff: fit_bptt (mixed into Network).
+"""Backpropagation through time without autodiff: fit_bptt (a trainer object).
+
+``Network.fit_bptt``, ``Network.bptt_gradients`` and ``Network.bptt_parameters`` hand their
+arguments to :class:`BPTTTrainer`.
 
 The gradients come from generated adjoint kernels (:mod:`rectinumba.codegen.adjoint`): sympy
 differentiates every neuron model's equations, the backward kernel runs the adjoint recursion
@@ -15,18 +18,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NetworkError
+from ..errors import BackendError, NetworkError
+from ..recording import Recording
+from ..validate import as_number
+from .data import epochs as _epochs
 
-__all__ = ["BPTTMixin"]
+__all__ = ["BPTTTrainer"]
 
 _FIT_KWARGS = {"record_output", "record_loss", "record_vars", "checkpoint"}
 
 
-class BPTTMixin:
-    """Methods fit_bptt, bptt_gradients and bptt_parameters of :class:`rectinumba.Network`."""
+class BPTTTrainer:
+    """fit_bptt, bptt_gradients and bptt_parameters of :class:`rectinumba.Network`.
+
+    Parameters
+    ----------
+    net : Network
+        The network (public API).
+    runner : Runner
+        Its runner.
+    """
+
+    def __init__(self, net, runner) -> None:
+        self.net, self.runner = net, runner
 
     # ---- helpers ----------------------------------------------------------------------------
-    def bptt_parameters(self) -> dict[str, np.ndarray]:
+    def parameters(self) -> dict[str, np.ndarray]:
         """The arrays fit_bptt trains, by name (live references, updated in place by training).
 
         Names: ``"<node>/<op/param>"`` for parameters listed in ``train_params`` (shape (1, N),
@@ -36,11 +53,11 @@ class BPTTMixin:
         """
         from .bptt_engine import live_array, trainable_parameters
 
-        return {name: live_array(*spec) for name, spec in trainable_parameters(self).items()}
+        return {name: live_array(*spec) for name, spec in trainable_parameters(self.runner).items()}
 
     def _bptt_targets(self, epochs, what: str):
         """Targets shaped like the (B, T, n) outputs; class indices as (B, T)."""
-        n_out = self.n_out
+        n_out = self.net.n_out
         fixed = []
         for x, y in epochs:
             k = y.shape[2]
@@ -55,13 +72,12 @@ class BPTTMixin:
         return fixed
 
     def _bptt_setup(self, inputs, targets, loss, loss_kwargs, what: str):
-        from ..errors import BackendError
         from .losses import get_loss
 
-        if self._backend.name != "cpu":
+        if not self.runner.backend.supports_bptt:
             raise BackendError(
                 f"{what} runs its forward and adjoint kernels on the CPU only; this network is on "
-                f"device {self.device!r}",
+                f"device {self.net.device!r}",
                 hint="build the network with device='cpu' for BPTT training",
             )
 
@@ -76,7 +92,7 @@ class BPTTMixin:
             targets = [idx3(x, y) for x, y in zip(inputs, targets, strict=False)]
         elif not isinstance(inputs, (list, tuple)):
             targets = idx3(inputs, targets)
-        epochs, batched = self._epochs(inputs, targets, what)
+        epochs, batched = _epochs(self.runner, inputs, targets, what)
         epochs = self._bptt_targets(epochs, what)
         return loss_fn, epochs, batched
 
@@ -90,7 +106,7 @@ class BPTTMixin:
             )
         return int(checkpoint)
 
-    def bptt_gradients(
+    def gradients(
         self,
         inputs,
         targets,
@@ -118,7 +134,7 @@ class BPTTMixin:
         if len(epochs) != 1:
             raise NetworkError("bptt_gradients takes one sequence (an array), not a list of epochs")
         x, y = epochs[0]
-        engine = BPTTEngine(self, x.shape[0])
+        engine = BPTTEngine(self.runner, x.shape[0])
         _, grads, _ = engine.window(
             x,
             loss_fn,
@@ -128,13 +144,13 @@ class BPTTMixin:
         )
         from .bptt_engine import trainable_parameters
 
-        kinds = trainable_parameters(self)
+        kinds = trainable_parameters(self.runner)
         return {
             k: (g[0] if kinds[k][0] == "const" and g.shape[0] == 1 else g) for k, g in grads.items()
         }
 
     # ---- training -----------------------------------------------------------------------------
-    def fit_bptt(
+    def fit(
         self,
         inputs,
         targets,
@@ -197,15 +213,14 @@ class BPTTMixin:
         checkpoint = self._check_checkpoint(kwargs.get("checkpoint"))
         from .bptt_engine import BPTTEngine
         from .optimizers import get_optimizer
-        from .readout import _as_number
 
-        sampling, _ = self._check_sampling(sampling_steps, 0)
-        update_steps = _as_number(update_steps, "fit_bptt: update_steps", integer=True)
+        sampling = Recording.make(sampling_steps).sampling
+        update_steps = as_number(update_steps, "fit_bptt: update_steps", integer=True)
         if update_steps < 1:
             raise NetworkError(
                 f"fit_bptt: update_steps must be a positive integer, got {update_steps!r}"
             )
-        lr = _as_number(lr, "fit_bptt: lr")
+        lr = as_number(lr, "fit_bptt: lr")
         is_list = isinstance(inputs, (list, tuple))
         loss_fn, epochs, batched = self._bptt_setup(inputs, targets, loss, loss_kwargs, "fit_bptt")
         empty = [i for i, (x, _) in enumerate(epochs) if x.shape[1] == 0]
@@ -215,27 +230,27 @@ class BPTTMixin:
                 + (f"epoch(s) {empty} have" if is_list else "the inputs have")
                 + " no steps (T = 0); there is no loss to train on"
             )
-        params = self.bptt_parameters()
+        params = self.parameters()
         if not params:
             raise NetworkError(
                 "fit_bptt: nothing to train",
                 hint="add edges with train='gd' or give add_diffeq_node(train_params=[...])",
             )
         opt = get_optimizer(optimizer, params, lr=lr, **(optimizer_kwargs or {}))
-        rec_states = self._bptt_record_spec(record_vars)
+        rec_states = self._record_spec(record_vars)
 
         losses, epoch_losses, outs = [], [], []
         recs: dict = {key: [] for key, *_ in rec_states}
         engine = None
         # a failure (a non-finite state, the Observer refusing record_vars) restores the trained
         # parameters (in place), the states, feedback buffers and step counter
-        with self._transaction(*params.values()):
+        with self.runner.transaction(*params.values()):
             for i, (x, y) in enumerate(epochs):
                 if i > 0:
-                    self.reset()
+                    self.net.reset()
                 B, T = x.shape[:2]
                 if engine is None or engine.B != B:
-                    engine = BPTTEngine(self, B)
+                    engine = BPTTEngine(self.runner, B)
                 else:
                     engine.load()
                 windows = (
@@ -249,7 +264,7 @@ class BPTTMixin:
                 for w, (s, e) in enumerate(windows):
                     xw = x[:, s:e]
                     yw = y[:, s:e] if batched else y[0, s:e]
-                    hook = self._bptt_recorder(engine, rec_states, ep_recs) if rec_states else None
+                    hook = self._recorder(engine, rec_states, ep_recs) if rec_states else None
                     value, grads, out = engine.window(
                         xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
                     )
@@ -268,21 +283,19 @@ class BPTTMixin:
                 losses.extend(ep)
                 epoch_losses.append(float(np.mean(ep)))
                 engine.free_tapes()
-            obs = self._bptt_observer(
-                outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0]
-            )
+            obs = self._observer(outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0])
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
         if is_list:
             obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
         return obs
 
-    def _bptt_observer(self, outs, recs, rec_states, sampling, batched, B):
+    def _observer(self, outs, recs, rec_states, sampling, batched, B):
         """Observer holding fit_bptt's (already sampled) output and state recordings."""
         from ..observer import Observer
 
         obs = Observer(
-            self.dt,
+            self.net.dt,
             record_output=bool(outs),
             record_loss=True,
             record_vars=[k for k, *_ in rec_states] or None,
@@ -297,13 +310,14 @@ class BPTTMixin:
         return obs
 
     # ---- recordings ------------------------------------------------------------------------------
-    def _bptt_record_spec(self, record_vars) -> list[tuple]:
+    def _record_spec(self, record_vars) -> list[tuple]:
         """[(key, label, state index, reduce)] for the requested state variables."""
         from ..nodes import DiffEqNode
 
         out = []
-        for key, label, (name, reduce) in self._parse_record_vars(record_vars)[1]:
-            node = self._nodes[label]
+        recording = Recording.make(record_vars=record_vars)
+        for key, label, (name, reduce) in self.runner.resolve(recording)[1]:
+            node = self.runner.nodes[label]
             if not isinstance(node, DiffEqNode) or name not in node.model.states:
                 raise NetworkError(
                     f"fit_bptt records state variables only; {key[1]!r} is not one",
@@ -314,7 +328,7 @@ class BPTTMixin:
         return out
 
     @staticmethod
-    def _bptt_recorder(engine, rec_states, recs):
+    def _recorder(engine, rec_states, recs):
         """Collect post-update states of each forward segment from the tape."""
 
         def hook(s: int, T_seg: int, T_tape: int) -> None:

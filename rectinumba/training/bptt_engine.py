@@ -1,11 +1,12 @@
-"""Runtime of backpropagation through time: binds a Network to the generated BPTT kernels.
+"""Runtime of backpropagation through time: binds a network to the generated BPTT kernels.
 
 One :class:`BPTTEngine` serves one training call: it renders and loads the forward (taping) and
 backward kernels of :mod:`rectinumba.codegen.adjoint`, keeps working copies of the network state
-(B trials), and computes the loss and the gradients of one window of steps with
-:meth:`BPTTEngine.window`. With ``checkpoint=K`` the forward pass keeps only the state at the start
-of every K-step segment; the backward pass recomputes each segment's tape from its checkpoint just
-before running back through it, so memory is O(T/K) states + O(K) tape instead of O(T) tape.
+(B trials) in a :class:`BPTTBinding` (the run binding plus tapes and adjoints: one role -> array
+table, :mod:`rectinumba.binding`), and computes the loss and the gradients of one window of steps
+with :meth:`BPTTEngine.window`. With ``checkpoint=K`` the forward pass keeps only the state at the
+start of every K-step segment; the backward pass recomputes each segment's tape from its checkpoint
+just before running back through it, so memory is O(T/K) states + O(K) tape instead of O(T) tape.
 """
 
 from __future__ import annotations
@@ -14,31 +15,31 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import NetworkError
+from ..binding import Binding
 from ..nodes import DiffEqNode
-from ..weights import csr_parts, is_sparse
+from ..weights import is_sparse
 
-__all__ = ["BPTTEngine", "trainable_parameters", "PARALLEL_MIN_WORK"]
+__all__ = ["BPTTEngine", "BPTTBinding", "trainable_parameters", "PARALLEL_MIN_WORK"]
 
 #: trials x largest node size from which the kernels loop over trials with prange
 PARALLEL_MIN_WORK = 1024
 
 
-def trainable_parameters(net) -> dict[str, tuple]:
+def trainable_parameters(runner) -> dict[str, tuple]:
     """name -> (kind, owner object, detail) for everything fit_bptt trains.
 
     Names: ``"<node>/<op/param>"`` for node parameters in ``train_params``, ``"<node>/weights"`` for
     a trained coupling J, ``"<source>-><target>"`` for edges added with ``train="gd"``.
     """
     out: dict[str, tuple] = {}
-    for label, node in net._nodes.items():
+    for label, node in runner.nodes.items():
         if isinstance(node, DiffEqNode):
             for p in node.train_params:
                 if p == "weights":
                     out[f"{label}/weights"] = ("J", node, None)
                 else:
                     out[f"{label}/{p}"] = ("const", node, p)
-    for (s, t), edge in net._edges.items():
+    for (s, t), edge in runner.edges.items():
         if edge.train == "gd":
             out[f"{s}->{t}"] = ("W", edge, None)
     return out
@@ -52,30 +53,79 @@ def live_array(kind: str, owner, detail) -> np.ndarray:
     return w.data if is_sparse(w) else w
 
 
+class BPTTBinding(Binding):
+    """The run binding plus the BPTT roles: tapes, state and carried adjoints, gradients.
+
+    Tapes (B, T_tape, n) are kept per (owner, detail) and reused across windows of one length;
+    the forward kernel sees empty adjoint arrays.
+    """
+
+    def __init__(self, nodes, edges, B: int, dtype, carry: dict) -> None:
+        super().__init__(nodes, edges, B, dtype, carry)
+        self.T_tape = 1
+        self._tapes: dict[tuple, np.ndarray] = {}
+        self.adjoints: dict[tuple, np.ndarray] | None = None
+
+    def tape(self, a) -> np.ndarray:
+        key = (a.owner, a.detail, self.T_tape)
+        if key not in self._tapes:
+            n = self.nodes[a.owner].n_out
+            self._tapes[key] = np.zeros((self.B, self.T_tape, n), self.dtype)
+        return self._tapes[key]
+
+    def free_tapes(self) -> None:
+        """Release the tapes (between epochs)."""
+        self._tapes.clear()
+
+    def _adjoint(self, a, shape) -> np.ndarray:
+        if self.adjoints is None:  # the forward kernel ignores adjoints: empty, right rank
+            return np.zeros((0,) * len(shape))
+        key = (a.role, a.owner, a.detail)
+        if key not in self.adjoints:
+            self.adjoints[key] = np.zeros(shape)
+        return self.adjoints[key]
+
+    def lam(self, a) -> np.ndarray:
+        return self._adjoint(a, (self.B, self.nodes[a.owner].n_out))
+
+    gcarry = adj = lam
+
+    def grad(self, a) -> np.ndarray:
+        kind, part = a.detail
+        if kind == "const":
+            shape = (self.nodes[a.owner].n_out,)
+        else:
+            m = self.nodes[a.owner].weights if kind == "J" else self.edges[a.owner].weights
+            shape = (m.nnz,) if part == "data" else tuple(m.shape)
+        return self._adjoint(a, (self.B,) + shape)
+
+
 class BPTTEngine:
     """Forward/backward kernels of one network structure for B trials.
 
     Parameters
     ----------
-    net
-        The Network (read for structure, values and state; state is written by :meth:`commit`).
-    B
+    runner : Runner
+        The network's runner (structure, values, state; state is written by :meth:`commit`).
+    B : int
         Number of trials per window.
     """
 
-    def __init__(self, net, B: int) -> None:
+    def __init__(self, runner, B: int) -> None:
         from ..codegen.adjoint import BPTTSpec, render_bptt
         from ..codegen.cache import load_source
 
-        self.net, self.B = net, int(B)
-        spec, order = net._spec(None, self.B)
+        self.runner, self.B = runner, int(B)
+        spec, order = runner.spec(None, self.B)
         # trials run in parallel threads only when there is enough work per step to pay for the
         # threads (and for the much longer compilation of the parallel kernels)
-        work = self.B * max(n.n_out for n in net._nodes.values())
-        spec = dataclasses.replace(spec, parallel=self.B > 1 and work >= PARALLEL_MIN_WORK)
+        work = self.B * max(n.n_out for n in runner.nodes.values())
+        spec = dataclasses.replace(
+            spec, parallel=self.B > 1 and work >= PARALLEL_MIN_WORK, row_parallel=False
+        )
         self.spec, self.order = spec, order
-        self.nodes = [net._nodes[label] for label in order]
-        self.edges = list(net._edges.values())
+        self.nodes = [runner.nodes[label] for label in order]
+        self.edges = list(runner.edges.values())
         train_consts, train_J = [], []
         for node in self.nodes:
             if isinstance(node, DiffEqNode):
@@ -89,166 +139,77 @@ class BPTTEngine:
         self.rendered = render_bptt(self.bspec)
         module = load_source(self.rendered.source, options="bptt-cpu")
         self._forward, self._backward = module.forward, module.backward
-        self.sizes = np.array([n.n_out for n in self.nodes], np.int64)
         self.index = {label: k for k, label in enumerate(order)}
-        self.params = {
-            name: (kind, owner, detail)
-            for name, (kind, owner, detail) in trainable_parameters(net).items()
-        }
-        self._tapes: dict[tuple[str, int], np.ndarray] = {}
+        self.params = dict(trainable_parameters(runner))
+        self.binding: BPTTBinding
         self.load()
 
     # ---- state -------------------------------------------------------------------------------
-    def _rows(self, arr: np.ndarray, what: str, label: str) -> np.ndarray:
-        B = self.B
-        if arr.shape[0] == B:
-            return np.array(arr, dtype=self.net.dtype, order="C", copy=True)
-        if arr.shape[0] == 1:
-            return np.repeat(arr, B, axis=0).astype(self.net.dtype, copy=False)
-        raise NetworkError(
-            f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
-            node=label,
-        )
-
     def load(self) -> None:
-        """Working copies of the network's current state and feedback buffers."""
+        """Working copies of the network's current state and carried values."""
         # error messages count steps from here (the start of the epoch or bptt_gradients call)
-        self.origin = self.net._step
-        self.state: dict[tuple[int, str], np.ndarray] = {}
-        self.prev: dict[int, np.ndarray] = {}
-        for a in self.rendered.args:
-            node = self.nodes[a.owner] if a.role in ("state", "prev") else None
-            if a.role == "state":
-                self.state[(a.owner, a.detail)] = self._rows(
-                    node.state[a.detail], f"state {a.detail!r}", node.label
-                )
-            elif a.role == "prev":
-                prev = self.net._prev.get(node.label)
-                self.prev[a.owner] = (
-                    np.zeros((self.B, node.n_out), self.net.dtype)
-                    if prev is None
-                    else self._rows(prev, "feedback buffer", node.label)
-                )
+        self.origin = self.runner.step
+        r = self.runner
+        self.binding = BPTTBinding(self.nodes, self.edges, self.B, r.dtype, r.carry)
+        self.binding.bind(self.rendered.forward_args)  # creates the working copies
 
     def snapshot(self) -> tuple[dict, dict]:
+        """Copies of the working states and carried values."""
+        b = self.binding
         return (
-            {k: v.copy() for k, v in self.state.items()},
-            {k: v.copy() for k, v in self.prev.items()},
+            {k: v.copy() for k, v in b.states.items()},
+            {k: v.copy() for k, v in b.carried.items()},
         )
 
     def restore(self, snap) -> None:
-        state, prev = snap
-        for key, arr in state.items():
-            self.state[key][...] = arr
-        for key, arr in prev.items():
-            self.prev[key][...] = arr
+        """Back to a :meth:`snapshot` (in place: the kernels' arrays stay the same objects)."""
+        states, carried = snap
+        for key, arr in states.items():
+            self.binding.states[key][...] = arr
+        for key, arr in carried.items():
+            self.binding.carried[key][...] = arr
 
     def commit(self, steps: int) -> None:
         """Write the working state back into the network (after a successful window)."""
-        for (k, name), arr in self.state.items():
+        for (k, name), arr in self.binding.states.items():
             self.nodes[k].state[name] = arr.copy()
-        for k, arr in self.prev.items():
-            self.net._prev[self.nodes[k].label] = arr.copy()
-        self.net._step += int(steps)
+        for key, arr in self.binding.carried.items():
+            self.runner.carry[key] = arr.copy()
+        self.runner.step += int(steps)
 
-    # ---- kernel arguments ------------------------------------------------------------------------
-    def _tape(self, name: str, owner: int, T: int) -> np.ndarray:
-        key = (name, T)
-        arr = self._tapes.get(key)
-        if arr is None:
-            arr = np.zeros((self.B, T, int(self.sizes[owner])), self.net.dtype)
-            self._tapes[key] = arr
-        return arr
+    @property
+    def state(self) -> dict:
+        """(node index, state name) -> working copy."""
+        return self.binding.states
 
     def free_tapes(self) -> None:
-        self._tapes.clear()
-
-    def _args(self, T_tape: int, lam=None, gfb=None, grads=None) -> list:
-        dt = self.net.dtype.type
-        out = []
-        csr_cache: dict[int, tuple] = {}
-
-        def parts(obj_id, m):
-            if obj_id not in csr_cache:
-                csr_cache[obj_id] = csr_parts(m, self.net.dtype)
-            return csr_cache[obj_id]
-
-        for a in self.rendered.args:
-            role = a.role
-            if role == "state":
-                arr = self.state[(a.owner, a.detail)]
-            elif role == "const":
-                node = self.nodes[a.owner]
-                v = node.values[a.detail]
-                arr = (
-                    v if v.shape[0] == self.B else self._rows(v, f"value {a.detail!r}", node.label)
-                )
-            elif role in ("J", "W"):
-                m = self.nodes[a.owner].weights if role == "J" else self.edges[a.owner].weights
-                if a.detail == "dense":
-                    arr = m
-                else:
-                    arr = parts(id(m), m)[("data", "indices", "indptr").index(a.detail)]
-            elif role == "scalar":
-                node = self.nodes[a.owner]
-                val = {
-                    "threshold": node.spike_threshold,
-                    "reset": node.spike_reset,
-                    "slope": node.spike_slope,
-                }[a.detail]
-                arr = dt(val)
-            elif role == "prev":
-                arr = self.prev[a.owner]
-            elif role == "tape":
-                arr = self._tape(a.name, a.owner, T_tape)
-            elif role in ("lam", "gfb"):
-                # the forward kernel ignores adjoints: empty arrays of the right rank
-                src = lam if role == "lam" else gfb
-                arr = src[a.name] if src is not None else np.zeros((0, 0))
-            elif role == "grad":
-                if grads is not None:
-                    arr = grads[a.name]
-                else:
-                    ndim = 3 if a.detail[1] == "dense" else 2
-                    arr = np.zeros((0,) * ndim)
-            else:  # pragma: no cover - renderer and runtime are written together
-                raise AssertionError(role)
-            out.append(arr)
-        return out
-
-    def _adjoint_buffers(self) -> tuple[dict, dict, dict]:
-        lam, gfb, grads = {}, {}, {}
-        for a in self.rendered.args:
-            if a.role == "lam":
-                lam[a.name] = np.zeros((self.B, int(self.sizes[a.owner])))
-            elif a.role == "gfb":
-                gfb[a.name] = np.zeros((self.B, int(self.sizes[a.owner])))
-            elif a.role == "grad":
-                kind, part = a.detail[0], a.detail[1]
-                if kind == "const":
-                    shape = (int(self.sizes[a.owner]),)
-                else:
-                    m = self.nodes[a.owner].weights if kind == "J" else self.edges[a.owner].weights
-                    shape = (m.nnz,) if part == "data" else tuple(m.shape)
-                grads[a.name] = np.zeros((self.B,) + shape)
-        return lam, gfb, grads
+        """Release the tapes (between epochs)."""
+        self.binding.free_tapes()
 
     # ---- passes ------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, t0: int, out: np.ndarray, T_tape: int) -> None:
         """Run x (B, T, m) from the working state; outputs into ``out`` (B, T, n_out)."""
         T = x.shape[1]
         status = np.zeros((self.B, 5), np.int64)
-        self._forward(
-            T, t0, self.net.dtype.type(self.net.dt), x, self.sizes, out, status, *self._args(T_tape)
-        )
+        b = self.binding
+        b.T_tape, b.adjoints = T_tape, None
+        dt = self.runner.dtype.type(self.runner.dt)
+        args = b.bind(self.rendered.forward_args)
+        self._forward(T, t0, 0, dt, 0, 1, x, out, status, *args)
         if status[:, 0].any():
             # the kernel counts steps from t0 (a window or checkpoint segment): report them from
             # the start of the epoch, as run() reports steps from the start of the run
             status[:, 1] += t0 - self.origin
-            self.net._raise_status(status, self.spec, self.order, t0, self.B)
+            self.runner.raise_status(status, self.spec, self.order, self.B)
 
     def state_tape(self, k: int, j: int, T_tape: int) -> np.ndarray:
-        return self._tape(f"n{k}_ty{j}", k, T_tape)
+        """The tape of the pre-update values of state j of node k."""
+        a = next(
+            a for a in self.rendered.forward_args
+            if a.role == "tape" and a.owner == k and a.detail == ("y", self.nodes[k].model.states[j])
+        )
+        self.binding.T_tape = T_tape
+        return self.binding.tape(a)
 
     def window(
         self,
@@ -273,11 +234,11 @@ class BPTTEngine:
             trials: the loss already averages over them), outputs (B, T, n_out).
         """
         B, T, _ = x.shape
-        dtype = self.net.dtype
+        dtype = self.runner.dtype
         x = np.ascontiguousarray(x, dtype=dtype)
-        t_start = self.net._step
+        t_start = self.runner.step
         K = T if not checkpoint or checkpoint >= T else int(checkpoint)
-        out = np.zeros((B, T, int(self.sizes[self.spec.output_node])), dtype)
+        out = np.zeros((B, T, self.nodes[self.spec.output_node].n_out), dtype)
         segments = list(range(0, T, K))
         snaps = []
         for s in segments:
@@ -290,7 +251,7 @@ class BPTTEngine:
         pred = out.astype(np.float64) if batched else out[0].astype(np.float64)
         value, g = loss_fn.value_and_grad(pred, target)
         gout = np.ascontiguousarray(np.asarray(g, np.float64).reshape(out.shape))
-        lam, gfb, grads = self._adjoint_buffers()
+        adjoints: dict = {}
         final = self.snapshot() if len(segments) > 1 else None
         for q in reversed(range(len(segments))):
             s = segments[q]
@@ -298,25 +259,24 @@ class BPTTEngine:
             if len(segments) > 1:
                 self.restore(snaps[q])
                 self.forward(x[:, seg], t_start + s, np.zeros_like(out[:, seg]), K)
+            b = self.binding
+            b.T_tape, b.adjoints = K, adjoints
             self._backward(
                 seg.stop - s,
                 t_start + s,
-                dtype.type(self.net.dt),
+                0,
+                dtype.type(self.runner.dt),
                 x[:, seg],
-                self.sizes,
                 gout[:, seg],
-                *self._args(K, lam, gfb, grads),
+                *b.bind(self.rendered.backward_args),
             )
         if final is not None:
             self.restore(final)
-        return float(value), self._collect(grads), out
+        return float(value), self._collect(adjoints), out
 
-    def _collect(self, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _collect(self, adjoints: dict) -> dict[str, np.ndarray]:
         """Kernel gradient buffers -> parameter name -> gradient shaped like the live array."""
-        by_key = {}
-        for a in self.rendered.args:
-            if a.role == "grad":
-                by_key[(a.owner, a.detail)] = grads[a.name]
+        by_key = {(o, d): arr for (role, o, d), arr in adjoints.items() if role == "grad"}
         result = {}
         for name, (kind, owner, detail) in self.params.items():
             if kind == "W":

@@ -1,4 +1,8 @@
-"""Readout training on the compiled loop: fit_ridge, fit_rls, test (mixed into Network).
+"""Readout training on the compiled loop: fit_ridge, fit_rls, test (trainer objects).
+
+``Network.fit_ridge``, ``Network.fit_rls`` and ``Network.test`` hand their arguments to
+:class:`RidgeTrainer`, :class:`RLSTrainer` and :class:`Evaluator`, which work through the
+network's public methods and its :class:`~rectinumba.runner.Runner`.
 
 Both fits run inside the generated step kernel through a training hook
 (:mod:`rectinumba.codegen.train`): ridge regression accumulates ``X^T X`` and ``X^T Y`` while the
@@ -18,9 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NetworkError
+from ..errors import BackendError, NetworkError
+from ..recording import Recording
+from ..validate import as_number
+from .data import epochs as _epochs
+from .data import merge
 
-__all__ = ["ReadoutTrainingMixin"]
+__all__ = ["RidgeTrainer", "RLSTrainer", "Evaluator"]
 
 #: bytes of the per-trial row buffer of the ridge hook (longer rows: longer vectorised dot products)
 RIDGE_BLOCK_BYTES = 2 << 20
@@ -32,32 +40,6 @@ RIDGE_DEVICE_CHUNK = 1 << 16
 def _block_rows(n1: int) -> int:
     """Rows per trial collected before the ridge hook folds them into X^T X (256 to 4096)."""
     return int(min(4096, max(256, RIDGE_BLOCK_BYTES // (8 * n1))))
-
-
-def _as_number(value, what: str, *, integer: bool = False) -> float | int:
-    """``value`` as a float (or an int when ``integer``), or a NetworkError naming it.
-
-    Range checks are the caller's; this only refuses values that are no number at all (a string,
-    None), which ``float()``/``int()`` would report as a bare ValueError/TypeError.
-    """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        kind = "an integer" if integer else "a number"
-        raise NetworkError(f"{what} must be {kind}, got {value!r}") from None
-    if integer:
-        if not np.isfinite(number) or number != int(number):
-            raise NetworkError(f"{what} must be an integer, got {value!r}")
-        return int(number)
-    return number
-
-
-def _is_epoch_list(inputs) -> bool:
-    return (
-        isinstance(inputs, (list, tuple))
-        and len(inputs) > 0
-        and all(isinstance(a, np.ndarray) for a in inputs)
-    )
 
 
 def _bias_readout_template():
@@ -73,85 +55,25 @@ def _bias_readout_template():
     return NodeTemplate("readout", operators=[op])
 
 
-class ReadoutTrainingMixin:
-    """Methods fit_ridge, fit_rls and test of :class:`rectinumba.Network`."""
+class _Trainer:
+    """Base of the trainers: the network (public API) and its runner."""
 
-    # ---- argument handling ------------------------------------------------------------
-    def _target_array(self, y, x: np.ndarray, batched: bool, what: str) -> np.ndarray:
-        """Targets as a float64 (B, T, k) array that matches inputs x (B, T, m)."""
-        arr = np.asarray(y)
-        if not np.issubdtype(arr.dtype, np.number):
-            raise NetworkError(f"{what}: targets must be numeric, got dtype {arr.dtype}")
-        arr = arr.astype(np.float64, copy=False)
-        if not batched:
-            if arr.ndim == 1:
-                arr = arr[:, None]
-            if arr.ndim == 2:
-                arr = arr[None]
-        expected = "(B, T, k)" if batched else "(T, k)"
-        if arr.ndim != 3 or arr.shape[:2] != x.shape[:2]:
-            shape_in = x.shape if batched else x.shape[1:]
-            raise NetworkError(
-                f"{what}: targets of shape {np.shape(y)} do not match inputs of shape {shape_in}; "
-                f"expected {expected} with the same number of trials and steps as the inputs"
-            )
-        # checked in slices: a whole-array test would allocate T booleans (memory grows with T)
-        for s0 in range(0, arr.shape[1], 65536):
-            if not np.isfinite(arr[:, s0 : s0 + 65536]).all():
-                raise NetworkError(f"{what}: targets contain non-finite values")
-        return arr
+    def __init__(self, net, runner) -> None:
+        self.net, self.runner = net, runner
 
-    def _epochs(
-        self, inputs, targets, what: str
-    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
-        """[(x (B, T, m), y (B, T, k)), ...] and whether the inputs are batched."""
-        if _is_epoch_list(inputs):
-            if not isinstance(targets, (list, tuple)) or len(targets) != len(inputs):
-                n_t = len(targets) if isinstance(targets, (list, tuple)) else "an array"
-                raise NetworkError(
-                    f"{what}: inputs are a list of {len(inputs)} epochs, so targets must be a list "
-                    f"of {len(inputs)} arrays too; got {n_t}"
-                )
-            pairs = list(zip(inputs, targets, strict=True))
-        else:
-            if isinstance(targets, (list, tuple)) and _is_epoch_list(targets):
-                raise NetworkError(f"{what}: targets are a list of epochs but inputs are one array")
-            pairs = [(inputs, targets)]
-        epochs, flags, ks, bs = [], set(), set(), set()
-        for xi, yi in pairs:
-            x, batched = self._as_inputs(xi)
-            y = self._target_array(yi, x, batched, what)
-            epochs.append((x, y))
-            flags.add(batched)
-            ks.add(y.shape[2])
-            bs.add(x.shape[0])
-        if len(flags) > 1:
-            raise NetworkError(f"{what}: mix of batched (B, T, m) and unbatched (T, m) epochs")
-        if len(ks) > 1:
-            raise NetworkError(f"{what}: epochs have targets with different widths {sorted(ks)}")
-        if len(bs) > 1:
-            # the recordings of all epochs are stacked along the recording axis of one Observer
-            raise NetworkError(
-                f"{what}: batched epochs have different numbers of trials {sorted(bs)}",
-                hint="give every epoch the same number of trials B",
-            )
-        return epochs, flags.pop()
 
-    @staticmethod
-    def _merge_runs(results: list) -> tuple[np.ndarray, dict, list]:
-        """Concatenate the recordings of several _execute calls along the recording axis."""
-        outs = np.concatenate([r[0] for r in results], axis=1)
-        recs = {key: np.concatenate([r[1][key] for r in results], axis=1) for key in results[0][1]}
-        return outs, recs, results[0][2]
+class RidgeTrainer(_Trainer):
+    """``Network.fit_ridge``: a linear readout by ridge regression, accumulated in the kernel."""
 
     # ---- ridge regression -------------------------------------------------------------
-    def _ridge_recorded(self, x, y, sampling, cutoff, fit_intercept, record_output, record_vars):
+    def _recorded(self, x, y, rec: Recording, fit_intercept):
         """X^T X and X^T Y of one epoch from recorded outputs, simulated in chunks of steps.
 
         The path of backends without training hooks (CUDA): each chunk runs on the device with
         the output recorded at the global recording steps ``cutoff + j * sampling``; the rows are
-        folded into the sums on the host. Returns (X^T X, X^T Y, recordings as from _execute).
+        folded into the sums on the host. Returns (X^T X, X^T Y, the chunks' RunResult).
         """
+        sampling, cutoff = rec.sampling, rec.cutoff
         B, T = x.shape[:2]
         chunk = max(sampling, (RIDGE_DEVICE_CHUNK // sampling) * sampling)
         n1 = None
@@ -160,14 +82,10 @@ class ReadoutTrainingMixin:
         for g0 in range(0, T, chunk):
             g1 = min(T, g0 + chunk)
             first = cutoff if g0 <= cutoff else cutoff + -(-(g0 - cutoff) // sampling) * sampling
-            out_rec, recs, keys, _, _ = self._execute(
-                x[:, g0:g1],
-                sampling=sampling,
-                cutoff=first - g0,
-                record_output=True,
-                record_vars=record_vars,
+            res = self.runner.execute(
+                x[:, g0:g1], Recording(sampling, first - g0, True, rec.vars)
             )
-            X = out_rec.astype(np.float64)
+            X = res.out.astype(np.float64)
             Y = y[:, first:g1:sampling]
             if fit_intercept:
                 X = np.concatenate([X, np.ones(X.shape[:2] + (1,))], axis=2)
@@ -176,10 +94,12 @@ class ReadoutTrainingMixin:
                 xx, xy = np.zeros((n1, n1)), np.zeros((n1, Y.shape[2]))
             xx += np.einsum("brn,brm->nm", X, X)
             xy += np.einsum("brn,brk->nk", X, Y)
-            results.append((out_rec if record_output else out_rec[:, :0], recs, keys))
-        return xx, xy, self._merge_runs(results)
+            if not rec.output:
+                res.out = res.out[:, :0]
+            results.append(res)
+        return xx, xy, merge(results)
 
-    def fit_ridge(
+    def fit(
         self,
         inputs,
         targets,
@@ -244,35 +164,37 @@ class ReadoutTrainingMixin:
         from ..codegen.train import RidgeAccumulate
         from ..progress import progress
 
-        sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
-        alpha = _as_number(alpha, "fit_ridge: alpha")
+        rec = Recording.make(sampling_steps, cutoff, record_output, record_vars)
+        sampling, cutoff = rec.sampling, rec.cutoff
+        alpha = as_number(alpha, "fit_ridge: alpha")
         if not np.isfinite(alpha) or alpha < 0:
             raise NetworkError(f"fit_ridge: alpha must be a non-negative number, got {alpha!r}")
-        if add_readout_node and "readout" in self._nodes:
+        net, runner = self.net, self.runner
+        if add_readout_node and "readout" in net:
             raise NetworkError(
                 "fit_ridge: a node labelled 'readout' exists already",
                 hint="pop_node('readout') first, or pass add_readout_node=False",
             )
-        epochs, batched = self._epochs(inputs, targets, "fit_ridge")
+        epochs, batched = _epochs(runner, inputs, targets, "fit_ridge")
         rows = sum(x.shape[0] * max(0, -(-(x.shape[1] - cutoff) // sampling)) for x, _ in epochs)
         if rows == 0:  # refused before running: a failed fit leaves the network as it was
             raise NetworkError(
                 f"fit_ridge: no step was recorded (cutoff={cutoff} leaves no step of the inputs)"
             )
-        out_label = self._io_nodes()[1]
-        n = self._nodes[out_label].n_out
+        out_label = runner.io_nodes()[1]
+        n = net.n_out
         k = epochs[0][1].shape[2]
         n1 = n + 1 if fit_intercept else n
         hook = RidgeAccumulate(bool(fit_intercept))
         xx_tot = np.zeros((n1, n1))
         xy_tot = np.zeros((n1, k))
         results = []
-        with self._transaction():  # a failed fit leaves the network state as it was
+        with runner.transaction():  # a failed fit leaves the network state as it was
             for i, (x, y) in enumerate(
                 progress(epochs, "fit_ridge epochs", verbose and len(epochs) > 1)
             ):
                 if i > 0:
-                    self.reset()
+                    net.reset()
                 B, T = x.shape[:2]
                 arrays = {
                     "cfg": np.array([cutoff, sampling], np.int64),
@@ -283,27 +205,17 @@ class ReadoutTrainingMixin:
                     "xx": np.zeros((B, n1, n1)),
                     "xy": np.zeros((B, n1, k)),
                 }
-                if self._backend.name != "cpu":
-                    # device backends run no training hook: simulate there in chunks with the output
+                if not runner.backend.supports_train_hooks:
+                    # no training hook on this backend: simulate there in chunks with the output
                     # recorded and accumulate on the host (memory bounded by the chunk length)
-                    xx, xy, run = self._ridge_recorded(
-                        x, y, sampling, cutoff, fit_intercept, record_output, record_vars
-                    )
+                    xx, xy, run = self._recorded(x, y, rec, fit_intercept)
                     xx_tot += np.triu(xx)
                     xy_tot += xy
                     results.append(run)
                     continue
-                out_rec, recs, keys, _, _ = self._execute(
-                    x,
-                    sampling=sampling,
-                    cutoff=cutoff,
-                    record_output=record_output,
-                    record_vars=record_vars,
-                    verbose=verbose,
-                    train=hook,
-                    train_arrays=arrays,
+                results.append(
+                    runner.execute(x, rec, verbose=verbose, train=hook, train_arrays=arrays)
                 )
-                results.append((out_rec, recs, keys))
                 # rows still in the buffers after the last step (stored as columns)
                 for b in range(B):
                     c = int(arrays["cnt"][b])
@@ -323,8 +235,8 @@ class ReadoutTrainingMixin:
                     f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
                     hint="use alpha > 0",
                 ) from None
-            out_rec, recs, keys = self._merge_runs(results)
-            obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+            res = merge(results)
+            obs = rec.observer(net.dt, res.out, res.recs, res.keys, batched)
         w_out, intercept = W[:n], (W[n] if fit_intercept else None)
         obs.save("w_out", w_out)
         if fit_intercept:
@@ -334,7 +246,7 @@ class ReadoutTrainingMixin:
             obs.save("y", pred + intercept if fit_intercept else pred, time_series=True)
         if add_readout_node:
             if fit_intercept:
-                self.add_diffeq_node(
+                net.add_diffeq_node(
                     "readout",
                     _bias_readout_template(),
                     input_var="u",
@@ -343,13 +255,19 @@ class ReadoutTrainingMixin:
                     node_vars={"bias": intercept},
                 )
             else:
-                self.add_func_node("readout", k, "identity")
-            self.add_edge(out_label, "readout", weights=np.array(w_out.T))
+                net.add_func_node("readout", k, "identity")
+            net.add_edge(out_label, "readout", weights=np.array(w_out.T))
         return obs
 
-    # ---- recursive least squares --------------------------------------------------------
-    def _rls_edge(self) -> tuple[int, Any]:
-        found = [(e, edge) for e, edge in enumerate(self._edges.values()) if edge.train == "rls"]
+
+class RLSTrainer(_Trainer):
+    """``Network.fit_rls``: recursive least squares on the ``train="rls"`` edge, in the kernel."""
+
+
+    def _edge(self) -> tuple[int, Any]:
+        found = [
+            (e, edge) for e, edge in enumerate(self.runner.edges.values()) if edge.train == "rls"
+        ]
         if len(found) != 1:
             names = [f"{edge.source!r} -> {edge.target!r}" for _, edge in found]
             raise NetworkError(
@@ -371,7 +289,7 @@ class ReadoutTrainingMixin:
             )
         return e, edge
 
-    def fit_rls(
+    def fit(
         self,
         inputs,
         targets,
@@ -438,13 +356,21 @@ class ReadoutTrainingMixin:
         from ..codegen.train import RLSUpdate
         from ..progress import progress
 
-        sampling, _ = self._check_sampling(sampling_steps, 0)
-        if _as_number(update_steps, "fit_rls: update_steps", integer=True) < 1:
+        net, runner = self.net, self.runner
+        if not runner.backend.supports_rls:
+            raise BackendError(
+                f"fit_rls updates the weights inside the CPU kernel; the {runner.backend.name!r} "
+                "backend has no training hooks",
+                hint="use device='cpu' for training",
+            )
+        rec = Recording.make(sampling_steps, 0, record_output, record_vars)
+        sampling = rec.sampling
+        if as_number(update_steps, "fit_rls: update_steps", integer=True) < 1:
             raise NetworkError(
                 f"fit_rls: update_steps must be a positive integer, got {update_steps!r}"
             )
-        beta = _as_number(beta, "fit_rls: beta")
-        alpha = _as_number(alpha, "fit_rls: alpha")
+        beta = as_number(beta, "fit_rls: beta")
+        alpha = as_number(alpha, "fit_rls: alpha")
         if not (0.0 < beta <= 1.0):
             raise NetworkError(
                 f"fit_rls: the forgetting factor beta must be in (0, 1], got {beta!r}"
@@ -453,8 +379,8 @@ class ReadoutTrainingMixin:
             raise NetworkError(
                 f"fit_rls: alpha (P0 = alpha I) must be a positive number, got {alpha!r}"
             )
-        e, edge = self._rls_edge()
-        epochs, batched = self._epochs(inputs, targets, "fit_rls")
+        e, edge = self._edge()
+        epochs, batched = _epochs(runner, inputs, targets, "fit_rls")
         if batched and epochs[0][0].shape[0] > 1:
             raise NetworkError(
                 "fit_rls: batched inputs (B, T, m) are not supported, the trials would share one W",
@@ -473,11 +399,11 @@ class ReadoutTrainingMixin:
         hook = RLSUpdate(e)
         results, losses, epoch_loss = [], [], []
         # a failed fit leaves W, P and the network state as they were
-        with self._transaction(edge.weights, P):
+        with runner.transaction(edge.weights, P):
             epochs_iter = progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
-                    self.reset()
+                    net.reset()
                 T = x.shape[1]
                 arrays = {
                     "cfg": np.array([int(update_steps), sampling], np.int64),
@@ -489,22 +415,14 @@ class ReadoutTrainingMixin:
                     "acc": np.zeros(2),
                     "lrec": np.zeros(-(-T // sampling)),
                 }
-                out_rec, recs, keys, _, _ = self._execute(
-                    x,
-                    sampling=sampling,
-                    cutoff=0,
-                    record_output=record_output,
-                    record_vars=record_vars,
-                    verbose=verbose,
-                    train=hook,
-                    train_arrays=arrays,
+                results.append(
+                    runner.execute(x, rec, verbose=verbose, train=hook, train_arrays=arrays)
                 )
-                results.append((out_rec, recs, keys))
                 losses.append(arrays["lrec"])
                 epoch_loss.append(arrays["acc"][0] / max(arrays["acc"][1], 1.0))
             # inside the transaction: an Observer error (e.g. a bad record_vars entry) undoes W
-            out_rec, recs, keys = self._merge_runs(results)
-            obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+            res = merge(results)
+            obs = rec.observer(net.dt, res.out, res.recs, res.keys, batched)
             if record_loss:
                 loss_rec = np.concatenate(losses)
                 # a (1, T, m) batch gives recordings with a trial axis: the loss gets one too
@@ -514,7 +432,9 @@ class ReadoutTrainingMixin:
         obs.save("w_out", np.array(edge.weights))
         return obs
 
-    # ---- evaluation -------------------------------------------------------------------
+class Evaluator(_Trainer):
+    """``Network.test``: run and score the output against targets."""
+
     def test(
         self,
         inputs,
@@ -526,13 +446,15 @@ class ReadoutTrainingMixin:
         verbose: bool = True,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
+        sampling_mode: str = "subsample",
         **kwargs,
     ):
         """Run the network on ``inputs`` and score its output against ``targets``.
 
         The loss (see :mod:`rectinumba.training.losses`, torch's definitions with mean reduction)
         compares the output at the recording steps ``cutoff, cutoff + sampling_steps, ...`` with
-        the targets at the same steps. A list of epochs is run with the state reset between
+        the targets at the same steps (with ``sampling_mode="average"``: window means of both,
+        see :meth:`rectinumba.Network.run`). A list of epochs is run with the state reset between
         epochs and scored on all their recordings together.
 
         Returns
@@ -546,9 +468,11 @@ class ReadoutTrainingMixin:
         from .losses import get_loss
 
         loss_fn = get_loss(loss, **(loss_kwargs or {}))
-        sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
-        epochs, batched = self._epochs(inputs, targets, "test")
-        n_out, k = self.n_out, epochs[0][1].shape[2]
+        net, runner = self.net, self.runner
+        rec = Recording.make(sampling_steps, cutoff, True, record_vars, sampling_mode)
+        cutoff = rec.cutoff
+        epochs, batched = _epochs(runner, inputs, targets, "test")
+        n_out, k = net.n_out, epochs[0][1].shape[2]
         # class losses take one class index per step: a (T,) or (T, 1) target
         indices = loss_fn.name in ("nll", "ce") and k == 1 and n_out > 1
         if k != n_out and not indices:
@@ -558,26 +482,19 @@ class ReadoutTrainingMixin:
         results, sampled = [], []
         # a failure after the runs (the loss refusing the targets, the Observer refusing
         # record_vars) leaves the network state as it was
-        with self._transaction():
+        with runner.transaction():
             epochs_iter = progress(epochs, "test epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
-                    self.reset()
-                out_rec, recs, keys, _, _ = self._execute(
-                    x,
-                    sampling=sampling,
-                    cutoff=cutoff,
-                    record_output=True,
-                    record_vars=record_vars,
-                    verbose=verbose,
-                )
-                results.append((out_rec, recs, keys))
-                sampled.append(y[:, cutoff::sampling])
-            out_rec, recs, keys = self._merge_runs(results)
+                    net.reset()
+                results.append(runner.execute(x, rec, verbose=verbose))
+                sampled.append(rec.sample(y))
+            res = merge(results)
             y_all = np.concatenate(sampled, axis=1)
             if indices:
                 y_all = y_all[..., 0]
-            value = float(loss_fn.value(out_rec.astype(np.float64), y_all))
-            obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+            value = float(loss_fn.value(res.out.astype(np.float64), y_all))
+            shown = Recording(rec.sampling, rec.cutoff, bool(record_output), rec.vars, rec.mode)
+            obs = shown.observer(net.dt, res.out, res.recs, res.keys, batched)
         obs.save("loss", value, time_series=False)
         return obs, value

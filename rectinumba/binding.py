@@ -1,0 +1,178 @@
+"""Kernel arguments from the plan's argument table: ONE role -> array table for every kernel.
+
+Every kernel rectinumba generates (the CPU step kernel, the CUDA kernel, the BPTT forward and
+backward kernels) takes the arguments of a :class:`~rectinumba.codegen.plan.NetworkPlan`, each
+an :class:`~rectinumba.codegen.spec.ArgSpec` (name, role, owner, detail). :class:`Binding` turns
+such a table into arrays: :data:`ROLES` maps each role to the method that supplies it. A run binds
+states, constants, scratch, carried feedback values, weights, thresholds, recordings and training
+hook arrays; BPTT (:class:`rectinumba.training.bptt_engine.BPTTBinding`) adds tapes and adjoint
+arrays by implementing the remaining roles. Adding a role: a row in :data:`ROLES` and a method.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import NetworkError
+from .nodes import DiffEqNode
+from .weights import csr_parts
+
+__all__ = ["Binding", "ROLES", "rows"]
+
+#: role -> Binding method supplying the array of an argument with that role
+ROLES = {
+    "state": "state",
+    "const": "const",
+    "scratch": "scratch",
+    "carry": "carry",
+    "J": "matrix",
+    "W": "matrix",
+    "scalar": "scalar",
+    "rec": "rec",
+    "train": "train",
+    "tape": "tape",
+    "lam": "lam",
+    "gcarry": "gcarry",
+    "adj": "adj",
+    "grad": "grad",
+}
+
+_PARTS = ("data", "indices", "indptr")
+
+
+def rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
+    """``arr`` (1 or B rows) as B contiguous rows; a NetworkError when the trial counts differ."""
+    if arr.shape[0] == B:
+        return np.ascontiguousarray(arr)
+    if arr.shape[0] == 1:
+        return np.repeat(arr, B, axis=0)
+    raise NetworkError(
+        f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
+        node=label,
+        hint="a 1-D value of length != N is read as one value per trial (B,); give (N,) for "
+        "per-neuron values, or reset() after a batched run",
+    )
+
+
+class Binding:
+    """The arrays of one kernel call (or of a series of calls sharing state).
+
+    Parameters
+    ----------
+    nodes : list
+        Nodes in the plan's order (index = owner of node arguments).
+    edges : list
+        Edges in the spec's order (index = owner of edge arguments).
+    B : int
+        Number of trials.
+    dtype : numpy.dtype
+        Value dtype of the network.
+    carry : dict
+        ``(label, detail) -> (B or 1, n)`` arrays carried between runs (feedback values).
+    n_rec : int
+        Recordings per record argument.
+    train_arrays : dict, optional
+        Training hook arrays by ``detail``.
+
+    Attributes
+    ----------
+    states : dict
+        ``(owner, state) -> working copy`` of every bound state (commit them on success).
+    carried : dict
+        ``(label, detail) -> working copy`` of every bound carried array.
+    recs : dict
+        ``(label, (var, reduce)) -> recording buffer``.
+    """
+
+    def __init__(
+        self, nodes, edges, B: int, dtype, carry: dict, n_rec: int = 0, train_arrays=None
+    ) -> None:
+        self.nodes, self.edges, self.B, self.dtype = nodes, edges, int(B), np.dtype(dtype)
+        self._carry, self.n_rec, self.train_arrays = carry, n_rec, train_arrays or {}
+        self.states: dict[tuple[int, str], np.ndarray] = {}
+        self.carried: dict[tuple[str, object], np.ndarray] = {}
+        self.recs: dict[tuple[str, tuple], np.ndarray] = {}
+        self._csr: dict[int, tuple] = {}
+
+    def bind(self, args) -> list:
+        """Arrays for an argument table, in its order."""
+        return [getattr(self, ROLES[a.role])(a) for a in args]
+
+    # ---- roles ----------------------------------------------------------------------------
+    def state(self, a) -> np.ndarray:
+        """A working copy of a state (B rows), shared by every kernel of this binding."""
+        key = (a.owner, a.detail)
+        if key not in self.states:
+            node = self.nodes[a.owner]
+            arr = rows(node.state[a.detail], self.B, f"state {a.detail!r}", node.label)
+            self.states[key] = np.array(arr, dtype=self.dtype, copy=True)
+        return self.states[key]
+
+    def const(self, a) -> np.ndarray:
+        """A parameter or undriven input (B rows, not copied: kernels only read it)."""
+        node = self.nodes[a.owner]
+        v = node.values[a.detail]
+        return v if v.shape[0] == self.B else rows(v, self.B, f"value {a.detail!r}", node.label)
+
+    def scratch(self, a) -> np.ndarray:
+        """Zeros (B, n) for per-step values between loops."""
+        return np.zeros((self.B, self.nodes[a.owner].n_out), self.dtype)
+
+    def carry(self, a) -> np.ndarray:
+        """A working copy of a value carried from the previous run (zeros after a reset)."""
+        node = self.nodes[a.owner]
+        key = (node.label, a.detail)
+        if key not in self.carried:
+            prev = self._carry.get(key)
+            arr = (
+                np.zeros((self.B, node.n_out), self.dtype)
+                if prev is None
+                else rows(prev, self.B, "feedback buffer", node.label).copy()
+            )
+            self.carried[key] = arr
+        return self.carried[key]
+
+    def matrix(self, a):
+        """A coupling J (role "J") or edge weights (role "W"): dense, or one CSR part."""
+        m = self.nodes[a.owner].weights if a.role == "J" else self.edges[a.owner].weights
+        if a.detail == "dense":
+            return m
+        if id(m) not in self._csr:
+            self._csr[id(m)] = csr_parts(m, self.dtype)
+        return self._csr[id(m)][_PARTS.index(a.detail)]
+
+    def scalar(self, a):
+        """A spiking node's threshold, reset value or surrogate slope."""
+        node = self.nodes[a.owner]
+        value = {
+            "threshold": node.spike_threshold,
+            "reset": node.spike_reset,
+            "slope": node.spike_slope,
+        }[a.detail]
+        return self.dtype.type(value)
+
+    def rec(self, a) -> np.ndarray:
+        """A recording buffer (B, recordings, width)."""
+        node = self.nodes[a.owner]
+        width = 1 if a.detail[1] else node.n_out
+        arr = np.zeros((self.B, self.n_rec, width), self.dtype)
+        self.recs[(node.label, a.detail)] = arr
+        return arr
+
+    def train(self, a):
+        """A training hook array (see rectinumba.codegen.train), by detail."""
+        return self.train_arrays[a.detail]
+
+    def _bptt_only(self, a):
+        raise NetworkError(f"codegen: argument {a.name!r} (role {a.role!r}) needs a BPTT binding")
+
+    tape = lam = gcarry = adj = grad = _bptt_only
+
+    # ---- results --------------------------------------------------------------------------
+    def commit(self, carry: dict) -> None:
+        """Write the working states into the nodes and the carried arrays into ``carry``."""
+        for (k, name), arr in self.states.items():
+            node = self.nodes[k]
+            if isinstance(node, DiffEqNode):
+                node.state[name] = arr
+        carry.update(self.carried)

@@ -1,0 +1,203 @@
+"""Printing a plan's statements: the part of a renderer that every backend shares.
+
+:class:`StatementWriter` turns the statements of a :class:`~rectinumba.codegen.plan.Loop` into
+source lines for one neuron ``i`` of trial ``b``. Renderers subclass it and supply what differs
+between backends: how a population reduction is accumulated and read, how a recording is written,
+and how a non-finite state is reported. Loops, barriers and storage are the renderers' own.
+"""
+
+from __future__ import annotations
+
+from .plan import (
+    Accumulate,
+    Assign,
+    Check,
+    Loop,
+    NetworkPlan,
+    NodePlan,
+    Record,
+    Ref,
+    Reset,
+    SpikeTest,
+    Stmt,
+    Write,
+)
+from .printer import ScalarPrinter
+from .source import SourceWriter
+
+__all__ = ["StatementWriter", "helpers", "ELEMENTWISE", "emit_activation"]
+
+
+def helpers(decorator: str, names: set[str]) -> list[str]:
+    """Source lines of the helper functions the printed expressions call (``_phi1``, ...).
+
+    Parameters
+    ----------
+    decorator : str
+        Decorator line of each helper (``@njit(...)`` or ``@cuda.jit(device=True)``).
+    names : set of str
+        Helper names used by the module.
+
+    Returns
+    -------
+    list of str
+        Lines, each helper followed by two blank lines.
+    """
+    bodies = {
+        # (exp(h) - 1)/h; Taylor series below |h| = 1e-5 (error < 5e-17), so h -> 0 is Euler
+        "_phi1": [
+            "def _phi1(h):",
+            "    if abs(h) < 1e-5:",
+            "        return 1.0 + h * (0.5 + h * (1.0 / 6.0))",
+            "    return math.expm1(h) / h",
+        ],
+        # d/dh (exp(h) - 1)/h = (exp(h) - phi1(h))/h; series below |h| = 1e-2 (error < 2e-16)
+        "_phi1p": [
+            "def _phi1p(h):",
+            "    if abs(h) < 1e-2:",
+            "        return 0.5 + h * (1.0 / 3.0 + h * (0.125 + h * (1.0 / 30.0 + h * (1.0 / 144.0"
+            " + h * (1.0 / 840.0)))))",
+            "    return (math.exp(h) - math.expm1(h) / h) / h",
+        ],
+    }
+    lines: list[str] = []
+    for name in sorted(names):
+        lines += [decorator, *bodies[name], "", ""]
+    return lines
+
+
+class StatementWriter:
+    """Prints plan statements for neuron ``i`` of trial ``b``.
+
+    Subclasses implement :meth:`reduction`, :meth:`accumulate`, :meth:`record` and
+    :meth:`fail`; :meth:`element` may be overridden for another array layout.
+    """
+
+    printer = ScalarPrinter
+
+    def __init__(self, plan: NetworkPlan) -> None:
+        self.plan = plan
+        self.used_helpers: set[str] = set()
+
+    # ---- values ---------------------------------------------------------------------------
+    def element(self, name: str, role: str) -> str:
+        """Element of array argument ``name`` for this neuron (tapes also index the step)."""
+        return f"{name}[b, step, i]" if role == "tape" else f"{name}[b, i]"
+
+    def text(self, node: NodePlan, ref: Ref) -> str:
+        """Source text of the value ``ref``."""
+        where = ref.where
+        if where == "local":
+            return ref.name
+        if where == "arr":
+            return self.element(ref.name, ref.role)
+        if where == "x":
+            return "x[b, step, i]"
+        if where == "t":
+            return "t"
+        if where == "spike":
+            return f"({self.text(node, ref.parts[0])} * inv_dt)"
+        if where == "sum":
+            return "(" + " + ".join(self.text(node, p) for p in ref.parts) + ")"
+        if where == "red":
+            return self.reduction(node, ref)
+        raise AssertionError(where)  # pragma: no cover - plan and writer are written together
+
+    def value(self, node: NodePlan, key: tuple, loop: Loop) -> str:
+        """Source text of value ``key`` read in ``loop``."""
+        return self.text(node, node.ref(key, loop))
+
+    def expr(self, node: NodePlan, expr, keys, loop: Loop) -> str:
+        """Source text of a statement's sympy expression."""
+        names = {name: self.text(node, ref) for name, ref in node.names(keys, loop).items()}
+        text = self.printer(names).doprint(expr)
+        for helper in ("_phi1p", "_phi1"):
+            if helper + "(" in text:
+                self.used_helpers.add(helper)
+        return text
+
+    # ---- statements ---------------------------------------------------------------------------
+    def statements(self, code: SourceWriter, node: NodePlan, loop: Loop) -> None:
+        """Every statement of ``loop`` for one neuron."""
+        for stmt in loop.body:
+            self.statement(code, node, loop, stmt)
+
+    def statement(self, code: SourceWriter, node: NodePlan, loop: Loop, stmt: Stmt) -> None:
+        """One statement."""
+        if isinstance(stmt, Assign):
+            local = node.local_name(stmt.key)
+            code(f"{local} = {self.expr(node, stmt.expr, stmt.keys, loop)}")
+            self._store(code, node, stmt.key, local)
+        elif isinstance(stmt, SpikeTest):
+            v = self.value(node, stmt.v, loop)
+            code(f"spk = 1.0 if {v} >= {stmt.threshold} else 0.0")
+            self._store(code, node, stmt.flag, "spk")
+        elif isinstance(stmt, Write):
+            code(f"{self.element(stmt.dest, stmt.role)} = {self.value(node, stmt.key, loop)}")
+        elif isinstance(stmt, Accumulate):
+            self.accumulate(code, node, loop, stmt.key, self.expr(node, stmt.expr, stmt.keys, loop))
+        elif isinstance(stmt, Record):
+            self.record(code, node, stmt, self.value(node, stmt.key, loop))
+        elif isinstance(stmt, Reset):
+            with code.block(f"if {self.value(node, stmt.flag, loop)} != 0.0:"):
+                code(f"{node.local_name(stmt.key)} = {stmt.value}")
+        elif isinstance(stmt, Check):
+            local = node.local_name(stmt.key)
+            self.fail(code, node, stmt.state, local)
+        else:  # pragma: no cover - plan and writer are written together
+            raise AssertionError(stmt)
+
+    def _store(self, code: SourceWriter, node: NodePlan, key: tuple, local: str) -> None:
+        name = node.stores(key)
+        if name is not None:
+            code(f"{self.element(name, 'scratch')} = {local}")
+
+    # ---- backend hooks ----------------------------------------------------------------------
+    def reduction(self, node: NodePlan, ref: Ref) -> str:
+        """Source text of a population reduction's value."""
+        raise NotImplementedError
+
+    def accumulate(self, code: SourceWriter, node: NodePlan, loop: Loop, key: tuple, text: str):
+        """Add this neuron's term ``text`` to reduction ``key``."""
+        raise NotImplementedError
+
+    def record(self, code: SourceWriter, node: NodePlan, stmt: Record, text: str) -> None:
+        """Record ``text`` (this neuron's value) for recording ``stmt.dest``."""
+        raise NotImplementedError
+
+    def fail(self, code: SourceWriter, node: NodePlan, state: int, local: str) -> None:
+        """Report a non-finite new value ``local`` of state index ``state``."""
+        raise NotImplementedError
+
+
+# ---- function nodes ---------------------------------------------------------------------------
+#: element-wise activations: ``{v}`` is the input
+ELEMENTWISE = {
+    "identity": "{v}",
+    "tanh": "math.tanh({v})",
+    "sigmoid": "1.0 / (1.0 + math.exp(-({v})))",
+    "relu": "max({v}, 0.0)",
+    # torch.nn.Softplus(beta=1, threshold=20): linear above the threshold
+    "softplus": "({v}) if ({v}) > 20.0 else math.log1p(math.exp({v}))",
+}
+
+
+def emit_activation(code: SourceWriter, k: int, act: str, inp: str, out: str) -> None:
+    """``out = act(inp)`` for the N{k} units ``i`` of a function node (serial loops; softmax and
+    friends take a max, a sum and a normalising pass)."""
+    if act in ELEMENTWISE:
+        with code.block(f"for i in range(N{k}):"):
+            code(f"{out} = {ELEMENTWISE[act].format(v=inp)}")
+        return
+    sgn = "-" if act == "softmin" else ""
+    code("mx = -math.inf")
+    with code.block(f"for i in range(N{k}):"):
+        code(f"mx = max(mx, {sgn}{inp})")
+    code("tot = 0.0")
+    with code.block(f"for i in range(N{k}):"):
+        code(f"tot += math.exp({sgn}{inp} - mx)")
+    with code.block(f"for i in range(N{k}):"):
+        if act == "log_softmax":
+            code(f"{out} = {inp} - mx - math.log(tot)")
+        else:
+            code(f"{out} = math.exp({sgn}{inp} - mx) / tot")

@@ -1,0 +1,927 @@
+"""The step plan: what one step of a network computes, shared by every renderer.
+
+A :class:`NetworkPlan` is built once per (NetworkSpec, :class:`Target`) from the models' sympy
+expressions and the update rule (:mod:`rectinumba.codegen.update`). It holds
+
+- the **argument table** (:class:`~rectinumba.codegen.spec.ArgSpec` keyed by (role, owner,
+  detail)): every array a kernel takes, named after the model through mangled identifiers
+  (``n0_s0_li_op_v``: node 0, state 0, ``li_op/v``; only ``[A-Za-z0-9_]``, a positional prefix
+  keeps names unique), so that one binding table (:mod:`rectinumba.binding`) serves every kernel;
+- per diff-eq node (:class:`NodePlan`): the dependency level of every name (ONE self-dependency
+  check, :func:`dependency_levels`), and the **loops** of a step: a node whose right-hand side has
+  L population barriers (recurrent coupling, mean/vsum) runs L+1 passes over its neurons per
+  stage of the update rule; each :class:`Loop` lists its per-neuron statements (:class:`Stmt`)
+  as sympy expressions over *value keys*; which value lives in a per-neuron local and which in a
+  (B, N) array between loops is decided here, once (:meth:`NodePlan.ref`);
+- per node, its incoming edges (:class:`EdgeIn`) and whether it reads the network input directly;
+- the feedback **probes**: a diff-eq node feeding a ``feedback=True`` edge evaluates its output
+  on its current state at the start of the step (loops of their own); a function node's feedback
+  value is its output of the previous step (a carried array).
+
+Renderers (:mod:`.step` CPU, :mod:`.cuda_step` CUDA, :mod:`.adjoint` BPTT) print these loops and
+statements with their own loop headers, barriers, reductions and failure recording; nothing else
+about a step is written in them.
+
+Step semantics (also in README "Step semantics"):
+
+1. feedback probes (see above); 2. node by node in evaluation order: summed edge input (the input
+node adds the network input), then the node; 3. network output recording; 4. function nodes that
+feed feedback edges copy their output for the next step.
+
+A diff-eq node: spikes are detected on the state before the step (``v >= threshold``; the spike
+input is 1/dt where a neuron spiked); stage 0 evaluates algebraic variables, recurrent coupling,
+population reductions and derivatives on that state, writes the node output (from the pre-update
+state) and the recordings of non-state variables; later stages of a multi-stage rule re-evaluate
+the right-hand side (algebraic variables, coupling, reductions) at their stage state, with the
+edge/network input and the spike input held (zero-order hold); the rule's new value is taken,
+spiking neurons are reset (threshold before / reset after, per whole step), states are checked
+for non-finite values, written and recorded.
+
+Where the next features go (each is one addition here plus one print rule per renderer):
+
+- **no input** (``n_in == 0``): a node without ``input_var`` has no ``("in",)`` key; the runner
+  passes x of shape (B, T, 0); :attr:`NetworkPlan.reads_x` is False everywhere.
+- **summed operator outputs**: an equations-layer change (the input becomes an algebraic sum);
+  the plan sees an ordinary algebraic definition.
+- **complex states**: a per-node value dtype on :class:`NodePlan` (from the model), the binder
+  allocates complex arrays for that owner, locals are complex, :class:`Check` prints the
+  non-finite test on both parts (``cmath.isfinite``); literals come from the printer.
+- **delays** ``past(x, d)``: a new key ``("past", name, d)`` resolved to a ring-buffer read
+  (a new argument role ``"ring"`` (B, D, N) carried between runs like ``"carry"``), and a
+  statement kind ``Push`` in the last loop writing the new value into the ring.
+- **noise**: a key ``("noise", name)`` resolved to a per-(trial, neuron) normal draw from an RNG
+  state argument (role ``"rng"``, carried); Euler-Maruyama is an :class:`UpdateRule` whose
+  :meth:`new_value` adds ``sqrt(dt) * g * xi``.
+- **edges between any variables** (``source/op/var -> target/op/var``) and edge delays:
+  :class:`EdgeIn` gains a source key (any value of the source node, read from its keep array)
+  and a target input name; the target's ``("in", name)`` keys become one per input variable.
+- **plastic edges**: an edge with its own NodePlan-like loop list (states = weights, arrays of
+  role ``"W"`` become states), emitted after the edge's matvec.
+- **event-driven coupling**: a coupling kind beside dense/csr on :class:`Loop` (``coupling``);
+  the target key is then a carried (B, N) array decayed in the last loop and incremented by CSC
+  columns of spiking sources (new roles for the CSC parts).
+- **float32 literals**: the printer takes the node's dtype and prints ``np.float32`` literals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from ..errors import NetworkError
+from .source import free_names
+from .spec import ArgSpec, DiffEqSpec, FuncSpec, NetworkSpec
+from .update import dt_symbol, get_rule, parse_stage_symbol, stage_symbol
+
+__all__ = [
+    "FIXED_ARGS",
+    "CSR_PARTS",
+    "Target",
+    "Ref",
+    "Stmt",
+    "SpikeTest",
+    "Assign",
+    "Accumulate",
+    "Write",
+    "Record",
+    "Reset",
+    "Check",
+    "Loop",
+    "EdgeIn",
+    "NodePlan",
+    "NetworkPlan",
+    "build_plan",
+    "dependency_levels",
+    "mangle",
+]
+
+#: leading arguments of every step kernel (the runner passes them; plan arguments follow)
+FIXED_ARGS = ("T", "t0", "s0", "dt", "cutoff", "sampling", "x", "out_rec", "status")
+
+#: parts of a CSR matrix argument and the suffix of their names (data, column indices, indptr)
+CSR_PARTS = {"data": "d", "indices": "n", "indptr": "i"}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def mangle(name: str, limit: int = 24) -> str:
+    """An identifier fragment for a model name: only ``[A-Za-z0-9_]``, at most ``limit`` chars.
+
+    Never unique on its own (``a/b`` and ``a_b`` mangle alike): generated names put a positional
+    prefix before it.
+    """
+    text = _UNSAFE.sub("_", name.encode("ascii", "replace").decode("ascii"))
+    return text[:limit].strip("_") or "v"
+
+
+# ---- targets ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """What a renderer needs from the plan.
+
+    coupling_outside
+        The recurrent coupling is computed before the loop over neurons (CUDA row sums; CPU
+        row-parallel nodes), so the coupling target always lives in an array.
+    keep_all
+        Store every element-wise algebraic value in a (B, N) array (BPTT recompute).
+    tape
+        Write the BPTT tape (pre-update states, inputs, coupling, spike flags) every step.
+    from_tape
+        Read states, inputs, coupling and spike flags from the tape (BPTT backward).
+    """
+
+    coupling_outside: bool = False
+    keep_all: bool = False
+    tape: bool = False
+    from_tape: bool = False
+
+
+CPU = Target()
+CUDA = Target(coupling_outside=True)
+
+
+# ---- value references -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ref:
+    """Where a value lives at the point of use.
+
+    ``where``: ``"local"`` (a per-neuron local called ``name``), ``"arr"`` (element ``[b, i]``
+    of argument ``name``; ``[b, step, i]`` for role ``"tape"``), ``"x"`` (the network input),
+    ``"t"`` (time), ``"spike"`` (``flag * inv_dt``, ``parts[0]`` the flag), ``"sum"`` (sum of
+    ``parts``), ``"red"`` (a population reduction; ``name`` its index, ``stage`` its stage).
+    ``key`` is the value key (what the value *is*), used by the adjoint.
+    """
+
+    key: tuple
+    where: str
+    name: str = ""
+    role: str = ""
+    parts: tuple = ()
+    stage: int = 0
+
+
+# ---- statements ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stmt:
+    """A per-neuron statement of a loop (base class)."""
+
+
+@dataclass(frozen=True)
+class SpikeTest(Stmt):
+    """``value(flag) = 1.0 if value(v) >= threshold else 0.0``."""
+
+    v: tuple
+    threshold: str
+    flag: tuple
+
+
+@dataclass(frozen=True)
+class Assign(Stmt):
+    """``value(key) = expr`` (a local; also stored when the plan keeps the value)."""
+
+    key: tuple
+    expr: Any
+    keys: tuple[tuple[str, tuple], ...]  # (symbol name, value key) of every free symbol
+
+
+@dataclass(frozen=True)
+class Accumulate(Stmt):
+    """Add ``expr`` of this neuron to the population reduction ``key``."""
+
+    key: tuple
+    expr: Any
+    keys: tuple[tuple[str, tuple], ...]
+
+
+@dataclass(frozen=True)
+class Write(Stmt):
+    """``dest[b, i] = value(key)``: node output, coupling source, feedback value, state, tape."""
+
+    dest: str
+    role: str
+    key: tuple
+
+
+@dataclass(frozen=True)
+class Record(Stmt):
+    """Record ``value(key)`` into record argument ``dest`` (``mean``: over the neurons)."""
+
+    dest: str
+    key: tuple
+    mean: bool
+
+
+@dataclass(frozen=True)
+class Reset(Stmt):
+    """Where the neuron spiked this step (``flag``), the new value ``key`` becomes ``value``."""
+
+    key: tuple
+    value: str
+    flag: tuple
+
+
+@dataclass(frozen=True)
+class Check(Stmt):
+    """Record a failure when the new value ``key`` (state index ``state``) is not finite."""
+
+    key: tuple
+    state: int
+
+
+# ---- loops ----------------------------------------------------------------------------------
+@dataclass
+class Loop:
+    """One pass over the neurons of a node.
+
+    ``coupling``: the coupling target of this stage is computed at the start of this loop (its
+    key is ``("tgt", stage)``); ``reductions``: population reductions accumulated here and final
+    after the loop (key ``("red", name, stage)``, kind ``"mean"``/``"vsum"``); ``rec_means``:
+    record arguments of means accumulated here.
+    """
+
+    stage: int
+    pass_: int
+    probe: bool = False
+    coupling: bool = False
+    reductions: list[tuple[tuple, str]] = field(default_factory=list)
+    rec_means: list[str] = field(default_factory=list)
+    body: list[Stmt] = field(default_factory=list)
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class EdgeIn:
+    """An edge into a node: weights argument(s), format, and the array it reads."""
+
+    edge: int
+    source: int
+    fmt: str
+    weights: tuple[str, ...]  # ("e0_W",) or the CSR parts (data, indices, indptr)
+    src: str  # the source's out, fb (diff-eq feedback) or prev (function feedback) array
+
+
+def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
+    """Pass of each name a diff-eq node reads and the last pass L.
+
+    States, constants, inputs and ``t`` are at pass 0; an algebraic definition is at the pass of
+    its latest input, one more behind a population reduction; the coupling target is one pass
+    after its source. The one check that the coupling does not depend on itself lives here.
+
+    Parameters
+    ----------
+    spec : DiffEqSpec
+        The node.
+
+    Returns
+    -------
+    tuple of (dict, int)
+        ``{name: pass}`` and L, the pass that takes the update.
+    """
+    model = spec.model
+    alg = {d.name: d for d in model.algebraic}
+    coupled = spec.coupling is not None
+    levels: dict[str, int] = {}
+
+    def level(name: str, stack: tuple[str, ...] = ()) -> int:
+        if name in levels:
+            return levels[name]
+        if name in stack:
+            chain = " -> ".join(stack + (name,))
+            raise NetworkError(
+                f"recurrent coupling depends on itself: {chain}",
+                node=spec.label,
+                hint="source_var must not depend on target_var",
+            )
+        stack = stack + (name,)
+        if coupled and name == spec.target_var:
+            lvl = level(spec.source_var, stack) + 1
+        elif name in alg:
+            d = alg[name]
+            lvl = max([0] + [level(x, stack) for x in free_names(d.expr)])
+            lvl += 1 if d.reduce else 0
+        else:
+            lvl = 0  # t, states, constants, driven inputs, spikes
+        levels[name] = lvl
+        return lvl
+
+    for name in list(alg) + list(model.states):
+        level(name)
+    deriv_levels = [max([0] + [level(d) for d in free_names(e)]) for _, e in model.derivatives]
+    level(spec.output_var)
+    for var, _ in spec.record:
+        level(var)
+    return levels, max([0] + list(levels.values()) + deriv_levels)
+
+
+# ---- one diff-eq node ---------------------------------------------------------------------------
+class NodePlan:
+    """The loops of one diff-eq node per step, and where each of its values lives.
+
+    Value keys (tuples): ``("t",)``, ``("x",)`` (network input), ``("in",)`` (summed edge input),
+    ``("state", name, stage)``, ``("const", name)``, ``("spk", s)`` (spike flag; s = 0, or -1 in
+    the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling), ``("alg", name, stage)``,
+    ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side at a stage),
+    ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an input the network
+    drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
+    """
+
+    def __init__(self, plan: NetworkPlan, k: int, spec: DiffEqSpec, reads_x: bool) -> None:
+        self.plan, self.k, self.spec, self.reads_x = plan, k, spec, reads_x
+        target = plan.target
+        model = spec.model
+        self.states = list(model.states)
+        self.consts = list(spec.constants)
+        self.alg = {d.name: d for d in model.algebraic}
+        self.alg_index = {d.name: j for j, d in enumerate(model.algebraic)}
+        self.reductions = [d for d in model.algebraic if d.reduce]
+        self.derivs = dict(model.derivatives)
+        self.coupled = spec.coupling is not None
+        self.levels, self.L = dependency_levels(spec)
+        self.rule = get_rule(plan.spec.method)
+        self.S = self.rule.stages
+        row_par = plan.spec.row_parallel and not plan.spec.parallel and spec.coupling == "dense"
+        #: CPU only: dense J rows in parallel threads before the loop (one trial at a time)
+        self.row_parallel = row_par and not target.coupling_outside and not target.tape
+        self.coupling_outside = self.coupled and (target.coupling_outside or self.row_parallel)
+        self.fused = self.L == 0  # every stage of a step in one loop over the neurons
+        self.loops: list[Loop] = []
+        self.probe_loops: list[Loop] = []
+        self._producer: dict[tuple, int] = {}
+        self._reads: dict[tuple, set[int]] = {}
+        self._declare()
+        self._build()
+        self._decide_storage()
+
+    # ---- argument names ------------------------------------------------------------------
+    def arg(self, role: str, detail) -> str:
+        """Name of node argument (role, detail), declared on first use."""
+        return self.plan.arg(role, self.k, detail)
+
+    def _declare(self) -> None:
+        """Declare the node's fixed arguments in a stable order (states, constants, buffers)."""
+        k, spec, t = self.k, self.spec, self.plan.target
+        for j, s in enumerate(self.states):
+            self.plan.declare(ArgSpec(f"n{k}_s{j}_{mangle(s)}", "state", k, s))
+        for j, c in enumerate(self.consts):
+            self.plan.declare(ArgSpec(f"n{k}_p{j}_{mangle(c)}", "const", k, c))
+        self.plan.declare(ArgSpec(f"n{k}_out", "scratch", k, "out"))
+        if spec.input_var is not None and not self.reads_x and not t.from_tape:
+            role = "carry" if self.k in self.plan.carry_in else "scratch"
+            self.plan.declare(ArgSpec(f"n{k}_in", role, k, "in"))
+        if self.coupled:
+            self.plan.declare(ArgSpec(f"n{k}_src", "scratch", k, "src"))
+            if spec.coupling == "dense":
+                self.plan.declare(ArgSpec(f"n{k}_J", "J", k, "dense"))
+            else:
+                for part, suffix in CSR_PARTS.items():
+                    self.plan.declare(ArgSpec(f"n{k}_J{suffix}", "J", k, part))
+        if spec.spiking:
+            self.plan.declare(ArgSpec(f"n{k}_thr", "scalar", k, "threshold"))
+            self.plan.declare(ArgSpec(f"n{k}_rst", "scalar", k, "reset"))
+        if self.k in self.plan.probed:
+            self.plan.declare(ArgSpec(f"n{k}_fb", "scratch", k, "fb"))
+        if t.tape or t.from_tape:
+            for j, s in enumerate(self.states):
+                self.plan.declare(ArgSpec(f"n{k}_ty{j}_{mangle(s)}", "tape", k, ("y", s)))
+            if spec.input_var is not None and not self.reads_x:
+                self.plan.declare(ArgSpec(f"n{k}_tin", "tape", k, "in"))
+            if self.coupled:
+                self.plan.declare(ArgSpec(f"n{k}_ttg", "tape", k, "tgt"))
+            if spec.spiking:
+                self.plan.declare(ArgSpec(f"n{k}_tsp", "tape", k, "spk"))
+            if self.k in self.plan.carry_in:
+                self.plan.declare(ArgSpec(f"n{k}_thi", "tape", k, "hold_in"))
+
+    # ---- building ------------------------------------------------------------------------
+    def _loop(self, loops: list[Loop], stage: int, pass_: int, probe: bool = False) -> Loop:
+        offset = 0 if not probe else 1000  # probe loops get their own index space
+        loop = Loop(stage, pass_, probe=probe, index=offset + len(loops))
+        loops.append(loop)
+        return loop
+
+    def _key(self, name: str, stage: int) -> tuple:
+        """Value key of a model name read at ``stage``."""
+        spec = self.spec
+        if name == "t":
+            return ("t",)
+        if name in self.states:
+            return ("state", name, stage if stage > 0 else 0)
+        if name in self.consts:
+            return ("const", name)
+        if spec.spiking and name == spec.spike_var:
+            return ("spike", -1 if stage < 0 else 0)
+        if (self.coupled and name == spec.target_var) or name == spec.input_var:
+            return ("driven", name, stage)
+        if name in self.alg:
+            return ("red" if self.alg[name].reduce else "alg", name, stage)
+        raise NetworkError(f"codegen: no value for {name!r}", node=spec.label)
+
+    def _keys(self, expr, stage: int, loop: Loop) -> tuple[tuple[str, tuple], ...]:
+        keys = tuple((n, self._key(n, stage)) for n in sorted(free_names(expr)))
+        for _, key in keys:
+            self._read(key, loop)
+        return keys
+
+    def _read(self, key: tuple, loop: Loop) -> None:
+        if key[0] == "driven":
+            for part in self._driven_parts(key):
+                self._read(part, loop)
+            return
+        if key[0] == "spike":
+            key = ("spk", key[1])
+        self._reads.setdefault(key, set()).add(loop.index)
+
+    def _driven_parts(self, key: tuple) -> list[tuple]:
+        _, name, stage = key
+        spec = self.spec
+        parts = []
+        if self.coupled and name == spec.target_var:
+            parts.append(("tgt", stage))
+        if name == spec.input_var:
+            parts.append(("x",) if self.reads_x else ("in",))
+        return parts
+
+    def _needed(self, roots: set[str]) -> set[str]:
+        """Algebraic names (and the coupling source) that ``roots`` depend on, transitively."""
+        out: set[str] = set()
+        todo = list(roots)
+        while todo:
+            name = todo.pop()
+            if name in out:
+                continue
+            out.add(name)
+            if name in self.alg:
+                todo.extend(free_names(self.alg[name].expr))
+            elif self.coupled and name == self.spec.target_var:
+                todo.append(self.spec.source_var)
+        return out
+
+    def _build(self) -> None:
+        spec, L, S = self.spec, self.L, self.S
+        deriv_names = set().union(*[free_names(e) for e in self.derivs.values()])
+        later_needed = self._needed(deriv_names)
+        # stage 0 evaluates every definition (as the node's output and recordings may read any)
+        first = set(self.alg) | deriv_names | {spec.output_var} | {v for v, _ in spec.record}
+        if self.coupled:
+            first.add(spec.target_var)
+        first_needed = self._needed(first)
+        for s in range(S):
+            needed = first_needed if s == 0 else later_needed
+            for m in range(L + 1):
+                if self.fused and s > 0:
+                    loop = self.loops[0]
+                else:
+                    loop = self._loop(self.loops, s, m)
+                self._emit_pass(loop, s, m, needed, probe=False)
+        if self.k in self.plan.probed:
+            needed = self._needed({spec.output_var})
+            last = max(self.levels.get(n, 0) for n in needed)
+            for m in range(last + 1):
+                loop = self._loop(self.probe_loops, -1, m, probe=True)
+                self._emit_pass(loop, -1, m, needed, probe=True)
+
+    def _emit_pass(self, loop: Loop, s: int, m: int, needed: set[str], probe: bool) -> None:
+        """Statements of pass m of stage s (s = -1: the feedback probe) into ``loop``."""
+        spec, L, k, t = self.spec, self.L, self.k, self.plan.target
+        st = max(s, 0)
+        body = loop.body
+        if m == 0 and spec.spiking and (s == 0 or (s < 0 and spec.spike_var in needed)):
+            v = self._key(spec.spike_def, 0)
+            self._read(v, loop)
+            flag = ("spk", s)
+            body.append(SpikeTest(v, self.arg("scalar", "threshold"), flag))
+            self._produce(flag, loop)
+            if t.tape and s == 0:
+                body.append(Write(self.arg("tape", "spk"), "tape", flag))
+                self._read(flag, loop)
+        if s == 0 and m == 0 and t.tape:
+            if spec.input_var is not None and not self.reads_x:
+                body.append(Write(self.arg("tape", "in"), "tape", ("in",)))
+                self._read(("in",), loop)
+        if s == -1 and m == 0 and t.tape and self.k in self.plan.carry_in:  # held input
+            body.append(Write(self.arg("tape", "hold_in"), "tape", ("in",)))
+            self._read(("in",), loop)
+        if self.coupled and self.levels[spec.target_var] == m and spec.target_var in needed:
+            # the BPTT backward reads the step's coupling from the tape (probes recompute it)
+            loop.coupling = not (t.from_tape and s == 0)
+            self._produce(("tgt", s), loop)
+            self._read(("src",), loop)
+            if t.tape and s == 0:
+                body.append(Write(self.arg("tape", "tgt"), "tape", ("tgt", 0)))
+                self._read(("tgt", 0), loop)
+        for name, d in self.alg.items():
+            if d.reduce is None and self.levels[name] == m and name in needed:
+                key = ("alg", name, s)
+                body.append(Assign(key, d.expr, self._keys(d.expr, s, loop)))
+                self._produce(key, loop)
+        for d in self.reductions:
+            if self.levels[d.name] == m + 1 and d.name in needed:
+                key = ("red", d.name, s)
+                body.append(Accumulate(key, d.expr, self._keys(d.expr, s, loop)))
+                loop.reductions.append((key, d.reduce))
+        if self.coupled and self.levels[spec.source_var] == m and spec.target_var in needed:
+            src = self._key(spec.source_var, s)
+            self._read(src, loop)
+            body.append(Write(self.arg("scratch", "src"), "scratch", src))
+            self._produce(("src",), loop)
+        if s == 0 and self.levels[spec.output_var] == m:
+            out = self._key(spec.output_var, 0)
+            self._read(out, loop)
+            body.append(Write(self.arg("scratch", "out"), "scratch", out))
+        if s == -1 and self.levels[spec.output_var] == m:
+            out = self._key(spec.output_var, -1)
+            self._read(out, loop)
+            body.append(Write(self.arg("scratch", "fb"), "scratch", out))
+        if s == 0 and not t.tape and not t.from_tape:
+            for q, (var, mean) in enumerate(spec.record):
+                if var not in self.states and self.levels[var] == m:
+                    value = self._key(var, 0)
+                    self._read(value, loop)
+                    self._record(loop, q, var, mean, value)
+        if m == L and s >= 0:
+            self._emit_update(loop, s)
+
+    def _record(self, loop: Loop, q: int, var: str, mean: bool, value: tuple) -> None:
+        dest = self.plan.declare(ArgSpec(f"n{self.k}_r{q}_{mangle(var)}", "rec", self.k, (var, mean)))
+        loop.body.append(Record(dest, value, mean))
+        if mean:
+            loop.rec_means.append(dest)
+
+    def _emit_update(self, loop: Loop, s: int) -> None:
+        """Right-hand sides of stage s; then the next stage's states, or the new values."""
+        spec, rule, body = self.spec, self.rule, loop.body
+        for state in self.states:
+            key = ("k", s, state)
+            body.append(Assign(key, self.derivs[state], self._keys(self.derivs[state], s, loop)))
+            self._produce(key, loop)
+        if s < self.S - 1:
+            for state in self.states:
+                expr = rule.stage_state(s + 1, state)
+                key = ("state", state, s + 1)
+                body.append(Assign(key, expr, self._rule_keys(expr, loop)))
+                self._produce(key, loop)
+            return
+        t = self.plan.target
+        for j, state in enumerate(self.states):
+            if t.tape:
+                body.append(Write(self.arg("tape", ("y", state)), "tape", ("state", state, 0)))
+                self._read(("state", state, 0), loop)
+            expr = rule.new_value(state, lambda st=state: self._expanded(self.derivs[st]))
+            key = ("new", state)
+            body.append(Assign(key, expr, self._rule_keys(expr, loop)))
+            self._produce(key, loop)
+            if spec.spiking and state == spec.spike_def:
+                body.append(Reset(key, self.arg("scalar", "reset"), ("spk", 0)))
+                self._read(("spk", 0), loop)
+            body.append(Check(key, j))
+            body.append(Write(self.arg("state", state), "state", key))
+        if not t.tape and not t.from_tape:
+            for q, (var, mean) in enumerate(spec.record):
+                if var in self.states:
+                    self._record(loop, q, var, mean, ("new", var))
+
+    def _rule_keys(self, expr, loop: Loop) -> tuple[tuple[str, tuple], ...]:
+        """Keys of an update-rule expression: stage symbols, dt, and model names (stage 0)."""
+        keys = []
+        for name in sorted(free_names(expr)):
+            stage = parse_stage_symbol(name)
+            if stage is not None:
+                key = ("k", stage[0], stage[1])
+            elif name == dt_symbol().name:
+                key = ("dt",)
+            else:
+                key = self._key(name, 0)
+            keys.append((name, key))
+            self._read(key, loop)
+        return tuple(keys)
+
+    def _expanded(self, expr):
+        """``expr`` with element-wise algebraic definitions substituted (recursively)."""
+        import sympy
+
+        for _ in range(len(self.alg) + 1):
+            names = [n for n in free_names(expr) if n in self.alg and not self.alg[n].reduce]
+            if not names:
+                return expr
+            expr = expr.xreplace(
+                {sympy.Symbol(n, real=True): self.alg[n].expr for n in names}
+            )
+        return expr  # pragma: no cover - definitions are acyclic
+
+    def _produce(self, key: tuple, loop: Loop) -> None:
+        self._producer.setdefault(key, loop.index)
+
+    # ---- storage ----------------------------------------------------------------------------
+    def _decide_storage(self) -> None:
+        """Which values live in (B, N) arrays: those read in a loop other than the producer's."""
+        t = self.plan.target
+        kept_alg, kept_stage, kept_k = set(), set(), set()
+        self.keep_tgt = self.coupled and self.coupling_outside
+        self.keep_spk = False
+        for key, reads in self._reads.items():
+            prod = self._producer.get(key)
+            elsewhere = prod is not None and bool(reads - {prod})
+            if key[0] == "alg" and (elsewhere or t.keep_all):
+                kept_alg.add(key[1])
+            elif key[0] == "tgt" and elsewhere:
+                self.keep_tgt = True
+            elif key[0] == "spk" and elsewhere and not (t.from_tape and key[1] == 0):
+                self.keep_spk = True
+            elif key[0] == "state" and key[2] > 0 and elsewhere:
+                kept_stage.add(key[1])
+            elif key[0] == "k" and elsewhere:
+                kept_k.add((key[1], key[2]))
+        if t.keep_all and self.coupled:
+            self.keep_tgt = True
+        self.kept_alg = kept_alg
+        k = self.k
+        for name in sorted(kept_alg, key=lambda n: (self.levels.get(n, 0), n)):
+            j = self.alg_index[name]
+            self.plan.declare(ArgSpec(f"n{k}_a{j}_{mangle(name)}", "scratch", k, ("keep", name)))
+        if self.keep_tgt:
+            self.plan.declare(ArgSpec(f"n{k}_tgt", "scratch", k, ("keep", "tgt")))
+        if self.keep_spk:
+            self.plan.declare(ArgSpec(f"n{k}_spk", "scratch", k, ("keep", "spk")))
+        for state in sorted(kept_stage, key=self.states.index):
+            j = self.states.index(state)
+            self.plan.declare(ArgSpec(f"n{k}_ys{j}_{mangle(state)}", "scratch", k, ("stage", state)))
+        for s, state in sorted(kept_k, key=lambda p: (p[0], self.states.index(p[1]))):
+            j = self.states.index(state)
+            self.plan.declare(ArgSpec(f"n{k}_k{s}_{j}_{mangle(state)}", "scratch", k, ("k", s, state)))
+
+    def stored(self, key: tuple) -> str | None:
+        """Name of the array that keeps value ``key`` between loops (None: a local only)."""
+        kind = key[0]
+        t = self.plan.target
+        if kind == "alg" and key[1] in self.kept_alg:
+            return self.arg("scratch", ("keep", key[1]))
+        if kind == "tgt" and self.keep_tgt:
+            return self.arg("scratch", ("keep", "tgt"))
+        if kind == "spk" and self.keep_spk:
+            return self.arg("scratch", ("keep", "spk"))
+        if kind == "state" and key[2] > 0:
+            return self.plan.find("scratch", self.k, ("stage", key[1]))
+        if kind == "k":
+            return self.plan.find("scratch", self.k, ("k", key[1], key[2]))
+        return None
+
+    def ref(self, key: tuple, loop: Loop) -> Ref:
+        """Where value ``key`` lives when read in ``loop``."""
+        kind, k, t = key[0], self.k, self.plan.target
+        if kind == "t":
+            return Ref(key, "t")
+        if kind == "dt":
+            return Ref(key, "local", "dt")
+        if kind == "x":
+            return Ref(key, "x")
+        if kind == "const":
+            return Ref(key, "arr", self.arg("const", key[1]), "const")
+        if kind == "state" and key[2] == 0:
+            if t.from_tape:
+                return Ref(key, "arr", self.arg("tape", ("y", key[1])), "tape")
+            return Ref(key, "arr", self.arg("state", key[1]), "state")
+        if kind == "in":
+            if t.from_tape:
+                if loop.probe:
+                    return Ref(key, "arr", self.arg("tape", "hold_in"), "tape")
+                return Ref(key, "arr", self.arg("tape", "in"), "tape")
+            return Ref(key, "arr", self.arg(self._in_role(), "in"), self._in_role())
+        if kind == "driven":
+            parts = tuple(self.ref(p, loop) for p in self._driven_parts(key))
+            return Ref(key, "sum", parts=parts)
+        if kind == "spike":
+            return Ref(key, "spike", parts=(self.ref(("spk", key[1]), loop),))
+        if kind == "spk":
+            if t.from_tape and key[1] == 0:
+                return Ref(key, "arr", self.arg("tape", "spk"), "tape")
+            if self._producer.get(key) == loop.index or not self.keep_spk:
+                return Ref(key, "local", "spk")
+            return Ref(key, "arr", self.stored(key), "scratch")
+        if kind == "red":
+            j = self.alg_index[key[1]]
+            return Ref(key, "red", str(j), stage=key[2])
+        if kind == "src":
+            return Ref(key, "arr", self.arg("scratch", "src"), "scratch")
+        if kind == "tgt" and t.from_tape and key[1] == 0:
+            return Ref(key, "arr", self.arg("tape", "tgt"), "tape")
+        local = self.local_name(key)
+        if self._producer.get(key) == loop.index and not (kind == "tgt" and self.coupling_outside):
+            return Ref(key, "local", local)
+        name = self.stored(key)
+        if name is None:  # pragma: no cover - the storage analysis covers every read
+            raise NetworkError(f"codegen: {key!r} is read outside its loop", node=self.spec.label)
+        return Ref(key, "arr", name, "scratch")
+
+    def _in_role(self) -> str:
+        return "carry" if self.k in self.plan.carry_in else "scratch"
+
+    def local_name(self, key: tuple) -> str:
+        """Name of the per-neuron local holding value ``key``."""
+        k, kind = self.k, key[0]
+        if kind == "alg":
+            return f"a{k}_{self.alg_index[key[1]]}"
+        if kind == "tgt":
+            return "c_tgt"
+        if kind == "k":
+            j = self.states.index(key[2])
+            return f"d{j}" if key[1] == 0 else f"d{j}_{key[1]}"
+        if kind == "new":
+            return f"y{self.states.index(key[1])}"
+        if kind == "state":
+            return f"ys{self.states.index(key[1])}"
+        if kind == "spk":
+            return "spk"
+        raise NetworkError(f"codegen: no local for {key!r}", node=self.spec.label)
+
+    def names(self, keys, loop: Loop) -> dict[str, Ref]:
+        """Symbol name -> Ref for the ``keys`` of a statement read in ``loop``."""
+        return {name: self.ref(key, loop) for name, key in keys}
+
+    def stores(self, key: tuple) -> str | None:
+        """Array a producer writes besides its local (None: nothing to store)."""
+        kind = key[0]
+        if kind in ("alg", "state", "k") or (kind == "tgt" and not self.coupling_outside):
+            if kind == "state" and key[2] == 0:
+                return None
+            return self.stored(key)
+        if kind == "spk" and self.keep_spk and not (self.plan.target.from_tape and key[1] == 0):
+            return self.stored(key)
+        return None
+
+    @property
+    def n_reductions(self) -> int:
+        return len(self.reductions)
+
+
+# ---- the network ----------------------------------------------------------------------------
+class NetworkPlan:
+    """Everything one step of a network computes, in renderer-neutral form.
+
+    Attributes
+    ----------
+    spec : NetworkSpec
+        The network.
+    target : Target
+        What the renderer needs (see :class:`Target`).
+    args : list of ArgSpec
+        The argument table, in kernel order.
+    nodes : dict
+        Node index -> :class:`NodePlan` (diff-eq nodes).
+    reads_x : dict
+        Node index -> whether it reads the network input directly (the input node without
+        incoming edges).
+    incoming : dict
+        Node index -> list of :class:`EdgeIn`.
+    probed : list of int
+        Diff-eq nodes evaluated at the start of the step for their feedback edges.
+    carried : list of int
+        Function nodes whose output of the previous step feeds feedback edges.
+    """
+
+    def __init__(self, spec: NetworkSpec, target: Target) -> None:
+        self.spec, self.target = spec, target
+        self.args: list[ArgSpec] = []
+        self._names: dict[tuple, str] = {}
+        n = len(spec.nodes)
+        fb_sources = sorted({e.source for e in spec.edges if e.feedback})
+        self.probed = [k for k in fb_sources if isinstance(spec.nodes[k], DiffEqSpec)]
+        self.carried = [k for k in fb_sources if isinstance(spec.nodes[k], FuncSpec)]
+        #: probed nodes whose output depends on their edge input: that input is carried between
+        #: steps (the probe reads the previous step's value)
+        self.carry_in: set[int] = set()
+        for k in self.probed:
+            node = spec.nodes[k]
+            if node.input_var is not None and _depends_on(node, node.output_var, node.input_var):
+                self.carry_in.add(k)
+        self.incoming = {k: [] for k in range(n)}
+        for e, edge in enumerate(spec.edges):
+            self.incoming[edge.target].append((e, edge))
+        self.reads_x = {
+            k: k == spec.input_node and not self.incoming[k] and k not in self.carry_in
+            for k in range(n)
+        }
+        self.nodes: dict[int, NodePlan] = {}
+        for k, node in enumerate(spec.nodes):
+            if isinstance(node, DiffEqSpec):
+                self.nodes[k] = NodePlan(self, k, node, self.reads_x[k])
+                continue
+            self.declare(ArgSpec(f"n{k}_out", "scratch", k, "out"))
+            if not self.reads_x[k]:
+                if target.tape or target.from_tape:
+                    self.declare(ArgSpec(f"n{k}_tin", "tape", k, "in"))
+                if not target.from_tape:
+                    self.declare(ArgSpec(f"n{k}_in", "scratch", k, "in"))
+            if not (target.tape or target.from_tape):
+                for q, key in enumerate(node.record):
+                    self.declare(ArgSpec(f"n{k}_r{q}_{mangle(key[0])}", "rec", k, key))
+        for k in self.carried:
+            self.declare(ArgSpec(f"n{k}_prev", "carry", k, "prev"))
+            if target.tape or target.from_tape:
+                self.declare(ArgSpec(f"n{k}_tpv", "tape", k, "prev"))
+        self.edges_in: dict[int, list[EdgeIn]] = {}
+        for k in range(n):
+            ins = []
+            for e, edge in self.incoming[k]:
+                if edge.fmt == "dense":
+                    w = (self.declare(ArgSpec(f"e{e}_W", "W", e, "dense")),)
+                else:
+                    w = tuple(
+                        self.declare(ArgSpec(f"e{e}_W{sfx}", "W", e, part))
+                        for part, sfx in CSR_PARTS.items()
+                    )
+                s = edge.source
+                if not edge.feedback:
+                    src = self.arg("scratch", s, "out")
+                elif s in self.nodes:
+                    src = self.arg("scratch", s, "fb")
+                else:
+                    src = self.arg("carry", s, "prev")
+                ins.append(EdgeIn(e, s, edge.fmt, w, src))
+            self.edges_in[k] = ins
+        self._reorder()
+
+    def _reorder(self) -> None:
+        """Arguments grouped by node (in node order), then edges, then carried outputs."""
+
+        def rank(a: ArgSpec) -> tuple:
+            if a.role == "W":
+                return (1, a.owner)
+            if a.detail == "prev":
+                return (2, a.owner)
+            return (0, a.owner)
+
+        self.args.sort(key=rank)  # stable: declaration order within a group
+
+    # ---- the argument table ----------------------------------------------------------------------
+    def declare(self, arg: ArgSpec) -> str:
+        """Add ``arg`` to the table (once per (role, owner, detail)); returns its name."""
+        key = (arg.role, arg.owner, arg.detail)
+        if key not in self._names:
+            self._names[key] = arg.name
+            self.args.append(arg)
+        return self._names[key]
+
+    def arg(self, role: str, owner: int, detail) -> str:
+        """Name of the argument (role, owner, detail)."""
+        try:
+            return self._names[(role, owner, detail)]
+        except KeyError:
+            raise NetworkError(f"codegen: no argument {role}/{owner}/{detail!r}") from None
+
+    def find(self, role: str, owner: int, detail) -> str | None:
+        """Name of the argument (role, owner, detail), None when absent."""
+        return self._names.get((role, owner, detail))
+
+    def declared(self, role: str, owner: int, detail) -> bool:
+        """Whether argument (role, owner, detail) is in the table."""
+        return (role, owner, detail) in self._names
+
+    def add_train_arg(self, key: str) -> str:
+        """Declare a training hook argument (role ``"train"``) and return its name."""
+        name = f"tr_{key.removeprefix('steps:')}"
+        return self.declare(ArgSpec(name, "train", -1, key))
+
+    def node_loops(self, k: int) -> Iterator[Loop]:
+        """The main loops of diff-eq node k."""
+        return iter(self.nodes[k].loops)
+
+
+def _depends_on(node: DiffEqSpec, name: str, target: str) -> bool:
+    """Whether ``name`` depends on ``target`` through algebraic definitions (coupling too)."""
+    alg = {d.name: d for d in node.model.algebraic}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n == target:
+            return True
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in alg:
+            todo.extend(free_names(alg[n].expr))
+        elif node.coupling is not None and n == node.target_var:
+            todo.append(node.source_var)
+    return False
+
+
+@lru_cache(maxsize=256)
+def build_plan(spec: NetworkSpec, target: Target = CPU) -> NetworkPlan:
+    """The plan of ``spec`` for ``target`` (cached).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network structure.
+    target : Target
+        The renderer's needs.
+
+    Returns
+    -------
+    NetworkPlan
+        Arguments, loops and statements of one step.
+    """
+    return NetworkPlan(spec, target)

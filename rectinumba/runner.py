@@ -1,0 +1,384 @@
+"""Execution of a Network: compiled plans, argument binding, chunked kernel calls, status, rollback.
+
+The :class:`Runner` belongs to one :class:`~rectinumba.network.Network` and shares its node and
+edge dictionaries (the graph). It
+
+- turns the graph into a :class:`~rectinumba.codegen.spec.NetworkSpec` (evaluation order, input
+  and output node) and caches the backend's compiled kernel per (recordings, single trial,
+  training hook, sampling mode) until the graph changes;
+- binds the kernel's argument table through :class:`~rectinumba.binding.Binding` (the one role ->
+  array table);
+- runs long inputs in chunks of :data:`CHUNK_STEPS` steps, checks inputs for non-finite values
+  chunk by chunk, maps a kernel's status row to a :class:`~rectinumba.errors.SimulationError`,
+  and commits the new state only when every chunk succeeded;
+- keeps what carries over from run to run besides the node states: the step counter and the
+  carried feedback values;
+- offers :meth:`Runner.transaction` to trainers: a failing block leaves states, carried values,
+  the step counter and given arrays as they were.
+
+Trainers (:mod:`rectinumba.training`) use this class; they never touch the Network's privates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from .binding import Binding
+from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
+from .errors import NetworkError, SimulationError
+from .nodes import DiffEqNode, FuncNode
+from .recording import Recording
+
+__all__ = ["Runner", "RunResult", "CHUNK_STEPS"]
+
+#: steps per kernel call in long runs (bounds input conversion memory, drives progress display)
+CHUNK_STEPS = 200_000
+
+
+@dataclass
+class RunResult:
+    """What one execution recorded.
+
+    Attributes
+    ----------
+    out : numpy.ndarray
+        Output recordings (B, R, n_out).
+    recs : dict
+        ``(label, (var, reduce)) -> (B, R, width)`` recordings of variables.
+    keys : list
+        ``((label, var), label, (name, reduce))`` per record_vars entry.
+    """
+
+    out: np.ndarray
+    recs: dict
+    keys: list
+
+
+class Runner:
+    """Compiles and runs the graph of one Network.
+
+    Parameters
+    ----------
+    nodes : dict
+        label -> DiffEqNode or FuncNode (the Network's own dictionary).
+    edges : dict
+        (source, target) -> Edge (the Network's own dictionary).
+    backend : object
+        A backend (``kernel(spec)``, capabilities ``supports_*``).
+    dt : float
+        Integration step.
+    dtype : numpy.dtype
+        Value dtype.
+    method : str
+        Update rule name.
+    """
+
+    def __init__(self, nodes: dict, edges: dict, backend, dt: float, dtype, method: str) -> None:
+        self.nodes, self.edges, self.backend = nodes, edges, backend
+        self.dt, self.dtype, self.method = float(dt), np.dtype(dtype), method
+        #: steps run since the last reset (time of the next step = step * dt)
+        self.step = 0
+        #: (label, detail) -> carried feedback values (a function node's previous output, a
+        #: probed node's previous input)
+        self.carry: dict[tuple, np.ndarray] = {}
+        self._compiled: dict[tuple, tuple] = {}
+
+    # ---- the graph --------------------------------------------------------------------------
+    def changed(self) -> None:
+        """The graph changed: compiled plans are stale."""
+        self._compiled.clear()
+
+    def forget(self, label: str) -> None:
+        """Drop what is carried for a removed node."""
+        for key in [k for k in self.carry if k[0] == label]:
+            del self.carry[key]
+
+    def io_candidates(self) -> tuple[list[str], list[str]]:
+        """Nodes without incoming / without outgoing (non-feedback) edges."""
+        has_in = {t for (s, t), e in self.edges.items() if not e.feedback}
+        has_out = {s for (s, t), e in self.edges.items() if not e.feedback}
+        inputs = [n for n in self.nodes if n not in has_in]
+        outputs = [n for n in self.nodes if n not in has_out]
+        return inputs, outputs
+
+    def io_nodes(self) -> tuple[str, str]:
+        """The input and the output node (NetworkError when either is not unique)."""
+        if not self.nodes:
+            raise NetworkError("the network has no nodes")
+        inputs, outputs = self.io_candidates()
+        if len(inputs) != 1:
+            raise NetworkError(
+                f"the network needs exactly one input node (a node without incoming edges); "
+                f"candidates: {inputs}"
+            )
+        if len(outputs) != 1:
+            raise NetworkError(
+                f"the network needs exactly one output node (a node without outgoing edges); "
+                f"candidates: {outputs}"
+            )
+        return inputs[0], outputs[0]
+
+    def order(self, first: str) -> list[str]:
+        """Topological order over non-feedback edges, starting from the input node."""
+        preds = {n: set() for n in self.nodes}
+        for (s, t), e in self.edges.items():
+            if not e.feedback:
+                preds[t].add(s)
+        order, done = [], set()
+        ready = [first]
+        pending = [n for n in self.nodes if n != first]
+        while ready:
+            n = ready.pop(0)
+            order.append(n)
+            done.add(n)
+            for m in list(pending):
+                if preds[m] <= done:
+                    pending.remove(m)
+                    ready.append(m)
+        if pending:
+            raise NetworkError(
+                f"the edges among {pending} form a cycle; mark one edge of it feedback=True "
+                "(it then reads the source's output on its current state)"
+            )
+        return order
+
+    def spec(
+        self, records: dict | None = None, B: int = 1, train=None, mode: str = "subsample"
+    ) -> tuple[NetworkSpec, list[str]]:
+        """The structure of the graph for a run: (spec, node labels in evaluation order)."""
+        inp, out = self.io_nodes()
+        order = self.order(inp)
+        index = {label: k for k, label in enumerate(order)}
+        records = records or {}
+        specs = []
+        for label in order:
+            node = self.nodes[label]
+            rec = records.get(label, ())
+            if isinstance(node, FuncNode):
+                specs.append(FuncSpec(label, node.activation, rec))
+                continue
+            driven_by_edges = any(t == label for (s, t) in self.edges)
+            if node.input_var is None and label == inp:
+                raise NetworkError(
+                    "the input node needs input_var (the variable receiving the network input)",
+                    node=label,
+                )
+            coupled = node.weights is not None
+            specs.append(
+                DiffEqSpec(
+                    label,
+                    node.model,
+                    node.input_var if (label == inp or driven_by_edges) else None,
+                    node.output_var,
+                    node.source_var if coupled else None,
+                    node.target_var if coupled else None,
+                    node.coupling,
+                    node.spike_var,
+                    node.spike_def,
+                    rec,
+                )
+            )
+        edges = tuple(
+            EdgeSpec(index[s], index[t], e.fmt, e.feedback) for (s, t), e in self.edges.items()
+        )
+        row_par = B == 1 and any(
+            isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN
+            for n in self.nodes.values()
+        )
+        spec = NetworkSpec(
+            tuple(specs),
+            edges,
+            index[inp],
+            index[out],
+            parallel=B > 1,
+            train=train,
+            row_parallel=row_par,
+            method=self.method,
+            record_mode=mode,
+        )
+        return spec, order
+
+    def compiled(self, records: dict, B: int, train=None, mode: str = "subsample") -> tuple:
+        """(spec, order, rendered kernel, kernel), cached until the graph changes."""
+        key = (tuple(sorted(records.items())), B == 1, train, mode)
+        found = self._compiled.get(key)
+        if found is None:
+            spec, order = self.spec(records, B, train, mode)
+            rendered, kernel = self.backend.kernel(spec)
+            found = self._compiled[key] = (spec, order, rendered, kernel)
+        return found
+
+    # ---- inputs and recordings ----------------------------------------------------------------
+    def as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
+        """Inputs as (B, T, n_in) and whether they were batched (NetworkError otherwise)."""
+        m = self.nodes[self.io_nodes()[0]].n_in
+        try:
+            x = np.asarray(inputs)
+        except ValueError as err:  # ragged nested lists
+            raise NetworkError(
+                f"inputs must be an array of shape (T, {m}) or (B, T, {m}); got a "
+                f"{type(inputs).__name__} that is not rectangular ({err})"
+            ) from None
+        if x.ndim == 1 and m == 1:
+            x = x[:, None]
+        if x.ndim == 2:
+            x, batched = x[None], False
+        elif x.ndim == 3:
+            batched = True
+        else:
+            raise NetworkError(
+                f"inputs must have shape (T, {m}) or (B, T, {m}); "
+                f"got an array of shape {np.shape(inputs)}"
+            )
+        if x.shape[2] != m:
+            raise NetworkError(
+                f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
+                f"(T, {m}) or (B, T, {m}), got {np.shape(inputs)}"
+            )
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
+        return x, batched
+
+    def resolve(self, recording: Recording) -> tuple[dict, list]:
+        """Per-node record keys ``{label: ((name, reduce), ...)}`` and the user's keys."""
+        per_node: dict[str, list[tuple[str, bool]]] = {}
+        keys = []
+        for label, var, reduce in recording.vars:
+            node = self.nodes.get(label) if isinstance(label, str) else None
+            if node is None:
+                raise NetworkError(f"no node labelled {label!r} (nodes: {list(self.nodes)})")
+            if isinstance(node, FuncNode):
+                if var not in ("in", "out"):
+                    raise NetworkError(
+                        f"record_vars: function node variables are 'in' and 'out', got {var!r}",
+                        node=label,
+                    )
+                name = var
+            else:
+                name = node.resolve(var, "record_vars")
+            item = (name, reduce)
+            lst = per_node.setdefault(label, [])
+            if item not in lst:
+                lst.append(item)
+            keys.append(((label, var), label, item))
+        return {k: tuple(v) for k, v in per_node.items()}, keys
+
+    # ---- running ------------------------------------------------------------------------------
+    def execute(
+        self,
+        x: np.ndarray,
+        recording: Recording,
+        *,
+        verbose: bool = False,
+        train=None,
+        train_arrays=None,
+    ) -> RunResult:
+        """Run the kernel over x (B, T, m); commit the new state only on success.
+
+        ``train`` is a training hook (NetworkSpec.train); ``train_arrays`` maps the ``detail`` of
+        each of its arguments to the array to pass; details starting with ``"steps:"`` are
+        per-step arrays (B, T, ...) sliced per chunk.
+        """
+        B, T, _ = x.shape
+        records, keys = self.resolve(recording)
+        spec, order, rendered, kernel = self.compiled(records, B, train, recording.mode)
+        n_rec = recording.count(T)
+        cutoff = recording.cutoff if n_rec else T + 1
+        nodes = [self.nodes[label] for label in order]
+        binding = Binding(
+            nodes, list(self.edges.values()), B, self.dtype, self.carry, n_rec, train_arrays
+        )
+        args = binding.bind(rendered.args)
+        out_node = nodes[spec.output_node]
+        out_rec = np.zeros((B, n_rec, out_node.n_out), self.dtype)
+        status = np.zeros((B, 5), np.int64)
+        chunk = CHUNK_STEPS if T > CHUNK_STEPS else max(T, 1)
+        per_step = [
+            j
+            for j, a in enumerate(rendered.args)
+            if a.role == "train" and str(a.detail).startswith("steps:")
+        ]
+        from .progress import Progress
+
+        dt = self.dtype.type(self.dt)
+        with Progress(T, "simulating", verbose and T > chunk) as bar:
+            for s0 in range(0, T, chunk):
+                xc = np.ascontiguousarray(x[:, s0 : s0 + chunk], dtype=self.dtype)
+                # a sum allocates nothing; only a non-finite sum (NaN, inf, or overflow) is searched
+                bad = np.argwhere(~np.isfinite(xc)) if not np.isfinite(xc.sum()) else ()
+                if len(bad):
+                    b, t, j = bad[0]
+                    raise NetworkError(
+                        f"inputs contain a non-finite value ({xc[b, t, j]}) at step {s0 + t}, "
+                        f"column {j}" + (f", trial {b}" if B > 1 else "")
+                    )
+                call = list(args)
+                for j in per_step:
+                    call[j] = np.ascontiguousarray(args[j][:, s0 : s0 + chunk])
+                kernel(
+                    xc.shape[1],
+                    self.step + s0,
+                    s0,
+                    dt,
+                    cutoff,
+                    recording.sampling,
+                    xc,
+                    out_rec,
+                    status,
+                    *call,
+                )
+                if status[:, 0].any():
+                    self.raise_status(status, spec, order, B)
+                bar.update(xc.shape[1])
+        recording.finish([out_rec, *binding.recs.values()], T)
+        binding.commit(self.carry)
+        self.step += T
+        return RunResult(out_rec, binding.recs, keys)
+
+    def raise_status(self, status, spec: NetworkSpec, order: list[str], B: int) -> None:
+        """Raise the SimulationError a kernel's status rows describe (the first failed trial)."""
+        from .backends.status import describe
+
+        b = int(np.flatnonzero(status[:, 0])[0])
+        code, step, k, j, neuron = (int(v) for v in status[b])
+        var = spec.nodes[k].model.states[j]
+        msg = describe(
+            code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None
+        )
+        raise SimulationError(
+            msg + "; the network keeps the state it had before this run",
+            node=order[k],
+            variable=var,
+            hint="a smaller dt, other parameters or initial values may keep the state finite",
+        )
+
+    # ---- state --------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget carried values and restart the step counter (node states are the nodes')."""
+        self.carry.clear()
+        self.step = 0
+
+    @contextmanager
+    def transaction(self, *arrays: np.ndarray) -> Iterator[None]:
+        """Undo everything a failing block did to states, carried values, the step counter and
+        ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
+        states = {
+            label: {k: v.copy() for k, v in node.state.items()}
+            for label, node in self.nodes.items()
+            if isinstance(node, DiffEqNode)
+        }
+        carry, step = {k: v.copy() for k, v in self.carry.items()}, self.step
+        saved = [(a, a.copy()) for a in arrays]
+        try:
+            yield
+        except BaseException:
+            for label, state in states.items():
+                self.nodes[label].state = state
+            self.carry, self.step = carry, step
+            for a, copy in saved:
+                a[...] = copy
+            raise
