@@ -224,6 +224,60 @@ if SIM:
         # the feedback buffer is carried to the next run
         _same_obs(a.run(inp[:4], verbose=False), b.run(inp[:4], verbose=False), [])
 
+    @pytest.mark.parametrize("method", ["euler", "heun", "rk4", "exp_euler"])
+    def test_every_update_rule_matches_the_cpu(rng, method):
+        """Stages on the device: coupling and population means per stage (reduction slots)."""
+        inp = np.random.default_rng(8).standard_normal((2, 10, 3))
+        rec = [("rnn", "v"), ("rnn", "tanh_op/r", True)]
+        a, b = _rate(np.random.default_rng(2)), _rate(np.random.default_rng(2), CONFIGS[1])
+        for net in (a, b):
+            net.method = net._runner.method = method
+        _same_obs(a.run(inp, verbose=False, record_vars=rec),
+                  b.run(inp, verbose=False, record_vars=rec), [("rnn", "v"), ("rnn", "tanh_op/r")])
+        if method == "exp_euler":
+            return  # iku's v is not linear in itself
+        N = 5
+        J = np.abs(rng.standard_normal((N, N))) * 2.0
+
+        def build(o):
+            net = Network(0.5, method=method)
+            net.add_diffeq_node("ik", IKU, weights=J, source_var="s", target_var="s_in",
+                                input_var="I_ext", output_var="s", op="iku_op", spike_var="spike",
+                                spike_def="v", spike_threshold=40.0, spike_reset=-60.0,
+                                node_vars={"eta": 60.0, "v": np.linspace(-50, 45, N)})
+            return _on_cuda(net, o)
+
+        x = rng.standard_normal((12, N)) * 5.0
+        oa = build(None).run(x, verbose=False, record_vars=[("ik", "u")])
+        ob = build(CONFIGS[2]).run(x, verbose=False, record_vars=[("ik", "u")])
+        assert oa["out"].max() > 0.1
+        _same_obs(oa, ob, [("ik", "u")])
+
+    @pytest.mark.parametrize("opts", CONFIGS[:2])
+    def test_diffeq_feedback_probe_and_average_recordings(opts):
+        """A diff-eq feedback source evaluated on its current state (coupling, population mean,
+        held input: tests/test_feedback.py's network); recordings averaged over windows."""
+        from test_feedback import coupled_template, two_nodes
+
+        def build(o):
+            rng = np.random.default_rng(6)
+            JB = rng.standard_normal((3, 3))
+            net = two_nodes(rng, "cpl_op/r", coupled_template(), "cpl_op/I", weights=JB,
+                            source_var="cpl_op/q", target_var="cpl_op/s_in",
+                            node_vars={"cpl_op/v": np.array([0.2, -0.1, 0.4])})[0]
+            return _on_cuda(net, o)
+
+        x = np.random.default_rng(9).standard_normal((2, 11, 2))
+        rec = [("A", "v"), ("B", "r", True), ("B", "v")]
+        kw = dict(verbose=False, record_vars=rec, sampling_steps=3, cutoff=1,
+                  sampling_mode="average")
+        a, b = build(None), build(opts)
+        oa, ob = a.run(x, **kw), b.run(x, **kw)
+        assert oa["out"].shape == (2, 4, 2)
+        _same_obs(oa, ob, [("A", "v"), ("B", "r"), ("B", "v")])
+        # the held input is carried to the next run
+        _same_obs(a.run(x, **kw), b.run(x, **kw), [("A", "v"), ("B", "r"), ("B", "v")])
+
     @pytest.mark.parametrize("act", ["identity", "tanh", "sigmoid", "relu", "softplus", "softmax",
                                      "softmin", "log_softmax"])
     def test_function_node_activations(rng, act):

@@ -27,7 +27,20 @@ def mixed_template() -> NodeTemplate:
     return NodeTemplate("mix", operators=[op])
 
 
-def two_nodes(rng, output_var: str, template=LI_TANH, B_input="li_op/I_ext"):
+def coupled_template() -> NodeTemplate:
+    """v' = -v/tau + I + s_in with s_in = J tanh(v); output r = tanh(v) + 0.1 s_in + mean(v)
+    + c I: an output that needs the coupling, a population mean and the input."""
+    op = OperatorTemplate(
+        "cpl_op",
+        equations=["d/dt * v = -v/tau + I + s_in", "q = tanh(v)",
+                   "r = q + 0.1*s_in + mean(v) + c*I"],
+        variables={"v": "output(0.0)", "q": "variable(0.0)", "r": "variable(0.0)",
+                   "I": "input(0.0)", "s_in": "input(0.0)", "tau": 3.0, "c": 0.5},
+    )  # fmt: skip
+    return NodeTemplate("cpl", operators=[op])
+
+
+def two_nodes(rng, output_var: str, template=LI_TANH, B_input="li_op/I_ext", **b_kwargs):
     """inp -> A (LI/tanh, coupled) -> B -> out; B -> A feedback."""
     NA, NB, m = 4, 3, 2
     W = {
@@ -42,7 +55,9 @@ def two_nodes(rng, output_var: str, template=LI_TANH, B_input="li_op/I_ext"):
     net.add_diffeq_node("A", LI_TANH, weights=JA, source_var="tanh_op/r",
                         target_var="li_op/r_in", input_var="li_op/I_ext", output_var="li_op/v",
                         node_vars={"li_op/v": 0.1})  # fmt: skip
-    net.add_diffeq_node("B", template, N=NB, input_var=B_input, output_var=output_var)
+    size = {} if "weights" in b_kwargs else {"N": NB}
+    net.add_diffeq_node("B", template, input_var=B_input, output_var=output_var, **size,
+                        **b_kwargs)
     net.add_func_node("out", 2)
     net.add_edge("inp", "A", weights=W["ia"])
     net.add_edge("A", "B", weights=W["ab"])
@@ -115,6 +130,25 @@ def test_output_reading_the_edge_input_holds_the_previous_input():
     np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-12)
     net.reset()  # forgets the held input
     np.testing.assert_allclose(net.run(inp, verbose=False)["out"], ref, rtol=1e-11, atol=1e-12)
+
+
+def test_output_needing_coupling_and_a_mean_is_evaluated_on_the_current_state():
+    """The probe recomputes the source's coupling and population mean on its current state."""
+    rng = np.random.default_rng(6)
+    JB = rng.standard_normal((3, 3))
+    net, W, JA = two_nodes(rng, "cpl_op/r", coupled_template(), "cpl_op/I", weights=JB,
+                           source_var="cpl_op/q", target_var="cpl_op/s_in",
+                           node_vars={"cpl_op/v": np.array([0.2, -0.1, 0.4])})  # fmt: skip
+    inp = rng.standard_normal((120, 2))
+    got = net.run(inp, verbose=False)["out"]
+
+    def out(v, I):
+        s_in = JB @ np.tanh(v)
+        return np.tanh(v) + 0.1 * s_in + v.mean() + 0.5 * I
+
+    ref = reference(inp, W, JA, lambda v, I: v + DT * (-v / 3.0 + I + JB @ np.tanh(v)), out,
+                    np.array([0.2, -0.1, 0.4]))  # fmt: skip
+    np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-12)
 
 
 def test_set_var_between_runs_changes_the_next_feedback_value():

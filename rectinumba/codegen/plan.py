@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..errors import NetworkError
+from ..errors import EquationError, NetworkError
 from .source import free_names
 from .spec import ArgSpec, DiffEqSpec, FuncSpec, NetworkSpec
 from .update import dt_symbol, get_rule, parse_stage_symbol, stage_symbol
@@ -320,7 +320,7 @@ def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
 class NodePlan:
     """The loops of one diff-eq node per step, and where each of its values lives.
 
-    Value keys (tuples): ``("t",)``, ``("x",)`` (network input), ``("in",)`` (summed edge input),
+    Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge input),
     ``("state", name, stage)``, ``("const", name)``, ``("spk", s)`` (spike flag; s = 0, or -1 in
     the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling), ``("alg", name, stage)``,
     ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side at a stage),
@@ -406,7 +406,7 @@ class NodePlan:
         """Value key of a model name read at ``stage``."""
         spec = self.spec
         if name == "t":
-            return ("t",)
+            return ("t", stage if stage > 0 else 0)
         if name in self.states:
             return ("state", name, stage if stage > 0 else 0)
         if name in self.consts:
@@ -569,7 +569,12 @@ class NodePlan:
             if t.tape:
                 body.append(Write(self.arg("tape", ("y", state)), "tape", ("state", state, 0)))
                 self._read(("state", state, 0), loop)
-            expr = rule.new_value(state, lambda st=state: self._expanded(self.derivs[st]))
+            try:
+                expr = rule.new_value(state, lambda st=state: self._expanded(self.derivs[st]))
+            except EquationError as err:
+                raise EquationError(
+                    err.raw_message, node=spec.label, variable=state, hint=err.context.get("hint")
+                ) from None
             key = ("new", state)
             body.append(Assign(key, expr, self._rule_keys(expr, loop)))
             self._produce(key, loop)
@@ -672,7 +677,8 @@ class NodePlan:
         """Where value ``key`` lives when read in ``loop``."""
         kind, k, t = key[0], self.k, self.plan.target
         if kind == "t":
-            return Ref(key, "t")
+            c = self.rule.stage_time(key[1]) if key[1] > 0 else 0.0
+            return Ref(key, "local", f"(t + {c!r} * dt)") if c else Ref(key, "t")
         if kind == "dt":
             return Ref(key, "local", "dt")
         if kind == "x":

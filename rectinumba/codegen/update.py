@@ -104,6 +104,21 @@ class UpdateRule:
         """
         raise NotImplementedError(f"{self.name} has a single stage")
 
+    def stage_time(self, stage: int) -> float:
+        """Fraction of the step at which stage ``stage`` evaluates (the time symbol ``t``).
+
+        Parameters
+        ----------
+        stage : int
+            Stage index.
+
+        Returns
+        -------
+        float
+            ``c_stage`` (0 for the first stage).
+        """
+        return 0.0
+
     def new_value(self, state: str, rhs: Callable[[], Any]) -> Any:
         """The value of ``state`` after the step.
 
@@ -168,6 +183,10 @@ class ExplicitRK(UpdateRule):
     def stage_state(self, stage: int, state: str) -> Any:
         """``y + dt * sum_r a[stage][r] k_r``; see :meth:`UpdateRule.stage_state`."""
         return self._combination(state, self.a[stage])
+
+    def stage_time(self, stage: int) -> float:
+        """``c_stage = sum_r a[stage][r]``; see :meth:`UpdateRule.stage_time`."""
+        return float(sum(self.a[stage], Fraction(0)))
 
     def new_value(self, state: str, rhs: Callable[[], Any]) -> Any:
         """``y + dt * sum_s b[s] k_s``; see :meth:`UpdateRule.new_value`."""
@@ -241,8 +260,9 @@ class ExponentialEuler(UpdateRule):
         A = sympy.simplify(sympy.diff(f, y))
         if sympy.simplify(sympy.diff(A, y)) != 0 or A.has(sympy.Derivative):
             raise EquationError(
-                f"method='exp_euler' needs every state's derivative to be linear in that state "
-                f"(f = A*{state} + B with A and B free of it); d/dt {state} = {f} is not",
+                f"method='exp_euler' needs the derivative of every state to be linear in that "
+                f"state (d/dt {state} = A*{state} + B, with A and B free of {state}); here "
+                f"d/dt {state} = {f}",
                 variable=state,
                 hint="use method='euler', 'heun' or 'rk4' for this model",
             )
