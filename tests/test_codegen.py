@@ -14,6 +14,8 @@ from rectinumba.codegen.spec import ROW_PARALLEL_MIN
 from rectinumba.codegen.step import FASTMATH, FIXED_ARGS, render_network
 from rectinumba.recording import Recording
 
+pytestmark = pytest.mark.nocompile
+
 LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
 LIF = "model_templates.spiking_neurons.lif.lif"
 

@@ -50,6 +50,7 @@ def _gpu_present() -> bool:
 # ---------------------------------------------------------------------------------------------
 if not SIM:
 
+    @pytest.mark.slow
     def test_simulator_suite(tmp_path):
         """Run this file's simulator tests in a subprocess with NUMBA_ENABLE_CUDASIM=1."""
         cache = os.environ.get("RECTINUMBA_CACHE_DIR") or str(tmp_path)
@@ -70,6 +71,7 @@ if not SIM:
         with pytest.raises(BackendError, match=r"unknown device 'gpu'"):
             Network(1e-3, device="gpu")
 
+    @pytest.mark.gpu
     @pytest.mark.skipif(not _gpu_present(), reason="needs a CUDA GPU")
     @pytest.mark.parametrize("sparse", [False, True])
     def test_gpu_matches_cpu(sparse):

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-import reference as ref
 
 from rectinumba import demo
 
@@ -27,7 +26,7 @@ def _summary(stdout: str) -> dict[str, str]:
     return dict(re.findall(r"^([a-z +]+): (.*)$", stdout, flags=re.M))
 
 
-def test_demo_counts_spikes_exactly_like_numpy(monkeypatch):
+def test_demo_counts_spikes_exactly_like_numpy(ref, monkeypatch):
     """run_demo against a plain numpy Euler loop on the same weights and inputs."""
     N, seconds, dt, seed = 40, 0.3, 0.1, 3
     # small chunks: the run is split into several kernel calls that must join seamlessly
@@ -62,6 +61,7 @@ def test_demo_counts_spikes_exactly_like_numpy(monkeypatch):
     assert res.run_s > 0 and res.compile_s > 0
 
 
+@pytest.mark.slow
 def test_cli_prints_summary_and_writes_png(tmp_path):
     proc = _run_cli(["--seconds", "0.2", "--neurons", "50", "--out", "tmp.png"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -79,6 +79,7 @@ def test_cli_prints_summary_and_writes_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_cli_no_plot_and_seed(tmp_path):
     proc = _run_cli(["--seconds", "0.05", "--neurons", "30", "--no-plot", "--seed", "5",
                      "--dt", "0.05"], tmp_path)
@@ -90,6 +91,7 @@ def test_cli_no_plot_and_seed(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_without_matplotlib_prints_a_note(tmp_path):
     # a None entry in sys.modules makes ``import matplotlib`` raise ImportError
     proc = _run_cli(["--seconds", "0.02", "--neurons", "20"], tmp_path,
@@ -100,6 +102,7 @@ def test_cli_without_matplotlib_prints_a_note(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, msg",
     [(["--neurons", "0"], "--neurons must be >= 1"), (["--dt", "-1"], "--dt > 0"),

@@ -19,6 +19,8 @@ from rectinumba.equations.parse import parse_expression, split_equation
 from rectinumba.errors import EquationError, NetworkError, RectinumbaError, TemplateError
 from rectinumba.templates import NodeTemplate, OperatorTemplate
 
+pytestmark = pytest.mark.nocompile
+
 
 def S(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)

@@ -14,6 +14,8 @@ from rectinumba.equations import NodeModel, compile_node
 from rectinumba.templates import NodeTemplate, OperatorTemplate
 from rectinumba.templates.loader import builtin_dir, load_template, template_names
 
+pytestmark = pytest.mark.nocompile
+
 PREFIX = "model_templates."
 
 

@@ -12,6 +12,8 @@ from rectinumba.equations import NodeModel, compile_node
 from rectinumba.errors import EquationError, TemplateError
 from rectinumba.templates import NodeTemplate, OperatorTemplate
 
+pytestmark = pytest.mark.nocompile
+
 VARIABLES = dict(
     v="output(0)",
     a="variable(0)",

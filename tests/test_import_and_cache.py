@@ -17,6 +17,7 @@ IMPORT_PROBE = (
 )
 
 
+@pytest.mark.slow
 def test_import_is_light_and_fast():
     times = []
     for _ in range(3):
@@ -46,6 +47,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_second_process_loads_compiled_kernel_from_cache(tmp_path):
     env = dict(os.environ, RECTINUMBA_CACHE_DIR=str(tmp_path / "cache"))
     runs = [

@@ -11,6 +11,8 @@ import pytest
 from rectinumba.errors import RectinumbaError
 from rectinumba.training.losses import LOSSES, get_loss
 
+pytestmark = pytest.mark.nocompile
+
 RNG = np.random.default_rng(12345)
 
 

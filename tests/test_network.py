@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
 import scipy.sparse as sp
 
 from rectinumba import Network
@@ -54,7 +53,7 @@ def _spiking(net, label, template, op, weights, thr, reset, **kw):
     )
 
 
-def test_rate_network_with_input_and_sigmoid_readout(rng):
+def test_rate_network_with_input_and_sigmoid_readout(ref, rng):
     N, m, k, T, dt = 8, 3, 2, 1500, 1e-2
     J = rng.standard_normal((N, N)) * 1.5
     W_in = rng.standard_normal((N, m))
@@ -75,7 +74,7 @@ def test_rate_network_with_input_and_sigmoid_readout(rng):
     assert ref.rel_err(net.get_var("rnn", "v"), v_ref[-1]) < 1e-10
 
 
-def test_algebraic_output_var_is_computed_from_pre_update_state(rng):
+def test_algebraic_output_var_is_computed_from_pre_update_state(ref, rng):
     N, T, dt = 6, 1200, 1e-2
     J = rng.standard_normal((N, N))
     inp = rng.standard_normal((T, N))
@@ -101,7 +100,7 @@ def test_algebraic_output_var_is_computed_from_pre_update_state(rng):
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_lif_network_with_reset(rng, sparse):
+def test_lif_network_with_reset(ref, rng, sparse):
     N, T, dt, thr, reset = 20, 3000, 1e-3, 1.0, 0.0
     J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.3) * 5.0
     inp = 0.5 + 0.5 * rng.random((T, N))
@@ -115,7 +114,7 @@ def test_lif_network_with_reset(rng, sparse):
     assert ref.rel_err(obs[("lif", "v")], v_ref) < 1e-10
 
 
-def test_qif_network(rng):
+def test_qif_network(ref, rng):
     N, T, dt, thr, reset = 10, 4000, 1e-3, 100.0, -100.0
     J = rng.standard_normal((N, N)) * 2.0
     eta = rng.uniform(1.0, 6.0, N)
@@ -129,7 +128,7 @@ def test_qif_network(rng):
     assert ref.rel_err(net.get_var("qif", "v"), v_ref[-1]) < 1e-10
 
 
-def test_izhikevich_with_population_means(rng):
+def test_izhikevich_with_population_means(ref, rng):
     N, T, dt, thr, reset = 12, 3000, 5e-2, 40.0, -60.0
     J = np.abs(rng.standard_normal((N, N))) * 2.0
     eta = rng.uniform(40.0, 80.0, N)
@@ -212,7 +211,7 @@ def test_sampling_and_cutoff(rng):
     assert part.shape == (10, N)
 
 
-def test_feedback_edge_reads_previous_output_and_edges_sum(rng):
+def test_feedback_edge_reads_previous_output_and_edges_sum(ref, rng):
     n_in, N, T, dt = 2, 5, 300, 1e-2
     J = rng.standard_normal((N, N))
     W1, W2 = rng.standard_normal((N, n_in)), rng.standard_normal((N, n_in))
@@ -243,7 +242,7 @@ def test_feedback_edge_reads_previous_output_and_edges_sum(rng):
 @pytest.mark.parametrize(
     "act", ["identity", "tanh", "sigmoid", "relu", "softplus", "softmax", "softmin", "log_softmax"]
 )
-def test_function_node_activations(rng, act):
+def test_function_node_activations(ref, rng, act):
     x = rng.standard_normal((7, 4)) * 10
     net = Network(1e-3)
     net.add_func_node("f", 4, act)

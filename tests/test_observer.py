@@ -12,6 +12,8 @@ from rectinumba.errors import RectinumbaError
 from rectinumba.observer import Observer
 from rectinumba.progress import Progress, progress
 
+pytestmark = pytest.mark.nocompile
+
 
 @pytest.fixture
 def plt():
@@ -300,3 +302,12 @@ def test_progress_rejects_bad_total():
         progress(-1, "x")
     with pytest.raises(RectinumbaError, match="total must be a non-negative integer, got 2.5"):
         Progress(2.5)
+
+
+def test_observer_trial_index_out_of_range_is_a_rectinumba_error():
+    obs = Observer(0.1, n_trials=2)
+    obs.save("out", np.zeros((2, 5, 3)))
+    assert obs.matshow("out", trial=-1) is not None
+    for trial in (5, -3, 1.0, "0"):
+        with pytest.raises(RectinumbaError, match=f"trial={trial!r} is not a trial index of 'out'"):
+            obs.plot("out", trial=trial)

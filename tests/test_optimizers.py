@@ -11,6 +11,8 @@ import pytest
 from rectinumba.errors import RectinumbaError
 from rectinumba.training.optimizers import OPTIMIZERS, get_optimizer
 
+pytestmark = pytest.mark.nocompile
+
 N_STEPS = 7
 SHAPES = {"w": (3, 4), "tau": (5,)}
 

@@ -14,7 +14,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import reference as ref
 import scipy.sparse as sp
 
 from rectinumba import Network
@@ -51,7 +50,7 @@ def _lif(J, dtype=np.float64, sparse=None, W_in=None, W_out=None) -> Network:
 
 
 # ---- batches -------------------------------------------------------------------------------
-def test_batch_equals_separate_runs_with_per_trial_values_and_initial_states(rng):
+def test_batch_equals_separate_runs_with_per_trial_values_and_initial_states(ref, rng):
     B, N, T = 3, 6, 400
     J = rng.standard_normal((N, N)) * 0.8
     tau = np.array([5.0, 10.0, 20.0])  # (B,): per-trial scalar
@@ -79,7 +78,7 @@ def test_batch_equals_separate_runs_with_per_trial_values_and_initial_states(rng
     assert ref.rel_err(final[2], v) < 1e-10
 
 
-def test_batched_spiking_trials_are_independent(rng):
+def test_batched_spiking_trials_are_independent(ref, rng):
     """Per-trial inputs give per-trial spike trains; a trial equals its single run."""
     B, N, T = 4, 10, 2000
     J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.4) * 4.0
@@ -94,7 +93,7 @@ def test_batched_spiking_trials_are_independent(rng):
 
 
 # ---- sparse == dense -------------------------------------------------------------------------
-def test_csr_coupling_and_edges_equal_dense(rng):
+def test_csr_coupling_and_edges_equal_dense(ref, rng):
     N, m, k, T = 30, 4, 3, 2000
     J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.15) * 6.0
     W_in = rng.standard_normal((N, m)) * (rng.random((N, m)) < 0.5)
@@ -111,7 +110,7 @@ def test_csr_coupling_and_edges_equal_dense(rng):
     assert ref.rel_err(o_s[("lif", "v")], o_d[("lif", "v")]) < 1e-10
 
 
-def test_dense_weights_forced_sparse_equal_reference(rng):
+def test_dense_weights_forced_sparse_equal_reference(ref, rng):
     N, T = 25, 2000
     J = rng.standard_normal((N, N)) * (rng.random((N, N)) < 0.3) * 5.0
     x = 1.0 + 0.5 * rng.random((T, N))
@@ -164,7 +163,7 @@ def test_float32_sparse_batch(rng):
 
 
 # ---- parallel paths ----------------------------------------------------------------------------
-def test_row_parallel_dense_coupling_equals_serial_and_reference(rng):
+def test_row_parallel_dense_coupling_equals_serial_and_reference(ref, rng):
     """N >= ROW_PARALLEL_MIN runs J's rows in threads; its results equal the serial kernel."""
     import numba
 
@@ -225,6 +224,7 @@ _MEMORY = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc VmHWM")
 def test_long_run_memory_stays_flat():
     out = subprocess.run([sys.executable, "-c", _MEMORY], capture_output=True, text=True,

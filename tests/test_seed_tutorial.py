@@ -12,7 +12,6 @@ import re
 import runpy
 
 import numpy as np
-import reference as ref
 
 TUTORIAL = '''
 from rectinumba import Network
@@ -111,7 +110,7 @@ def test_seed_tutorial_prints(tmp_path, capsys):
     assert set(net.state) == {"lif"} and net.state["lif"].shape == (10,)
 
 
-def test_seed_tutorial_network_simulates_like_numpy(tmp_path, capsys):
+def test_seed_tutorial_network_simulates_like_numpy(ref, tmp_path, capsys):
     env, _ = _run_tutorial(tmp_path, capsys)
     net = env["net"]
     J, dt = env["J"], env["dt"]

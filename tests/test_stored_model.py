@@ -12,6 +12,8 @@ from rectinumba.errors import NetworkError
 from rectinumba.templates import NodeTemplate, OperatorTemplate
 from rectinumba.templates.loader import load_template
 
+pytestmark = pytest.mark.nocompile
+
 TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
 
 

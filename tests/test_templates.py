@@ -24,6 +24,8 @@ from rectinumba.templates import (
     template_names,
 )
 
+pytestmark = pytest.mark.nocompile
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATES = FIXTURES / "templates"
 

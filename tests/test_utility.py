@@ -10,6 +10,8 @@ import scipy.stats as st
 from rectinumba import utility as u
 from rectinumba.errors import RectinumbaError
 
+pytestmark = pytest.mark.nocompile
+
 
 class ConstantDistance:
     """A 'distribution' that always draws the same distance (to test the geometry exactly)."""

@@ -1,0 +1,74 @@
+"""Shared test configuration.
+
+- ``ref``: the numpy reference simulations (tests/numpy_reference.py), written independently of
+  rectinumba's code generator.
+- Markers (pyproject.toml): ``nocompile`` marks tests that compile no kernel (templates,
+  equations, losses, optimizers, observer, utilities, codegen text): ``pytest -m nocompile``
+  runs them in seconds. The guard below makes such a test fail if it does compile one.
+  ``slow`` marks the few tests that take seconds (subprocesses, notebooks, the CUDA simulator
+  suite): ``pytest -m "not slow"`` is the quick loop. ``gpu`` marks tests that need a real GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_REFERENCE = Path(__file__).with_name("numpy_reference.py")
+
+
+def _load_reference():
+    spec = importlib.util.spec_from_file_location("rectinumba_tests_numpy_reference", _REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """The numpy reference module (plain numpy loops of the step semantics)."""
+    return _load_reference()
+
+
+@pytest.fixture(autouse=True)
+def _nocompile_guard(request, monkeypatch):
+    """A test marked ``nocompile`` must not load a generated kernel."""
+    if request.node.get_closest_marker("nocompile") is None:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(
+            "a test marked nocompile loaded a generated kernel; drop the marker or the compile"
+        )
+
+    from rectinumba.codegen import cache
+
+    monkeypatch.setattr(cache, "load_source", refuse)
+
+
+@pytest.fixture
+def snapshot():
+    """``snapshot(net)``: a network's step counter, states and node labels, copied."""
+
+    def take(net):
+        return net._runner.step, {k: v.copy() for k, v in net.state.items()}, list(net.nodes)
+
+    return take
+
+
+@pytest.fixture
+def assert_unchanged():
+    """``assert_unchanged(net, snap)``: the network is as :func:`snapshot` saw it."""
+
+    def check(net, snap) -> None:
+        step, state, nodes = snap
+        assert net._runner.step == step and list(net.nodes) == nodes
+        assert set(net.state) == set(state)
+        for label, arr in state.items():
+            np.testing.assert_array_equal(net.state[label], arr)
+
+    return check
