@@ -35,7 +35,8 @@ def as_number(value, what: str, *, integer: bool = False, finite: bool = False) 
         The number. Range checks are the caller's; this refuses what is no number at all.
     """
     if isinstance(value, bool):
-        raise NetworkError(f"{what} must be {'an integer' if integer else 'a number'}, got {value!r}")
+        kind = "an integer" if integer else "a number"
+        raise NetworkError(f"{what} must be {kind}, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):

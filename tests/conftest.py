@@ -45,9 +45,11 @@ def _nocompile_guard(request, monkeypatch):
             "a test marked nocompile loaded a generated kernel; drop the marker or the compile"
         )
 
+    from rectinumba.backends.cpu import CPUBackend
     from rectinumba.codegen import cache
 
-    monkeypatch.setattr(cache, "load_source", refuse)
+    monkeypatch.setattr(cache, "load_source", refuse)  # new kernels, BPTT kernels
+    monkeypatch.setattr(CPUBackend, "kernel", refuse)  # kernels compiled by earlier tests too
 
 
 @pytest.fixture
@@ -72,3 +74,52 @@ def assert_unchanged():
             np.testing.assert_array_equal(net.state[label], arr)
 
     return check
+
+
+def _mse(out, y):
+    return float(np.mean((out - y) ** 2))
+
+
+def _fd_gradients(net, x, y, loss=None, state=None, h=1e-6):
+    """Central differences of loss(net.run(x)) for every trained array, from ``state``."""
+    loss = loss or _mse
+    grads = {}
+    for name, arr in net.bptt_parameters().items():
+        g = np.zeros(arr.shape)
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            step = h * max(1.0, abs(old))
+            vals = []
+            for v in (old + step, old - step):
+                arr[idx] = v
+                net.reset(state)
+                vals.append(loss(net.run(x, verbose=False)["out"], y))
+            arr[idx] = old
+            g[idx] = (vals[0] - vals[1]) / (2 * step)
+        grads[name] = g
+    net.reset(state)
+    return grads
+
+
+def _assert_close(grads, fd, tol=1e-6):
+    assert set(grads) == set(fd)
+    for name, g in grads.items():
+        f = fd[name].reshape(np.shape(g))
+        assert np.linalg.norm(f) > 0, name  # the test must exercise a non-zero gradient
+        err = np.linalg.norm(np.asarray(g) - f) / np.linalg.norm(f)
+        assert err < tol, (name, err)
+
+
+@pytest.fixture
+def fd_gradients():
+    """``fd_gradients(net, x, y, loss=mse, state=None)``: central finite differences of
+    ``loss(net.run(x)["out"], y)`` with respect to every array ``net.bptt_parameters()`` lists,
+    each run from ``net.reset(state)``."""
+    return _fd_gradients
+
+
+@pytest.fixture
+def assert_close():
+    """``assert_close(grads, fd, tol)``: relative error of every gradient below tol, and no
+    finite difference identically zero (the check must exercise a gradient)."""
+    return _assert_close

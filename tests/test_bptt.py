@@ -21,35 +21,6 @@ def mse(out, y):
     return float(np.mean((out - y) ** 2))
 
 
-def fd_gradients(net, x, y, loss=mse, state=None, h=1e-6):
-    """Central differences of loss(net.run(x)) for every trained array, from ``state``."""
-    grads = {}
-    for name, arr in net.bptt_parameters().items():
-        g = np.zeros(arr.shape)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            step = h * max(1.0, abs(old))
-            vals = []
-            for v in (old + step, old - step):
-                arr[idx] = v
-                net.reset(state)
-                vals.append(loss(net.run(x, verbose=False)["out"], y))
-            arr[idx] = old
-            g[idx] = (vals[0] - vals[1]) / (2 * step)
-        grads[name] = g
-    net.reset(state)
-    return grads
-
-
-def assert_close(grads, fd, tol=1e-6):
-    assert set(grads) == set(fd)
-    for name, g in grads.items():
-        f = fd[name].reshape(np.shape(g))
-        assert np.linalg.norm(f) > 0, name  # the test must exercise a non-zero gradient
-        err = np.linalg.norm(np.asarray(g) - f) / np.linalg.norm(f)
-        assert err < tol, (name, err)
-
-
 def rate_net(
     rng,
     template,
@@ -100,7 +71,7 @@ def rng():
 
 @pytest.mark.parametrize("template", [LI_TANH, LI_SIGMOID])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_rate_gradients_match_finite_differences(rng, template, sparse):
+def test_rate_gradients_match_finite_differences(fd_gradients, assert_close, rng, template, sparse):
     T = 30
     net = rate_net(rng, template, sparse=sparse)
     x = rng.standard_normal((T, 2))
@@ -115,7 +86,7 @@ def test_rate_gradients_match_finite_differences(rng, template, sparse):
     assert_close(grads, fd_gradients(net, x, y))
 
 
-def test_truncated_window_from_carried_state_and_batches(rng):
+def test_truncated_window_from_carried_state_and_batches(fd_gradients, assert_close, rng):
     net = rate_net(rng, LI_TANH)
     net.run(rng.standard_normal((25, 2)), verbose=False)  # carried, non-zero state
     state = net.state
@@ -144,7 +115,7 @@ CHAINS = {
 @pytest.mark.parametrize(
     "chain, loss", [("a", "nll"), ("b", "mse"), ("b", "kld"), ("b", "l1"), ("b", "ce")]
 )
-def test_activations_losses_and_feedback_edge(rng, chain, loss):
+def test_activations_losses_and_feedback_edge(fd_gradients, assert_close, rng, chain, loss):
     from rectinumba.training.losses import get_loss
 
     T, k = 15, 3
@@ -193,7 +164,7 @@ def custom_template():
     return NodeTemplate("cx", [op])
 
 
-def test_reductions_two_states_algebraic_output(rng):
+def test_reductions_two_states_algebraic_output(fd_gradients, assert_close, rng):
     N, T = 4, 25
     net = Network(0.1)
     net.add_diffeq_node(

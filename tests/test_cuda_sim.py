@@ -330,7 +330,8 @@ if SIM:
         for o in (None, opts):
             net = build(o)
             before = net.state["q"].copy()
-            with pytest.raises(SimulationError, match=r"'qif_op/v' of node 'q' became non-finite") as err:
+            message = r"'qif_op/v' of node 'q' became non-finite"
+            with pytest.raises(SimulationError, match=message) as err:
                 net.run(np.zeros((2, 300, 3)), verbose=False)
             np.testing.assert_array_equal(net.state["q"], before)
             messages.append(str(err.value))

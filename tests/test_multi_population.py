@@ -5,7 +5,6 @@ feedback into a hidden node, values changed between runs."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from rectinumba import Network
 

@@ -85,6 +85,7 @@ def test_test_with_average_mode_scores_window_means():
     assert loss == pytest.approx(np.mean((out_m - y_m) ** 2), rel=1e-12)
 
 
+@pytest.mark.nocompile
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -103,6 +104,7 @@ def test_recording_settings_are_validated_before_running(kwargs, message):
     assert net._runner.step == 0
 
 
+@pytest.mark.nocompile
 def test_recording_object_counts_and_windows():
     rec = Recording.make(sampling_steps=4, cutoff=3, mode="average")
     assert rec.count(31) == 7 and rec.count(3) == 0 and rec.count(4) == 1

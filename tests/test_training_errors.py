@@ -120,7 +120,9 @@ def test_fit_bptt_records_each_epoch_like_run():
     np.testing.assert_allclose(obs[("rnn", "li_op/v")], np.concatenate(vs), rtol=1e-12)
 
 
-def test_failed_fit_bptt_restores_parameters_and_state_and_names_the_step(snapshot, assert_unchanged):
+def test_failed_fit_bptt_restores_parameters_and_state_and_names_the_step(
+    snapshot, assert_unchanged
+):
     x, y = sines()
     net = reservoir(readout="gd")
     net.run(x[:3], verbose=False)

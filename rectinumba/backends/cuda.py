@@ -259,7 +259,10 @@ class CUDABackend:
 
         count = len(cuda.gpus)
         if index >= count:
-            raise BackendError(f"device={device!r}: only {count} CUDA device(s) present (cuda:0 .. cuda:{count - 1})")
+            raise BackendError(
+                f"device={device!r}: only {count} CUDA device(s) present "
+                f"(cuda:0 .. cuda:{count - 1})"
+            )
         if mode not in (None, "block", "grid"):
             raise BackendError(f"mode must be None, 'block' or 'grid', got {mode!r}")
         for what, v in (("threads", threads), ("lanes", lanes)):

@@ -220,7 +220,8 @@ class _Writer(StatementWriter):
         return total if kind == "vsum" else f"({total} / N{k})"
 
     def accumulate(self, code, node, loop, key, text) -> None:
-        code(f"cuda.atomic.add({self.red_buffers[node.k]}, (par, b, {self._slot(node, key)}), {text})")
+        slot = self._slot(node, key)
+        code(f"cuda.atomic.add({self.red_buffers[node.k]}, (par, b, {slot}), {text})")
 
     def record(self, code, node, stmt: Record, text: str) -> None:
         with code.block("if rec_now:"):

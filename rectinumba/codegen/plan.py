@@ -74,7 +74,7 @@ from typing import Any
 from ..errors import EquationError, NetworkError
 from .source import free_names
 from .spec import ArgSpec, DiffEqSpec, FuncSpec, NetworkSpec
-from .update import dt_symbol, get_rule, parse_stage_symbol, stage_symbol
+from .update import dt_symbol, get_rule, parse_stage_symbol
 
 __all__ = [
     "FIXED_ARGS",
@@ -320,12 +320,12 @@ def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
 class NodePlan:
     """The loops of one diff-eq node per step, and where each of its values lives.
 
-    Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge input),
-    ``("state", name, stage)``, ``("const", name)``, ``("spk", s)`` (spike flag; s = 0, or -1 in
-    the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling), ``("alg", name, stage)``,
-    ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side at a stage),
-    ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an input the network
-    drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
+    Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge
+    input), ``("state", name, stage)``, ``("const", name)``, ``("spk", s)`` (spike flag; s = 0,
+    or -1 in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
+    ``("alg", name, stage)``, ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side
+    at a stage), ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an
+    input the network drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
     """
 
     def __init__(self, plan: NetworkPlan, k: int, spec: DiffEqSpec, reads_x: bool) -> None:
@@ -485,8 +485,7 @@ class NodePlan:
 
     def _emit_pass(self, loop: Loop, s: int, m: int, needed: set[str], probe: bool) -> None:
         """Statements of pass m of stage s (s = -1: the feedback probe) into ``loop``."""
-        spec, L, k, t = self.spec, self.L, self.k, self.plan.target
-        st = max(s, 0)
+        spec, L, t = self.spec, self.L, self.plan.target
         body = loop.body
         if m == 0 and spec.spiking and (s == 0 or (s < 0 and spec.spike_var in needed)):
             v = self._key(spec.spike_def, 0)
@@ -545,7 +544,8 @@ class NodePlan:
             self._emit_update(loop, s)
 
     def _record(self, loop: Loop, q: int, var: str, mean: bool, value: tuple) -> None:
-        dest = self.plan.declare(ArgSpec(f"n{self.k}_r{q}_{mangle(var)}", "rec", self.k, (var, mean)))
+        name = f"n{self.k}_r{q}_{mangle(var)}"
+        dest = self.plan.declare(ArgSpec(name, "rec", self.k, (var, mean)))
         loop.body.append(Record(dest, value, mean))
         if mean:
             loop.rec_means.append(dest)
@@ -652,15 +652,16 @@ class NodePlan:
             self.plan.declare(ArgSpec(f"n{k}_spk", "scratch", k, ("keep", "spk")))
         for state in sorted(kept_stage, key=self.states.index):
             j = self.states.index(state)
-            self.plan.declare(ArgSpec(f"n{k}_ys{j}_{mangle(state)}", "scratch", k, ("stage", state)))
+            name = f"n{k}_ys{j}_{mangle(state)}"
+            self.plan.declare(ArgSpec(name, "scratch", k, ("stage", state)))
         for s, state in sorted(kept_k, key=lambda p: (p[0], self.states.index(p[1]))):
             j = self.states.index(state)
-            self.plan.declare(ArgSpec(f"n{k}_k{s}_{j}_{mangle(state)}", "scratch", k, ("k", s, state)))
+            name = f"n{k}_k{s}_{j}_{mangle(state)}"
+            self.plan.declare(ArgSpec(name, "scratch", k, ("k", s, state)))
 
     def stored(self, key: tuple) -> str | None:
         """Name of the array that keeps value ``key`` between loops (None: a local only)."""
         kind = key[0]
-        t = self.plan.target
         if kind == "alg" and key[1] in self.kept_alg:
             return self.arg("scratch", ("keep", key[1]))
         if kind == "tgt" and self.keep_tgt:
@@ -675,7 +676,7 @@ class NodePlan:
 
     def ref(self, key: tuple, loop: Loop) -> Ref:
         """Where value ``key`` lives when read in ``loop``."""
-        kind, k, t = key[0], self.k, self.plan.target
+        kind, t = key[0], self.plan.target
         if kind == "t":
             c = self.rule.stage_time(key[1]) if key[1] > 0 else 0.0
             return Ref(key, "local", f"(t + {c!r} * dt)") if c else Ref(key, "t")

@@ -175,7 +175,7 @@ class CPUWriter(StatementWriter):
         code(f"# ---- function node {k}: {spec.label!r} ({spec.activation})")
         emit_activation(code, k, spec.activation, inp, out)
         op = "+=" if self.average else "="
-        for q, (var, reduce) in enumerate(spec.record):
+        for var, reduce in spec.record:
             dest = plan.find("rec", k, (var, reduce))
             if dest is None:
                 continue
@@ -205,7 +205,8 @@ class CPUWriter(StatementWriter):
         for k, node_spec in enumerate(spec.nodes):
             self.edges(code, k)
             if k in plan.nodes:
-                code(f"# ---- diff-eq node {k}: {node_spec.label!r} (model {node_spec.model.name!r})")
+                model = node_spec.model.name
+                code(f"# ---- diff-eq node {k}: {node_spec.label!r} (model {model!r})")
                 self.loops(code, plan.nodes[k], plan.nodes[k].loops)
             else:
                 self.func(code, k)
@@ -226,28 +227,18 @@ class CPUWriter(StatementWriter):
             code("break")
 
     def kernel(self, name: str = "kernel") -> list[str]:
-        """Lines of the kernel function (after :meth:`step_body` has run on ``self.body``)."""
-        plan, spec = self.plan, self.plan.spec
+        """Lines of the step kernel function ``name``."""
+        spec = self.plan.spec
         body = SourceWriter(3)
-        self.step_body(body)
-        head = SourceWriter()
-        names = list(FIXED_ARGS) + [a.name for a in plan.args]
-        head(decorator(spec.parallel))
-        with head.block(f"def {name}({', '.join(names)}):"):
-            head("B = x.shape[0]")
-            head("inv_dt = 1.0 / dt")
-            for k in range(len(spec.nodes)):
-                head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
-            loop = "prange" if spec.parallel else "range"
-            with head.block(f"for b in {loop}(B):"):
-                with head.block("for step in range(T):"):
-                    head("t = (t0 + step) * dt")
-                    head("gs = s0 + step")
-                    if spec.record_mode == "average":
-                        head("rec_now = gs >= cutoff")
-                    else:
-                        head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")
-                    head("r = (gs - cutoff) // sampling")
+        self.step_body(body)  # first: training hooks add arguments
+        head = kernel_head(self.plan, name, list(FIXED_ARGS), "range(T)")
+        with head.indent(), head.indent(), head.indent():
+            head("gs = s0 + step")
+            if spec.record_mode == "average":
+                head("rec_now = gs >= cutoff")
+            else:
+                head("rec_now = gs >= cutoff and (gs - cutoff) % sampling == 0")
+            head("r = (gs - cutoff) // sampling")
         return head.lines + body.lines
 
     def prelude(self) -> list[str]:
@@ -260,6 +251,40 @@ class CPUWriter(StatementWriter):
             lines += _DENSE_MV_PAR.format(flags=flags).splitlines() + ["", ""]
         lines += helpers(decorator(False), self.used_helpers)
         return lines
+
+
+def kernel_head(plan: NetworkPlan, name: str, fixed: list[str], steps: str) -> SourceWriter:
+    """Decorator, signature (``fixed`` then the plan's arguments), sizes and the trial and step
+    loops of a kernel over ``plan``; the caller continues at the depth of the step loop's body.
+
+    Parameters
+    ----------
+    plan : NetworkPlan
+        The plan whose argument table the kernel takes.
+    name : str
+        Function name.
+    fixed : list of str
+        Leading parameters.
+    steps : str
+        Iterable of the step loop (``"range(T)"``, or backwards for the adjoint).
+
+    Returns
+    -------
+    SourceWriter
+        The lines so far.
+    """
+    spec = plan.spec
+    head = SourceWriter()
+    head(decorator(spec.parallel))
+    with head.block(f"def {name}({', '.join(fixed + [a.name for a in plan.args])}):"):
+        head("B = x.shape[0]")
+        head("inv_dt = 1.0 / dt")
+        for k in range(len(spec.nodes)):
+            head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
+        with head.block(f"for b in {'prange' if spec.parallel else 'range'}(B):"):
+            with head.block(f"for step in {steps}:"):
+                head("t = (t0 + step) * dt")
+    return head
 
 
 HEADER = ["import math", "", "import numpy as np", "from numba import njit, prange", "", ""]

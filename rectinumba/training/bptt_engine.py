@@ -204,9 +204,11 @@ class BPTTEngine:
 
     def state_tape(self, k: int, j: int, T_tape: int) -> np.ndarray:
         """The tape of the pre-update values of state j of node k."""
+        detail = ("y", self.nodes[k].model.states[j])
         a = next(
-            a for a in self.rendered.forward_args
-            if a.role == "tape" and a.owner == k and a.detail == ("y", self.nodes[k].model.states[j])
+            a
+            for a in self.rendered.forward_args
+            if a.role == "tape" and a.owner == k and a.detail == detail
         )
         self.binding.T_tape = T_tape
         return self.binding.tape(a)
