@@ -74,6 +74,7 @@ ax.legend([f"neuron {i}" for i in range(N)], loc="upper left", fontsize="small")
 ax.set_xlabel("time (time units of tau)")
 ax.set_ylabel("v")
 ax.set_title("LI rate neurons driven by sinusoids")
+ax.figure.tight_layout()
 
 # %%
 # A spiking neural network

@@ -54,6 +54,7 @@ ax.legend([f"s_{i}" for i in range(N)], fontsize="small", loc="upper right")
 ax.set_xlabel("time (time units of tau)")
 ax.set_ylabel("synaptic output s")
 ax.set_title("QIF network, constant input")
+ax.figure.tight_layout()
 
 # %%
 # Spike-frequency adaptation
