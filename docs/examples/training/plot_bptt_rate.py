@@ -75,6 +75,7 @@ learner.reset()
 epochs = 300
 obs = learner.fit_bptt([inp] * epochs, [target] * epochs, optimizer="adam", loss="mse",
                        lr=1e-2, verbose=False)
+learner.reset()  # training leaves the state where the last epoch ended
 after = learner.run(inp, verbose=False)["out"]
 print(f"loss: first epoch {obs['epoch_loss'][0]:.4f}, last epoch {obs['epoch_loss'][-1]:.5f}")
 
@@ -98,7 +99,7 @@ for i, c in zip([0, 5], ["C0", "C1"], strict=True):
     axes[1].plot(time, after[:, i], c, label=f"learner after, neuron {i}")
 axes[1].set_xlabel("time (time units of tau)")
 axes[1].set_ylabel("v")
-axes[1].legend(fontsize="x-small", ncols=2)
+axes[1].legend(fontsize="x-small", ncols=2, loc="lower left")
 axes[1].set_title("outputs")
 fig.tight_layout()
 
