@@ -51,6 +51,7 @@ exclude_patterns = [
     "sg_execution_times.rst",
     # included by another page, never a page of its own
     "migration_table.md",
+    "README.md",  # notes for contributors, not a page
 ]
 
 # ---- API reference ------------------------------------------------------------------------

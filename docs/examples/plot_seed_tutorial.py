@@ -71,7 +71,7 @@ print(obs["out"].shape)
 
 ax = obs.plot("out", figsize=(7, 3))
 ax.legend([f"neuron {i}" for i in range(N)], loc="upper left", fontsize="small")
-ax.set_xlabel("time (time units of tau)")
+ax.set_xlabel("time (same unit as tau)")
 ax.set_ylabel("v")
 ax.set_title("LI rate neurons driven by sinusoids")
 ax.figure.tight_layout()
@@ -176,7 +176,7 @@ axes[1].legend([f"v, neuron {i}" for i in range(N)], loc="upper right", fontsize
 obs.plot("out", ax=axes[2], lw=1)
 axes[2].legend([f"output {i}" for i in range(k)], loc="upper right", fontsize="small")
 axes[2].set_ylabel("output (sigmoid)")
-axes[2].set_xlabel("time (time units of tau)")
+axes[2].set_xlabel("time (same unit as tau)")
 fig.tight_layout()
 
 # %%

@@ -109,7 +109,7 @@ axes[1].set_ylabel("mean potential v")
 axes[1].legend(fontsize="small", loc="upper right")
 axes[2].plot(time, I, "k", label="input I")
 axes[2].set_ylabel("I")
-axes[2].set_xlabel("time (time units of tau)")
+axes[2].set_xlabel("time (in units of tau)")
 axes[2].legend(fontsize="small", loc="upper right")
 fig.tight_layout()
 

@@ -102,7 +102,7 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 for b in range(B):
     obs.plot("out", trial=b, ax=ax, color=f"C{b}")
     ax.lines[-1].set_label(f"trial {b}: tau = {taus[b, 0]:g}, I = {heights[b] / 10:g}")
-ax.set_xlabel("time (time units of tau)")
+ax.set_xlabel("time (same unit as tau)")
 ax.set_ylabel("v (neurons 0-4)")
 ax.set_title("four trials in one run")
 ax.legend(fontsize="small")

@@ -76,7 +76,7 @@ for ax in axes[:2]:
     ax.set_xlabel("")
 obs.plot("out", ax=axes[2])
 axes[2].legend([f"readout {i}" for i in range(3)], fontsize="small", loc="upper right")
-axes[2].set_xlabel("time after the cutoff (time units of tau)")
+axes[2].set_xlabel("time after the cutoff (same unit as tau)")
 fig.tight_layout()
 
 # %%

@@ -49,7 +49,7 @@ for n, amp, freq in zip([2, 4], [20.0, 10.0], [0.5, 0.25], strict=True):
 fig, ax = plt.subplots(figsize=(7, 2.5))
 ax.plot(time, inp)
 ax.legend([f"input to neuron {i}" for i in range(N)], fontsize="x-small", ncols=2)
-ax.set_xlabel("time (time units of tau)")
+ax.set_xlabel("time (in units of tau)")
 ax.set_ylabel("I_ext")
 fig.tight_layout()
 
@@ -66,7 +66,7 @@ obs = qif.run(inputs=inp, verbose=False)
 
 ax = obs.plot("out", figsize=(7, 3))
 ax.legend([f"s_{i}" for i in range(N)], fontsize="small", loc="upper right")
-ax.set_xlabel("time (time units of tau)")
+ax.set_xlabel("time (in units of tau)")
 ax.set_ylabel("synaptic output s")
 ax.set_title("QIF network driven by sinusoids")
 ax.figure.tight_layout()

@@ -97,7 +97,7 @@ for i, c in zip([0, 5], ["C0", "C1"], strict=True):
     axes[1].plot(time, target[:, i], c, lw=3, alpha=0.4, label=f"teacher, neuron {i}")
     axes[1].plot(time, before[:, i], c, ls=":", label=f"learner before, neuron {i}")
     axes[1].plot(time, after[:, i], c, label=f"learner after, neuron {i}")
-axes[1].set_xlabel("time (time units of tau)")
+axes[1].set_xlabel("time (same unit as tau)")
 axes[1].set_ylabel("v")
 axes[1].legend(fontsize="x-small", ncols=2, loc="lower left")
 axes[1].set_title("outputs")

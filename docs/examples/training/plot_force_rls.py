@@ -102,5 +102,5 @@ axes[2].plot(t_test, test["out"][:, 0], "C1", lw=1, label="output z (weights fix
 axes[2].set_title("after training: the closed loop alone")
 for ax in axes:
     ax.legend(fontsize="x-small", loc="upper right")
-    ax.set_xlabel("time (time units of tau)")
+    ax.set_xlabel("time (in units of tau)")
 fig.tight_layout()

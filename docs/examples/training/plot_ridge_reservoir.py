@@ -92,6 +92,6 @@ for k, ax in enumerate(axes):
     ax.plot(t[:300], pred[:300, k], "C1", label="readout")
     ax.set_ylabel(titles[k], fontsize="small")
     ax.legend(fontsize="x-small", loc="upper right")
-axes[-1].set_xlabel("time (time units of tau)")
+axes[-1].set_xlabel("time (in units of tau)")
 axes[0].set_title("reservoir with ridge readout: test data")
 fig.tight_layout()
