@@ -236,6 +236,7 @@ def test_builtin_library_lists_exactly_the_table():
     root = builtin_dir()
     files = sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
     assert files == [
+        "neural_mass_models/qif",
         "rate_neurons/leaky_integrator",
         "spiking_neurons/adex",
         "spiking_neurons/ik",

@@ -15,8 +15,8 @@ with a spike at :math:`t_i^k` whenever :math:`v_i \geq v_\theta`, after which
 ``lif_op``) inherits ``li_op`` (``tau`` 10, ``k`` 1, ``eta`` 0) with ``k*r_in`` replaced by
 ``k*s_in``, and adds the trace (``tau_s`` 0.5). Threshold and reset are properties of the
 network node, not of the template: ``spike_def="v"`` names the variable that spikes,
-``spike_var="spike"`` the input that receives :math:`1/dt` in a spiking step (so :math:`s` jumps
-by exactly 1), and ``spike_threshold``/``spike_reset`` set :math:`v_\theta` and :math:`v_r`.
+``spike_var="spike"`` the input that receives :math:`1/dt` in a spiking step (so each spike adds
+1 to :math:`s`), and ``spike_threshold``/``spike_reset`` set :math:`v_\theta` and :math:`v_r`.
 """
 
 # %%
