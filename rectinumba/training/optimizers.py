@@ -35,6 +35,20 @@ __all__ = [
 ]
 
 
+#: the Parameters section of every optimizer class's docstring (they share the base's __init__)
+_SUBCLASS_PARAMETERS = """
+    Parameters
+    ----------
+    params : dict of str to numpy.ndarray
+        Parameter name -> floating-point array, updated in place by :meth:`step`.
+    lr : float, optional
+        Learning rate; ``None`` means the default above.
+    **kwargs : dict
+        The other options named above (torch's names); an unknown option is an error that
+        lists the allowed ones.
+    """
+
+
 class Optimizer:
     """Base class: per-parameter state and the in-place update loop.
 
@@ -54,6 +68,12 @@ class Optimizer:
 
     name: str = ""
     defaults: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every optimizer takes the base's arguments: document them once, here
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and "Parameters\n" not in cls.__doc__:
+            cls.__doc__ = cls.__doc__.rstrip() + "\n" + _SUBCLASS_PARAMETERS
 
     def __init__(self, params: dict[str, np.ndarray], lr: float | None = None, **kwargs) -> None:
         unknown = sorted(set(kwargs) - set(self.defaults) - {"lr"})
@@ -163,15 +183,6 @@ class SGD(Optimizer):
 
     Defaults: lr γ=1e-3, momentum μ=0, dampening τ=0, weight_decay λ=0, nesterov=False.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "sgd"
@@ -210,15 +221,6 @@ class Adam(Optimizer):
 
     Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "adam"
@@ -258,15 +260,6 @@ class AdamW(Adam):
 
     Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "adamw"
@@ -289,15 +282,6 @@ class Adamax(Optimizer):
 
     Defaults: lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "adamax"
@@ -326,15 +310,6 @@ class Adagrad(Optimizer):
 
     Defaults: lr=1e-2, lr_decay η=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "adagrad"
@@ -369,15 +344,6 @@ class Adadelta(Optimizer):
 
     Defaults: lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "adadelta"
@@ -416,15 +382,6 @@ class RMSprop(Optimizer):
 
     Defaults: lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False.
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "rmsprop"
@@ -487,15 +444,6 @@ class Rprop(Optimizer):
 
     Defaults: lr=1e-2, etas=(η-, η+)=(0.5, 1.2), step_sizes=(Γmin, Γmax)=(1e-6, 50).
 
-    Parameters
-    ----------
-    params : dict of str to numpy.ndarray
-        Parameter name -> floating-point array, updated in place by :meth:`step`.
-    lr : float, optional
-        Learning rate; ``None`` means the default above.
-    **kwargs : dict
-        The other options named above (torch's names); an unknown option is an error that
-        lists the allowed ones.
     """
 
     name = "rprop"
