@@ -74,6 +74,17 @@ class Network:
         Update rule: ``"euler"`` (default, explicit Euler), ``"heun"`` (RK2), ``"rk4"``
         (classic Runge-Kutta) or ``"exp_euler"`` (exponential Euler, for equations linear in
         their own state). See README "Step semantics" for how stages treat inputs and spikes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rectinumba import Network
+    >>> net = Network(dt=1e-2, method="rk4")
+    >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op", N=3,
+    ...                     input_var="I_ext", output_var="v")
+    DiffEqNode('li', li_op, N=3, rate)
+    >>> net.run(np.ones((100, 3)), verbose=False)["out"].shape
+    (100, 3)
     """
 
     def __init__(
@@ -129,9 +140,38 @@ class Network:
         label: str = "rnn",
         **kwargs,
     ) -> Network:
-        """A Network holding one diff-eq node (RectiPy's main entry point)."""
+        """A Network holding one diff-eq node (RectiPy's main entry point).
+
+        The same as ``Network(dt, device)`` followed by ``add_diffeq_node(label, node, ...)``.
+
+        Parameters
+        ----------
+        node : str or NodeTemplate or OperatorTemplate
+            Template path or template.
+        weights : array_like or scipy.sparse matrix, optional
+            (N, N) coupling J.
+        source_var, target_var : str, optional
+            Variables coupled by J.
+        input_var, output_var : str, optional
+            Variable receiving the network input; variable that is the output.
+        dt : float
+            Integration step.
+        device : str
+            ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        label : str
+            Label of the node.
+        **kwargs
+            ``dtype`` and ``method`` for the Network; everything else for
+            :meth:`add_diffeq_node`.
+
+        Returns
+        -------
+        Network
+            The network.
+        """
         dtype = kwargs.pop("dtype", np.float64)
-        net = cls(dt, device=device, dtype=dtype)
+        method = kwargs.pop("method", "euler")
+        net = cls(dt, device=device, dtype=dtype, method=method)
         net.add_diffeq_node(
             label,
             node,
@@ -181,32 +221,59 @@ class Network:
 
         Parameters
         ----------
-        label
+        label : str
             Node label.
-        node
+        node : str or NodeTemplate or OperatorTemplate
             Dot path (``"model_templates.rate_neurons.leaky_integrator.tanh"``), file path, or
-            NodeTemplate/OperatorTemplate.
-        input_var, output_var
-            Variable receiving the node's input; variable that is the node's output.
-        weights
-            (N, N) coupling J (numpy or scipy.sparse): ``target_i = sum_j J[i, j] source_j``.
-        source_var, target_var
-            Variables coupled by J.
-        spike_var, spike_def, spike_threshold, spike_reset
-            Make the node spiking: ``spike_def >= threshold`` emits a spike (``spike_var`` receives
-            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update.
-        op
+            template.
+        input_var : str, optional
+            Variable receiving the node's input (edges, or the network input).
+        output_var : str
+            Variable that is the node's output (a state or an algebraic variable, taken from the
+            state before the step's update).
+        weights : array_like or scipy.sparse matrix, optional
+            (N, N) coupling J: ``target_i = sum_j J[i, j] source_j``.
+        source_var : str, optional
+            Variable whose values J couples.
+        target_var : str, optional
+            Input variable receiving the coupling.
+        spike_var : str, optional
+            Input variable receiving spikes (1/dt where a neuron spiked); with ``spike_def`` it
+            makes the node spiking.
+        spike_def : str, optional
+            State that defines spikes: ``spike_def >= spike_threshold``.
+        spike_threshold : float
+            Spike threshold (tested on the state before the step).
+        spike_reset : float
+            Value ``spike_def`` is reset to after the step where a neuron spiked.
+        op : str, optional
             Operator whose variables bare names refer to.
-        train_params
+        train_params : sequence of str, optional
             Parameters trained by fit_bptt (``"weights"`` means J).
-        node_vars
-            Parameter or initial-state values: scalar, (N,), (B, N) or (B,).
-        record_vars
+        node_vars : dict, optional
+            Parameter or initial-state values: scalar, (N,), (B, N) or (B, 1).
+        record_vars : sequence of str, optional
             Variables this node offers for recording (validated here).
-        N
+        N : int, optional
             Population size when no weights are given.
         **kwargs
             ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR/dense coupling).
+
+        Returns
+        -------
+        DiffEqNode
+            The node.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-3)
+        >>> J = np.random.default_rng(0).standard_normal((5, 5))
+        >>> net.add_diffeq_node("lif", "model_templates.spiking_neurons.lif.lif", weights=J,
+        ...                     source_var="s", target_var="s_in", input_var="I_ext",
+        ...                     output_var="s", op="lif_op", spike_var="spike", spike_def="v")
+        DiffEqNode('lif', lif, N=5, spiking)
         """
         self._check_label(label)
         unknown = set(kwargs) - _NODE_KWARGS
@@ -256,7 +323,22 @@ class Network:
         return new
 
     def add_func_node(self, label: str, n: int, activation_function: str = "identity") -> FuncNode:
-        """Add a layer of ``n`` units applying ``activation_function`` to their summed input."""
+        """Add a layer of ``n`` units applying ``activation_function`` to their summed input.
+
+        Parameters
+        ----------
+        label : str
+            Node label.
+        n : int
+            Number of units.
+        activation_function : str
+            One of identity, tanh, sigmoid, relu, softplus, softmax, softmin, log_softmax.
+
+        Returns
+        -------
+        FuncNode
+            The node.
+        """
         self._check_label(label)
         new = FuncNode(label, n, activation_function)
         self._nodes[label] = new
@@ -275,11 +357,30 @@ class Network:
     ) -> Edge:
         """Connect ``source`` to ``target``: target input += weights @ source output.
 
-        ``weights`` has shape (n_target, n_source) (a non-square (n_source, n_target) array is
-        transposed); default standard normal. ``mask`` multiplies the weights element-wise.
-        ``feedback=True`` delivers the source's output evaluated on its current state (the state
-        after the previous step's update; see README "Step semantics"). kwargs: ``sparse``,
-        ``seed`` (for default weights).
+        Parameters
+        ----------
+        source : str
+            Label of the source node.
+        target : str
+            Label of the target node.
+        weights : array_like or scipy.sparse matrix, optional
+            (n_target, n_source) (a non-square (n_source, n_target) array is transposed);
+            default: standard normal draws from numpy's global generator.
+        train : str, optional
+            None (static), ``"gd"`` (trained by fit_bptt) or ``"rls"`` (trained by fit_rls).
+        mask : array_like, optional
+            Multiplies the weights element-wise.
+        feedback : bool
+            The edge delivers the source's output evaluated on its current state (the state
+            after the previous step's update; see README "Step semantics"), and does not count
+            for the evaluation order (it may close a cycle).
+        **kwargs
+            ``sparse`` (force CSR or dense), ``seed`` (for default weights).
+
+        Returns
+        -------
+        Edge
+            The edge.
         """
         unknown = set(kwargs) - {"sparse", "seed"}
         if unknown:
@@ -331,6 +432,7 @@ class Network:
 
     @property
     def edges(self) -> list[tuple[str, str]]:
+        """(source, target) pairs of the edges in insertion order."""
         return list(self._edges)
 
     def __len__(self) -> int:
@@ -352,19 +454,56 @@ class Network:
         return {"node": node, "n_in": node.n_in, "n_out": node.n_out, "kind": node.kind}
 
     def get_node(self, label: str) -> DiffEqNode | FuncNode:
+        """The node labelled ``label``.
+
+        Parameters
+        ----------
+        label : str
+            Node label.
+
+        Returns
+        -------
+        DiffEqNode or FuncNode
+            The node (a NetworkError lists the labels when there is none).
+        """
         try:
             return self._nodes[label]
         except (KeyError, TypeError):
             raise NetworkError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
     def get_edge(self, source: str, target: str) -> Edge:
+        """The edge from ``source`` to ``target``.
+
+        Parameters
+        ----------
+        source : str
+            Label of the source node.
+        target : str
+            Label of the target node.
+
+        Returns
+        -------
+        Edge
+            The edge (a NetworkError lists the edges when there is none).
+        """
         try:
             return self._edges[(source, target)]
         except KeyError:
             raise NetworkError(f"no edge {source!r} -> {target!r} (edges: {self.edges})") from None
 
     def pop_node(self, label: str) -> DiffEqNode | FuncNode:
-        """Remove a node and every edge touching it; returns the node."""
+        """Remove a node and every edge touching it.
+
+        Parameters
+        ----------
+        label : str
+            Node label.
+
+        Returns
+        -------
+        DiffEqNode or FuncNode
+            The removed node.
+        """
         node = self.get_node(label)
         for key in [k for k in self._edges if label in k]:
             del self._edges[key]
@@ -374,6 +513,20 @@ class Network:
         return node
 
     def pop_edge(self, source: str, target: str) -> Edge:
+        """Remove the edge from ``source`` to ``target``.
+
+        Parameters
+        ----------
+        source : str
+            Label of the source node.
+        target : str
+            Label of the target node.
+
+        Returns
+        -------
+        Edge
+            The removed edge.
+        """
         edge = self.get_edge(source, target)
         del self._edges[(source, target)]
         self._changed()
@@ -403,11 +556,34 @@ class Network:
         return node
 
     def get_var(self, node: str, var: str) -> np.ndarray:
-        """Value of a state, parameter or input of a diff-eq node; ``"weights"`` is J."""
+        """Value of a state, parameter or undriven input of a diff-eq node.
+
+        Parameters
+        ----------
+        node : str
+            Node label.
+        var : str
+            ``"var"``, ``"op/var"`` or ``"weights"`` (the coupling J).
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse matrix
+            A copy: (N,), or (B, N) after a batched run; J as stored.
+        """
         return self._diffeq(node).get(var)
 
     def set_var(self, node: str, var: str, value) -> None:
-        """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node."""
+        """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node.
+
+        Parameters
+        ----------
+        node : str
+            Node label.
+        var : str
+            ``"var"``, ``"op/var"`` or ``"weights"``.
+        value : float or array_like
+            A scalar, (N,), (B, N) or (B, 1) values; for ``"weights"`` an (N, N) matrix.
+        """
         n = self._diffeq(node)
         fmt = n.coupling
         n.set(var, value)
@@ -417,7 +593,12 @@ class Network:
     def reset(self, state: dict[str, np.ndarray] | None = None) -> None:
         """Return to the templates' initial values and node_vars.
 
-        ``state`` (label -> flat state vector) sets the states afterwards.
+        Also forgets carried feedback values and restarts the time at 0.
+
+        Parameters
+        ----------
+        state : dict, optional
+            label -> flat state vector (as :attr:`state` gives it), set afterwards.
         """
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
@@ -439,7 +620,13 @@ class Network:
         return self._nodes[self._runner.io_nodes()[1]].n_out
 
     def compile(self) -> Network:
-        """Check the graph, render and compile its kernel (done by run/forward when needed)."""
+        """Check the graph, render and compile its kernel (done by run/forward when needed).
+
+        Returns
+        -------
+        Network
+            The network itself.
+        """
         self._runner.compiled({}, 1)
         return self
 
@@ -484,6 +671,19 @@ class Network:
         -------
         Observer
             The recordings.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op",
+        ...                     N=2, input_var="I_ext", output_var="v")
+        DiffEqNode('li', li_op, N=2, rate)
+        >>> obs = net.run(np.ones((100, 2)), sampling_steps=10, record_vars=[("li", "v", True)],
+        ...               sampling_mode="average", verbose=False)
+        >>> obs["out"].shape, obs[("li", "v")].shape
+        ((10, 2), (10,))
         """
         if kwargs:
             raise NetworkError(f"run got unknown keyword argument(s) {sorted(kwargs)}")
@@ -495,7 +695,18 @@ class Network:
         return recording.observer(self.dt, res.out, res.recs, res.keys, batched)
 
     def forward(self, x) -> np.ndarray:
-        """One step with input ``x`` of shape (n_in,) (or (B, n_in)); returns the output."""
+        """One step.
+
+        Parameters
+        ----------
+        x : array_like
+            Input of shape (n_in,), or (B, n_in) for B trials.
+
+        Returns
+        -------
+        numpy.ndarray
+            The output of the step: (n_out,) or (B, n_out).
+        """
         arr = np.asarray(x)
         batched = arr.ndim == 2
         if arr.ndim == 0 and self.n_in == 1:

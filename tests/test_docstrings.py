@@ -45,33 +45,14 @@ ENTRY_POINTS = {
     "rectinumba.equations.compile.compile_node",
     "rectinumba.training.losses.get_loss",
     "rectinumba.training.optimizers.get_optimizer",
-}
-
-#: PENDING ISSUE 17 (shared step plan): network.py and the training mixins Network inherits
-#: (training/bptt.py, training/readout.py) are being rewritten on another branch, so Network's
-#: docstrings are excluded here for now. Lift this exclusion when issue 17 lands: delete this set
-#: and add "rectinumba.network.Network" (and its run, add_diffeq_node, fit_* and test) to
-#: ENTRY_POINTS.
-NETWORK_PENDING_ISSUE_17 = {
     "rectinumba.network.Network",
-    *(
-        f"rectinumba.network.Network.{name}"
-        for name in (
-            "from_yaml", "add_diffeq_node", "add_func_node", "add_edge", "nodes", "edges",
-            "get_node", "get_edge", "pop_node", "pop_edge", "clear", "state", "get_var",
-            "set_var", "reset", "n_in", "n_out", "compile", "run", "forward",
-        )
-    ),
-    *(
-        f"rectinumba.training.readout.ReadoutTrainingMixin.{name}"
-        for name in ("fit_ridge", "fit_rls", "test")
-    ),
-    *(
-        f"rectinumba.training.bptt.BPTTMixin.{name}"
-        for name in ("fit_bptt", "bptt_gradients", "bptt_parameters")
-    ),
+    "rectinumba.network.Network.run",
+    "rectinumba.network.Network.add_diffeq_node",
+    "rectinumba.network.Network.fit_ridge",
+    "rectinumba.network.Network.fit_rls",
+    "rectinumba.network.Network.fit_bptt",
+    "rectinumba.network.Network.test",
 }
-
 
 def _is_member(value: object) -> bool:
     return inspect.isfunction(value) or isinstance(value, (property, classmethod, staticmethod))
@@ -129,10 +110,9 @@ def test_the_public_api_is_found_and_loads_neither_numba_nor_sympy():
     assert "rectinumba.templates.loader.load_template" in PUBLIC
     assert "rectinumba.training.losses.Loss.value" in PUBLIC
     assert "rectinumba.training.losses.MSELoss.value" not in PUBLIC  # inherits Loss.value's docs
-    assert "rectinumba.training.readout.ReadoutTrainingMixin.fit_ridge" in PUBLIC  # a mixin's
+    assert "rectinumba.network.Network.fit_ridge" in PUBLIC  # delegated to a trainer object
     assert len(PUBLIC) > 120
     assert ENTRY_POINTS <= set(PUBLIC)
-    assert NETWORK_PENDING_ISSUE_17 <= set(PUBLIC), "the exclusion lists names that do not exist"
     numpydoc_validate.validate("rectinumba.observer.Observer.plot")
     # the validator imports and inspects; it must not compile anything
     assert "numba" not in sys.modules or "numba" in _PRELOADED
@@ -147,7 +127,7 @@ def _errors(path: str, codes: set[str]) -> list[str]:
     return [f"{code}: {message}" for code, message in result["errors"] if code in codes]
 
 
-@pytest.mark.parametrize("path", [p for p in PUBLIC if p not in NETWORK_PENDING_ISSUE_17])
+@pytest.mark.parametrize("path", PUBLIC)
 def test_docstring_passes_numpydoc(path):
     codes = CHECKS | ({"EX01"} if path in ENTRY_POINTS else set())
     errors = _errors(path, codes)

@@ -231,7 +231,6 @@ def test_exponential_euler_without_self_dependence_is_euler_bit_for_bit():
                                rtol=1e-15, atol=0)  # fmt: skip
 
 
-@pytest.mark.nocompile
 def test_exponential_euler_refuses_a_state_nonlinear_in_itself():
     net = Network(0.1, method="exp_euler")
     net.add_diffeq_node("q", QIF, N=2, input_var="I_ext", output_var="s", op="qif_op",

@@ -50,6 +50,11 @@ class BPTTTrainer:
         or (B, N) for per-trial values), ``"<node>/weights"`` for a trained coupling J ((N, N),
         or the CSR ``data`` array (nnz,) of a sparse J: the sparsity pattern is kept),
         ``"<source>-><target>"`` for edges added with ``train="gd"`` (same rule).
+
+        Returns
+        -------
+        dict
+            Name -> the live array.
         """
         from .bptt_engine import live_array, trainable_parameters
 
@@ -118,7 +123,23 @@ class BPTTTrainer:
 
         Runs ``inputs`` ((T, m) or a batch (B, T, m)) from the current state, compares the outputs
         of all T steps with ``targets`` and back-propagates through all T steps. The network state
-        is left unchanged. Nothing is updated.
+        is left unchanged. Nothing is updated. Networks integrated with ``method="euler"`` or
+        ``"exp_euler"`` are supported (the adjoint differentiates the update rule); multi-stage
+        rules (``"heun"``, ``"rk4"``) are refused with a NetworkError naming the method.
+
+        Parameters
+        ----------
+        inputs : array_like
+            (T, m) or a batch (B, T, m).
+        targets : array_like
+            Targets of every step, shaped like the outputs; one class index per step for
+            ``nll``/``ce``.
+        loss : str
+            Loss name (:mod:`rectinumba.training.losses`).
+        loss_kwargs : dict, optional
+            Options of the loss.
+        checkpoint : int, optional
+            Keep the state every ``checkpoint`` steps and recompute the tape segment by segment.
 
         Returns
         -------
@@ -166,8 +187,8 @@ class BPTTTrainer:
     ):
         """Train by backpropagation through time (gradients from generated adjoint kernels).
 
-        Modes
-        -----
+        The modes follow the inputs:
+
         - ``inputs`` an array (T, m): truncated BPTT. The sequence is cut into windows of
           ``update_steps`` steps (the last may be shorter); after each window the loss of its
           outputs against its targets is back-propagated through that window only and the
@@ -177,20 +198,30 @@ class BPTTTrainer:
         - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
           whole epoch; the state is reset (``reset()``) between epochs.
 
+        Update rules: ``"euler"`` and ``"exp_euler"``; ``"heun"`` and ``"rk4"`` are refused.
+
         Parameters
         ----------
-        inputs, targets
-            As above; targets (T, n) (or (B, T, n), or a list), or one class index per step
-            ((T,) or (T, 1)) for ``nll``/``ce``.
-        optimizer, optimizer_kwargs, lr
-            Optimizer name and options (torch's defaults, :mod:`rectinumba.training.optimizers`).
-        loss, loss_kwargs
-            Loss name and options (:mod:`rectinumba.training.losses`).
-        update_steps
+        inputs : array_like or list of array_like
+            As above.
+        targets : array_like or list of array_like
+            (T, n) (or (B, T, n), or a list), or one class index per step ((T,) or (T, 1)) for
+            ``nll``/``ce``.
+        optimizer : str
+            Optimizer name (torch's defaults, :mod:`rectinumba.training.optimizers`).
+        optimizer_kwargs : dict, optional
+            Options of the optimizer.
+        loss : str
+            Loss name (:mod:`rectinumba.training.losses`).
+        loss_kwargs : dict, optional
+            Options of the loss.
+        lr : float
+            Learning rate.
+        update_steps : int
             Window length of truncated BPTT (array inputs).
-        sampling_steps
+        sampling_steps : int
             Steps between two recordings of the output and of ``record_vars``.
-        verbose
+        verbose : bool
             Print the loss of each update.
         **kwargs
             ``record_output`` (True), ``record_loss`` (True), ``record_vars`` (state variables
@@ -203,6 +234,20 @@ class BPTTTrainer:
         Observer
             ``"loss"`` (one value per update), ``"epoch_loss"`` (list inputs: one per epoch),
             ``"out"`` and the recorded variables.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-1)
+        >>> net.add_diffeq_node("rnn", "model_templates.rate_neurons.leaky_integrator.tanh",
+        ...                     N=4, input_var="li_op/I_ext", output_var="tanh_op/r",
+        ...                     train_params=["li_op/tau"])
+        DiffEqNode('rnn', tanh, N=4, rate)
+        >>> x, y = np.ones((50, 4)), np.full((50, 4), 0.5)
+        >>> obs = net.fit_bptt(x, y, optimizer="adam", lr=0.05, update_steps=25, verbose=False)
+        >>> obs["loss"].shape
+        (2,)
         """
         unknown = set(kwargs) - _FIT_KWARGS
         if unknown:

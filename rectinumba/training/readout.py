@@ -124,38 +124,54 @@ class RidgeTrainer(_Trainer):
 
         Parameters
         ----------
-        inputs
+        inputs : array_like or list of array_like
             (T, m), (B, T, m) (B trials, all rows enter one fit) or a list of such arrays
             (epochs, state reset between epochs, all accumulated into one fit).
-        targets
+        targets : array_like or list of array_like
             (T, k), (T,), (B, T, k), or a list matching ``inputs``; one row per step.
-        sampling_steps
+        sampling_steps : int
             Rows of X are the steps ``cutoff, cutoff + sampling_steps, ...`` of each epoch.
-        alpha
+        alpha : float
             Ridge penalty (>= 0).
-        verbose
+        verbose : bool
             Progress display.
-        add_readout_node
+        add_readout_node : bool
             Add a node ``"readout"`` (k units) fed by the old output node through an edge with
             weights ``w_out.T``: an identity function node, or with ``fit_intercept`` a diff-eq
             node computing ``y = u + bias`` (``bias`` = the intercept). It becomes the output node.
-        cutoff
+        cutoff : int
             Steps of each epoch before the first row (keyword only, like all that follow; the
             positional order above is RectiPy's).
-        fit_intercept
+        fit_intercept : bool
             Fit an intercept (bias) as well.
-        record_output
+        record_output : bool
             Record the network output at the recording steps (``obs["out"]``) and save the
             prediction ``obs["y"] = out @ w_out (+ intercept)``. Off by default: the recording
             grows with T (the fit itself does not).
-        record_vars
-            Variables to record during the fit, as in :meth:`run`.
+        record_vars : sequence of tuple, optional
+            Variables to record during the fit, as in :meth:`rectinumba.Network.run`.
+        **kwargs
+            None accepted (a NetworkError names unknown keywords).
 
         Returns
         -------
         Observer
             ``"w_out"`` (n, k), ``"intercept"`` (k,) with ``fit_intercept``, and with
             ``record_output`` ``"out"`` and ``"y"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_diffeq_node("rnn", "model_templates.rate_neurons.leaky_integrator.tanh",
+        ...                     N=20, input_var="li_op/I_ext", output_var="tanh_op/r")
+        DiffEqNode('rnn', tanh, N=20, rate)
+        >>> t = np.arange(500) * 1e-2
+        >>> x = np.sin(t)[:, None] * np.ones(20)
+        >>> obs = net.fit_ridge(x, np.cos(t), alpha=1e-6, verbose=False)
+        >>> obs["w_out"].shape, net.nodes
+        ((20, 1), ['rnn', 'readout'])
         """
         if kwargs:
             raise NetworkError(f"fit_ridge got unknown keyword argument(s) {sorted(kwargs)}")
@@ -320,27 +336,31 @@ class RLSTrainer(_Trainer):
 
         Parameters
         ----------
-        inputs
+        inputs : array_like or list of array_like
             (T, m) or a list of such arrays (epochs; state reset between epochs, W and P carried
             over). Batches (B, T, m) are refused: the trials would share one W.
-        targets
+        targets : array_like or list of array_like
             Targets of the trained edge's contribution: (T, k), (T,), or a list matching inputs.
-        update_steps
+        update_steps : int
             Steps between two updates.
-        verbose
+        verbose : bool
             Progress display.
-        record_output, record_loss
-            Record the output / the loss at the sampled steps.
-        sampling_steps
+        record_output : bool
+            Record the output at the sampled steps.
+        record_loss : bool
+            Record the loss at the sampled steps.
+        sampling_steps : int
             Steps between two recordings of the output and the loss.
-        beta
+        beta : float
             Forgetting factor (0 < beta <= 1); keyword only, like all that follow.
-        alpha
+        alpha : float
             Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty.
-        record_vars
-            Variables to record at the sampled steps, as in :meth:`run`.
-        reset_P
+        record_vars : sequence of tuple, optional
+            Variables to record at the sampled steps, as in :meth:`rectinumba.Network.run`.
+        reset_P : bool
             Start from ``P = alpha I`` even when the edge keeps a P from an earlier call.
+        **kwargs
+            None accepted (a NetworkError names unknown keywords).
 
         Returns
         -------
@@ -350,6 +370,23 @@ class RLSTrainer(_Trainer):
             step of each epoch) and ``"w_out"`` (the trained weights, (k, n_source)). When the
             trained edge is the only input of an identity output node, ``W x`` is the network
             output, so the losses are the mse of the output against the targets.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_diffeq_node("rnn", "model_templates.rate_neurons.leaky_integrator.tanh",
+        ...                     N=20, input_var="li_op/I_ext", output_var="tanh_op/r")
+        DiffEqNode('rnn', tanh, N=20, rate)
+        >>> net.add_func_node("out", 1)
+        FuncNode('out', n=1, identity)
+        >>> net.add_edge("rnn", "out", train="rls")
+        Edge('rnn' -> 'out', (1, 20), train='rls')
+        >>> t = np.arange(300) * 1e-2
+        >>> obs = net.fit_rls(np.sin(t)[:, None] * np.ones(20), np.cos(t), verbose=False)
+        >>> obs["w_out"].shape
+        (1, 20)
         """
         if kwargs:
             raise NetworkError(f"fit_rls got unknown keyword argument(s) {sorted(kwargs)}")
@@ -457,10 +494,48 @@ class Evaluator(_Trainer):
         see :meth:`rectinumba.Network.run`). A list of epochs is run with the state reset between
         epochs and scored on all their recordings together.
 
+        Parameters
+        ----------
+        inputs : array_like or list of array_like
+            (T, m), (B, T, m) or a list of such arrays (epochs).
+        targets : array_like or list of array_like
+            (T, k), (T,), (B, T, k) or a list matching ``inputs``; one class index per step
+            for ``nll``/``ce``.
+        loss : str
+            Loss name: mse, l1, nll, ce, kld, hinge.
+        loss_kwargs : dict, optional
+            Options of the loss.
+        sampling_steps : int
+            Steps between two scored (and recorded) outputs.
+        cutoff : int
+            Steps before the first scored output.
+        verbose : bool
+            Progress display.
+        record_output : bool
+            Keep the output recordings in the Observer.
+        record_vars : sequence of tuple, optional
+            Variables to record, as in :meth:`rectinumba.Network.run`.
+        sampling_mode : str
+            ``"subsample"`` or ``"average"``, as in :meth:`rectinumba.Network.run`.
+        **kwargs
+            None accepted (a NetworkError names unknown keywords).
+
         Returns
         -------
-        (Observer, float)
+        tuple of (Observer, float)
             The recordings (``"out"`` when ``record_output``, ``"loss"``) and the loss.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op",
+        ...                     N=2, input_var="I_ext", output_var="v")
+        DiffEqNode('li', li_op, N=2, rate)
+        >>> obs, loss = net.test(np.ones((50, 2)), np.zeros((50, 2)), verbose=False)
+        >>> round(loss, 6) == round(float(np.mean(obs["out"] ** 2)), 6)
+        True
         """
         if kwargs:
             raise NetworkError(f"test got unknown keyword argument(s) {sorted(kwargs)}")
