@@ -21,27 +21,44 @@ __all__ = ["Binding", "ROLES", "rows"]
 
 #: role -> Binding method supplying the array of an argument with that role
 ROLES = {
-    "state": "state",
-    "const": "const",
-    "scratch": "scratch",
-    "carry": "carry",
-    "J": "matrix",
-    "W": "matrix",
-    "scalar": "scalar",
-    "rec": "rec",
-    "train": "train",
-    "tape": "tape",
-    "lam": "lam",
-    "gcarry": "gcarry",
-    "adj": "adj",
-    "grad": "grad",
+    "state": "_state",
+    "const": "_const",
+    "scratch": "_scratch",
+    "carry": "_carry_array",
+    "J": "_matrix",
+    "W": "_matrix",
+    "scalar": "_scalar",
+    "rec": "_rec",
+    "train": "_train",
+    "tape": "_tape",
+    "lam": "_lam",
+    "gcarry": "_gcarry",
+    "adj": "_adj",
+    "grad": "_grad",
 }
 
 _PARTS = ("data", "indices", "indptr")
 
 
 def rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
-    """``arr`` (1 or B rows) as B contiguous rows; a NetworkError when the trial counts differ."""
+    """``arr`` (1 or B rows) as B contiguous rows.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        Values with 1 or B rows.
+    B : int
+        Number of trials.
+    what : str
+        What the values are (for the message).
+    label : str
+        Node label (for the message).
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, n) values (a NetworkError when the trial counts differ).
+    """
     if arr.shape[0] == B:
         return np.ascontiguousarray(arr)
     if arr.shape[0] == 1:
@@ -95,11 +112,22 @@ class Binding:
         self._csr: dict[int, tuple] = {}
 
     def bind(self, args) -> list:
-        """Arrays for an argument table, in its order."""
+        """Arrays for an argument table, in its order.
+
+        Parameters
+        ----------
+        args : sequence of ArgSpec
+            The table.
+
+        Returns
+        -------
+        list
+            One array (or scalar) per argument.
+        """
         return [getattr(self, ROLES[a.role])(a) for a in args]
 
     # ---- roles ----------------------------------------------------------------------------
-    def state(self, a) -> np.ndarray:
+    def _state(self, a) -> np.ndarray:
         """A working copy of a state (B rows), shared by every kernel of this binding."""
         key = (a.owner, a.detail)
         if key not in self.states:
@@ -108,17 +136,17 @@ class Binding:
             self.states[key] = np.array(arr, dtype=self.dtype, copy=True)
         return self.states[key]
 
-    def const(self, a) -> np.ndarray:
+    def _const(self, a) -> np.ndarray:
         """A parameter or undriven input (B rows, not copied: kernels only read it)."""
         node = self.nodes[a.owner]
         v = node.values[a.detail]
         return v if v.shape[0] == self.B else rows(v, self.B, f"value {a.detail!r}", node.label)
 
-    def scratch(self, a) -> np.ndarray:
+    def _scratch(self, a) -> np.ndarray:
         """Zeros (B, n) for per-step values between loops."""
         return np.zeros((self.B, self.nodes[a.owner].n_out), self.dtype)
 
-    def carry(self, a) -> np.ndarray:
+    def _carry_array(self, a) -> np.ndarray:
         """A working copy of a value carried from the previous run (zeros after a reset)."""
         node = self.nodes[a.owner]
         key = (node.label, a.detail)
@@ -132,7 +160,7 @@ class Binding:
             self.carried[key] = arr
         return self.carried[key]
 
-    def matrix(self, a):
+    def _matrix(self, a):
         """A coupling J (role "J") or edge weights (role "W"): dense, or one CSR part."""
         m = self.nodes[a.owner].weights if a.role == "J" else self.edges[a.owner].weights
         if a.detail == "dense":
@@ -141,7 +169,7 @@ class Binding:
             self._csr[id(m)] = csr_parts(m, self.dtype)
         return self._csr[id(m)][_PARTS.index(a.detail)]
 
-    def scalar(self, a):
+    def _scalar(self, a):
         """A spiking node's threshold, reset value or surrogate slope."""
         node = self.nodes[a.owner]
         value = {
@@ -151,7 +179,7 @@ class Binding:
         }[a.detail]
         return self.dtype.type(value)
 
-    def rec(self, a) -> np.ndarray:
+    def _rec(self, a) -> np.ndarray:
         """A recording buffer (B, recordings, width)."""
         node = self.nodes[a.owner]
         width = 1 if a.detail[1] else node.n_out
@@ -159,18 +187,24 @@ class Binding:
         self.recs[(node.label, a.detail)] = arr
         return arr
 
-    def train(self, a):
+    def _train(self, a):
         """A training hook array (see rectinumba.codegen.train), by detail."""
         return self.train_arrays[a.detail]
 
     def _bptt_only(self, a):
         raise NetworkError(f"codegen: argument {a.name!r} (role {a.role!r}) needs a BPTT binding")
 
-    tape = lam = gcarry = adj = grad = _bptt_only
+    _tape = _lam = _gcarry = _adj = _grad = _bptt_only
 
     # ---- results --------------------------------------------------------------------------
     def commit(self, carry: dict) -> None:
-        """Write the working states into the nodes and the carried arrays into ``carry``."""
+        """Write the working states into the nodes and the carried arrays into ``carry``.
+
+        Parameters
+        ----------
+        carry : dict
+            The runner's carried values.
+        """
         for (k, name), arr in self.states.items():
             node = self.nodes[k]
             if isinstance(node, DiffEqNode):

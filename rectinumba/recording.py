@@ -118,18 +118,51 @@ class Recording:
         return self.output or bool(self.vars)
 
     def count(self, T: int) -> int:
-        """Number of recordings of a run of T steps."""
+        """Number of recordings of a run of T steps.
+
+        Parameters
+        ----------
+        T : int
+            Steps of the run.
+
+        Returns
+        -------
+        int
+            The number of recordings.
+        """
         if not self.any:
             return 0
         return max(0, -(-(T - self.cutoff) // self.sampling))
 
     def window_sizes(self, T: int) -> np.ndarray:
-        """Steps averaged into each recording of a run of T steps (average mode)."""
+        """Steps averaged into each recording of a run of T steps (average mode).
+
+        Parameters
+        ----------
+        T : int
+            Steps of the run.
+
+        Returns
+        -------
+        numpy.ndarray
+            One window length per recording.
+        """
         starts = self.cutoff + self.sampling * np.arange(self.count(T))
         return np.minimum(self.sampling, T - starts)
 
     def sample(self, y: np.ndarray) -> np.ndarray:
-        """Per-step values y (B, T, ...) sampled as the recordings are (targets of test)."""
+        """Per-step values sampled as the recordings are (targets of test).
+
+        Parameters
+        ----------
+        y : numpy.ndarray
+            (B, T, ...) values.
+
+        Returns
+        -------
+        numpy.ndarray
+            (B, recordings, ...) values.
+        """
         if self.mode == "subsample":
             return y[:, self.cutoff :: self.sampling]
         T, c, s = y.shape[1], self.cutoff, self.sampling
@@ -139,7 +172,15 @@ class Recording:
         return np.stack([y[:, c + r * s : c + (r + 1) * s].mean(axis=1) for r in range(n)], axis=1)
 
     def finish(self, arrays, T: int) -> None:
-        """Turn accumulated window sums into means, in place (average mode; else nothing)."""
+        """Turn accumulated window sums into means, in place (average mode; else nothing).
+
+        Parameters
+        ----------
+        arrays : sequence of numpy.ndarray
+            Recording buffers (B, recordings, ...).
+        T : int
+            Steps of the run.
+        """
         if self.mode != "average":
             return
         sizes = self.window_sizes(T).astype(np.float64)

@@ -43,7 +43,7 @@ CHUNK_STEPS = 200_000
 class RunResult:
     """What one execution recorded.
 
-    Attributes
+    Parameters
     ----------
     out : numpy.ndarray
         Output recordings (B, R, n_out).
@@ -93,12 +93,24 @@ class Runner:
         self._compiled.clear()
 
     def forget(self, label: str) -> None:
-        """Drop what is carried for a removed node."""
+        """Drop what is carried for a removed node.
+
+        Parameters
+        ----------
+        label : str
+            The node's label.
+        """
         for key in [k for k in self.carry if k[0] == label]:
             del self.carry[key]
 
     def io_candidates(self) -> tuple[list[str], list[str]]:
-        """Nodes without incoming / without outgoing (non-feedback) edges."""
+        """Nodes without incoming / without outgoing (non-feedback) edges.
+
+        Returns
+        -------
+        tuple of (list, list)
+            Input candidates, output candidates.
+        """
         has_in = {t for (s, t), e in self.edges.items() if not e.feedback}
         has_out = {s for (s, t), e in self.edges.items() if not e.feedback}
         inputs = [n for n in self.nodes if n not in has_in]
@@ -106,7 +118,13 @@ class Runner:
         return inputs, outputs
 
     def io_nodes(self) -> tuple[str, str]:
-        """The input and the output node (NetworkError when either is not unique)."""
+        """The input and the output node.
+
+        Returns
+        -------
+        tuple of (str, str)
+            Their labels (a NetworkError listing the candidates when either is not unique).
+        """
         if not self.nodes:
             raise NetworkError("the network has no nodes")
         inputs, outputs = self.io_candidates()
@@ -123,7 +141,18 @@ class Runner:
         return inputs[0], outputs[0]
 
     def order(self, first: str) -> list[str]:
-        """Topological order over non-feedback edges, starting from the input node."""
+        """Topological order over non-feedback edges, starting from the input node.
+
+        Parameters
+        ----------
+        first : str
+            The input node.
+
+        Returns
+        -------
+        list of str
+            Labels in evaluation order (a NetworkError names a cycle).
+        """
         preds = {n: set() for n in self.nodes}
         for (s, t), e in self.edges.items():
             if not e.feedback:
@@ -149,7 +178,24 @@ class Runner:
     def spec(
         self, records: dict | None = None, B: int = 1, train=None, mode: str = "subsample"
     ) -> tuple[NetworkSpec, list[str]]:
-        """The structure of the graph for a run: (spec, node labels in evaluation order)."""
+        """The structure of the graph for a run.
+
+        Parameters
+        ----------
+        records : dict, optional
+            label -> ``((name, reduce), ...)`` recorded variables.
+        B : int
+            Number of trials.
+        train : object, optional
+            Training hook (``NetworkSpec.train``).
+        mode : str
+            Sampling mode.
+
+        Returns
+        -------
+        tuple of (NetworkSpec, list of str)
+            The spec and the node labels in evaluation order.
+        """
         inp, out = self.io_nodes()
         order = self.order(inp)
         index = {label: k for k, label in enumerate(order)}
@@ -203,7 +249,24 @@ class Runner:
         return spec, order
 
     def compiled(self, records: dict, B: int, train=None, mode: str = "subsample") -> tuple:
-        """(spec, order, rendered kernel, kernel), cached until the graph changes."""
+        """The backend's kernel for a run, cached until the graph changes.
+
+        Parameters
+        ----------
+        records : dict
+            label -> ``((name, reduce), ...)`` recorded variables.
+        B : int
+            Number of trials.
+        train : object, optional
+            Training hook.
+        mode : str
+            Sampling mode.
+
+        Returns
+        -------
+        tuple
+            (spec, order, rendered kernel, kernel).
+        """
         key = (tuple(sorted(records.items())), B == 1, train, mode)
         found = self._compiled.get(key)
         if found is None:
@@ -214,7 +277,18 @@ class Runner:
 
     # ---- inputs and recordings ----------------------------------------------------------------
     def as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
-        """Inputs as (B, T, n_in) and whether they were batched (NetworkError otherwise)."""
+        """Inputs as (B, T, n_in) and whether they were batched.
+
+        Parameters
+        ----------
+        inputs : array_like
+            (T, n_in), (B, T, n_in), or (T,) for one input.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, bool)
+            The inputs and whether they were batched (a NetworkError for anything else).
+        """
         m = self.nodes[self.io_nodes()[0]].n_in
         try:
             x = np.asarray(inputs)
@@ -244,7 +318,19 @@ class Runner:
         return x, batched
 
     def resolve(self, recording: Recording) -> tuple[dict, list]:
-        """Per-node record keys ``{label: ((name, reduce), ...)}`` and the user's keys."""
+        """Resolve a Recording's variables against the graph.
+
+        Parameters
+        ----------
+        recording : Recording
+            The settings.
+
+        Returns
+        -------
+        tuple of (dict, list)
+            ``{label: ((name, reduce), ...)}`` and ``((label, var), label, (name, reduce))`` per
+            entry.
+        """
         per_node: dict[str, list[tuple[str, bool]]] = {}
         keys = []
         for label, var, reduce in recording.vars:
@@ -279,9 +365,24 @@ class Runner:
     ) -> RunResult:
         """Run the kernel over x (B, T, m); commit the new state only on success.
 
-        ``train`` is a training hook (NetworkSpec.train); ``train_arrays`` maps the ``detail`` of
-        each of its arguments to the array to pass; details starting with ``"steps:"`` are
-        per-step arrays (B, T, ...) sliced per chunk.
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Inputs (B, T, m).
+        recording : Recording
+            What to record.
+        verbose : bool
+            Progress display for long runs.
+        train : object, optional
+            A training hook (NetworkSpec.train).
+        train_arrays : dict, optional
+            The ``detail`` of each hook argument -> array; details starting with ``"steps:"``
+            are per-step arrays (B, T, ...) sliced per chunk.
+
+        Returns
+        -------
+        RunResult
+            The recordings.
         """
         B, T, _ = x.shape
         records, keys = self.resolve(recording)
@@ -340,7 +441,19 @@ class Runner:
         return RunResult(out_rec, binding.recs, keys)
 
     def raise_status(self, status, spec: NetworkSpec, order: list[str], B: int) -> None:
-        """Raise the SimulationError a kernel's status rows describe (the first failed trial)."""
+        """Raise the SimulationError a kernel's status rows describe (the first failed trial).
+
+        Parameters
+        ----------
+        status : numpy.ndarray
+            (B, 5) rows (code, step, node, state, neuron).
+        spec : NetworkSpec
+            The network.
+        order : list of str
+            Node labels in evaluation order.
+        B : int
+            Number of trials.
+        """
         from .backends.status import describe
 
         b = int(np.flatnonzero(status[:, 0])[0])
@@ -364,8 +477,18 @@ class Runner:
 
     @contextmanager
     def transaction(self, *arrays: np.ndarray) -> Iterator[None]:
-        """Undo everything a failing block did to states, carried values, the step counter and
-        ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
+        """Undo everything a failing block did to states, carried values and the step counter.
+
+        Parameters
+        ----------
+        *arrays : numpy.ndarray
+            Arrays restored in place too (e.g. weights that a training kernel updates).
+
+        Yields
+        ------
+        None
+            Control to the block.
+        """
         states = {
             label: {k: v.copy() for k, v in node.state.items()}
             for label, node in self.nodes.items()

@@ -14,7 +14,6 @@ import inspect
 import sys
 
 import pytest
-
 from numpydoc import validate as numpydoc_validate  # noqa: E402 - numpydoc is in the test extra
 
 #: modules whose ``__all__`` is the public API

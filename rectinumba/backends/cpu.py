@@ -60,13 +60,16 @@ class CPUBackend:
     supports_bptt = True
 
     def kernel(self, spec: NetworkSpec) -> tuple[object, object]:
-        """(rendered source + argument list, callable kernel) for ``spec``."""
+        """The compiled kernel of ``spec``.
+
+        Parameters
+        ----------
+        spec : NetworkSpec
+            The network.
+
+        Returns
+        -------
+        tuple
+            (RenderedKernel: source and argument table, callable kernel).
+        """
         return _compiled(spec)
-
-    @staticmethod
-    def to_device(arr):
-        return arr
-
-    @staticmethod
-    def to_host(arr):
-        return arr

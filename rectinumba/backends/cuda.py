@@ -35,7 +35,13 @@ _WRITTEN = ("state", "carry", "rec", "train")
 
 
 def cuda_status() -> tuple[bool, str]:
-    """(usable, reason): whether numba.cuda can run kernels here, and why not."""
+    """Whether numba.cuda can run kernels here, and why not.
+
+    Returns
+    -------
+    tuple of (bool, str)
+        (usable, reason): reason is "simulator" or "gpu" when usable.
+    """
     try:
         from numba import config, cuda
     except Exception as exc:  # ImportError, or a broken numba-cuda install
@@ -227,14 +233,15 @@ class CUDABackend:
 
     Parameters
     ----------
-    device
+    device : str
         ``"cuda"`` (device 0) or ``"cuda:N"``.
-    mode
+    mode : str, optional
         ``None`` (choose per call), ``"block"`` (one thread block per trial) or ``"grid"`` (a
         cooperative grid over trials x neurons).
-    threads, lanes
-        Threads per block and threads per matrix row (powers of two, ``lanes`` divides
-        ``threads``); ``None`` chooses.
+    threads : int, optional
+        Threads per block (a power of two); ``None`` chooses.
+    lanes : int, optional
+        Threads per matrix row (a power of two dividing ``threads``); ``None`` chooses.
     """
 
     name = "cuda"
@@ -280,19 +287,29 @@ class CUDABackend:
                 self.n_sm = int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
 
     def context(self):
-        """Context manager making this backend's GPU current."""
+        """Context manager making this backend's GPU current.
+
+        Returns
+        -------
+        contextlib.AbstractContextManager
+            numba's device context.
+        """
         from numba import cuda
 
         return cuda.gpus[self.index]
 
     def kernel(self, spec: NetworkSpec) -> tuple[RenderedKernel, object]:
-        """(the plan's argument table, callable with the CPU kernel's signature)."""
+        """The CUDA kernel of ``spec``.
+
+        Parameters
+        ----------
+        spec : NetworkSpec
+            The network.
+
+        Returns
+        -------
+        tuple
+            (RenderedKernel with the plan's argument table, callable with the CPU kernel's
+            signature).
+        """
         return _kernel(self, spec)
-
-    @staticmethod
-    def to_device(arr):
-        return arr
-
-    @staticmethod
-    def to_host(arr):
-        return arr

@@ -78,8 +78,16 @@ RECOMPUTE = Target(keep_all=True, from_tape=True, coupling_outside=True)
 class BPTTSpec:
     """What changes the generated BPTT source.
 
-    ``train_consts[k]``: names of the constants (parameters) of node k that get a gradient;
-    ``train_J[k]``: whether node k's coupling J gets one; ``train_W[e]``: same for edge e.
+    Parameters
+    ----------
+    net : NetworkSpec
+        The network.
+    train_consts : tuple
+        ``train_consts[k]``: names of the constants (parameters) of node k with a gradient.
+    train_J : tuple of bool
+        Whether node k's coupling J gets a gradient.
+    train_W : tuple of bool
+        Whether edge e's weights get one.
     """
 
     net: NetworkSpec
@@ -90,7 +98,17 @@ class BPTTSpec:
 
 @dataclass(frozen=True)
 class RenderedBPTT:
-    """Source of the module with ``forward`` and ``backward``, and their argument tables."""
+    """Source of the module with ``forward`` and ``backward``, and their argument tables.
+
+    Parameters
+    ----------
+    source : str
+        Module source.
+    forward_args : tuple of ArgSpec
+        Arguments of ``forward`` (after the step kernel's fixed ones).
+    backward_args : tuple of ArgSpec
+        Arguments of ``backward`` (after ``T, t0, s0, dt, x, gout``).
+    """
 
     source: str
     forward_args: tuple[ArgSpec, ...]

@@ -49,10 +49,19 @@ _NO_FAILURE = 2**63 - 1
 class Buffer:
     """A device-only kernel argument (backend mechanics, not part of the plan).
 
-    kind: ``"red"`` (2, B, size) float zeros (population reductions, double-buffered by step
-    parity); ``"sm"`` (2, B, 2) float holding (-inf, 0) (softmax max and sum); ``"fail"`` (B,)
-    int64 holding the largest int64; ``"cnt"`` (3,) int64 zeros (failed trials per step, grid
-    mode).
+    Parameters
+    ----------
+    name : str
+        Identifier.
+    kind : str
+        ``"red"`` (2, B, size) float zeros (population reductions, double-buffered by step
+        parity); ``"sm"`` (2, B, 2) float holding (-inf, 0) (softmax max and sum); ``"fail"``
+        (B,) int64 holding the largest int64; ``"cnt"`` (3,) int64 zeros (failed trials per
+        step, grid mode).
+    owner : int
+        Node index (-1: none).
+    size : int
+        Slots of a ``"red"`` buffer.
     """
 
     name: str
@@ -67,8 +76,23 @@ class CudaKernelSource:
 
     The kernel's parameters are ``T, t0, s0, dt, cutoff, sampling, x, out_rec``, then the plan's
     arguments ``args`` (the same table the CPU kernel has, for the CUDA plan), then ``buffers``,
-    then ``lanes, NM, fstride``. ``n_states`` and ``n_nodes`` decode failure keys:
-    key = ((step * n_nodes + node) * NM + neuron) * n_states + state.
+    then ``lanes, NM, fstride``.
+
+    Parameters
+    ----------
+    source : str
+        Module source.
+    mode : str
+        ``"block"`` or ``"grid"``.
+    args : tuple of ArgSpec
+        The plan's arguments.
+    buffers : tuple of Buffer
+        Device-only buffers.
+    n_nodes : int
+        Number of nodes (failure keys: ((step * n_nodes + node) * NM + neuron) * n_states +
+        state).
+    n_states : int
+        Largest number of states of a node.
     """
 
     source: str
@@ -231,7 +255,7 @@ class _Writer(StatementWriter):
                 code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
-        with code.block(f"if not math.isfinite({local}):"):
+        with code.block(f"if not {self.finite(local)}:"):
             self.ctx.fail(code, node.k, state)
 
     # ---- loops ---------------------------------------------------------------------------------
@@ -360,7 +384,20 @@ def _rint(v):
 
 @lru_cache(maxsize=256)
 def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
-    """Source of the CUDA kernel for ``spec`` in ``mode`` ("block" or "grid")."""
+    """Source of the CUDA kernel for ``spec``.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network.
+    mode : str
+        ``"block"`` or ``"grid"``.
+
+    Returns
+    -------
+    CudaKernelSource
+        Source, arguments and buffers.
+    """
     if mode not in MODES:
         raise BackendError(f"cuda kernel mode must be one of {MODES}, got {mode!r}")
     if spec.train is not None:

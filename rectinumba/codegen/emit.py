@@ -71,6 +71,11 @@ class StatementWriter:
 
     Subclasses implement :meth:`reduction`, :meth:`accumulate`, :meth:`record` and
     :meth:`fail`; :meth:`element` may be overridden for another array layout.
+
+    Parameters
+    ----------
+    plan : NetworkPlan
+        The plan printed.
     """
 
     printer = ScalarPrinter
@@ -81,11 +86,37 @@ class StatementWriter:
 
     # ---- values ---------------------------------------------------------------------------
     def element(self, name: str, role: str) -> str:
-        """Element of array argument ``name`` for this neuron (tapes also index the step)."""
+        """Element of array argument ``name`` for this neuron (tapes also index the step).
+
+        Parameters
+        ----------
+        name : str
+            Argument name.
+        role : str
+            Its role.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
         return f"{name}[b, step, i]" if role == "tape" else f"{name}[b, i]"
 
     def text(self, node: NodePlan, ref: Ref) -> str:
-        """Source text of the value ``ref``."""
+        """Source text of the value ``ref``.
+
+        Parameters
+        ----------
+        node : NodePlan
+            The node.
+        ref : Ref
+            Where the value lives.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
         where = ref.where
         if where == "local":
             return ref.name
@@ -104,11 +135,43 @@ class StatementWriter:
         raise AssertionError(where)  # pragma: no cover - plan and writer are written together
 
     def value(self, node: NodePlan, key: tuple, loop: Loop) -> str:
-        """Source text of value ``key`` read in ``loop``."""
+        """Source text of value ``key`` read in ``loop``.
+
+        Parameters
+        ----------
+        node : NodePlan
+            The node.
+        key : tuple
+            Value key.
+        loop : Loop
+            The loop reading it.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
         return self.text(node, node.ref(key, loop))
 
     def expr(self, node: NodePlan, expr, keys, loop: Loop) -> str:
-        """Source text of a statement's sympy expression."""
+        """Source text of a statement's sympy expression.
+
+        Parameters
+        ----------
+        node : NodePlan
+            The node.
+        expr : sympy.Expr
+            The expression.
+        keys : tuple
+            ``(symbol name, value key)`` of its free symbols.
+        loop : Loop
+            The loop.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
         names = {name: self.text(node, ref) for name, ref in node.names(keys, loop).items()}
         text = self.printer(names).doprint(expr)
         for helper in ("_phi1p", "_phi1"):
@@ -118,12 +181,34 @@ class StatementWriter:
 
     # ---- statements ---------------------------------------------------------------------------
     def statements(self, code: SourceWriter, node: NodePlan, loop: Loop) -> None:
-        """Every statement of ``loop`` for one neuron."""
+        """Every statement of ``loop`` for one neuron.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        loop : Loop
+            The loop.
+        """
         for stmt in loop.body:
             self.statement(code, node, loop, stmt)
 
     def statement(self, code: SourceWriter, node: NodePlan, loop: Loop, stmt: Stmt) -> None:
-        """One statement."""
+        """One statement.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        loop : Loop
+            The loop.
+        stmt : Stmt
+            The statement.
+        """
         if isinstance(stmt, Assign):
             local = node.local_name(stmt.key)
             code(f"{local} = {self.expr(node, stmt.expr, stmt.keys, loop)}")
@@ -152,21 +237,88 @@ class StatementWriter:
         if name is not None:
             code(f"{self.element(name, 'scratch')} = {local}")
 
+    @staticmethod
+    def finite(local: str) -> str:
+        """Test that a new state value is finite (one place for complex states to change).
+
+        Parameters
+        ----------
+        local : str
+            The local holding the value.
+
+        Returns
+        -------
+        str
+            A boolean expression.
+        """
+        return f"math.isfinite({local})"
+
     # ---- backend hooks ----------------------------------------------------------------------
     def reduction(self, node: NodePlan, ref: Ref) -> str:
-        """Source text of a population reduction's value."""
+        """Source text of a population reduction's value.
+
+        Parameters
+        ----------
+        node : NodePlan
+            The node.
+        ref : Ref
+            The reduction.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
         raise NotImplementedError
 
     def accumulate(self, code: SourceWriter, node: NodePlan, loop: Loop, key: tuple, text: str):
-        """Add this neuron's term ``text`` to reduction ``key``."""
+        """Add this neuron's term ``text`` to reduction ``key``.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        loop : Loop
+            The loop.
+        key : tuple
+            The reduction's key.
+        text : str
+            This neuron's term.
+        """
         raise NotImplementedError
 
     def record(self, code: SourceWriter, node: NodePlan, stmt: Record, text: str) -> None:
-        """Record ``text`` (this neuron's value) for recording ``stmt.dest``."""
+        """Record ``text`` (this neuron's value) for recording ``stmt.dest``.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        stmt : Record
+            The statement.
+        text : str
+            This neuron's value.
+        """
         raise NotImplementedError
 
     def fail(self, code: SourceWriter, node: NodePlan, state: int, local: str) -> None:
-        """Report a non-finite new value ``local`` of state index ``state``."""
+        """Report a non-finite new value ``local`` of state index ``state``.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        state : int
+            State index.
+        local : str
+            The local holding the new value.
+        """
         raise NotImplementedError
 
 
@@ -184,7 +336,21 @@ ELEMENTWISE = {
 
 def emit_activation(code: SourceWriter, k: int, act: str, inp: str, out: str) -> None:
     """``out = act(inp)`` for the N{k} units ``i`` of a function node (serial loops; softmax and
-    friends take a max, a sum and a normalising pass)."""
+    friends take a max, a sum and a normalising pass).
+
+    Parameters
+    ----------
+    code : SourceWriter
+        Where the lines go.
+    k : int
+        Node index.
+    act : str
+        Activation.
+    inp : str
+        Source text of unit i's input.
+    out : str
+        Source text of unit i's output.
+    """
     if act in ELEMENTWISE:
         with code.block(f"for i in range(N{k}):"):
             code(f"{out} = {ELEMENTWISE[act].format(v=inp)}")

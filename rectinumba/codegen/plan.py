@@ -61,12 +61,26 @@ Where the next features go (each is one addition here plus one print rule per re
   the target key is then a carried (B, N) array decayed in the last loop and incremented by CSC
   columns of spiking sources (new roles for the CSC parts).
 - **float32 literals**: the printer takes the node's dtype and prints ``np.float32`` literals.
+
+Extending:
+
+- a new **update rule**: an :class:`~rectinumba.codegen.update.UpdateRule` subclass (or an
+  :class:`~rectinumba.codegen.update.ExplicitRK` tableau) registered in
+  :data:`~rectinumba.codegen.update.RULES` and named in
+  :data:`~rectinumba.codegen.spec.METHODS`; the plan builds its stages, every renderer prints
+  them, the adjoint differentiates single-stage rules; add its order to tests/test_methods.py.
+- a new **backend**: a :class:`~rectinumba.codegen.emit.StatementWriter` subclass (four hooks:
+  reduction value, accumulation, recording, failure) with its loop headers, barriers, matvecs
+  and kernel header, printing ``build_plan(spec, Target(...))``; a class in
+  :mod:`rectinumba.backends` whose ``kernel(spec)`` returns the plan's argument table and a
+  callable with the CPU kernel's signature, with capability flags (``supports_train_hooks``,
+  ``supports_rls``, ``supports_bptt``); a device name in ``Network._make_backend``. The runner
+  and the binding table need no change.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -112,6 +126,18 @@ def mangle(name: str, limit: int = 24) -> str:
 
     Never unique on its own (``a/b`` and ``a_b`` mangle alike): generated names put a positional
     prefix before it.
+
+    Parameters
+    ----------
+    name : str
+        A model name (any text).
+    limit : int
+        Longest fragment.
+
+    Returns
+    -------
+    str
+        The fragment (``"v"`` when nothing of ``name`` is ASCII).
     """
     text = _UNSAFE.sub("_", name.encode("ascii", "replace").decode("ascii"))
     return text[:limit].strip("_") or "v"
@@ -122,14 +148,16 @@ def mangle(name: str, limit: int = 24) -> str:
 class Target:
     """What a renderer needs from the plan.
 
-    coupling_outside
-        The recurrent coupling is computed before the loop over neurons (CUDA row sums; CPU
-        row-parallel nodes), so the coupling target always lives in an array.
-    keep_all
+    Parameters
+    ----------
+    coupling_outside : bool
+        The recurrent coupling is computed before the loop over neurons (CUDA row sums), so the
+        coupling target always lives in an array (CPU row-parallel nodes do so by themselves).
+    keep_all : bool
         Store every element-wise algebraic value in a (B, N) array (BPTT recompute).
-    tape
+    tape : bool
         Write the BPTT tape (pre-update states, inputs, coupling, spike flags) every step.
-    from_tape
+    from_tape : bool
         Read states, inputs, coupling and spike flags from the tape (BPTT backward).
     """
 
@@ -148,11 +176,23 @@ CUDA = Target(coupling_outside=True)
 class Ref:
     """Where a value lives at the point of use.
 
-    ``where``: ``"local"`` (a per-neuron local called ``name``), ``"arr"`` (element ``[b, i]``
-    of argument ``name``; ``[b, step, i]`` for role ``"tape"``), ``"x"`` (the network input),
-    ``"t"`` (time), ``"spike"`` (``flag * inv_dt``, ``parts[0]`` the flag), ``"sum"`` (sum of
-    ``parts``), ``"red"`` (a population reduction; ``name`` its index, ``stage`` its stage).
-    ``key`` is the value key (what the value *is*), used by the adjoint.
+    Parameters
+    ----------
+    key : tuple
+        The value key (what the value *is*; see :class:`NodePlan`), used by the adjoint.
+    where : str
+        ``"local"`` (a per-neuron local called ``name``), ``"arr"`` (element ``[b, i]`` of
+        argument ``name``; ``[b, step, i]`` for role ``"tape"``), ``"x"`` (the network input),
+        ``"t"`` (time), ``"spike"`` (``flag * inv_dt``), ``"sum"`` (sum of ``parts``), ``"red"``
+        (a population reduction).
+    name : str
+        Local or argument name; a reduction's index.
+    role : str
+        Role of the argument (``"arr"``).
+    parts : tuple of Ref
+        Summands (``"sum"``) or the spike flag (``"spike"``).
+    stage : int
+        Stage of a reduction.
     """
 
     key: tuple
@@ -171,7 +211,17 @@ class Stmt:
 
 @dataclass(frozen=True)
 class SpikeTest(Stmt):
-    """``value(flag) = 1.0 if value(v) >= threshold else 0.0``."""
+    """``value(flag) = 1.0 if value(v) >= threshold else 0.0``.
+
+    Parameters
+    ----------
+    v : tuple
+        Key of the state that defines spikes.
+    threshold : str
+        Name of the threshold argument.
+    flag : tuple
+        Key of the flag.
+    """
 
     v: tuple
     threshold: str
@@ -180,7 +230,17 @@ class SpikeTest(Stmt):
 
 @dataclass(frozen=True)
 class Assign(Stmt):
-    """``value(key) = expr`` (a local; also stored when the plan keeps the value)."""
+    """``value(key) = expr`` (a local; also stored when the plan keeps the value).
+
+    Parameters
+    ----------
+    key : tuple
+        Key of the value assigned.
+    expr : sympy.Expr
+        Its expression.
+    keys : tuple
+        ``(symbol name, value key)`` of every free symbol of ``expr``.
+    """
 
     key: tuple
     expr: Any
@@ -189,7 +249,17 @@ class Assign(Stmt):
 
 @dataclass(frozen=True)
 class Accumulate(Stmt):
-    """Add ``expr`` of this neuron to the population reduction ``key``."""
+    """Add ``expr`` of this neuron to the population reduction ``key``.
+
+    Parameters
+    ----------
+    key : tuple
+        Key of the reduction.
+    expr : sympy.Expr
+        The per-neuron term.
+    keys : tuple
+        ``(symbol name, value key)`` of every free symbol of ``expr``.
+    """
 
     key: tuple
     expr: Any
@@ -198,7 +268,17 @@ class Accumulate(Stmt):
 
 @dataclass(frozen=True)
 class Write(Stmt):
-    """``dest[b, i] = value(key)``: node output, coupling source, feedback value, state, tape."""
+    """``dest[b, i] = value(key)``: node output, coupling source, feedback value, state, tape.
+
+    Parameters
+    ----------
+    dest : str
+        Argument written.
+    role : str
+        Its role.
+    key : tuple
+        Key of the value written.
+    """
 
     dest: str
     role: str
@@ -207,7 +287,17 @@ class Write(Stmt):
 
 @dataclass(frozen=True)
 class Record(Stmt):
-    """Record ``value(key)`` into record argument ``dest`` (``mean``: over the neurons)."""
+    """Record ``value(key)`` into record argument ``dest``.
+
+    Parameters
+    ----------
+    dest : str
+        Record argument.
+    key : tuple
+        Key of the value recorded.
+    mean : bool
+        Record the mean over the neurons.
+    """
 
     dest: str
     key: tuple
@@ -216,7 +306,17 @@ class Record(Stmt):
 
 @dataclass(frozen=True)
 class Reset(Stmt):
-    """Where the neuron spiked this step (``flag``), the new value ``key`` becomes ``value``."""
+    """Where the neuron spiked this step (``flag``), the new value ``key`` becomes ``value``.
+
+    Parameters
+    ----------
+    key : tuple
+        Key of the new value of the spiking state.
+    value : str
+        Name of the reset argument.
+    flag : tuple
+        Key of the spike flag.
+    """
 
     key: tuple
     value: str
@@ -225,7 +325,15 @@ class Reset(Stmt):
 
 @dataclass(frozen=True)
 class Check(Stmt):
-    """Record a failure when the new value ``key`` (state index ``state``) is not finite."""
+    """Record a failure when the new value ``key`` is not finite.
+
+    Parameters
+    ----------
+    key : tuple
+        Key of the new value.
+    state : int
+        Index of the state (in the failure record).
+    """
 
     key: tuple
     state: int
@@ -236,10 +344,26 @@ class Check(Stmt):
 class Loop:
     """One pass over the neurons of a node.
 
-    ``coupling``: the coupling target of this stage is computed at the start of this loop (its
-    key is ``("tgt", stage)``); ``reductions``: population reductions accumulated here and final
-    after the loop (key ``("red", name, stage)``, kind ``"mean"``/``"vsum"``); ``rec_means``:
-    record arguments of means accumulated here.
+    Parameters
+    ----------
+    stage : int
+        Stage of the update rule (-1: the feedback probe).
+    pass_ : int
+        Pass within the stage (0 .. L).
+    probe : bool
+        Part of the feedback probe.
+    coupling : bool
+        The coupling target of this stage (key ``("tgt", stage)``) is computed at the start of
+        this loop.
+    reductions : list
+        ``(key, kind)`` of the population reductions accumulated here, final after the loop
+        (kind ``"mean"`` or ``"vsum"``).
+    rec_means : list of str
+        Record arguments of means accumulated here.
+    body : list of Stmt
+        The per-neuron statements, in order.
+    index : int
+        Position among the node's loops (probe loops count from 1000).
     """
 
     stage: int
@@ -254,7 +378,21 @@ class Loop:
 
 @dataclass(frozen=True)
 class EdgeIn:
-    """An edge into a node: weights argument(s), format, and the array it reads."""
+    """An edge into a node: weights argument(s), format, and the array it reads.
+
+    Parameters
+    ----------
+    edge : int
+        Edge index.
+    source : int
+        Source node index.
+    fmt : str
+        ``"dense"`` or ``"csr"``.
+    weights : tuple of str
+        ``(W,)`` or the CSR parts (data, indices, indptr).
+    src : str
+        The source's out, fb (diff-eq feedback) or prev (function feedback) array.
+    """
 
     edge: int
     source: int
@@ -326,6 +464,17 @@ class NodePlan:
     ``("alg", name, stage)``, ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side
     at a stage), ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an
     input the network drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
+
+    Parameters
+    ----------
+    plan : NetworkPlan
+        The network's plan (argument table).
+    k : int
+        Node index.
+    spec : DiffEqSpec
+        The node.
+    reads_x : bool
+        The node reads the network input directly.
     """
 
     def __init__(self, plan: NetworkPlan, k: int, spec: DiffEqSpec, reads_x: bool) -> None:
@@ -357,7 +506,20 @@ class NodePlan:
 
     # ---- argument names ------------------------------------------------------------------
     def arg(self, role: str, detail) -> str:
-        """Name of node argument (role, detail), declared on first use."""
+        """Name of this node's argument (role, detail).
+
+        Parameters
+        ----------
+        role : str
+            Argument role.
+        detail : object
+            Argument detail.
+
+        Returns
+        -------
+        str
+            The name.
+        """
         return self.plan.arg(role, self.k, detail)
 
     def _declare(self) -> None:
@@ -660,7 +822,18 @@ class NodePlan:
             self.plan.declare(ArgSpec(name, "scratch", k, ("k", s, state)))
 
     def stored(self, key: tuple) -> str | None:
-        """Name of the array that keeps value ``key`` between loops (None: a local only)."""
+        """Name of the array that keeps value ``key`` between loops.
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        str or None
+            The argument name; None for a value that only lives in a local.
+        """
         kind = key[0]
         if kind == "alg" and key[1] in self.kept_alg:
             return self.arg("scratch", ("keep", key[1]))
@@ -675,7 +848,20 @@ class NodePlan:
         return None
 
     def ref(self, key: tuple, loop: Loop) -> Ref:
-        """Where value ``key`` lives when read in ``loop``."""
+        """Where value ``key`` lives when read in ``loop``.
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+        loop : Loop
+            The loop reading it.
+
+        Returns
+        -------
+        Ref
+            A local, an array element, a sum, ...
+        """
         kind, t = key[0], self.plan.target
         if kind == "t":
             c = self.rule.stage_time(key[1]) if key[1] > 0 else 0.0
@@ -726,7 +912,18 @@ class NodePlan:
         return "carry" if self.k in self.plan.carry_in else "scratch"
 
     def local_name(self, key: tuple) -> str:
-        """Name of the per-neuron local holding value ``key``."""
+        """Name of the per-neuron local holding value ``key``.
+
+        Parameters
+        ----------
+        key : tuple
+            A value key (algebraic, coupling, stage derivative, new value, stage state, spike).
+
+        Returns
+        -------
+        str
+            The local's name.
+        """
         k, kind = self.k, key[0]
         if kind == "alg":
             return f"a{k}_{self.alg_index[key[1]]}"
@@ -744,11 +941,35 @@ class NodePlan:
         raise NetworkError(f"codegen: no local for {key!r}", node=self.spec.label)
 
     def names(self, keys, loop: Loop) -> dict[str, Ref]:
-        """Symbol name -> Ref for the ``keys`` of a statement read in ``loop``."""
+        """Where the free symbols of a statement live.
+
+        Parameters
+        ----------
+        keys : tuple
+            ``(symbol name, value key)`` pairs of the statement.
+        loop : Loop
+            The loop reading them.
+
+        Returns
+        -------
+        dict
+            Symbol name -> Ref.
+        """
         return {name: self.ref(key, loop) for name, key in keys}
 
     def stores(self, key: tuple) -> str | None:
-        """Array a producer writes besides its local (None: nothing to store)."""
+        """Array a producer writes besides its local.
+
+        Parameters
+        ----------
+        key : tuple
+            Key of the produced value.
+
+        Returns
+        -------
+        str or None
+            The argument name; None when nothing is stored.
+        """
         kind = key[0]
         if kind in ("alg", "state", "k") or (kind == "tgt" and not self.coupling_outside):
             if kind == "state" and key[2] == 0:
@@ -760,6 +981,7 @@ class NodePlan:
 
     @property
     def n_reductions(self) -> int:
+        """Number of population reductions of the model."""
         return len(self.reductions)
 
 
@@ -767,12 +989,15 @@ class NodePlan:
 class NetworkPlan:
     """Everything one step of a network computes, in renderer-neutral form.
 
-    Attributes
+    Parameters
     ----------
     spec : NetworkSpec
         The network.
     target : Target
         What the renderer needs (see :class:`Target`).
+
+    Attributes
+    ----------
     args : list of ArgSpec
         The argument table, in kernel order.
     nodes : dict
@@ -864,7 +1089,18 @@ class NetworkPlan:
 
     # ---- the argument table ----------------------------------------------------------------------
     def declare(self, arg: ArgSpec) -> str:
-        """Add ``arg`` to the table (once per (role, owner, detail)); returns its name."""
+        """Add ``arg`` to the table (once per (role, owner, detail)).
+
+        Parameters
+        ----------
+        arg : ArgSpec
+            The argument.
+
+        Returns
+        -------
+        str
+            Its name (the first declared one for a repeated key).
+        """
         key = (arg.role, arg.owner, arg.detail)
         if key not in self._names:
             self._names[key] = arg.name
@@ -872,28 +1108,62 @@ class NetworkPlan:
         return self._names[key]
 
     def arg(self, role: str, owner: int, detail) -> str:
-        """Name of the argument (role, owner, detail)."""
+        """Name of the argument (role, owner, detail).
+
+        Parameters
+        ----------
+        role : str
+            Argument role.
+        owner : int
+            Node (or edge) index.
+        detail : object
+            Argument detail.
+
+        Returns
+        -------
+        str
+            The name (a NetworkError when there is none).
+        """
         try:
             return self._names[(role, owner, detail)]
         except KeyError:
             raise NetworkError(f"codegen: no argument {role}/{owner}/{detail!r}") from None
 
     def find(self, role: str, owner: int, detail) -> str | None:
-        """Name of the argument (role, owner, detail), None when absent."""
+        """Name of the argument (role, owner, detail), None when absent.
+
+        Parameters
+        ----------
+        role : str
+            Argument role.
+        owner : int
+            Node (or edge) index.
+        detail : object
+            Argument detail.
+
+        Returns
+        -------
+        str or None
+            The name.
+        """
         return self._names.get((role, owner, detail))
 
-    def declared(self, role: str, owner: int, detail) -> bool:
-        """Whether argument (role, owner, detail) is in the table."""
-        return (role, owner, detail) in self._names
-
     def add_train_arg(self, key: str) -> str:
-        """Declare a training hook argument (role ``"train"``) and return its name."""
+        """Declare a training hook argument (role ``"train"``).
+
+        Parameters
+        ----------
+        key : str
+            Its detail (``"steps:"`` prefix: sliced per kernel call).
+
+        Returns
+        -------
+        str
+            Its name, ``tr_<key>``.
+        """
         name = f"tr_{key.removeprefix('steps:')}"
         return self.declare(ArgSpec(name, "train", -1, key))
 
-    def node_loops(self, k: int) -> Iterator[Loop]:
-        """The main loops of diff-eq node k."""
-        return iter(self.nodes[k].loops)
 
 
 def _depends_on(node: DiffEqSpec, name: str, target: str) -> bool:

@@ -129,10 +129,19 @@ class NetworkSpec:
 class ArgSpec:
     """One kernel argument after the fixed ones.
 
-    role: "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
-    values) | "J" | "W" | "scalar" | "rec" | "train", and for BPTT "tape" | "lam" | "gcarry" |
-    "grad" | "adj"; ``owner`` is a node index (or an edge index for role "W"); ``detail`` names
-    the item (state name, scratch kind, matrix part, scalar name, the (var, reduce) record key).
+    Parameters
+    ----------
+    name : str
+        Identifier in the generated source.
+    role : str
+        "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
+        values) | "J" | "W" | "scalar" | "rec" | "train", and for BPTT "tape" | "lam" |
+        "gcarry" | "grad" | "adj".
+    owner : int
+        Node index (edge index for role "W" and edge gradients).
+    detail : object
+        The item: state name, scratch kind, matrix part, scalar name, the (var, reduce) record
+        key, ...
     """
 
     name: str
@@ -143,5 +152,15 @@ class ArgSpec:
 
 @dataclass(frozen=True)
 class RenderedKernel:
+    """A kernel module's source and its argument table.
+
+    Parameters
+    ----------
+    source : str
+        Python source defining ``kernel``.
+    args : tuple of ArgSpec
+        Arguments after the fixed ones, in order.
+    """
+
     source: str
     args: tuple[ArgSpec, ...]

@@ -33,7 +33,18 @@ FASTMATH = frozenset({"arcp", "contract", "reassoc"})
 
 
 def decorator(parallel: bool) -> str:
-    """The njit decorator of generated kernels (the one decorator policy)."""
+    """The njit decorator of generated kernels (the one decorator policy).
+
+    Parameters
+    ----------
+    parallel : bool
+        Trials in parallel threads (prange).
+
+    Returns
+    -------
+    str
+        The decorator line.
+    """
     flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
     return (
         f"@njit(cache=True, error_model='numpy', fastmath={flags}, parallel={parallel}, "
@@ -67,7 +78,13 @@ def _csr_dot(data, indices, start, stop, src, b):
 
 
 class CPUWriter(StatementWriter):
-    """Statements and loops of a plan for the CPU kernel (also the BPTT forward kernel)."""
+    """Statements and loops of a plan for the CPU kernel (also the BPTT forward kernel).
+
+    Parameters
+    ----------
+    plan : NetworkPlan
+        The plan printed.
+    """
 
     def __init__(self, plan: NetworkPlan) -> None:
         super().__init__(plan)
@@ -90,7 +107,7 @@ class CPUWriter(StatementWriter):
                 code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
-        with code.block(f"if not math.isfinite({local}) and status[b, 0] == 0:"):
+        with code.block(f"if not {self.finite(local)} and status[b, 0] == 0:"):
             code("status[b, 0] = 1")
             code("status[b, 1] = gs")
             code(f"status[b, 2] = {node.k}")
@@ -99,7 +116,17 @@ class CPUWriter(StatementWriter):
 
     # ---- loops ---------------------------------------------------------------------------------
     def loops(self, code: SourceWriter, node: NodePlan, loops: list[Loop]) -> None:
-        """Print the loops of a diff-eq node (its main loops or its feedback probe)."""
+        """Print the loops of a diff-eq node (its main loops or its feedback probe).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        loops : list of Loop
+            The loops.
+        """
         k = node.k
         for loop in loops:
             for key, _ in loop.reductions:
@@ -128,7 +155,17 @@ class CPUWriter(StatementWriter):
                     code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / N{k}")
 
     def coupling_row(self, code: SourceWriter, node: NodePlan, loop: Loop) -> None:
-        """``c_tgt`` = row i of J times the source row (stored when another loop reads it)."""
+        """``c_tgt`` = row i of J times the source row (stored when another loop reads it).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        loop : Loop
+            The loop computing the coupling.
+        """
         k, src = node.k, node.arg("scratch", "src")
         if node.spec.coupling == "dense":
             code("c_tgt = 0.0")
@@ -144,7 +181,15 @@ class CPUWriter(StatementWriter):
             code(f"{name}[b, i] = c_tgt")
 
     def edges(self, code: SourceWriter, k: int) -> None:
-        """Summed input of node k; the input node also adds the network input x."""
+        """Summed input of node k; the input node also adds the network input x.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        k : int
+            Node index.
+        """
         plan = self.plan
         incoming = plan.edges_in[k]
         if not incoming:
@@ -167,7 +212,15 @@ class CPUWriter(StatementWriter):
                 code(f"{tape}[b, step, i] = acc")
 
     def func(self, code: SourceWriter, k: int) -> None:
-        """A function node: activation of its input, then its recordings."""
+        """A function node: activation of its input, then its recordings.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        k : int
+            Node index.
+        """
         plan = self.plan
         spec = plan.spec.nodes[k]
         inp = "x[b, step, i]" if plan.reads_x[k] else f"{plan.arg('scratch', k, 'in')}[b, i]"
@@ -191,7 +244,13 @@ class CPUWriter(StatementWriter):
                         code(f"{dest}[b, r, i] {op} {src}")
 
     def step_body(self, code: SourceWriter) -> None:
-        """Everything one step does, for trial b."""
+        """Everything one step does, for trial b.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        """
         plan, spec = self.plan, self.plan.spec
         for k in plan.carried:
             tape = plan.find("tape", k, "prev")
@@ -227,7 +286,18 @@ class CPUWriter(StatementWriter):
             code("break")
 
     def kernel(self, name: str = "kernel") -> list[str]:
-        """Lines of the step kernel function ``name``."""
+        """Lines of the step kernel function.
+
+        Parameters
+        ----------
+        name : str
+            Function name.
+
+        Returns
+        -------
+        list of str
+            The lines.
+        """
         spec = self.plan.spec
         body = SourceWriter(3)
         self.step_body(body)  # first: training hooks add arguments
@@ -242,7 +312,13 @@ class CPUWriter(StatementWriter):
         return head.lines + body.lines
 
     def prelude(self) -> list[str]:
-        """Helper functions the kernel calls (after :meth:`kernel`)."""
+        """Helper functions the kernel calls (after :meth:`kernel`).
+
+        Returns
+        -------
+        list of str
+            The lines.
+        """
         lines: list[str] = []
         if self.uses_csr:
             lines += _CSR_DOT.splitlines() + ["", ""]
@@ -291,7 +367,20 @@ HEADER = ["import math", "", "import numpy as np", "from numba import njit, pran
 
 
 def render_step(spec: NetworkSpec, target: Target = CPU) -> tuple[NetworkPlan, CPUWriter, list]:
-    """(plan, writer, kernel lines) of the step kernel of ``spec`` for ``target``."""
+    """The step kernel of ``spec`` for ``target``.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network.
+    target : Target
+        Plan target (CPU, or the BPTT tape).
+
+    Returns
+    -------
+    tuple
+        (plan, writer, kernel lines).
+    """
     plan = build_plan(spec, target)
     writer = CPUWriter(plan)
     return plan, writer, writer.kernel()
@@ -299,7 +388,18 @@ def render_step(spec: NetworkSpec, target: Target = CPU) -> tuple[NetworkPlan, C
 
 @lru_cache(maxsize=256)
 def render_network(spec: NetworkSpec) -> RenderedKernel:
-    """Generate the kernel source for ``spec`` and its argument list."""
+    """Generate the kernel source for ``spec`` and its argument list.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network.
+
+    Returns
+    -------
+    RenderedKernel
+        Source and argument table.
+    """
     plan, writer, lines = render_step(spec)
     head = ["# Generated by rectinumba.codegen.step; do not edit. One kernel runs all T steps."]
     source = "\n".join(head + HEADER + writer.prelude() + lines) + "\n"

@@ -49,12 +49,25 @@ class RidgeAccumulate:
     the speed of a single-threaded BLAS product (measured 55-68 vs 43-92 GFLOP/s-equivalent for
     n = 40..500), without BLAS threads, which stall badly when the cores are busy (measured: 10x
     slower fits on a loaded 2-core machine with OpenBLAS threads inside the kernel).
+
+    Parameters
+    ----------
+    intercept : bool
+        Append a column of ones (the intercept) to X.
     """
 
     intercept: bool = False
 
     def emit(self, code, plan) -> None:
-        """Append the accumulation to the step body ``code`` (declares its arguments)."""
+        """Append the accumulation to the step body ``code`` (declares its arguments).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            The step body.
+        plan : NetworkPlan
+            The plan (names, argument table).
+        """
         o = plan.spec.output_node
         out = plan.arg("scratch", o, "out")
         cfg, y, buf, ybuf, cnt, xx, xy = _train_args(
@@ -136,12 +149,25 @@ class RLSUpdate:
     The squared error is accumulated every step (per-epoch loss) and stored at the sampled steps.
     The edge weights are the Edge object's own array, so W is updated in place. Trials (b) share
     W and P: the caller runs RLS with a single trial.
+
+    Parameters
+    ----------
+    edge : int
+        Index of the trained edge.
     """
 
     edge: int
 
     def emit(self, code, plan) -> None:
-        """Append the RLS update to the step body ``code`` (declares its arguments)."""
+        """Append the RLS update to the step body ``code`` (declares its arguments).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            The step body.
+        plan : NetworkPlan
+            The plan (names, argument table).
+        """
         e = self.edge
         (edge,) = [ed for ins in plan.edges_in.values() for ed in ins if ed.edge == e]
         src, (W,) = edge.src, edge.weights

@@ -46,28 +46,69 @@ _DT = "@dt"
 
 
 def dt_symbol():
-    """The sympy symbol of the integration step."""
+    """The sympy symbol of the integration step.
+
+    Returns
+    -------
+    sympy.Symbol
+        ``@dt``.
+    """
     import sympy
 
     return sympy.Symbol(_DT, real=True)
 
 
 def state_symbol(state: str):
-    """The sympy symbol of a state (its value before the step): the model's own symbol."""
+    """The sympy symbol of a state (its value before the step): the model's own symbol.
+
+    Parameters
+    ----------
+    state : str
+        Qualified state name.
+
+    Returns
+    -------
+    sympy.Symbol
+        The symbol.
+    """
     import sympy
 
     return sympy.Symbol(state, real=True)
 
 
 def stage_symbol(stage: int, state: str):
-    """The sympy symbol of the right-hand side of ``state`` evaluated at stage ``stage``."""
+    """The sympy symbol of the right-hand side of ``state`` evaluated at stage ``stage``.
+
+    Parameters
+    ----------
+    stage : int
+        Stage index.
+    state : str
+        Qualified state name.
+
+    Returns
+    -------
+    sympy.Symbol
+        ``@k<stage>:<state>``.
+    """
     import sympy
 
     return sympy.Symbol(f"@k{stage}:{state}", real=True)
 
 
 def parse_stage_symbol(name: str) -> tuple[int, str] | None:
-    """(stage, state) of a :func:`stage_symbol` name, None for any other name."""
+    """(stage, state) of a :func:`stage_symbol` name.
+
+    Parameters
+    ----------
+    name : str
+        A symbol name.
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        None for any other name.
+    """
     if not name.startswith("@k"):
         return None
     stage, _, state = name[2:].partition(":")
@@ -181,15 +222,52 @@ class ExplicitRK(UpdateRule):
         return state_symbol(state) + dt_symbol() * total
 
     def stage_state(self, stage: int, state: str) -> Any:
-        """``y + dt * sum_r a[stage][r] k_r``; see :meth:`UpdateRule.stage_state`."""
+        """``y + dt * sum_r a[stage][r] k_r``.
+
+        Parameters
+        ----------
+        stage : int
+            Stage index (>= 1).
+        state : str
+            Qualified state name.
+
+        Returns
+        -------
+        sympy.Expr
+            The stage state.
+        """
         return self._combination(state, self.a[stage])
 
     def stage_time(self, stage: int) -> float:
-        """``c_stage = sum_r a[stage][r]``; see :meth:`UpdateRule.stage_time`."""
+        """``c_stage = sum_r a[stage][r]``.
+
+        Parameters
+        ----------
+        stage : int
+            Stage index.
+
+        Returns
+        -------
+        float
+            The fraction of the step.
+        """
         return float(sum(self.a[stage], Fraction(0)))
 
     def new_value(self, state: str, rhs: Callable[[], Any]) -> Any:
-        """``y + dt * sum_s b[s] k_s``; see :meth:`UpdateRule.new_value`."""
+        """``y + dt * sum_s b[s] k_s``.
+
+        Parameters
+        ----------
+        state : str
+            Qualified state name.
+        rhs : callable
+            Unused (see :meth:`UpdateRule.new_value`).
+
+        Returns
+        -------
+        sympy.Expr
+            The new value.
+        """
         return self._combination(state, self.b)
 
 
@@ -233,7 +311,18 @@ class _Phi1Function:
 
 
 def phi1(arg):
-    """``phi1(arg)`` as a sympy expression (see :class:`ExponentialEuler`)."""
+    """``phi1(arg)`` as a sympy expression (see :class:`ExponentialEuler`).
+
+    Parameters
+    ----------
+    arg : sympy.Expr
+        The argument ``A dt``.
+
+    Returns
+    -------
+    sympy.Expr
+        ``(exp(arg) - 1)/arg``, 1 at 0.
+    """
     return _Phi1Function.classes()[0](arg)
 
 
@@ -252,7 +341,20 @@ class ExponentialEuler(UpdateRule):
     order = 1
 
     def new_value(self, state: str, rhs: Callable[[], Any]) -> Any:
-        """See :class:`ExponentialEuler` and :meth:`UpdateRule.new_value`."""
+        """``y + dt * phi1(A dt) * k0`` (Euler's update where A is identically 0).
+
+        Parameters
+        ----------
+        state : str
+            Qualified state name.
+        rhs : callable
+            Returns the state's right-hand side with algebraic definitions substituted.
+
+        Returns
+        -------
+        sympy.Expr
+            The new value (an EquationError when the state is not linear in itself).
+        """
         import sympy
 
         y = state_symbol(state)
@@ -291,5 +393,16 @@ RULES: dict[str, UpdateRule] = {
 
 
 def get_rule(name: str) -> UpdateRule:
-    """The registered update rule called ``name`` (KeyError for an unknown name)."""
+    """The registered update rule called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`RULES`.
+
+    Returns
+    -------
+    UpdateRule
+        The rule (KeyError for an unknown name).
+    """
     return RULES[name]

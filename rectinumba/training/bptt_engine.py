@@ -26,10 +26,19 @@ PARALLEL_MIN_WORK = 1024
 
 
 def trainable_parameters(runner) -> dict[str, tuple]:
-    """name -> (kind, owner object, detail) for everything fit_bptt trains.
+    """Everything fit_bptt trains.
 
-    Names: ``"<node>/<op/param>"`` for node parameters in ``train_params``, ``"<node>/weights"`` for
-    a trained coupling J, ``"<source>-><target>"`` for edges added with ``train="gd"``.
+    Parameters
+    ----------
+    runner : Runner
+        The network's runner (its nodes and edges).
+
+    Returns
+    -------
+    dict
+        name -> (kind, owner object, detail). Names: ``"<node>/<op/param>"`` for node
+        parameters in ``train_params``, ``"<node>/weights"`` for a trained coupling J,
+        ``"<source>-><target>"`` for edges added with ``train="gd"``.
     """
     out: dict[str, tuple] = {}
     for label, node in runner.nodes.items():
@@ -58,6 +67,19 @@ class BPTTBinding(Binding):
 
     Tapes (B, T_tape, n) are kept per (owner, detail) and reused across windows of one length;
     the forward kernel sees empty adjoint arrays.
+
+    Parameters
+    ----------
+    nodes : list
+        Nodes in evaluation order.
+    edges : list
+        Edges in the spec's order.
+    B : int
+        Number of trials.
+    dtype : numpy.dtype
+        Value dtype.
+    carry : dict
+        The runner's carried values (copied).
     """
 
     def __init__(self, nodes, edges, B: int, dtype, carry: dict) -> None:
@@ -66,7 +88,7 @@ class BPTTBinding(Binding):
         self._tapes: dict[tuple, np.ndarray] = {}
         self.adjoints: dict[tuple, np.ndarray] | None = None
 
-    def tape(self, a) -> np.ndarray:
+    def _tape(self, a) -> np.ndarray:
         key = (a.owner, a.detail, self.T_tape)
         if key not in self._tapes:
             n = self.nodes[a.owner].n_out
@@ -85,12 +107,12 @@ class BPTTBinding(Binding):
             self.adjoints[key] = np.zeros(shape)
         return self.adjoints[key]
 
-    def lam(self, a) -> np.ndarray:
+    def _lam(self, a) -> np.ndarray:
         return self._adjoint(a, (self.B, self.nodes[a.owner].n_out))
 
-    gcarry = adj = lam
+    _gcarry = _adj = _lam
 
-    def grad(self, a) -> np.ndarray:
+    def _grad(self, a) -> np.ndarray:
         kind, part = a.detail
         if kind == "const":
             shape = (self.nodes[a.owner].n_out,)
@@ -154,7 +176,13 @@ class BPTTEngine:
         self.binding.bind(self.rendered.forward_args)  # creates the working copies
 
     def snapshot(self) -> tuple[dict, dict]:
-        """Copies of the working states and carried values."""
+        """Copies of the working states and carried values.
+
+        Returns
+        -------
+        tuple of (dict, dict)
+            States and carried values.
+        """
         b = self.binding
         return (
             {k: v.copy() for k, v in b.states.items()},
@@ -162,7 +190,13 @@ class BPTTEngine:
         )
 
     def restore(self, snap) -> None:
-        """Back to a :meth:`snapshot` (in place: the kernels' arrays stay the same objects)."""
+        """Back to a :meth:`snapshot` (in place: the kernels' arrays stay the same objects).
+
+        Parameters
+        ----------
+        snap : tuple
+            What :meth:`snapshot` returned.
+        """
         states, carried = snap
         for key, arr in states.items():
             self.binding.states[key][...] = arr
@@ -170,7 +204,13 @@ class BPTTEngine:
             self.binding.carried[key][...] = arr
 
     def commit(self, steps: int) -> None:
-        """Write the working state back into the network (after a successful window)."""
+        """Write the working state back into the network (after a successful window).
+
+        Parameters
+        ----------
+        steps : int
+            Steps the window ran.
+        """
         for (k, name), arr in self.binding.states.items():
             self.nodes[k].state[name] = arr.copy()
         for key, arr in self.binding.carried.items():
@@ -188,7 +228,19 @@ class BPTTEngine:
 
     # ---- passes ------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, t0: int, out: np.ndarray, T_tape: int) -> None:
-        """Run x (B, T, m) from the working state; outputs into ``out`` (B, T, n_out)."""
+        """Run x from the working state, writing the tape.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Inputs (B, T, m).
+        t0 : int
+            Step counter at the first step (time t0 * dt).
+        out : numpy.ndarray
+            Receives the outputs (B, T, n_out).
+        T_tape : int
+            Length of the tape arrays.
+        """
         T = x.shape[1]
         status = np.zeros((self.B, 5), np.int64)
         b = self.binding
@@ -203,7 +255,22 @@ class BPTTEngine:
             self.runner.raise_status(status, self.spec, self.order, self.B)
 
     def state_tape(self, k: int, j: int, T_tape: int) -> np.ndarray:
-        """The tape of the pre-update values of state j of node k."""
+        """The tape of the pre-update values of state j of node k.
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+        j : int
+            State index.
+        T_tape : int
+            Tape length.
+
+        Returns
+        -------
+        numpy.ndarray
+            (B, T_tape, N).
+        """
         detail = ("y", self.nodes[k].model.states[j])
         a = next(
             a
@@ -211,7 +278,7 @@ class BPTTEngine:
             if a.role == "tape" and a.owner == k and a.detail == detail
         )
         self.binding.T_tape = T_tape
-        return self.binding.tape(a)
+        return self.binding._tape(a)
 
     def window(
         self,
@@ -223,11 +290,25 @@ class BPTTEngine:
         checkpoint: int | None,
         on_segment=None,
     ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
-        """Loss and gradients of one window x (B, T, m) started from the working state.
+        """Loss and gradients of one window started from the working state.
 
-        ``target`` is compared with the outputs (T, n) (or (B, T, n) when ``batched``) by
-        ``loss_fn``. The working state ends at the window's end (not committed). ``on_segment(s,
-        T_seg, T_tape)`` is called after each forward segment (for recordings from the tape).
+        The working state ends at the window's end (not committed).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Inputs (B, T, m).
+        loss_fn : Loss
+            The loss.
+        target : numpy.ndarray
+            Compared with the outputs (T, n), or (B, T, n) when ``batched``.
+        batched : bool
+            Whether the loss sees the trial axis.
+        checkpoint : int or None
+            Segment length (None: one segment).
+        on_segment : callable, optional
+            ``on_segment(s, T_seg, T_tape)`` after each forward segment (recordings from the
+            tape).
 
         Returns
         -------

@@ -11,7 +11,18 @@ __all__ = ["target_array", "epochs", "merge", "is_epoch_list"]
 
 
 def is_epoch_list(inputs) -> bool:
-    """Whether ``inputs`` is a non-empty list (or tuple) of arrays: one per epoch."""
+    """Whether ``inputs`` is a non-empty list (or tuple) of arrays: one per epoch.
+
+    Parameters
+    ----------
+    inputs : object
+        What the user passed.
+
+    Returns
+    -------
+    bool
+        True for a list of epochs.
+    """
     return (
         isinstance(inputs, (list, tuple))
         and len(inputs) > 0
@@ -112,7 +123,18 @@ def epochs(runner, inputs, targets, what: str) -> tuple[list[tuple[np.ndarray, n
 
 
 def merge(results: list[RunResult]) -> RunResult:
-    """The recordings of several runs, concatenated along the recording axis."""
+    """The recordings of several runs, concatenated along the recording axis.
+
+    Parameters
+    ----------
+    results : list of RunResult
+        The runs, in order.
+
+    Returns
+    -------
+    RunResult
+        One result.
+    """
     out = np.concatenate([r.out for r in results], axis=1)
     recs = {key: np.concatenate([r.recs[key] for r in results], axis=1) for key in results[0].recs}
     return RunResult(out, recs, results[0].keys)

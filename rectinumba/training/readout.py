@@ -56,14 +56,30 @@ def _bias_readout_template():
 
 
 class _Trainer:
-    """Base of the trainers: the network (public API) and its runner."""
+    """Base of the trainers: the network (public API) and its runner.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    runner : Runner
+        Its runner.
+    """
 
     def __init__(self, net, runner) -> None:
         self.net, self.runner = net, runner
 
 
 class RidgeTrainer(_Trainer):
-    """``Network.fit_ridge``: a linear readout by ridge regression, accumulated in the kernel."""
+    """``Network.fit_ridge``: a linear readout by ridge regression, accumulated in the kernel.
+
+    Parameters
+    ----------
+    net : Network
+        The network (its public methods).
+    runner : Runner
+        Its runner.
+    """
 
     # ---- ridge regression -------------------------------------------------------------
     def _recorded(self, x, y, rec: Recording, fit_intercept):
@@ -277,7 +293,15 @@ class RidgeTrainer(_Trainer):
 
 
 class RLSTrainer(_Trainer):
-    """``Network.fit_rls``: recursive least squares on the ``train="rls"`` edge, in the kernel."""
+    """``Network.fit_rls``: recursive least squares on the ``train="rls"`` edge, in the kernel.
+
+    Parameters
+    ----------
+    net : Network
+        The network (its public methods).
+    runner : Runner
+        Its runner.
+    """
 
 
     def _edge(self) -> tuple[int, Any]:
@@ -470,7 +494,15 @@ class RLSTrainer(_Trainer):
         return obs
 
 class Evaluator(_Trainer):
-    """``Network.test``: run and score the output against targets."""
+    """``Network.test``: run and score the output against targets.
+
+    Parameters
+    ----------
+    net : Network
+        The network (its public methods).
+    runner : Runner
+        Its runner.
+    """
 
     def test(
         self,
