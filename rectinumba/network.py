@@ -90,27 +90,46 @@ class Network:
     def __init__(
         self, dt: float, device: str = "cpu", dtype=np.float64, method: str = "euler"
     ) -> None:
-        try:
-            dt = float(dt)
-        except (TypeError, ValueError):
-            raise NetworkError(f"dt must be a number, got {dt!r}") from None
-        if not np.isfinite(dt) or dt <= 0:
-            raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
+        dt = self._check_dt(dt)
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise NetworkError(f"dtype must be float64 or float32, got {dtype}")
         method = as_choice(method, "method", METHODS)
-        self.dtype, self.method = dtype, method
+        self.dtype = dtype
         self.device = device
         self._backend = self._make_backend(device)
         self._nodes: dict[str, DiffEqNode | FuncNode] = {}
         self._edges: dict[tuple[str, str], Edge] = {}
         self._runner = Runner(self._nodes, self._edges, self._backend, dt, dtype, method)
 
+    @staticmethod
+    def _check_dt(dt) -> float:
+        try:
+            dt = float(dt)
+        except (TypeError, ValueError):
+            raise NetworkError(f"dt must be a number, got {dt!r}") from None
+        if not np.isfinite(dt) or dt <= 0:
+            raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
+        return dt
+
     @property
     def dt(self) -> float:
-        """Integration step."""
+        """Integration step (> 0; may be changed between runs)."""
         return self._runner.dt
+
+    @dt.setter
+    def dt(self, value: float) -> None:
+        self._runner.dt = self._check_dt(value)
+
+    @property
+    def method(self) -> str:
+        """Update rule (see :class:`Network`; may be changed between runs)."""
+        return self._runner.method
+
+    @method.setter
+    def method(self, value: str) -> None:
+        self._runner.method = as_choice(value, "method", METHODS)
+        self._changed()  # the rule is part of the generated kernels
 
     @staticmethod
     def _make_backend(device: str):

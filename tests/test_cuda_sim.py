@@ -233,7 +233,7 @@ if SIM:
         rec = [("rnn", "v"), ("rnn", "tanh_op/r", True)]
         a, b = _rate(np.random.default_rng(2)), _rate(np.random.default_rng(2), CONFIGS[1])
         for net in (a, b):
-            net.method = net._runner.method = method
+            net.method = method
         _same_obs(a.run(inp, verbose=False, record_vars=rec),
                   b.run(inp, verbose=False, record_vars=rec), [("rnn", "v"), ("rnn", "tanh_op/r")])
         if method == "exp_euler":

@@ -108,6 +108,18 @@ def test_convergence_orders_with_time_in_the_equations(method):
     assert abs(order - ORDERS[method]) < 0.1, (method, order)
 
 
+def test_changing_the_method_between_runs_renders_a_new_kernel():
+    rng = np.random.default_rng(6)
+    J, x = rng.standard_normal((3, 3)), rng.standard_normal((20, 3))
+    net = coupled_net("euler", 0.1, J)
+    euler = net.run(x, verbose=False)["out"]
+    net.reset()
+    net.method = "rk4"
+    rk4 = net.run(x, verbose=False)["out"]
+    np.testing.assert_array_equal(rk4, coupled_net("rk4", 0.1, J).run(x, verbose=False)["out"])
+    assert np.abs(rk4 - euler).max() > 1e-6
+
+
 @pytest.mark.parametrize("method", ["heun", "rk4"])
 def test_multi_stage_steps_equal_a_numpy_runge_kutta_loop(method):
     """Coupling re-evaluated at every stage; the edge input held over the stages."""
@@ -246,7 +258,13 @@ def test_exponential_euler_refuses_a_state_nonlinear_in_itself():
 def test_unknown_method_is_a_network_error():
     with pytest.raises(NetworkError, match=r"method must be one of .*'rk4'.*got 'rk5'"):
         Network(0.1, method="rk5")
-    assert Network(0.1).method == "euler"
+    net = Network(0.1)
+    assert net.method == "euler"
+    net.method = "heun"
+    assert net.method == "heun"
+    with pytest.raises(NetworkError, match=r"method must be one of .*got 'RK4'"):
+        net.method = "RK4"
+    assert net.method == "heun"
 
 
 @pytest.mark.nocompile
