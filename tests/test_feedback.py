@@ -187,3 +187,19 @@ def test_bptt_gradients_through_a_held_input_equal_finite_differences(fd_gradien
     y = rng.standard_normal((20, 2))
     grads = net.bptt_gradients(x, y, checkpoint=7)  # the held input's adjoint crosses segments
     assert_close(grads, fd_gradients(net, x, y))
+
+
+def test_bptt_through_a_probe_with_coupling_and_a_mean_equals_finite_differences(
+    fd_gradients, assert_close
+):
+    """The probe's coupling, population mean and held input, differentiated by the adjoint."""
+    rng = np.random.default_rng(7)
+    JB = rng.standard_normal((3, 3)) * 0.5
+    net, W, JA = two_nodes(rng, "cpl_op/r", coupled_template(), "cpl_op/I", weights=JB,
+                           source_var="cpl_op/q", target_var="cpl_op/s_in",
+                           train_params=["weights", "cpl_op/tau"],
+                           node_vars={"cpl_op/v": np.array([0.2, -0.1, 0.4])})  # fmt: skip
+    net.pop_edge("B", "A")
+    net.add_edge("B", "A", weights=W["ba"] * 0.5, feedback=True, train="gd")
+    x, y = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
+    assert_close(net.bptt_gradients(x, y, checkpoint=6), fd_gradients(net, x, y))
