@@ -349,7 +349,7 @@ class _Writer(StatementWriter):
                 lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
             else:
                 lines += _lane_matvec(edge.weights, "csr", edge.src, "")
-        dest = plan.find("scratch", k, "in") or plan.arg("carry", k, "in")
+        dest = plan.input_array(k)
         plus_x = " + x[b, step, i]" if k == plan.spec.input_node else ""
         code(f"# ---- edges into node {k}")
         self.ctx.barrier(code)  # sources were written by other threads

@@ -1148,6 +1148,21 @@ class NetworkPlan:
         """
         return self._names.get((role, owner, detail))
 
+    def input_array(self, k: int) -> str:
+        """Name of node k's summed-input array (per-step scratch, or carried for a probe).
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+
+        Returns
+        -------
+        str
+            The argument name.
+        """
+        return self.find("scratch", k, "in") or self.arg("carry", k, "in")
+
     def add_train_arg(self, key: str) -> str:
         """Declare a training hook argument (role ``"train"``).
 

@@ -194,7 +194,7 @@ class CPUWriter(StatementWriter):
         incoming = plan.edges_in[k]
         if not incoming:
             return
-        dest = plan.find("scratch", k, "in") or plan.arg("carry", k, "in")
+        dest = plan.input_array(k)
         with code.block(f"for i in range(N{k}):"):
             code("acc = x[b, step, i]" if k == plan.spec.input_node else "acc = 0.0")
             for edge in incoming:
