@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
-from .weights import as_weight_matrix, is_sparse
+from .validate import real_array
+from .weights import as_given, as_weight_matrix, is_sparse
 
 __all__ = ["Edge", "TRAIN_MODES", "orient_weights"]
 
@@ -33,10 +34,15 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
 class Edge:
     """Weights from ``source`` to ``target``; the target's input is ``weights @ out_source``.
 
+    The edge keeps its own copy of the weights (training updates that copy in place); nothing a
+    caller holds is shared with it.
+
     Attributes
     ----------
     weights
-        (n_target, n_source) numpy array or scipy CSR matrix (mask already applied).
+        (n_target, n_source) weights (mask applied) in the form they were given: a read-only
+        view of a dense array (a new read-only array when stored as CSR for speed), or a copy of
+        a scipy CSR matrix.
     train
         None (static), "gd" (fit_bptt) or "rls" (fit_rls).
     feedback
@@ -55,9 +61,15 @@ class Edge:
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
         self.sparse_override, self.dtype = sparse, dtype
+        what = f"edge {source!r} -> {target!r} weights"
         shape = weights.shape
+        sparse_given = is_sparse(weights)
         if mask is not None:
-            mask_arr = mask.toarray() if is_sparse(mask) else np.asarray(mask)
+            mask_arr = real_array(
+                mask.toarray() if is_sparse(mask) else mask,
+                np.float64,
+                what=f"edge {source!r} -> {target!r} mask",
+            )
             if mask_arr.shape != shape:
                 if mask_arr.shape == shape[::-1] and shape[0] != shape[1]:
                     mask_arr = mask_arr.T
@@ -66,22 +78,31 @@ class Edge:
                         f"edge {source!r} -> {target!r}: mask of shape {mask_arr.shape} does not "
                         f"match weights of shape {shape}"
                     )
-            weights = (
-                weights.multiply(mask_arr) if is_sparse(weights) else np.asarray(weights) * mask_arr
-            )
-        self.mask = mask
+            if sparse_given:
+                weights = weights.multiply(mask_arr)
+            else:
+                weights = real_array(weights, dtype, what=what) * mask_arr
+            self.mask = mask_arr
+        else:
+            self.mask = None
         self.rls_P = None
-        self.weights = as_weight_matrix(
-            weights, shape, dtype, sparse=sparse, what=f"edge {source!r} -> {target!r} weights"
+        self._weights = as_weight_matrix(
+            weights, shape, dtype, sparse=sparse, what=what, trainable=train is not None
         )
+        self._weights_sparse_given = sparse_given
+
+    @property
+    def weights(self):
+        """The weights in the form they were given (read-only dense view, or a CSR copy)."""
+        return as_given(self._weights, self._weights_sparse_given)
 
     @property
     def fmt(self) -> str:
-        return "csr" if is_sparse(self.weights) else "dense"
+        return "csr" if is_sparse(self._weights) else "dense"
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.weights.shape)
+        return tuple(self._weights.shape)
 
     def __repr__(self) -> str:
         fb = ", feedback" if self.feedback else ""

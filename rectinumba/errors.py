@@ -15,7 +15,40 @@ __all__ = [
     "SimulationError",
     "BackendError",
     "format_context",
+    "short",
 ]
+
+#: characters of an equation shown around the caret (an error message stays readable and bounded)
+_EQUATION_WINDOW = 160
+
+
+def short(value: object, limit: int = 120) -> str:
+    """``repr(value)`` capped in length and depth (``reprlib``), for error messages.
+
+    A value pasted into a message may be huge (a YAML alias bomb, a 10^6-element list); its repr
+    is cut with ``...`` instead of growing the message without bound.
+
+    Parameters
+    ----------
+    value : object
+        What the user wrote.
+    limit : int
+        Longest string shown (and about the longest result).
+
+    Returns
+    -------
+    str
+        The capped representation.
+    """
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = 8
+    r.maxarray = 8
+    r.maxlevel = 3
+    text = r.repr(value)
+    return text if len(text) <= 2 * limit else text[: 2 * limit] + "..."
 
 
 def format_context(
@@ -36,22 +69,36 @@ def format_context(
     lines = [message]
     where = []
     if file:
-        where.append(f"file {file!r}")
+        where.append(f"file {short(file, 300)}")
     if template:
-        where.append(f"template {template!r}")
+        where.append(f"template {short(template)}")
     if node:
-        where.append(f"node {node!r}")
+        where.append(f"node {short(node)}")
     if variable:
-        where.append(f"variable {variable!r}")
+        where.append(f"variable {short(variable)}")
     if where:
         lines.append("  in " + ", ".join(where))
     if equation is not None:
+        equation, column = _equation_window(str(equation), column)
         lines.append(f"    {equation}")
         if column is not None and 0 <= column <= len(equation):
             lines.append("    " + " " * column + "^")
     if hint:
         lines.append(f"  hint: {hint}")
     return "\n".join(lines)
+
+
+def _equation_window(equation: str, column: int | None) -> tuple[str, int | None]:
+    """At most about _EQUATION_WINDOW characters of ``equation`` around ``column``."""
+    if len(equation) <= _EQUATION_WINDOW:
+        return equation, column
+    half = _EQUATION_WINDOW // 2
+    start = 0 if column is None else max(0, min(column - half, len(equation) - _EQUATION_WINDOW))
+    stop = start + _EQUATION_WINDOW
+    head = "..." if start > 0 else ""
+    tail = "..." if stop < len(equation) else ""
+    shown = head + equation[start:stop] + tail
+    return shown, None if column is None else column - start + len(head)
 
 
 class RectinumbaError(ValueError):

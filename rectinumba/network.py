@@ -15,6 +15,8 @@ import numpy as np
 from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
 from .edges import Edge, orient_weights
 from .errors import BackendError, NetworkError, SimulationError
+from .names import check_name
+from .validate import integer, real_array
 from .nodes import DiffEqNode, FuncNode
 from .training.bptt import BPTTMixin
 from .training.readout import ReadoutTrainingMixin
@@ -125,8 +127,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
     # ---- building ------------------------------------------------------------------------
     def _check_label(self, label: str) -> None:
-        if not isinstance(label, str) or not label:
-            raise NetworkError(f"node label must be a non-empty string, got {label!r}")
+        check_name(label, "node label", NetworkError)
         if label in self._nodes:
             raise NetworkError(
                 f"a node labelled {label!r} exists already; pop_node it first", node=label
@@ -179,7 +180,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         train_params
             Parameters trained by fit_bptt (``"weights"`` means J).
         node_vars
-            Parameter or initial-state values: scalar, (N,), (B, N) or (B,).
+            Parameter or initial-state values (copied): a scalar, (N,) per neuron (a 1-D array
+            is always per neuron), or per trial (B, 1) or (B, N).
         record_vars
             Variables this node offers for recording (validated here).
         N
@@ -285,7 +287,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
             weights = draw((n_t, n_s))
         elif not is_sparse(weights):
-            weights = np.asarray(weights)
+            weights = real_array(weights, self.dtype, what=f"edge {source!r} -> {target!r} weights")
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
         edge = Edge(
             source,
@@ -322,7 +324,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             edge = self.get_edge(*key)
             return {
                 "edge": edge,
-                "weights": edge.weights,
+                "weights": edge.weights,  # read-only view or copy, in the form given
                 "train": edge.train,
                 "feedback": edge.feedback,
             }
@@ -398,14 +400,21 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
         ``state`` (label -> flat state vector) sets the states afterwards.
         """
+        # validated (and copied) before anything is reset: a bad entry changes nothing
+        if state is not None and not isinstance(state, dict):
+            raise NetworkError(
+                f"reset(state=...) takes a dict node label -> flat state vector, got "
+                f"{type(state).__name__}"
+            )
+        loaded = {label: self._diffeq(label).parse_flat_state(flat) for label, flat in
+                  (state or {}).items()}
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
         self._prev.clear()
         self._step = 0
-        if state is not None:
-            for label, flat in state.items():
-                self._diffeq(label).load_flat_state(flat)
+        for label, states in loaded.items():
+            self._nodes[label].state.update(states)
 
     @contextmanager
     def _transaction(self, *arrays: np.ndarray) -> Iterator[None]:
@@ -512,8 +521,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                     node.model,
                     node.input_var if (label == inp or driven_by_edges) else None,
                     node.output_var,
-                    node.source_var if node.weights is not None else None,
-                    node.target_var if node.weights is not None else None,
+                    node.source_var if node.coupling is not None else None,
+                    node.target_var if node.coupling is not None else None,
                     node.coupling,
                     node.spike_var,
                     node.spike_def,
@@ -562,8 +571,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         raise NetworkError(
             f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
             node=label,
-            hint="a 1-D value of length != N is read as one value per trial (B,); give (N,) for "
-            "per-neuron values, or reset() after a batched run",
+            hint="per-trial values (B, 1) or (B, N) need inputs with B trials; give a scalar or "
+            "(N,) for all trials, or reset() after a batched run",
         )
 
     def _as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
@@ -593,6 +602,10 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
+        if x.shape[0] == 0:
+            # refused here, before anything runs: an empty batch would replace every state by
+            # a (0, N) array
+            raise NetworkError(f"inputs of shape {np.shape(inputs)} hold no trial (B = 0)")
         return x, batched
 
     def _parse_record_vars(self, record_vars) -> tuple[dict, list]:
@@ -678,14 +691,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                     arr = np.zeros((B, node.n_out), self.dtype)
             elif a.role == "J":
                 arr = (
-                    node.weights
+                    node._weights
                     if a.detail == "dense"
-                    else csr_parts(node.weights, self.dtype)[
+                    else csr_parts(node._weights, self.dtype)[
                         ("data", "indices", "indptr").index(a.detail)
                     ]
                 )
             elif a.role == "W":
-                w = edge_list[a.owner].weights
+                w = edge_list[a.owner]._weights
                 arr = (
                     w
                     if a.detail == "dense"
@@ -812,17 +825,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
     @staticmethod
     def _check_sampling(sampling_steps, cutoff) -> tuple[int, int]:
-        def integer(value, low: int, what: str) -> int:
-            try:
-                ok = int(value) == value and value >= low
-            except (TypeError, ValueError, OverflowError):
-                ok = False
-            if not ok or isinstance(value, bool):
-                kind = "positive" if low == 1 else "non-negative"
-                raise NetworkError(f"{what} must be a {kind} integer, got {value!r}")
-            return int(value)
-
-        return integer(sampling_steps, 1, "sampling_steps"), integer(cutoff, 0, "cutoff")
+        return integer(sampling_steps, "sampling_steps", low=1), integer(cutoff, "cutoff")
 
     def _observer(self, out_rec, recs, keys, sampling, batched, record_output, record_vars):
         from .observer import Observer

@@ -13,40 +13,37 @@ import numpy as np
 
 from .codegen.spec import ACTIVATIONS
 from .errors import NetworkError
-from .weights import as_weight_matrix, is_sparse
+from .validate import real_array
+from .weights import as_given, as_weight_matrix, is_sparse
 
 __all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
 
 
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
-    """Value for n units as a (B, n) array: a scalar, (n,), (B, n) or (B,) for B trials.
+    """Value for n units as a new (B, n) array: a scalar, (n,), (B, 1) or (B, n) for B trials.
 
-    A (B,) array is only read as per-trial when it cannot be per-unit (``B != n``); pass (B, 1) to
-    force per-trial values when B equals n.
+    A 1-D array is always one value per unit, so a length other than ``n`` is an error (never
+    read as one value per trial); per-trial values are (B, 1) (one per trial) or (B, n).
     """
-    try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        raise NetworkError(
-            f"values must be numbers (a scalar or an array), got {value!r}",
-            node=node,
-            variable=variable,
-        ) from None
-    if not np.all(np.isfinite(arr)) and arr.size:
-        raise NetworkError(f"values must be finite, got {value!r}", node=node, variable=variable)
+    arr = real_array(value, dtype, what="values", node=node, variable=variable)
     if arr.ndim == 0:
         return np.full((1, n), arr, dtype=dtype)
-    if arr.ndim == 1:
-        if arr.shape[0] == n:
-            return arr.reshape(1, n).copy()
-        return np.repeat(arr.reshape(-1, 1), n, axis=1)
-    if arr.ndim == 2 and arr.shape[1] in (1, n):
+    if arr.ndim == 1 and arr.shape[0] == n:
+        return arr.reshape(1, n)
+    if arr.ndim == 2 and arr.shape[1] in (1, n) and arr.shape[0] >= 1:
         return np.ascontiguousarray(np.broadcast_to(arr, (arr.shape[0], n)), dtype=dtype).copy()
+    hint = (
+        f"a 1-D value is one value per neuron and must have length {n}; give one value per "
+        f"trial as a (B, 1) column, e.g. np.reshape(value, (-1, 1))"
+        if arr.ndim == 1
+        else None
+    )
     raise NetworkError(
         f"value of shape {arr.shape} does not fit {n} units: expected a scalar, ({n},), "
-        f"(B, {n}) or (B,)",
+        f"(B, 1) or (B, {n})",
         node=node,
         variable=variable,
+        hint=hint,
     )
 
 
@@ -76,7 +73,9 @@ class DiffEqNode:
     state
         Current states, name -> (B or 1, N) array.
     weights
-        Coupling matrix J (N, N), numpy or scipy.sparse CSR, or None.
+        Coupling matrix J (N, N) or None, in the form it was given: a read-only view of a dense
+        array (a new read-only array when it is stored as CSR for speed), or a copy of a scipy
+        CSR matrix. Set it with :meth:`set_weights` (the network keeps its own copy).
     """
 
     kind = "diffeq"
@@ -161,9 +160,11 @@ class DiffEqNode:
             )
         self.spike_slope = _number(spike_slope, "spike_slope", label)
 
-        # coupling
+        # coupling: the node owns a copy of J (``_weights``; trained in place)
         self.sparse_override = sparse
-        self.weights = None
+        self._weights = None
+        self._weights_sparse_given = False
+        self._trains_J = any(p == "weights" for p in train_params or ())
         if weights is not None:
             if self.source_var is None or self.target_var is None:
                 raise NetworkError(
@@ -186,7 +187,7 @@ class DiffEqNode:
         self.train_params = []
         for p in train_params or ():
             name = "weights" if p == "weights" else resolve(p, "train_params")
-            if name == "weights" and self.weights is None:
+            if name == "weights" and self._weights is None:
                 raise NetworkError(
                     "train_params names 'weights' but the node has no coupling", node=label
                 )
@@ -218,7 +219,7 @@ class DiffEqNode:
     @property
     def parameter_names(self) -> list[str]:
         names = [n for n, _ in self.model.params]
-        return names + (["weights"] if self.weights is not None else [])
+        return names + (["weights"] if self._weights is not None else [])
 
     @property
     def variable_names(self) -> list[str]:
@@ -238,20 +239,37 @@ class DiffEqNode:
 
     @property
     def coupling(self) -> str | None:
-        if self.weights is None:
+        if self._weights is None:
             return None
-        return "csr" if is_sparse(self.weights) else "dense"
+        return "csr" if is_sparse(self._weights) else "dense"
+
+    @property
+    def weights(self):
+        """J in the form it was given (read-only dense view, or a CSR copy); None without J."""
+        if self._weights is None:
+            return None
+        return as_given(self._weights, self._weights_sparse_given)
 
     # ---- values --------------------------------------------------------------------------
     def set_weights(self, weights) -> None:
-        self.weights = as_weight_matrix(
+        """Validate J and store a copy of it (a trainable dense J stays dense).
+
+        Parameters
+        ----------
+        weights : array_like or scipy.sparse matrix
+            (N, N) coupling matrix.
+        """
+        trainable = self._trains_J or "weights" in getattr(self, "train_params", ())
+        self._weights = as_weight_matrix(
             weights,
             (self.N, self.N),
             self.dtype,
             sparse=self.sparse_override,
             what="weights",
             node=self.label,
+            trainable=trainable,
         )
+        self._weights_sparse_given = is_sparse(weights)
 
     def _set_default(self, key: str, value) -> None:
         name = self.resolve(key, "node_vars")
@@ -275,11 +293,13 @@ class DiffEqNode:
             )
 
     def get(self, var: str) -> np.ndarray:
-        """Current value of a state, parameter or input (B rows squeezed when B == 1)."""
+        """A copy of the current value of a state, parameter or input (B rows squeezed when
+        B == 1); ``"weights"`` gives a copy of J in the form it was given (dense or CSR)."""
         if var == "weights":
-            if self.weights is None:
+            if self._weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
-            return self.weights
+            given = as_given(self._weights, self._weights_sparse_given)
+            return given if is_sparse(given) else np.array(given)
         name = self.resolve(var, "get_var")
         if name in (self.input_var, self.target_var, self.spike_var):
             raise NetworkError(
@@ -301,7 +321,7 @@ class DiffEqNode:
     def set(self, var: str, value) -> None:
         """Set a state (current value), a parameter or an undriven input; "weights" sets J."""
         if var == "weights":
-            if self.weights is None:
+            if self._weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
             self.set_weights(value)
             return
@@ -329,17 +349,42 @@ class DiffEqNode:
         )
         return flat[0] if B == 1 else flat
 
-    def load_flat_state(self, flat) -> None:
-        arr = np.asarray(flat, dtype=self.dtype)
+    def parse_flat_state(self, flat) -> dict[str, np.ndarray]:
+        """Validated copies of the states in a flat state vector (see :meth:`flat_state`).
+
+        Parameters
+        ----------
+        flat : array_like
+            (S*N,) or (B, S*N) for S state variables.
+
+        Returns
+        -------
+        dict
+            State name -> new (1 or B, N) array; nothing on the node changes.
+        """
+        arr = real_array(flat, self.dtype, what="state vector", node=self.label)
         S = len(self.model.states)
-        if arr.shape[-1] != S * self.N or arr.ndim not in (1, 2):
+        if arr.ndim not in (1, 2) or arr.shape[-1] != S * self.N or arr.size == 0:
             raise NetworkError(
-                f"state vector of shape {arr.shape} does not fit {S} states x {self.N} neurons",
+                f"state vector of shape {arr.shape} does not fit {S} states x {self.N} neurons: "
+                f"expected ({S * self.N},) or (B, {S * self.N})",
                 node=self.label,
             )
         arr = arr.reshape(-1, S * self.N)
-        for j, s in enumerate(self.model.states):
-            self.state[s] = arr[:, j * self.N : (j + 1) * self.N].copy()
+        return {
+            s: arr[:, j * self.N : (j + 1) * self.N].copy() for j, s in enumerate(self.model.states)
+        }
+
+    def load_flat_state(self, flat) -> None:
+        """Set the states from a flat state vector (validated first; see
+        :meth:`parse_flat_state`).
+
+        Parameters
+        ----------
+        flat : array_like
+            (S*N,) or (B, S*N).
+        """
+        self.state.update(self.parse_flat_state(flat))
 
     def reset(self) -> None:
         self.state = {n: v.copy() for n, v in self.initial.items()}

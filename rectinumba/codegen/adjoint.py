@@ -334,7 +334,7 @@ class _Node:
 
     def emit_forward(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
+        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name!r})")
         if spec.spiking:
             v = self.value(spec.spike_def, "fwd")
             with code.block(f"for i in range(N{k}):"):

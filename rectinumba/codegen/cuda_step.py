@@ -290,7 +290,7 @@ class _DiffEq:
     # ---- emission --------------------------------------------------------------------------
     def emit(self, code: _Code) -> None:
         k, spec, ctx = self.k, self.spec, self.ctx
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
+        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name!r})")
         for m in range(self.L + 1):
             if m > 0:
                 ctx.barrier(code)

@@ -207,7 +207,7 @@ class _DiffEqRenderer:
     # ---- emission -----------------------------------------------------------------------
     def emit(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
+        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name!r})")
         reductions = [(j, d) for j, d in enumerate(self.spec.model.algebraic) if d.reduce]
         for m in range(self.L + 1):
             closing = [(j, d) for j, d in reductions if self.levels[d.name] == m + 1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NetworkError
+from ..validate import integer
 
 __all__ = ["BPTTMixin"]
 
@@ -27,13 +28,23 @@ class BPTTMixin:
 
     # ---- helpers ----------------------------------------------------------------------------
     def bptt_parameters(self) -> dict[str, np.ndarray]:
-        """The arrays fit_bptt trains, by name (live references, updated in place by training).
+        """Copies of the arrays fit_bptt trains, by name.
 
         Names: ``"<node>/<op/param>"`` for parameters listed in ``train_params`` (shape (1, N),
         or (B, N) for per-trial values), ``"<node>/weights"`` for a trained coupling J ((N, N),
         or the CSR ``data`` array (nnz,) of a sparse J: the sparsity pattern is kept),
         ``"<source>-><target>"`` for edges added with ``train="gd"`` (same rule).
+
+        Returns
+        -------
+        dict
+            Name -> a new array (writing to it does not change the network; use ``set_var`` or
+            train).
         """
+        return {name: arr.copy() for name, arr in self._trainable_arrays().items()}
+
+    def _trainable_arrays(self) -> dict[str, np.ndarray]:
+        """The network's own trained arrays by name (live: optimizers update them in place)."""
         from .bptt_engine import live_array, trainable_parameters
 
         return {name: live_array(*spec) for name, spec in trainable_parameters(self).items()}
@@ -84,11 +95,7 @@ class BPTTMixin:
     def _check_checkpoint(checkpoint) -> int | None:
         if checkpoint is None or checkpoint is False:
             return None
-        if int(checkpoint) != checkpoint or checkpoint < 1:
-            raise NetworkError(
-                f"checkpoint must be a positive number of steps or None, got {checkpoint!r}"
-            )
-        return int(checkpoint)
+        return integer(checkpoint, "checkpoint", low=1)
 
     def bptt_gradients(
         self,
@@ -200,11 +207,7 @@ class BPTTMixin:
         from .readout import _as_number
 
         sampling, _ = self._check_sampling(sampling_steps, 0)
-        update_steps = _as_number(update_steps, "fit_bptt: update_steps", integer=True)
-        if update_steps < 1:
-            raise NetworkError(
-                f"fit_bptt: update_steps must be a positive integer, got {update_steps!r}"
-            )
+        update_steps = integer(update_steps, "fit_bptt: update_steps", low=1)
         lr = _as_number(lr, "fit_bptt: lr")
         is_list = isinstance(inputs, (list, tuple))
         loss_fn, epochs, batched = self._bptt_setup(inputs, targets, loss, loss_kwargs, "fit_bptt")
@@ -215,7 +218,7 @@ class BPTTMixin:
                 + (f"epoch(s) {empty} have" if is_list else "the inputs have")
                 + " no steps (T = 0); there is no loss to train on"
             )
-        params = self.bptt_parameters()
+        params = self._trainable_arrays()
         if not params:
             raise NetworkError(
                 "fit_bptt: nothing to train",

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NetworkError
+from ..validate import integer
 
 __all__ = ["ReadoutTrainingMixin"]
 
@@ -439,10 +440,7 @@ class ReadoutTrainingMixin:
         from ..progress import progress
 
         sampling, _ = self._check_sampling(sampling_steps, 0)
-        if _as_number(update_steps, "fit_rls: update_steps", integer=True) < 1:
-            raise NetworkError(
-                f"fit_rls: update_steps must be a positive integer, got {update_steps!r}"
-            )
+        update_steps = integer(update_steps, "fit_rls: update_steps", low=1)
         beta = _as_number(beta, "fit_rls: beta")
         alpha = _as_number(alpha, "fit_rls: alpha")
         if not (0.0 < beta <= 1.0):
@@ -473,7 +471,7 @@ class ReadoutTrainingMixin:
         hook = RLSUpdate(e)
         results, losses, epoch_loss = [], [], []
         # a failed fit leaves W, P and the network state as they were
-        with self._transaction(edge.weights, P):
+        with self._transaction(edge._weights, P):
             epochs_iter = progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
@@ -511,7 +509,7 @@ class ReadoutTrainingMixin:
                 obs.save("loss", loss_rec[None] if batched else loss_rec, time_series=True)
         edge.rls_P = P
         obs.save("epoch_loss", np.array(epoch_loss))
-        obs.save("w_out", np.array(edge.weights))
+        obs.save("w_out", np.array(edge._weights))
         return obs
 
     # ---- evaluation -------------------------------------------------------------------
