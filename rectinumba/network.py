@@ -15,11 +15,12 @@ import numpy as np
 from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
 from .edges import Edge, orient_weights
 from .errors import BackendError, NetworkError, SimulationError
+from .locking import exclusive, new_lock
 from .names import check_name
-from .validate import integer, real_array
 from .nodes import DiffEqNode, FuncNode
 from .training.bptt import BPTTMixin
 from .training.readout import ReadoutTrainingMixin
+from .validate import integer, real_array
 from .weights import csr_parts, is_sparse
 
 __all__ = ["Network"]
@@ -60,6 +61,21 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     dtype
         ``np.float64`` (default) or ``np.float32`` for states, weights, inputs and recordings.
+
+    Notes
+    -----
+    Ownership: every array passed in (weights, edge weights, masks, ``node_vars``, ``set_var``
+    values, ``reset(state)``, inputs, targets) is copied or only read; training never changes a
+    caller's array, and two networks built from one array are independent. Getters return
+    copies (``get_var``, ``state``, ``bptt_parameters``) or read-only views (the ``weights`` of
+    nodes and edges, when dense).
+
+    Threads: a network runs one call at a time. While a call that runs kernels or changes the
+    network (``run``, ``forward``, the ``fit_*`` methods, ``test``, ``reset``, ``set_var``, adding
+    or removing nodes and edges, ...) is in progress, the same call from another thread raises a
+    NetworkError at once rather than waiting (sharing one network between threads would mix their
+    states). Give each thread its own network (``copy.deepcopy(net)``); kernels release the GIL,
+    so networks in several threads run in parallel.
     """
 
     def __init__(self, dt: float, device: str = "cpu", dtype=np.float64) -> None:
@@ -81,6 +97,18 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._step = 0
         # (records, single trial, train hook) -> (spec, order, rendered kernel, kernel)
         self._plans: dict[tuple, tuple] = {}
+        self._call_lock = new_lock()  # one call at a time (rectinumba.locking)
+        self._busy_with: str | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_call_lock", None)  # a lock cannot be pickled; a copy gets its own
+        state["_busy_with"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._call_lock = new_lock()
 
     @staticmethod
     def _make_backend(device: str):
@@ -137,6 +165,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """The graph changed: compiled plans are stale."""
         self._plans.clear()
 
+    @exclusive
     def add_diffeq_node(
         self,
         label: str,
@@ -198,7 +227,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
         if weights is not None:
-            shape = tuple(getattr(weights, "shape", np.shape(weights)))
+            try:
+                shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
+            except ValueError:  # ragged nested lists
+                raise NetworkError(
+                    "weights must be a square (N, N) matrix of numbers, got a ragged "
+                    f"{type(weights).__name__}",
+                    node=label,
+                ) from None
             if len(shape) != 2 or shape[0] != shape[1]:
                 raise NetworkError(
                     f"weights must be a square (N, N) matrix, got shape {shape}", node=label
@@ -236,6 +272,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._changed()
         return new
 
+    @exclusive
     def add_func_node(self, label: str, n: int, activation_function: str = "identity") -> FuncNode:
         """Add a layer of ``n`` units applying ``activation_function`` to their summed input."""
         self._check_label(label)
@@ -244,6 +281,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._changed()
         return new
 
+    @exclusive
     def add_edge(
         self,
         source: str,
@@ -343,6 +381,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         except KeyError:
             raise NetworkError(f"no edge {source!r} -> {target!r} (edges: {self.edges})") from None
 
+    @exclusive
     def pop_node(self, label: str) -> DiffEqNode | FuncNode:
         """Remove a node and every edge touching it; returns the node."""
         node = self.get_node(label)
@@ -353,12 +392,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._changed()
         return node
 
+    @exclusive
     def pop_edge(self, source: str, target: str) -> Edge:
         edge = self.get_edge(source, target)
         del self._edges[(source, target)]
         self._changed()
         return edge
 
+    @exclusive
     def clear(self) -> None:
         """Remove all nodes and edges."""
         self._nodes.clear()
@@ -387,6 +428,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """Value of a state, parameter or input of a diff-eq node; ``"weights"`` is J."""
         return self._diffeq(node).get(var)
 
+    @exclusive
     def set_var(self, node: str, var: str, value) -> None:
         """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node."""
         n = self._diffeq(node)
@@ -395,6 +437,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if n.coupling != fmt:
             self._changed()
 
+    @exclusive
     def reset(self, state: dict[str, np.ndarray] | None = None) -> None:
         """Return to the templates' initial values and node_vars.
 
@@ -406,8 +449,10 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"reset(state=...) takes a dict node label -> flat state vector, got "
                 f"{type(state).__name__}"
             )
-        loaded = {label: self._diffeq(label).parse_flat_state(flat) for label, flat in
-                  (state or {}).items()}
+        loaded = {
+            label: self._diffeq(label).parse_flat_state(flat)
+            for label, flat in (state or {}).items()
+        }
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
@@ -557,6 +602,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             plan = self._plans[key] = (spec, order, rendered, kernel)
         return plan
 
+    @exclusive
     def compile(self) -> Network:
         """Check the graph, render and compile its kernel (done by run/forward when needed)."""
         self._plan({}, 1)
@@ -763,10 +809,20 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         return out_rec, rec_arrays, keys, args, rendered
 
     def _raise_status(self, status, spec, order, step0, B) -> None:
-        from .backends.status import describe
+        from .backends.status import RLS_NONFINITE, describe, describe_rls
 
         b = int(np.flatnonzero(status[:, 0])[0])
         code, step, k, j, neuron = (int(v) for v in status[b])
+        if code == RLS_NONFINITE:
+            edge = list(self._edges.values())[k]
+            raise SimulationError(
+                describe_rls(j, source=edge.source, target=edge.target, step=step)
+                + "; the weights, P and the network state are as they were before this call",
+                hint="with beta < 1, P grows like beta**-t along directions the inputs do not "
+                "excite until it overflows (RLS windup): use beta = 1 (or closer to 1), "
+                "reset_P=True between calls, or inputs that excite every direction (e.g. with "
+                "some noise)",
+            )
         node = spec.nodes[k]
         var = node.model.states[j]
         msg = describe(
@@ -779,6 +835,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             hint="a smaller dt, other parameters or initial values may keep the state finite",
         )
 
+    @exclusive
     def run(
         self,
         inputs,
@@ -848,6 +905,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             obs.save(key, pick(arr))
         return obs
 
+    @exclusive
     def forward(self, x) -> np.ndarray:
         """One step with input ``x`` of shape (n_in,) (or (B, n_in)); returns the output."""
         arr = np.asarray(x)

@@ -100,8 +100,11 @@ def real_array(
             at = f" at index {where}" if where else ""
             raise error(
                 f"{what} must be finite, got {out[where]}{at}"
-                + (f" (converting to {np.dtype(dtype)} overflowed)" if np.isfinite(arr[where])
-                   else ""),
+                + (
+                    f" (converting to {np.dtype(dtype)} overflowed)"
+                    if np.isfinite(arr[where])
+                    else ""
+                ),
                 **context,
             )
     return out

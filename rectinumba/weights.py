@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
-from .validate import real_array
+from .validate import first_nonfinite, real_array
 
 __all__ = ["is_sparse", "as_weight_matrix", "as_given", "SPARSE_DENSITY", "csr_parts"]
 
@@ -42,7 +42,15 @@ def as_weight_matrix(
             raise NetworkError(f"{what} has shape {w.shape}, expected {shape}", node=node)
         m = w.tocsr(copy=True)
         # checked before any conversion: a dense copy of a NaN-holding matrix is refused too
-        real_array(m.data, dtype, what=what, node=node)
+        data = real_array(m.data, dtype, what=what, node=node, finite=False)
+        bad = first_nonfinite(data)
+        if bad is not None:
+            row = int(np.searchsorted(m.indptr, bad[0], side="right")) - 1
+            raise NetworkError(
+                f"{what} must be finite, got {data[bad]} at row {row}, column "
+                f"{int(m.indices[bad[0]])}",
+                node=node,
+            )
         density = m.nnz / max(1, shape[0] * shape[1])
         use_sparse = sparse if sparse is not None else (trainable or density < SPARSE_DENSITY)
         if not use_sparse:

@@ -212,13 +212,17 @@ def test_fit_rls_on_a_single_trial_batch_equals_the_unbatched_fit():
 def test_non_numeric_training_arguments_are_network_errors():
     x, y = sines()
     rls, gd = reservoir(readout="rls"), reservoir(readout="gd")
-    with pytest.raises(NetworkError, match="fit_rls: update_steps must be a positive integer, got 'a'"):
+    with pytest.raises(
+        NetworkError, match="fit_rls: update_steps must be a positive integer, got 'a'"
+    ):
         rls.fit_rls(x, y, update_steps="a", verbose=False)
     with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got None"):
         rls.fit_rls(x, y, beta=None, verbose=False)
     with pytest.raises(NetworkError, match="fit_rls: alpha must be a number, got 'x'"):
         rls.fit_rls(x, y, alpha="x", verbose=False)
-    with pytest.raises(NetworkError, match="fit_bptt: update_steps must be a positive integer, got 2.5"):
+    with pytest.raises(
+        NetworkError, match="fit_bptt: update_steps must be a positive integer, got 2.5"
+    ):
         gd.fit_bptt(x, y, update_steps=2.5, verbose=False)
     with pytest.raises(NetworkError, match="fit_bptt: lr must be a number, got 'fast'"):
         gd.fit_bptt(x, y, lr="fast", verbose=False)
@@ -314,8 +318,12 @@ def test_node_vars_1d_value_of_wrong_length_is_refused_at_once_and_changes_nothi
     np.testing.assert_array_equal(net.get_var("li", "tau"), before)
     with pytest.raises(NetworkError, match=msg):
         Network(DT).add_diffeq_node(
-            "li", "model_templates.rate_neurons.leaky_integrator.li_op", N=3, input_var="I_ext",
-            output_var="v", node_vars={"tau": np.ones(4)},
+            "li",
+            "model_templates.rate_neurons.leaky_integrator.li_op",
+            N=3,
+            input_var="I_ext",
+            output_var="v",
+            node_vars={"tau": np.ones(4)},
         )
     net.set_var("li", "tau", np.array([[5.0], [20.0]]))  # (B, 1): one value per trial
     np.testing.assert_array_equal(net.get_var("li", "tau"), [[5.0] * 3, [20.0] * 3])

@@ -12,9 +12,10 @@ class SourceWriter:
     """Lines of generated Python source, each indented by four spaces per level of ``depth``.
 
     ``code(line)`` appends a line at the current depth (a line that is not printable, e.g. one
-    holding a line break, is refused: user strings reach it only mangled or through ``repr()``); ``with code.indent():`` writes the lines
-    of its body one level deeper; ``with code.block(header):`` writes ``header`` (a ``for``,
-    ``if``, ``def`` ... line) and indents the body under it.
+    holding a line break, is refused: user strings reach it only mangled or through ``repr()``);
+    ``with code.indent():`` writes the lines of its body one level deeper;
+    ``with code.block(header):`` writes ``header`` (a ``for``, ``if``, ``def`` ... line) and
+    indents the body under it.
     """
 
     def __init__(self, depth: int = 0) -> None:

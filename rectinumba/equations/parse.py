@@ -619,8 +619,7 @@ def _check_text(rhs: str, offset: int, *, equation: str, **context: Any) -> None
             "as a comment)",
             equation=equation,
             column=offset + hash_col,
-            hint="remove the '#' and what follows, or write the note in the template's "
-            "description",
+            hint="remove the '#' and what follows, or write the note in the template's description",
             **context,
         )
     for match in _IDENT_TOKEN.finditer(rhs):

@@ -264,7 +264,8 @@ def _resolve(path: Any, referrer: Path | None) -> tuple[Path, str | None]:
     if len(parts) == 1:
         if referrer is None or not referrer.is_file():
             raise _NotFound(
-                f"{short(path)} is a bare template name, which refers to the YAML file it is written in",
+                f"{short(path)} is a bare template name, which refers to the YAML file it is "
+                "written in",
                 hint="give the file too: file.template, pkg.file.template or path/to/file.template",
             )
         return referrer, path
@@ -301,7 +302,9 @@ def _lookup(file: Path, name: str | None) -> tuple[str, Any]:
         name = names[0]
     if name == "aliases" or name not in data:
         raise _NotFound(
-            f"template {short(name)} not found; the file defines {names}", file=str(file), template=name
+            f"template {short(name)} not found; the file defines {names}",
+            file=str(file),
+            template=name,
         )
     return name, data[name]
 
@@ -479,8 +482,8 @@ class _Loader:
                 tmpl = self._reference(path, field_name[:-1], key, chain)
                 if not isinstance(tmpl, expected):
                     raise TemplateError(
-                        f"{field_name[:-1]} {short(label)} ({short(path)}) is a {type(tmpl).__name__}, "
-                        f"not a {expected.__name__}",
+                        f"{field_name[:-1]} {short(label)} ({short(path)}) is a "
+                        f"{type(tmpl).__name__}, not a {expected.__name__}",
                         **context,
                     )
                 target[str(label)] = tmpl
@@ -492,7 +495,8 @@ class _Loader:
         for edge in raw_edges:
             if not isinstance(edge, list) or not 2 <= len(edge) <= 4:
                 raise TemplateError(
-                    f"an edge must be [source, target, template_or_null, values], got {short(edge)}",
+                    "an edge must be [source, target, template_or_null, values], got "
+                    f"{short(edge)}",
                     **context,
                 )
             source, target, *rest = edge

@@ -93,7 +93,9 @@ def parse_variable(value: Any, **context) -> Variable:
             if kind == "state_var":
                 kind = "variable"
             arg = match.group("arg")
-            default = parse_number(arg, what=f"default of {short(value)}", **context) if arg else 0.0
+            default = (
+                parse_number(arg, what=f"default of {short(value)}", **context) if arg else 0.0
+            )
             return Variable(kind, default)
     try:
         return Variable("parameter", parse_number(value, what="variable value", **context))
@@ -237,7 +239,8 @@ def edit_equations(
         return tuple(_text_list(edits, "an equation", **context))
     if not isinstance(edits, Mapping):
         raise TemplateError(
-            f"equations must be a string, a list or a mapping of edits, got {short(edits)}", **context
+            f"equations must be a string, a list or a mapping of edits, got {short(edits)}",
+            **context,
         )
     unknown = sorted(str(k) for k in edits if k not in EQUATION_EDITS)
     if unknown:
@@ -248,7 +251,9 @@ def edit_equations(
     result = list(equations)
     replace = edits.get("replace") or {}
     if not isinstance(replace, Mapping):
-        raise TemplateError(f"replace must be a mapping old -> new, got {short(replace)}", **context)
+        raise TemplateError(
+            f"replace must be a mapping old -> new, got {short(replace)}", **context
+        )
     for old, new in replace.items():
         old = _as_text(old, "a replaced term", **context)
         new = _as_text(new, "a replacement", **context)
@@ -398,7 +403,8 @@ class OperatorTemplate:
         if variables is not None:
             if not isinstance(variables, Mapping):
                 raise TemplateError(
-                    f"variables must be a mapping name -> declaration, got {short(variables)}", **context
+                    f"variables must be a mapping name -> declaration, got {short(variables)}",
+                    **context,
                 )
             merged.update(variables)
         mentioned = set().union(*(equation_names(eq) for eq in eqs)) if eqs else set()
@@ -429,7 +435,9 @@ class OperatorTemplate:
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{short(path)} is a {type(template).__name__}, not an OperatorTemplate")
+            raise TemplateError(
+                f"{short(path)} is a {type(template).__name__}, not an OperatorTemplate"
+            )
         return template
 
 
@@ -449,7 +457,8 @@ def apply_changes(
         return op
     if not isinstance(changes, Mapping):
         raise TemplateError(
-            f"changes to operator {short(op.name)} must be a mapping, got {short(changes)}", **context
+            f"changes to operator {short(op.name)} must be a mapping, got {short(changes)}",
+            **context,
         )
     if not changes:
         return op
@@ -473,7 +482,8 @@ def apply_changes(
         )
     except TemplateError as exc:
         raise TemplateError(
-            f"in the changes to operator {short(op.name)}: {exc.raw_message}", **{**exc.context, **where}
+            f"in the changes to operator {short(op.name)}: {exc.raw_message}",
+            **{**exc.context, **where},
         ) from None
 
 
@@ -486,7 +496,9 @@ def _operator_tuple(
     if isinstance(operators, Mapping):
         pairs = list(operators.items())
     elif isinstance(operators, (str, bytes)):
-        raise TemplateError(f"operators must be OperatorTemplates, got {short(operators)}", **context)
+        raise TemplateError(
+            f"operators must be OperatorTemplates, got {short(operators)}", **context
+        )
     else:
         pairs = [(op, None) for op in operators]
     ops = []
@@ -535,7 +547,9 @@ class _OperatorGraph:
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{short(path)} is a {type(template).__name__}, not a {cls.__name__}")
+            raise TemplateError(
+                f"{short(path)} is a {type(template).__name__}, not a {cls.__name__}"
+            )
         return template
 
 
@@ -693,7 +707,8 @@ class CircuitTemplate:
                     or not (2 <= len(edge) <= 4)
                 ):
                     raise TemplateError(
-                        f"an edge must be [source, target, template_or_null, values], got {short(edge)}",
+                        "an edge must be [source, target, template_or_null, values], got "
+                        f"{short(edge)}",
                         **context,
                     )
                 edge = CircuitEdge(*edge, context=context)
@@ -724,5 +739,7 @@ class CircuitTemplate:
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{short(path)} is a {type(template).__name__}, not a CircuitTemplate")
+            raise TemplateError(
+                f"{short(path)} is a {type(template).__name__}, not a CircuitTemplate"
+            )
         return template

@@ -15,12 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NetworkError
+from ..errors import NetworkError, SimulationError
+from ..locking import exclusive
 from ..validate import integer
 
 __all__ = ["BPTTMixin"]
 
 _FIT_KWARGS = {"record_output", "record_loss", "record_vars", "checkpoint"}
+
+
+def _check_finite(what: str, values, where: str) -> None:
+    """Raise a SimulationError naming ``what`` and the window when ``values`` holds NaN or inf."""
+    arr = np.asarray(values)
+    if not np.isfinite(arr).all():
+        raise SimulationError(
+            f"fit_bptt: {what} is not finite (NaN or inf) in {where}; the trained parameters "
+            "and the network state are as they were before this call",
+            hint="a smaller lr, gradient-friendlier initial values or a shorter update_steps "
+            "window may keep training finite",
+        )
 
 
 class BPTTMixin:
@@ -97,6 +110,7 @@ class BPTTMixin:
             return None
         return integer(checkpoint, "checkpoint", low=1)
 
+    @exclusive
     def bptt_gradients(
         self,
         inputs,
@@ -141,6 +155,7 @@ class BPTTMixin:
         }
 
     # ---- training -----------------------------------------------------------------------------
+    @exclusive
     def fit_bptt(
         self,
         inputs,
@@ -256,7 +271,13 @@ class BPTTMixin:
                     value, grads, out = engine.window(
                         xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
                     )
+                    where = (f"epoch {i}, " if len(epochs) > 1 else "") + f"steps {s}-{e}"
+                    _check_finite("the loss", [value], where)
+                    for name, g in grads.items():
+                        _check_finite(f"the gradient of {name!r}", g, where)
                     opt.step(grads)
+                    for name, arr in params.items():
+                        _check_finite(f"parameter {name!r} after the optimizer step", arr, where)
                     engine.commit(e - s)
                     ep.append(value)
                     if record_output:

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NetworkError
+from ..errors import NetworkError, SimulationError
+from ..locking import exclusive
 from ..validate import integer
 
 __all__ = ["ReadoutTrainingMixin"]
@@ -180,6 +181,7 @@ class ReadoutTrainingMixin:
             results.append((out_rec if record_output else out_rec[:, :0], recs, keys))
         return xx, xy, self._merge_runs(results)
 
+    @exclusive
     def fit_ridge(
         self,
         inputs,
@@ -317,6 +319,15 @@ class ReadoutTrainingMixin:
             # by the Observer) must not leave the network advanced by the fit's runs
             A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
             A[np.arange(n), np.arange(n)] += alpha
+            if not (np.isfinite(A).all() and np.isfinite(xy_tot).all()):
+                raise SimulationError(
+                    f"fit_ridge: X^T X or X^T Y is not finite: the output of node {out_label!r} "
+                    "was NaN or inf at a recorded step, or its products overflowed; the network "
+                    "state is as it was before this call",
+                    node=out_label,
+                    hint="check the output variable's equations and scale (record it with "
+                    "run(record_vars=...))",
+                )
             try:
                 W = scipy.linalg.solve(A, xy_tot, assume_a="pos")
             except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as err:
@@ -324,6 +335,13 @@ class ReadoutTrainingMixin:
                     f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
                     hint="use alpha > 0",
                 ) from None
+            if not np.isfinite(W).all():
+                raise SimulationError(
+                    "fit_ridge: the solution of (X^T X + alpha I) W = X^T Y is not finite "
+                    "(the system is too ill-conditioned)",
+                    node=out_label,
+                    hint="use a larger alpha",
+                )
             out_rec, recs, keys = self._merge_runs(results)
             obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
         w_out, intercept = W[:n], (W[n] if fit_intercept else None)
@@ -372,6 +390,7 @@ class ReadoutTrainingMixin:
             )
         return e, edge
 
+    @exclusive
     def fit_rls(
         self,
         inputs,
@@ -399,7 +418,21 @@ class ReadoutTrainingMixin:
         inside the compiled loop, with ``P0 = alpha I``. The edge's weights are updated in place,
         so a feedback edge from the readout into the network gives FORCE learning. P is kept on
         the edge (``edge.rls_P``) and carried over to the next call unless ``reset_P`` (a new P
-        is also made when the source size changed); ``alpha`` only sets a new P.
+        is also made when the source size changed); ``alpha`` only sets a new P. P stays exactly
+        symmetric (``k z z^T`` is computed as ``g g^T`` with ``g = sqrt(k) z``).
+
+        Every update checks its results inside the loop: a non-finite P or W, or a gain ``k``
+        outside (0, inf) (P no longer positive definite), stops the fit with a SimulationError
+        that names the edge and the step; W, P and the network state are then as they were
+        before the call.
+
+        Windup with ``beta < 1``: the forgetting factor divides P by beta at every update, and
+        only directions that the inputs x excite are brought back down. When the inputs leave
+        some direction unexcited (zero input, a silent neuron, fewer distinct inputs than
+        sources), P grows like ``beta**-t`` along it until it overflows (after about
+        ``log(1e308 / alpha) / -log(beta)`` updates: 70 000 for beta = 0.99), which the check
+        above reports. Remedies: ``beta = 1`` (no forgetting; the default), beta closer to 1,
+        ``reset_P=True`` between calls, or inputs that excite every direction (a little noise).
 
         Parameters
         ----------
@@ -513,6 +546,7 @@ class ReadoutTrainingMixin:
         return obs
 
     # ---- evaluation -------------------------------------------------------------------
+    @exclusive
     def test(
         self,
         inputs,
