@@ -198,7 +198,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         input_var, output_var
             Variable receiving the node's input; variable that is the node's output.
         weights
-            (N, N) coupling J (numpy or scipy.sparse): ``target_i = sum_j J[i, j] source_j``.
+            (N, N) coupling J (numpy or scipy.sparse, copied): ``target_i = sum_j J[i, j]
+            source_j``. ``get_var(label, "weights")`` returns J in the form given.
         source_var, target_var
             Variables coupled by J.
         spike_var, spike_def, spike_threshold, spike_reset
@@ -216,7 +217,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         N
             Population size when no weights are given.
         **kwargs
-            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR/dense coupling).
+            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR or dense
+            coupling). Without ``sparse``, a J in ``train_params`` keeps the form it was given: a
+            dense array stays dense and all N x N entries are trained; a scipy.sparse matrix
+            keeps its sparsity structure (only its stored entries are trained, zeros elsewhere
+            stay zero). A static dense J of at least 100 x 100 with under 20 % non-zeros is
+            stored as CSR for speed.
         """
         self._check_label(label)
         unknown = set(kwargs) - _NODE_KWARGS
@@ -296,7 +302,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
         ``weights`` has shape (n_target, n_source) (a non-square (n_source, n_target) array is
         transposed); default standard normal. ``mask`` multiplies the weights element-wise.
-        ``feedback=True`` reads the source's output of the previous step. kwargs: ``sparse``,
+        ``feedback=True`` reads the source's output of the previous step. Weights and mask are
+        copied; trained weights keep the form given (see ``add_diffeq_node``). kwargs: ``sparse``,
         ``seed`` (for default weights).
         """
         unknown = set(kwargs) - {"sparse", "seed"}
@@ -441,7 +448,11 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     def reset(self, state: dict[str, np.ndarray] | None = None) -> None:
         """Return to the templates' initial values and node_vars.
 
-        ``state`` (label -> flat state vector) sets the states afterwards.
+        Parameters
+        ----------
+        state : dict, optional
+            Node label -> flat state vector ((S*N,) or (B, S*N)), set afterwards. Every entry
+            is validated (and copied) before anything is reset.
         """
         # validated (and copied) before anything is reset: a bad entry changes nothing
         if state is not None and not isinstance(state, dict):
@@ -917,6 +928,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
                 f"got {np.shape(x)}"
             )
+        if batched and arr.shape[0] == 0:
+            raise NetworkError(f"forward: an input of shape {arr.shape} holds no trial (B = 0)")
         x3 = arr[:, None, :] if batched else arr[None, None, :]
         out_rec, *_ = self._execute(x3, sampling=1, cutoff=0, record_output=True)
         return out_rec[:, 0] if batched else out_rec[0, 0]

@@ -24,6 +24,22 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
 
     A 1-D array is always one value per unit, so a length other than ``n`` is an error (never
     read as one value per trial); per-trial values are (B, 1) (one per trial) or (B, n).
+
+    Parameters
+    ----------
+    value : Any
+        What the user gave.
+    n : int
+        Number of units.
+    dtype : numpy dtype
+        The dtype of the result.
+    node, variable : str
+        Names for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new (B, n) array.
     """
     arr = real_array(value, dtype, what="values", node=node, variable=variable)
     if arr.ndim == 0:
@@ -293,8 +309,18 @@ class DiffEqNode:
             )
 
     def get(self, var: str) -> np.ndarray:
-        """A copy of the current value of a state, parameter or input (B rows squeezed when
-        B == 1); ``"weights"`` gives a copy of J in the form it was given (dense or CSR)."""
+        """A copy of the current value of a state, parameter or input.
+
+        Parameters
+        ----------
+        var : str
+            Variable name, or ``"weights"`` for J.
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse.csr_matrix
+            (N,) or (B, N) for B > 1 trials; J as a copy in the form it was given.
+        """
         if var == "weights":
             if self._weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)

@@ -36,6 +36,28 @@ def as_weight_matrix(
     array stays dense and all its entries are trained; a scipy.sparse matrix keeps its sparsity
     structure); a static one is stored as CSR when that is faster (density below
     :data:`SPARSE_DENSITY` and at least 100 x 100 for a dense array).
+
+    Parameters
+    ----------
+    w : array_like or scipy.sparse matrix
+        The weights.
+    shape : tuple of int
+        Expected shape.
+    dtype : numpy dtype
+        Storage dtype.
+    sparse : bool or None
+        Force CSR (True) or dense (False) storage; None chooses (see above).
+    what : str
+        What the weights are, for messages.
+    node : str, optional
+        Node label, for messages.
+    trainable : bool
+        Whether training will change the weights.
+
+    Returns
+    -------
+    numpy.ndarray or scipy.sparse.csr_matrix
+        A new matrix owned by the caller.
     """
     if is_sparse(w):
         if w.shape != shape:

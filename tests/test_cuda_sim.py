@@ -331,3 +331,16 @@ if SIM:
         vals = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4, -2.6, 3.0, -3.0, 1e17 + 2, np.inf])
         got = np.array([module._rint(v) for v in vals])
         np.testing.assert_array_equal(got, np.rint(vals))
+
+    def test_hostile_printable_names_run_in_the_simulator_and_run_nothing(tmp_path):
+        """Issue 10.1: template, operator and node names full of quotes, backslashes, '#' and
+        Python text reach the CUDA kernel only as repr() in comments; the payload never runs."""
+        from test_safety_names import hostile_network, leaky_reference
+
+        sentinel = tmp_path / "pwned"
+        net = _on_cuda(hostile_network(tmp_path, sentinel), {})
+        x = np.random.default_rng(3).standard_normal((2, 9, 2))
+        out = net.run(x, verbose=False)["out"]
+        for b in range(2):
+            _close(out[b], leaky_reference(x[b]))
+        assert not sentinel.exists()

@@ -36,13 +36,45 @@ _MESSAGES = {
 
 
 def describe(code: int, *, node: str, var: str, step: int, neuron: int, trial: int | None) -> str:
-    """Message for a non-zero kernel status of a node."""
+    """Message for a non-zero kernel status of a node.
+
+    Parameters
+    ----------
+    code : int
+        The status code.
+    node, var : str
+        Node label and state variable.
+    step, neuron : int
+        Where it happened.
+    trial : int or None
+        The trial of a batched run (None for one trial).
+
+    Returns
+    -------
+    str
+        The message.
+    """
     t = "" if trial is None else f", trial {trial}"
     template = _MESSAGES.get(code, "kernel failed with status {code} at step {step}")
     return template.format(code=code, node=node, var=var, step=step, neuron=neuron, trial=t)
 
 
 def describe_rls(detail: int, *, source: str, target: str, step: int) -> str:
-    """Message for an RLS_NONFINITE status of the trained edge ``source -> target``."""
+    """Message for an RLS_NONFINITE status of the trained edge ``source -> target``.
+
+    Parameters
+    ----------
+    detail : int
+        Index into :data:`RLS_PARTS`.
+    source, target : str
+        The edge.
+    step : int
+        The step of the failing update (from the start of the call).
+
+    Returns
+    -------
+    str
+        The message.
+    """
     what = RLS_PARTS[detail] if 0 <= detail < len(RLS_PARTS) else f"fault {detail}"
     return f"fit_rls: edge {source!r} -> {target!r}: {what} in the update at step {step}"

@@ -83,7 +83,8 @@ def cache_dir() -> Path:
     env = os.environ.get("RECTINUMBA_CACHE_DIR")
     path = Path(env).expanduser() if env else _default_dir()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():  # (an existing read-only folder is not even asked to mkdir)
+            path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         if not path.is_dir():
             from ..errors import BackendError
@@ -156,6 +157,8 @@ def cache_layers() -> list[Path]:
 
 def _remove(path: Path) -> bool:
     """Delete ``path`` if this process may; True when it is gone."""
+    if not _writable(path.parent):
+        return not path.exists()  # a read-only folder: not even an attempt
     try:
         path.unlink()
     except FileNotFoundError:

@@ -192,15 +192,16 @@ class RLSUpdate:
                 with code.block(f"for j in range({W}.shape[1]):"):
                     code(f"wn = {W}[q, j] + ke * {z}[j]")
                     code(f"{W}[q, j] = wn")
-                    code("wchk += wn")
+                    code("wchk += wn * 0.0")
             code("pchk = 0.0")
             with code.block(f"for i in range({W}.shape[1]):"):
                 code(f"gi = {z}[i]")
                 with code.block(f"for j in range({W}.shape[1]):"):
                     code(f"pn = {P}[i, j] * inv_beta - gi * {z}[j]")
                     code(f"{P}[i, j] = pn")
-                    code("pchk += pn")
-            # a sum of finite entries is finite unless it overflows: then P or W is huge anyway
+                    code("pchk += pn * 0.0")
+            # x * 0.0 is 0 for finite x and NaN for NaN or inf (no fast-math flag drops that), so
+            # these sums are non-finite exactly when an entry is, and never overflow
             _emit_rls_fault(code, "not math.isfinite(pchk)", e, 0)
             _emit_rls_fault(code, "not math.isfinite(wchk)", e, 1)
 

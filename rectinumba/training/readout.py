@@ -307,14 +307,16 @@ class ReadoutTrainingMixin:
                     train_arrays=arrays,
                 )
                 results.append((out_rec, recs, keys))
-                # rows still in the buffers after the last step (stored as columns)
-                for b in range(B):
-                    c = int(arrays["cnt"][b])
-                    left = arrays["buf"][b, :, :c]
-                    xx_tot += np.triu(left @ left.T)
-                    xy_tot += left @ arrays["ybuf"][b, :, :c].T
-                xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
-                xy_tot += arrays["xy"].sum(axis=0)
+                # rows still in the buffers after the last step (stored as columns); an overflow
+                # is reported below as non-finite sums, not as a numpy warning
+                with np.errstate(over="ignore", invalid="ignore"):
+                    for b in range(B):
+                        c = int(arrays["cnt"][b])
+                        left = arrays["buf"][b, :, :c]
+                        xx_tot += np.triu(left @ left.T)
+                        xy_tot += left @ arrays["ybuf"][b, :, :c].T
+                    xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper half
+                    xy_tot += arrays["xy"].sum(axis=0)
             # still inside the transaction: a singular system or a bad record_vars entry (refused
             # by the Observer) must not leave the network advanced by the fit's runs
             A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
