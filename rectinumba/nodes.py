@@ -27,14 +27,14 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
 
     Parameters
     ----------
-    value : Any
-        What the user gave.
+    value : float or array_like
+        The value as the user gave it.
     n : int
         Number of units.
     dtype : numpy dtype
         The dtype of the result.
     node, variable : str
-        Names for messages.
+        Node label and variable name, for error messages (keyword only).
 
     Returns
     -------
@@ -75,6 +75,38 @@ def _number(value: Any, what: str, node: str) -> float:
 
 class DiffEqNode:
     """A population of ``N`` neurons of one NodeModel with optional recurrent coupling J.
+
+    Made by :meth:`rectinumba.Network.add_diffeq_node`, which documents the arguments; returned
+    by it and by ``net[label]["node"]``.
+
+    Parameters
+    ----------
+    label : str
+        Node label.
+    model : NodeModel
+        The compiled neuron model.
+    N : int
+        Population size.
+    input_var, output_var, source_var, target_var, spike_var, spike_def : str or None
+        Variable names as the user wrote them (resolved to qualified names here).
+    spike_threshold, spike_reset : float
+        Spike condition ``spike_def >= spike_threshold`` and the value ``spike_def`` is reset to.
+    spike_slope : float or None
+        Slope of the surrogate spike derivative in BPTT (None: the default).
+    weights : array_like or scipy.sparse matrix or None
+        Coupling J (N, N).
+    sparse : bool or None
+        Force CSR (True) or dense (False) coupling; None chooses by density.
+    train_params : iterable of str
+        Parameters trained by BPTT (``"weights"`` is J).
+    node_vars : dict
+        Initial values of parameters and states (scalar, (N,), (B, 1) or (B, N)).
+    record_vars : iterable of str
+        Variables offered for recording (validated here).
+    op : str or None
+        Operator that bare names belong to.
+    dtype : numpy.dtype
+        Float type of every array.
 
     Attributes
     ----------
@@ -219,10 +251,24 @@ class DiffEqNode:
     # ---- names ---------------------------------------------------------------------------
     @property
     def spiking(self) -> bool:
+        """Whether the node is spiking (``spike_var`` and ``spike_def`` given)."""
         return self.spike_var is not None
 
     def resolve(self, name: str, what: str = "variable") -> str:
-        """Qualified name of ``name`` ("var", "op/var" or "all/op/var")."""
+        """Qualified name of a variable.
+
+        Parameters
+        ----------
+        name : str
+            ``"var"``, ``"op/var"`` or ``"all/op/var"``.
+        what : str, default "variable"
+            What the name is for, in error messages.
+
+        Returns
+        -------
+        str
+            The ``op/var`` name (a linked input resolves to the output it is linked to).
+        """
         if not isinstance(name, str):
             raise NetworkError(f"{what} must be a variable name, got {name!r}", node=self.label)
         try:
@@ -234,27 +280,33 @@ class DiffEqNode:
 
     @property
     def parameter_names(self) -> list[str]:
+        """Qualified parameter names, and ``"weights"`` when the node has a coupling J."""
         names = [n for n, _ in self.model.params]
         return names + (["weights"] if self._weights is not None else [])
 
     @property
     def variable_names(self) -> list[str]:
+        """Every named variable: states, algebraic variables, inputs, parameters."""
         return list(self.model.variable_names)
 
     @property
     def state_names(self) -> list[str]:
+        """Qualified names of the state variables, in the order of :meth:`flat_state`."""
         return list(self.model.states)
 
     @property
     def n_in(self) -> int:
+        """Input size: ``N``."""
         return self.N
 
     @property
     def n_out(self) -> int:
+        """Output size: ``N``."""
         return self.N
 
     @property
     def coupling(self) -> str | None:
+        """How J runs: ``"dense"``, ``"csr"``, or None without coupling."""
         if self._weights is None:
             return None
         return "csr" if is_sparse(self._weights) else "dense"
@@ -314,7 +366,7 @@ class DiffEqNode:
         Parameters
         ----------
         var : str
-            Variable name, or ``"weights"`` for J.
+            Variable name (``"var"``, ``"op/var"``), or ``"weights"`` for J.
 
         Returns
         -------
@@ -345,7 +397,15 @@ class DiffEqNode:
         return arr[0].copy() if arr.shape[0] == 1 else arr.copy()
 
     def set(self, var: str, value) -> None:
-        """Set a state (current value), a parameter or an undriven input; "weights" sets J."""
+        """Set a state (current value), a parameter or an undriven input.
+
+        Parameters
+        ----------
+        var : str
+            Variable name (``"var"``, ``"op/var"``), or ``"weights"`` for J.
+        value : float or array_like
+            A scalar, (N,), (B, 1) or (B, N) (see :meth:`rectinumba.Network.set_var`).
+        """
         if var == "weights":
             if self._weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
@@ -365,7 +425,14 @@ class DiffEqNode:
             )
 
     def flat_state(self) -> np.ndarray:
-        """Each state variable's N values in turn; (B, S*N) when there are B > 1 trials."""
+        """The state as one vector.
+
+        Returns
+        -------
+        numpy.ndarray
+            Each state variable's N values in turn, (S*N,); (B, S*N) when there are B > 1
+            trials.
+        """
         arrays = [self.state[s] for s in self.model.states]
         B = max(a.shape[0] for a in arrays) if arrays else 1
         flat = (
@@ -413,6 +480,7 @@ class DiffEqNode:
         self.state.update(self.parse_flat_state(flat))
 
     def reset(self) -> None:
+        """Return the states to their initial values (template defaults and node_vars)."""
         self.state = {n: v.copy() for n, v in self.initial.items()}
 
     def __repr__(self) -> str:
@@ -421,7 +489,17 @@ class DiffEqNode:
 
 
 class FuncNode:
-    """A layer of ``n`` units applying an activation function to the summed input."""
+    """A layer of ``n`` units applying an activation function to the summed input.
+
+    Parameters
+    ----------
+    label : str
+        Node label.
+    n : int
+        Number of units.
+    activation_function : str
+        One of :data:`ACTIVATIONS`.
+    """
 
     kind = "func"
 
@@ -435,8 +513,16 @@ class FuncNode:
             raise NetworkError(f"a function node needs n >= 1 units, got {n!r}", node=label)
         self.label, self.n, self.activation = label, int(n), activation_function
 
-    n_in = property(lambda self: self.n)
-    n_out = property(lambda self: self.n)
+    @property
+    def n_in(self) -> int:
+        """Input size: ``n``."""
+        return self.n
+
+    @property
+    def n_out(self) -> int:
+        """Output size: ``n``."""
+        return self.n
+
     parameter_names: list[str] = []
     variable_names = ["in", "out"]
     train_params: list[str] = []
