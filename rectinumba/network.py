@@ -20,7 +20,7 @@ from .names import check_name
 from .nodes import DiffEqNode, FuncNode
 from .training.bptt import BPTTMixin
 from .training.readout import ReadoutTrainingMixin
-from .validate import integer, real_array
+from .validate import MAX_UNITS, integer, real_array
 from .weights import csr_parts, is_sparse
 
 __all__ = ["Network"]
@@ -245,13 +245,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 raise NetworkError(
                     f"weights must be a square (N, N) matrix, got shape {shape}", node=label
                 )
-            if N is not None and int(N) != shape[0]:
+            if N is not None and integer(N, "N", low=1, node=label) != shape[0]:
                 raise NetworkError(f"N={N} disagrees with weights of shape {shape}", node=label)
             N = shape[0]
         if N is None:
             raise NetworkError("give either weights (N x N) or N", node=label)
-        if int(N) != N or N < 1:
-            raise NetworkError(f"N must be a positive integer, got {N!r}", node=label)
+        N = integer(N, "N", low=1, high=MAX_UNITS, node=label)
         model = _load_model(node)
         new = DiffEqNode(
             label,

@@ -13,7 +13,7 @@ import numpy as np
 
 from .codegen.spec import ACTIVATIONS
 from .errors import NetworkError
-from .validate import real_array
+from .validate import MAX_UNITS, integer, real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
 __all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
@@ -509,9 +509,8 @@ class FuncNode:
                 f"unknown activation_function {activation_function!r}; choose one of {ACTIVATIONS}",
                 node=label,
             )
-        if int(n) != n or n < 1:
-            raise NetworkError(f"a function node needs n >= 1 units, got {n!r}", node=label)
-        self.label, self.n, self.activation = label, int(n), activation_function
+        n = integer(n, "n (the number of units)", low=1, high=MAX_UNITS, node=label)
+        self.label, self.n, self.activation = label, n, activation_function
 
     @property
     def n_in(self) -> int:

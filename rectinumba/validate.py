@@ -13,10 +13,12 @@ import numpy as np
 
 from .errors import NetworkError, RectinumbaError, short
 
-__all__ = ["real_array", "first_nonfinite", "integer", "MAX_INT"]
+__all__ = ["real_array", "first_nonfinite", "integer", "MAX_INT", "MAX_UNITS"]
 
 #: largest integer argument (step counts, sampling intervals): kernels count steps in int64
 MAX_INT = 2**62
+#: most units of one node (a population of more is a typo, not a model that fits in memory)
+MAX_UNITS = 2**31 - 1
 
 
 def _kind_problem(arr: np.ndarray) -> str | None:
@@ -148,6 +150,6 @@ def integer(
         raise error(f"{what} must be {kind}, got {short(value)}", **context)
     number = int(value)
     if number > high:
-        limit = "2**62" if high == MAX_INT else str(high)
+        limit = {MAX_INT: "2**62", MAX_UNITS: "2**31 - 1"}.get(high, str(high))
         raise error(f"{what} must be at most {limit}, got {short(value)}", **context)
     return number

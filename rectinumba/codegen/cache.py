@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +53,7 @@ __all__ = [
 
 _PACKAGE = "rectinumba_generated"
 _loaded: dict[str, ModuleType] = {}
+_load_lock = threading.Lock()
 _overlay: dict[Path, Path] = {}
 _HINT = (
     "RECTINUMBA_CACHE_DIR selects the kernel cache folder; point it to a writable folder on a "
@@ -438,6 +440,13 @@ def load_source(source: str, options: str = "") -> ModuleType:
     digest = _fingerprint(source, options)
     if digest in _loaded:
         return _loaded[digest]
+    with _load_lock:  # two networks in two threads: one import per module
+        if digest not in _loaded:
+            _loaded[digest] = _import(source, options, digest)
+    return _loaded[digest]
+
+
+def _import(source: str, options: str, digest: str) -> ModuleType:
     path = _usable_numba_cache(source_file(source, options), source, options)
     name = f"{_PACKAGE}.k_{digest}"
     loader = _VerifiedSourceLoader(path, source)
@@ -453,7 +462,6 @@ def load_source(source: str, options: str = "") -> ModuleType:
         raise
     if not _writable(path.parent):
         _skip_numba_saves(module)
-    _loaded[digest] = module
     return module
 
 
