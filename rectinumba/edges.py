@@ -7,9 +7,35 @@ import numpy as np
 from .errors import NetworkError
 from .weights import as_weight_matrix, is_sparse
 
-__all__ = ["Edge", "TRAIN_MODES", "orient_weights"]
+__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights"]
 
 TRAIN_MODES = (None, "gd", "rls")
+
+
+def default_weights(n_target: int, n_source: int, train: str | None, seed=None) -> np.ndarray:
+    """Weights of an edge added without any: standard normal, zeros for ``train="rls"``.
+
+    Parameters
+    ----------
+    n_target, n_source : int
+        Units of the target and the source node.
+    train : str or None
+        The edge's training mode; an RLS edge starts at zero (RectiPy).
+    seed : int, numpy.random.Generator or None
+        Random source; None draws from numpy's global generator, so ``np.random.seed`` makes a
+        script repeatable.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_target, n_source) weights.
+    """
+    if train == "rls":
+        return np.zeros((n_target, n_source))
+    if seed is None:
+        return np.random.standard_normal((n_target, n_source))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return rng.standard_normal((n_target, n_source))
 
 
 def orient_weights(weights, n_source: int, n_target: int, *, source: str, target: str):
@@ -44,10 +70,23 @@ class Edge:
     rls_P
         Inverse-correlation matrix of recursive least squares (fit_rls), carried between calls;
         None until the edge is first trained.
+    rls_beta, rls_alpha
+        Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
+        fit_rls uses them unless it is given its own. None when not given.
     """
 
     def __init__(
-        self, source: str, target: str, weights, *, train, mask, feedback: bool, sparse, dtype
+        self,
+        source: str,
+        target: str,
+        weights,
+        *,
+        train,
+        mask,
+        feedback: bool,
+        sparse,
+        dtype,
+        rls: tuple[float | None, float | None] = (None, None),
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
@@ -71,6 +110,7 @@ class Edge:
             )
         self.mask = mask
         self.rls_P = None
+        self.rls_beta, self.rls_alpha = rls
         self.weights = as_weight_matrix(
             weights, shape, dtype, sparse=sparse, what=f"edge {source!r} -> {target!r} weights"
         )

@@ -12,21 +12,26 @@ from typing import Any
 
 import numpy as np
 
+from . import compat
 from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
-from .edges import Edge, orient_weights
-from .errors import BackendError, NetworkError, SimulationError
+from .edges import Edge, default_weights, orient_weights
+from .errors import (
+    BackendError,
+    EdgeNotFoundError,
+    NetworkError,
+    NodeNotFoundError,
+    SimulationError,
+)
 from .nodes import DiffEqNode, FuncNode
 from .training.bptt import BPTTMixin
 from .training.readout import ReadoutTrainingMixin
+from .training.snapshot import restore_state, snapshot_state
 from .weights import csr_parts, is_sparse
 
 __all__ = ["Network"]
 
 #: steps per kernel call in long runs (bounds input conversion memory, drives progress display)
 CHUNK_STEPS = 200_000
-
-_NODE_KWARGS = {"spike_slope", "sparse", "clear", "verbose"}
-
 
 def _load_model(node):
     """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
@@ -67,9 +72,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             raise NetworkError(f"dt must be a number, got {dt!r}") from None
         if not np.isfinite(dt) or dt <= 0:
             raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise NetworkError(f"dtype must be float64 or float32, got {dtype}")
+        dtype = compat.as_float_dtype(dtype)
         self.dt, self.dtype = dt, dtype
         self.device = device
         self._backend = self._make_backend(device)
@@ -109,7 +112,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         **kwargs,
     ) -> Network:
         """A Network holding one diff-eq node (RectiPy's main entry point)."""
-        dtype = kwargs.pop("dtype", np.float64)
+        dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         net = cls(dt, device=device, dtype=dtype)
         net.add_diffeq_node(
             label,
@@ -173,7 +176,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             Variables coupled by J.
         spike_var, spike_def, spike_threshold, spike_reset
             Make the node spiking: ``spike_def >= threshold`` emits a spike (``spike_var`` receives
-            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update.
+            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update. RectiPy 0.12's
+            ``reset_var`` (= ``spike_def``) and ``reset=False`` (the template resets itself) are
+            accepted too, see :func:`rectinumba.compat.diffeq_node_options`.
         op
             Operator whose variables bare names refer to.
         train_params
@@ -185,14 +190,11 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         N
             Population size when no weights are given.
         **kwargs
-            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR/dense coupling).
+            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR/dense coupling),
+            template variable overrides (``tau=2.0``), and RectiPy's keywords
+            (:mod:`rectinumba.compat`).
         """
         self._check_label(label)
-        unknown = set(kwargs) - _NODE_KWARGS
-        if unknown:
-            raise NetworkError(
-                f"add_diffeq_node got unknown keyword argument(s) {sorted(unknown)}", node=label
-            )
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
         if weights is not None:
@@ -209,23 +211,29 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if int(N) != N or N < 1:
             raise NetworkError(f"N must be a positive integer, got {N!r}", node=label)
         model = _load_model(node)
+        opts = compat.diffeq_node_options(
+            self, label, model, op=op, spike_var=spike_var, spike_def=spike_def,
+            spike_threshold=spike_threshold, spike_reset=spike_reset, node_vars=node_vars,
+            kwargs=kwargs,
+        )  # fmt: skip
         new = DiffEqNode(
             label,
-            model,
+            opts.model,
             int(N),
             input_var=input_var,
             output_var=output_var,
             source_var=source_var,
             target_var=target_var,
             spike_var=spike_var,
-            spike_def=spike_def,
+            spike_def=opts.spike_def,
+            reset=opts.reset,
             spike_threshold=spike_threshold,
             spike_reset=spike_reset,
-            spike_slope=kwargs.get("spike_slope"),
+            spike_slope=opts.spike_slope,
             weights=weights,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             train_params=train_params,
-            node_vars=node_vars,
+            node_vars=opts.node_vars,
             record_vars=record_vars,
             op=op,
             dtype=self.dtype,
@@ -255,16 +263,15 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """Connect ``source`` to ``target``: target input += weights @ source output.
 
         ``weights`` has shape (n_target, n_source) (a non-square (n_source, n_target) array is
-        transposed); default standard normal. ``mask`` multiplies the weights element-wise.
-        ``feedback=True`` reads the source's output of the previous step. kwargs: ``sparse``,
-        ``seed`` (for default weights).
+        transposed); default standard normal (zeros for ``train="rls"``, as RectiPy). ``mask``
+        multiplies the weights element-wise. ``feedback=True`` reads the source's output of the
+        previous step. kwargs: ``sparse``, ``seed`` (for default weights), ``beta``/``alpha``
+        (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs`` (:mod:`rectinumba.compat`).
         """
-        unknown = set(kwargs) - {"sparse", "seed"}
-        if unknown:
-            raise NetworkError(f"add_edge got unknown keyword argument(s) {sorted(unknown)}")
+        opts = compat.edge_options(self, train, kwargs)
         for label in (source, target):
             if label not in self._nodes:
-                raise NetworkError(f"add_edge: no node labelled {label!r} (nodes: {self.nodes})")
+                raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
         if (source, target) in self._edges:
             raise NetworkError(
                 f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
@@ -276,14 +283,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
-            # without a seed, numpy's global generator: np.random.seed makes scripts repeatable
-            seed = kwargs.get("seed")
-            draw = (
-                np.random.standard_normal
-                if seed is None
-                else np.random.default_rng(seed).standard_normal
-            )
-            weights = draw((n_t, n_s))
+            weights = default_weights(n_t, n_s, train, opts.seed)
         elif not is_sparse(weights):
             weights = np.asarray(weights)
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
@@ -294,8 +294,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             train=train,
             mask=mask,
             feedback=feedback,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             dtype=self.dtype,
+            rls=(opts.rls_beta, opts.rls_alpha),
         )
         self._edges[(source, target)] = edge
         self._changed()
@@ -333,13 +334,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         try:
             return self._nodes[label]
         except (KeyError, TypeError):
-            raise NetworkError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
+            raise NodeNotFoundError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
     def get_edge(self, source: str, target: str) -> Edge:
         try:
             return self._edges[(source, target)]
         except KeyError:
-            raise NetworkError(f"no edge {source!r} -> {target!r} (edges: {self.edges})") from None
+            msg = f"no edge {source!r} -> {target!r} (edges: {self.edges})"
+            raise EdgeNotFoundError(msg) from None
 
     def pop_node(self, label: str) -> DiffEqNode | FuncNode:
         """Remove a node and every edge touching it; returns the node."""
@@ -411,19 +413,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     def _transaction(self, *arrays: np.ndarray) -> Iterator[None]:
         """Undo everything a failing block did to states, feedback buffers, the step counter and
         ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
-        states = {
-            label: {k: v.copy() for k, v in node.state.items()}
-            for label, node in self._nodes.items()
-            if isinstance(node, DiffEqNode)
-        }
-        prev, step = {k: v.copy() for k, v in self._prev.items()}, self._step
+        start = snapshot_state(self)
         saved = [(a, a.copy()) for a in arrays]
         try:
             yield
         except BaseException:
-            for label, state in states.items():
-                self._nodes[label].state = state
-            self._prev, self._step = prev, step
+            restore_state(self, start)
             for a, copy in saved:
                 a[...] = copy
             raise
@@ -518,6 +513,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                     node.spike_var,
                     node.spike_def,
                     rec,
+                    node.network_reset,
                 )
             )
         edges = tuple(
@@ -586,6 +582,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"inputs must have shape (T, {m}) or (B, T, {m}); "
                 f"got an array of shape {np.shape(inputs)}"
             )
+        x = compat.spread_input_columns(x, m)  # (T, 1): every input unit gets the column
         if x.shape[2] != m:
             raise NetworkError(
                 f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
@@ -778,6 +775,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     ):
         """Simulate ``T`` steps; returns an :class:`~rectinumba.observer.Observer`.
 
+        RectiPy's ``enable_grad``, ``truncate_steps`` and ``record_loss`` (a run has no loss) are
+        accepted and have no effect.
+
         Parameters
         ----------
         inputs
@@ -796,8 +796,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             over neurons. States are recorded after the update; algebraic and input variables as
             computed during the step.
         """
-        if kwargs:
-            raise NetworkError(f"run got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("run", kwargs)
         sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
         x, batched = self._as_inputs(inputs)
         out_rec, recs, keys, _, _ = self._execute(
@@ -849,14 +848,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """One step with input ``x`` of shape (n_in,) (or (B, n_in)); returns the output."""
         arr = np.asarray(x)
         batched = arr.ndim == 2
-        if arr.ndim == 0 and self.n_in == 1:
-            arr = arr.reshape(1)
-        if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
+        arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
+        x3 = arr[:, None, :] if batched else arr[None, None, :] if arr.ndim == 1 else arr
+        x3 = compat.spread_input_columns(x3, self.n_in)
+        if x3.ndim != 3 or x3.shape[-1] != self.n_in:
             raise NetworkError(
                 f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
                 f"got {np.shape(x)}"
             )
-        x3 = arr[:, None, :] if batched else arr[None, None, :]
         out_rec, *_ = self._execute(x3, sampling=1, cutoff=0, record_output=True)
         return out_rec[:, 0] if batched else out_rec[0, 0]
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import TemplateError
+from ..errors import TemplateError, TemplateKeyError, TemplateNameError, TemplateNotFoundError
 from .template import (
     CircuitEdge,
     CircuitTemplate,
@@ -63,7 +63,18 @@ _MAX_BYTES = 4 * 1024 * 1024
 
 
 class _NotFound(TemplateError):
-    """A path that names no template (raised while resolving, before anything is built)."""
+    """A path that names no template (raised while resolving, before anything is built).
+
+    ``public`` is the class it leaves the loader as: a missing file or package is a
+    :class:`TemplateNotFoundError` (a ``FileNotFoundError``), a name missing from its file a
+    :class:`TemplateNameError` (an ``AttributeError``), as PyRates raised them for RectiPy.
+    """
+
+    public: type[TemplateError] = TemplateNotFoundError
+
+
+class _NameNotFound(_NotFound):
+    public = TemplateNameError
 
 
 def builtin_dir() -> Path:
@@ -259,13 +270,13 @@ def _lookup(file: Path, name: str | None) -> tuple[str, Any]:
     names = [str(k) for k in data if k != "aliases"]
     if name is None:
         if len(names) != 1:
-            raise _NotFound(
+            raise _NameNotFound(
                 f"the file defines {len(names)} templates {names}: name one as file.yaml/template",
                 file=str(file),
             )
         name = names[0]
     if name == "aliases" or name not in data:
-        raise _NotFound(
+        raise _NameNotFound(
             f"template {name!r} not found; the file defines {names}", file=str(file), template=name
         )
     return name, data[name]
@@ -291,7 +302,7 @@ class _Loader:
         try:
             return self.load(path, file, chain + (key,))
         except _NotFound as exc:
-            raise TemplateError(
+            raise exc.public(
                 f"unknown {what} {path!r}: {exc.raw_message}",
                 file=str(file),
                 template=name,
@@ -319,7 +330,7 @@ class _Loader:
             )
         base = spec.get("base")
         if base is None:
-            raise TemplateError(
+            raise TemplateKeyError(
                 "the template has no 'base' (OperatorTemplate, NodeTemplate, EdgeTemplate, "
                 "CircuitTemplate or another template)",
                 **context,
@@ -505,5 +516,5 @@ def load_template(path: str, *, relative_to: str | os.PathLike | None = None) ->
     try:
         return _Loader().load(path, referrer, ())
     except _NotFound as exc:
-        # re-raise as the public class so callers (and tests) see a plain TemplateError
-        raise TemplateError(exc.raw_message, **exc.context) from None
+        # re-raise as the public class (a TemplateError that is also the builtin PyRates raised)
+        raise exc.public(exc.raw_message, **exc.context) from None

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import compat
 from ..errors import NetworkError
+from .snapshot import restore_state, snapshot_state
 
 __all__ = ["BPTTMixin"]
 
@@ -159,7 +161,8 @@ class BPTTMixin:
         - a batch (B, T, m): the same with B trials at once; the loss (mean reduction) averages
           over the trials, so the gradient is the trial average.
         - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
-          whole epoch; the state is reset (``reset()``) between epochs.
+          whole epoch; every epoch starts from the state the network had when fit_bptt was
+          called, and the network returns to that state afterwards (RectiPy).
 
         Parameters
         ----------
@@ -180,17 +183,17 @@ class BPTTMixin:
             ``record_output`` (True), ``record_loss`` (True), ``record_vars`` (state variables
             only, as ``(node, var)`` or ``(node, var, reduce)``; recorded after the update),
             ``checkpoint`` (K: keep the state every K steps and recompute the tape segment by
-            segment in the backward pass; memory O(T/K + K) instead of O(T)).
+            segment in the backward pass; memory O(T/K + K) instead of O(T)); RectiPy's
+            ``retain_graph`` is accepted and has no effect.
 
         Returns
         -------
         Observer
-            ``"loss"`` (one value per update), ``"epoch_loss"`` (list inputs: one per epoch),
-            ``"out"`` and the recorded variables.
+            ``"loss"`` (one value per update), ``"epoch_loss"`` (the mean loss of each epoch;
+            an array input is one epoch), ``"epochs"`` (epoch indices, RectiPy's x axis for
+            ``epoch_loss``), ``"out"`` and the recorded variables.
         """
-        unknown = set(kwargs) - _FIT_KWARGS
-        if unknown:
-            raise NetworkError(f"fit_bptt got unknown keyword argument(s) {sorted(unknown)}")
+        compat.run_options("fit_bptt", {k: v for k, v in kwargs.items() if k not in _FIT_KWARGS})
         record_output = bool(kwargs.get("record_output", True))
         record_loss = bool(kwargs.get("record_loss", True))
         record_vars = kwargs.get("record_vars")
@@ -229,10 +232,11 @@ class BPTTMixin:
         engine = None
         # a failure (a non-finite state, the Observer refusing record_vars) restores the trained
         # parameters (in place), the states, feedback buffers and step counter
+        start = snapshot_state(self)
         with self._transaction(*params.values()):
             for i, (x, y) in enumerate(epochs):
                 if i > 0:
-                    self.reset()
+                    restore_state(self, start)
                 B, T = x.shape[:2]
                 if engine is None or engine.B != B:
                     engine = BPTTEngine(self, B)
@@ -271,10 +275,12 @@ class BPTTMixin:
             obs = self._bptt_observer(
                 outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0]
             )
+        if is_list:
+            restore_state(self, start)
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
-        if is_list:
-            obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epochs", np.arange(len(epoch_losses)), time_series=False)
         return obs
 
     def _bptt_observer(self, outs, recs, rec_states, sampling, batched, B):
