@@ -159,7 +159,8 @@ class BPTTMixin:
           outputs against its targets is back-propagated through that window only and the
           optimizer takes one step. The state carries over from window to window.
         - a batch (B, T, m): the same with B trials at once; the loss (mean reduction) averages
-          over the trials, so the gradient is the trial average.
+          over the trials, so the gradient is the trial average. Like the epochs of a list, the
+          trials are replays from the state at the call: the network returns to that state.
         - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
           whole epoch; every epoch starts from the state the network had when fit_bptt was
           called, and the network returns to that state afterwards (RectiPy).
@@ -275,7 +276,7 @@ class BPTTMixin:
             obs = self._bptt_observer(
                 outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0]
             )
-        if is_list:
+        if is_list or batched:
             restore_state(self, start)
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
