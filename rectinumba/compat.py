@@ -26,7 +26,9 @@ import numpy as np
 from .errors import NetworkError
 
 __all__ = [
+    "RectiPyMethods",
     "as_float_dtype",
+    "func_node_options",
     "diffeq_node_options",
     "edge_options",
     "run_options",
@@ -135,7 +137,6 @@ def diffeq_node_options(
     network: Any,
     label: str,
     model: Any,
-    *,
     op: str | None,
     spike_var: str | None,
     spike_def: str | None,
@@ -422,6 +423,38 @@ def _template_overrides(
     return merged
 
 
+# ---- add_func_node -----------------------------------------------------------------------
+
+
+def func_node_options(label: str, kwargs: dict[str, Any]) -> None:
+    """Check the keywords RectiPy passed on to the torch activation of ``add_func_node``.
+
+    Parameters
+    ----------
+    label : str
+        Node label (for messages).
+    kwargs : dict
+        ``dim`` (0 or -1: a node's units form one vector, so both mean "over the units", which
+        is how rectinumba applies softmax, softmin and log_softmax) and ``node_type`` (RectiPy's
+        graph attribute; ignored). Anything else is refused.
+
+    Raises
+    ------
+    NetworkError
+        For another ``dim`` or an unknown keyword.
+    """
+    kw = dict(kwargs)
+    kw.pop("node_type", None)
+    if kw.pop("dim", 0) not in (0, -1):
+        raise NetworkError(
+            "add_func_node: dim must be 0 or -1 (the node's units form one vector)", node=label
+        )
+    if kw:
+        raise NetworkError(
+            f"add_func_node got unknown keyword argument(s) {sorted(kw)}", node=label
+        )
+
+
 # ---- add_edge -------------------------------------------------------------------------------
 
 
@@ -564,3 +597,49 @@ def spread_input_columns(x: np.ndarray, m: int) -> np.ndarray:
     if x.ndim == 3 and x.shape[2] == 1 and m > 1:
         return np.broadcast_to(x, x.shape[:2] + (m,))
     return x
+
+
+# ---- torch.nn.Module habits -----------------------------------------------------------------
+
+
+class RectiPyMethods:
+    """Methods RectiPy's ``Network`` had as a ``torch.nn.Module``, mixed into
+    :class:`~rectinumba.Network`: calling the network is :meth:`forward`, iterating it yields
+    the node entries, and ``detach`` (autograd bookkeeping) does nothing."""
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """One step, as :meth:`Network.forward`.
+
+        Parameters
+        ----------
+        x : array_like
+            Input of shape (n_in,) or (B, n_in) (or one value for every input unit).
+
+        Returns
+        -------
+        numpy.ndarray
+            The network output.
+        """
+        return self.forward(x)
+
+    def __iter__(self):
+        """Yield ``net[label]`` for every node, in insertion order (RectiPy's iteration).
+
+        Yields
+        ------
+        dict
+            The node entry (``"node"``, ``"n_in"``, ``"n_out"``, ``"kind"``).
+        """
+        for label in self.nodes:
+            yield self[label]
+
+    def detach(self, requires_grad: bool = True, detach_params: bool = False) -> None:
+        """Accepted for RectiPy scripts; there is no autograd graph to cut.
+
+        Parameters
+        ----------
+        requires_grad : bool
+            Ignored.
+        detach_params : bool
+            Ignored.
+        """

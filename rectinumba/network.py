@@ -52,7 +52,7 @@ def _load_model(node):
     )
 
 
-class Network(ReadoutTrainingMixin, BPTTMixin):
+class Network(ReadoutTrainingMixin, BPTTMixin, compat.RectiPyMethods):
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
@@ -211,11 +211,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if int(N) != N or N < 1:
             raise NetworkError(f"N must be a positive integer, got {N!r}", node=label)
         model = _load_model(node)
-        opts = compat.diffeq_node_options(
-            self, label, model, op=op, spike_var=spike_var, spike_def=spike_def,
-            spike_threshold=spike_threshold, spike_reset=spike_reset, node_vars=node_vars,
-            kwargs=kwargs,
-        )  # fmt: skip
+        spiking = (spike_var, spike_def, spike_threshold, spike_reset)
+        opts = compat.diffeq_node_options(self, label, model, op, *spiking, node_vars, kwargs)
         new = DiffEqNode(
             label,
             opts.model,
@@ -242,9 +239,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._changed()
         return new
 
-    def add_func_node(self, label: str, n: int, activation_function: str = "identity") -> FuncNode:
-        """Add a layer of ``n`` units applying ``activation_function`` to their summed input."""
+    def add_func_node(
+        self, label: str, n: int, activation_function: str = "identity", **kwargs
+    ) -> FuncNode:
+        """Add ``n`` units applying ``activation_function`` to their summed input."""
         self._check_label(label)
+        compat.func_node_options(label, kwargs)
         new = FuncNode(label, n, activation_function)
         self._nodes[label] = new
         self._changed()

@@ -402,3 +402,24 @@ def test_errors_are_also_the_builtins_rectipy_raised(tmp_path):
     with pytest.raises(VariableNotFoundError, match="set_var: unknown variable"):
         net.set_var("lif", "w", 1.0)
     assert str(NodeNotFoundError("plain")) == "plain"  # a KeyError that prints as text
+
+
+# ---- torch.nn.Module habits --------------------------------------------------------------------
+
+
+def test_module_habits_call_iter_detach_and_softmax_dim():
+    rng = np.random.default_rng(8)
+    net = tanh_readout(rng)
+    x = rng.standard_normal(3)
+    twin = tanh_readout(np.random.default_rng(8))
+    np.testing.assert_array_equal(net(x), twin.forward(x))  # calling the network is forward
+    assert [entry["n_out"] for entry in net] == [3, 2]
+    net.detach()
+    net.detach(requires_grad=False, detach_params=True)
+    net.add_func_node("sm", 2, "softmax", dim=0)
+    net.add_func_node("lsm", 2, "log_softmax", dim=-1, node_type="function")
+    with pytest.raises(NetworkError, match="dim must be 0 or -1"):
+        net.add_func_node("bad", 2, "softmax", dim=1)
+    with pytest.raises(NetworkError, match=r"unknown keyword argument\(s\) \['beta'\]"):
+        net.add_func_node("bad", 2, "softmax", beta=2.0)
+    assert "bad" not in net
