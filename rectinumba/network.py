@@ -769,6 +769,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin, compat.RectiPyMethods):
         sampling_steps: int = 1,
         cutoff: int = 0,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         **kwargs,

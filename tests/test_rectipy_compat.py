@@ -423,3 +423,27 @@ def test_module_habits_call_iter_detach_and_softmax_dim():
     with pytest.raises(NetworkError, match=r"unknown keyword argument\(s\) \['beta'\]"):
         net.add_func_node("bad", 2, "softmax", beta=2.0)
     assert "bad" not in net
+
+
+def test_positional_order_is_rectipys():
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    a, b = tanh_readout(np.random.default_rng(2)), tanh_readout(np.random.default_rng(2))
+    # fit_bptt(inputs, targets, optimizer, optimizer_kwargs, loss, loss_kwargs, lr,
+    #          sampling_steps, update_steps, verbose)
+    pos = a.fit_bptt(x, y, "sgd", None, "mse", None, 0.1, 2, 5, False)
+    kw = b.fit_bptt(x, y, optimizer="sgd", lr=0.1, sampling_steps=2, update_steps=5, verbose=False)
+    assert len(pos["loss"]) == 4 and pos["out"].shape == (10, 2)
+    np.testing.assert_array_equal(pos["loss"], kw["loss"])
+    # test(inputs, targets, loss, loss_kwargs, sampling_steps, verbose)
+    obs, _ = a.test(x, y, "mse", None, 2, False)
+    assert obs["out"].shape == (10, 2)
+    # fit_rls(inputs, targets, update_steps, sampling_steps, verbose)
+    a.pop_edge("rnn", "out")
+    a.add_edge("rnn", "out", train="rls")
+    assert a.fit_rls(x, y, 1, 4, False)["out"].shape == (5, 2)
+    # run(inputs, sampling_steps, cutoff, verbose): RectiPy 0.12's fifth, enable_grad, is not
+    # silently read as another option
+    assert a.run(x, 2, 4, False)["out"].shape == (8, 2)
+    with pytest.raises(TypeError, match="positional argument"):
+        a.run(x, 1, 0, False, False)

@@ -145,8 +145,8 @@ class BPTTMixin:
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         lr: float = 1e-3,
-        update_steps: int = 100,
         sampling_steps: int = 1,
+        update_steps: int = 100,
         verbose: bool = True,
         **kwargs,
     ):
@@ -174,10 +174,10 @@ class BPTTMixin:
             Optimizer name and options (torch's defaults, :mod:`rectinumba.training.optimizers`).
         loss, loss_kwargs
             Loss name and options (:mod:`rectinumba.training.losses`).
-        update_steps
-            Window length of truncated BPTT (array inputs).
         sampling_steps
             Steps between two recordings of the output and of ``record_vars``.
+        update_steps
+            Window length of truncated BPTT (array inputs).
         verbose
             Print the loss of each update.
         **kwargs

@@ -383,11 +383,11 @@ class ReadoutTrainingMixin:
         inputs,
         targets,
         update_steps: int = 1,
+        sampling_steps: int = 100,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_loss: bool = True,
-        sampling_steps: int = 100,
-        *,
         beta: float | None = None,
         alpha: float | None = None,
         record_vars: Sequence[tuple] | None = None,
@@ -416,14 +416,15 @@ class ReadoutTrainingMixin:
             Targets of the trained edge's contribution: (T, k), (T,), or a list matching inputs.
         update_steps
             Steps between two updates.
-        verbose
-            Progress display.
-        record_output, record_loss
-            Record the output / the loss at the sampled steps.
         sampling_steps
             Steps between two recordings of the output and the loss.
+        verbose
+            Progress display (the positional order so far is RectiPy's).
+        record_output, record_loss
+            Record the output / the loss at the sampled steps; keyword only, like all that
+            follow.
         beta
-            Forgetting factor (0 < beta <= 1); keyword only, like all that follow. Default: the
+            Forgetting factor (0 < beta <= 1). Default: the
             ``beta`` given to ``add_edge(..., train="rls", beta=...)``, else 1.
         alpha
             Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty. Default: the edge's
@@ -537,8 +538,9 @@ class ReadoutTrainingMixin:
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         sampling_steps: int = 1,
-        cutoff: int = 0,
         verbose: bool = True,
+        *,
+        cutoff: int = 0,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         **kwargs,
@@ -547,8 +549,10 @@ class ReadoutTrainingMixin:
 
         The loss (see :mod:`rectinumba.training.losses`, torch's definitions with mean reduction)
         compares the output at the recording steps ``cutoff, cutoff + sampling_steps, ...`` with
-        the targets at the same steps. A list of epochs is run with the state reset between
-        epochs and scored on all their recordings together.
+        the targets at the same steps. A list of epochs is run from the state at the call (each
+        epoch; the network returns to it) and scored on all their recordings together. The
+        positional order (inputs, targets, loss, loss_kwargs, sampling_steps, verbose) is
+        RectiPy's; ``cutoff``, ``record_output`` and ``record_vars`` are keyword only.
 
         Returns
         -------
