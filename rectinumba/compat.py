@@ -123,7 +123,23 @@ def _bool(value: Any, what: str, node: str | None = None) -> bool:
 
 @dataclass(frozen=True)
 class NodeOptions:
-    """add_diffeq_node arguments after translation (see :func:`diffeq_node_options`)."""
+    """add_diffeq_node arguments after translation (see :func:`diffeq_node_options`).
+
+    Parameters
+    ----------
+    model : NodeModel or StoredModel
+        The node's model (derived when a reset input is linked to the spike input).
+    spike_def : str or None
+        The state that defines spikes.
+    reset : bool
+        Whether the network resets ``spike_def`` after a spike.
+    node_vars : dict or None
+        ``node_vars`` with template variable overrides merged in.
+    spike_slope : float or None
+        Surrogate slope (None: the node's default).
+    sparse : bool or None
+        Coupling format override.
+    """
 
     model: Any
     spike_def: str | None
@@ -460,7 +476,17 @@ def func_node_options(label: str, kwargs: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class EdgeOptions:
-    """add_edge arguments after translation (see :func:`edge_options`)."""
+    """add_edge arguments after translation (see :func:`edge_options`).
+
+    Parameters
+    ----------
+    sparse : bool or None
+        Format override of the weights.
+    seed : int, numpy.random.Generator or None
+        Random source of default weights.
+    rls_beta, rls_alpha : float or None
+        RLS forgetting factor and ``P0 = alpha I`` for fit_rls (None: fit_rls's defaults).
+    """
 
     sparse: bool | None
     seed: Any
@@ -533,7 +559,13 @@ def edge_options(network: Any, train: str | None, kwargs: dict[str, Any]) -> Edg
 
 @dataclass(frozen=True)
 class RunOptions:
-    """RectiPy keywords of run/test/fit after translation (see :func:`run_options`)."""
+    """RectiPy keywords of run/test/fit after translation (see :func:`run_options`).
+
+    Parameters
+    ----------
+    record_loss : bool or None
+        RectiPy's ``record_loss`` where the method honours it, else None.
+    """
 
     record_loss: bool | None
 
