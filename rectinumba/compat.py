@@ -118,6 +118,22 @@ def _bool(value: Any, what: str, node: str | None = None) -> bool:
     return bool(value)
 
 
+def _number(value: Any) -> float | None:
+    """``float(value)``, or None for a value that is no number (the caller's checks report it)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _resolve(model: Any, name: str, op: str | None, what: str, label: str) -> str:
+    """``model.resolve(name, op)``, with the keyword and the node in the error."""
+    try:
+        return model.resolve(name, op)
+    except NetworkError as err:  # keep the class (VariableNotFoundError is also a KeyError)
+        raise type(err)(f"{what}: {err.raw_message}", node=label, variable=name) from None
+
+
 # ---- add_diffeq_node ------------------------------------------------------------------------
 
 
@@ -222,10 +238,13 @@ def diffeq_node_options(
         model, label, op, spike_var, spike_def, reset_var, reset
     )
     if reset_input is not None:
-        model = link_reset_input(model, reset_input, model.resolve(spike_var, op))
-    if reset_var is not None and spike_slope is None:
+        model = link_reset_input(
+            model, reset_input, _resolve(model, spike_var, op, "spike_var", label)
+        )
+    thr, rst = _number(spike_threshold), _number(spike_reset)
+    if reset_var is not None and spike_slope is None and None not in (thr, rst) and thr != rst:
         # RectiPy 0.12 (the reset_var release) halved the default surrogate slope of 0.11
-        spike_slope = 100.0 / abs(float(spike_threshold) - float(spike_reset))
+        spike_slope = 100.0 / abs(thr - rst)
     node_vars = _template_overrides(
         model, label, op, node_vars, kw, spike_var is not None, spike_threshold, spike_reset
     )
@@ -248,7 +267,7 @@ def _check_node_passthrough(network: Any, label: str, kw: dict[str, Any]) -> Non
     if "device" in kw:
         _agree("device", kw.pop("device"), network.device, "device=...", label)
     if "dt" in kw:
-        _agree("dt", float(kw.pop("dt")), network.dt, "dt=...", label)
+        _agree("dt", _number(kw.pop("dt")), network.dt, "dt=...", label)
     fixed = {
         "spike_center": (1.0, "the heaviside value at v == threshold (a spike)"),
         "solver": ("euler", "the integration scheme"),
@@ -294,10 +313,13 @@ def _spike_definition(
             node=label,
         )
     states = set(model.states)
-    qualified = model.resolve(reset_var, op) if reset_var is not None else None
+    qualified = (
+        _resolve(model, reset_var, op, "reset_var", label) if reset_var is not None else None
+    )
+    spike_def_q = _resolve(model, spike_def, op, "spike_def", label) if spike_def else None
     if reset:
         if spike_def is not None and qualified is not None:
-            if model.resolve(spike_def, op) != qualified:
+            if spike_def_q != qualified:
                 raise NetworkError(
                     f"spike_def={spike_def!r} and reset_var={reset_var!r} name different "
                     "variables; with reset=True both name the state that spikes and is reset",
@@ -305,11 +327,7 @@ def _spike_definition(
                 )
         return (spike_def if spike_def is not None else reset_var), None
     if qualified is None or qualified in states:
-        if (
-            spike_def is not None
-            and qualified is not None
-            and model.resolve(spike_def, op) != qualified
-        ):
+        if spike_def is not None and qualified is not None and spike_def_q != qualified:
             raise NetworkError(
                 f"spike_def={spike_def!r} and reset_var={reset_var!r} name different states",
                 node=label,
@@ -407,7 +425,13 @@ def _template_overrides(
             name = model.resolve(key, op)
         except NetworkError:
             name = None
-        if name is not None and name in settable:
+        if name is not None and name not in settable:
+            raise NetworkError(
+                f"{key}= names {name!r}, which is algebraic (computed from the state); pass a "
+                "parameter or an initial state",
+                node=label,
+            )
+        if name is not None:
             if name in given and not np.array_equal(
                 np.asarray(merged[given[name]]), np.asarray(value)
             ):
@@ -420,7 +444,7 @@ def _template_overrides(
             if spiking:
                 used = spike_threshold if key == "v_peak" else spike_reset
                 what = "spike_threshold" if key == "v_peak" else "spike_reset"
-                if float(value) != float(used):
+                if _number(used) is not None and _number(value) != _number(used):
                     raise NetworkError(
                         f"{key}={value!r} differs from {what}={used!r}: RectiPy ignored {key} "
                         f"(the model has no such variable) and used {what}",

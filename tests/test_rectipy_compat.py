@@ -447,3 +447,21 @@ def test_positional_order_is_rectipys():
     assert a.run(x, 2, 4, False)["out"].shape == (8, 2)
     with pytest.raises(TypeError, match="positional argument"):
         a.run(x, 1, 0, False, False)
+
+
+def test_translation_errors_name_the_keyword(J):
+    net = Network(DT)
+    with pytest.raises(VariableNotFoundError, match="reset_var: unknown variable 'w'"):
+        lif_net(J, net=net, spike_def=None, reset_var="w")
+    with pytest.raises(NetworkError, match="s_in= names 'lif_op/s_in'|cannot set an input"):
+        lif_net(J, net=net, s_in=1.0)
+    net.add_diffeq_node("t", TANH, N=2, input_var="li_op/I_ext", output_var="li_op/v", op="li_op")
+    with pytest.raises(NetworkError, match="r= names 'tanh_op/r', which is algebraic"):
+        Network(DT).add_diffeq_node("t", TANH, N=2, input_var="li_op/I_ext",
+                                    output_var="li_op/v", r=1.0)  # fmt: skip
+    # equal thresholds: the node's own check speaks (not a division by zero in the translation)
+    with pytest.raises(NetworkError, match=r"spike_threshold \(1.0\) must be greater"):
+        lif_net(J, net=net, spike_def=None, reset_var="v", spike_threshold=1.0, spike_reset=1.0)
+    with pytest.raises(NetworkError, match="spike_threshold must be a number, got 'a'"):
+        lif_net(J, net=net, spike_def=None, reset_var="v", spike_threshold="a", v_peak=1.0)
+    assert net.nodes == ["t"]
