@@ -329,8 +329,10 @@ def test_rls_edge_starts_at_zero_and_keeps_beta_alpha():
     np.testing.assert_array_equal(a["w_out"], b["w_out"])
     assert not np.array_equal(a["w_out"], 0.0)
     # explicit fit_rls arguments win over the edge's
-    net.get_edge("rnn", "out").weights[...] = 0.0
-    c = net.fit_rls(x, y, verbose=False, beta=1.0, alpha=1.0, reset_P=True)
+    third = tanh_readout(np.random.default_rng(9), train=None)
+    third.pop_edge("rnn", "out")
+    third.add_edge("rnn", "out", train="rls", beta=0.95, alpha=2.0)
+    c = third.fit_rls(x, y, verbose=False, beta=1.0, alpha=1.0)
     assert not np.allclose(c["w_out"], a["w_out"])
     with pytest.raises(NetworkError, match="beta/alpha configure recursive least squares"):
         twin.add_edge("out", "rnn", feedback=True, beta=0.9)
