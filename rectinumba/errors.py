@@ -52,7 +52,23 @@ def format_context(
 ) -> str:
     """Compose an error message with the places it refers to.
 
-    ``column`` is 0-based into ``equation``; a caret is drawn beneath it.
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    file, template, node, variable : str, optional
+        Where: listed on a line ``in file ..., template ..., node ..., variable ...``.
+    equation : str, optional
+        The equation text, shown on its own line.
+    column : int, optional
+        0-based column into ``equation``; a caret is drawn beneath it.
+    hint : str, optional
+        What to do instead, shown last.
+
+    Returns
+    -------
+    str
+        The message, one line per part.
     """
     lines = [message]
     where = []
@@ -76,7 +92,24 @@ def format_context(
 
 
 class RectinumbaError(ValueError):
-    """Base class of all errors raised by rectinumba."""
+    """Base class of all errors raised by rectinumba.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        ``file``, ``template``, ``equation``, ``column``, ``variable``, ``node``, ``hint``: the
+        places the message refers to, formatted by :func:`format_context` and kept in
+        :attr:`context`.
+
+    Attributes
+    ----------
+    context : dict
+        The non-empty ``context`` keywords.
+    raw_message : str
+        ``message`` without the context lines.
+    """
 
     def __init__(self, message: str, **context) -> None:
         self.context = {k: v for k, v in context.items() if v is not None}
@@ -85,23 +118,63 @@ class RectinumbaError(ValueError):
 
 
 class TemplateError(RectinumbaError):
-    """A YAML template or template path is invalid (missing, cyclic, malformed, hostile)."""
+    """A YAML template or template path is invalid (missing, cyclic, malformed, hostile).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class EquationError(RectinumbaError):
-    """An equation string cannot be compiled (syntax, unknown name or function, cycles...)."""
+    """An equation string cannot be compiled (syntax, unknown name or function, cycles...).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class NetworkError(RectinumbaError):
-    """The network graph or an argument to a Network method is invalid."""
+    """The network graph or an argument to a Network method is invalid.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class SimulationError(RectinumbaError):
-    """A simulation failed at run time (e.g. a state became non-finite)."""
+    """A simulation failed at run time (e.g. a state became non-finite).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class BackendError(RectinumbaError):
-    """A compute backend is unavailable or was asked for something it cannot do."""
+    """A compute backend is unavailable or was asked for something it cannot do.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class _PlainKeyMessage:
@@ -113,24 +186,72 @@ class _PlainKeyMessage:
 
 class TemplateNotFoundError(TemplateError, FileNotFoundError):
     """A template file (or the package of a dot path) does not exist (PyRates:
-    ``FileNotFoundError``)."""
+    ``FileNotFoundError``).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class TemplateNameError(TemplateError, AttributeError):
-    """A template name is not defined in its YAML file (PyRates: ``AttributeError``)."""
+    """A template name is not defined in its YAML file (PyRates: ``AttributeError``).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class TemplateKeyError(_PlainKeyMessage, TemplateError, KeyError):
-    """A template lacks a required key such as ``base`` (PyRates: ``KeyError``)."""
+    """A template lacks a required key such as ``base`` (PyRates: ``KeyError``).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class NodeNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
-    """No node has this label (RectiPy, through networkx: ``KeyError``)."""
+    """No node has this label (RectiPy, through networkx: ``KeyError``).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class EdgeNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
-    """No edge joins these nodes (RectiPy, through networkx: ``KeyError``)."""
+    """No edge joins these nodes (RectiPy, through networkx: ``KeyError``).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class VariableNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
-    """A variable name matches no variable of the node's model (RectiPy: ``KeyError``)."""
+    """A variable name matches no variable of the node's model (RectiPy: ``KeyError``).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """

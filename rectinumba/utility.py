@@ -87,9 +87,9 @@ def random_connectivity(
     p : float
         Connection probability: each row gets ``int(m * p)`` entries at distinct columns, the
         first ``int(m * p)`` of a random permutation of the columns (RectiPy's draw).
-    normalize : bool
+    normalize : bool, default True
         If True, the entries are ``1 / int(m * p)``, so that each row sums to 1; else 1.
-    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Random source; None draws from numpy's global generator (``np.random.seed`` reproduces
         RectiPy's matrix).
 
@@ -132,12 +132,12 @@ def input_connections(
         Number of rows (network nodes) and columns (input channels).
     p : float
         Fraction of nodes each input channel connects to.
-    variance : float
+    variance : float, default 1.0
         Standard deviation of the weights (the name is RectiPy's).
-    zero_mean : bool
+    zero_mean : bool, default True
         If True, the mean of each column's nonzero weights is subtracted from them, so that each
         column sums to 0 (a column with a single connection thus becomes 0).
-    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Random source; None draws from numpy's global generator.
 
     Returns
@@ -230,11 +230,11 @@ def circular_connectivity(
         ``scipy.stats.randint(1, 10)``, ``scipy.stats.binom(N // 2, 0.1)``,
         ``scipy.stats.norm(0, 3)``. Continuous samples are rounded to the nearest integer; a
         distance of 0 makes a self-connection.
-    homogeneous_weights : bool
+    homogeneous_weights : bool, default True
         If True, all distinct inputs of a node have weight 1/(number of distinct inputs). If
         False, each input's weight is the fraction of the node's draws that hit it (repeated
         draws strengthen a connection). Either way each row sums to 1.
-    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Random source (passed to ``rvs`` as ``random_state``); None draws from numpy's global
         generator, as RectiPy did.
 
@@ -270,10 +270,10 @@ def line_connectivity(
     spatial_distribution : scipy.stats frozen distribution
         Distance distribution with ``rvs(size=..., random_state=...)`` (see
         :func:`circular_connectivity`).
-    homogeneous_weights : bool
+    homogeneous_weights : bool, default True
         Equal weights for all distinct inputs of a node (True) or weights proportional to draw
         counts (False).
-    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Random source; None draws from numpy's global generator.
 
     Returns
@@ -295,14 +295,14 @@ def normalize(x: np.ndarray, mode: str = "minmax", row_wise: bool = False) -> np
 
     Parameters
     ----------
-    x
+    x : numpy.ndarray
         Array, usually (N, m).
-    mode
+    mode : {"minmax", "zscore", "sum"}
         - ``"minmax"``: ``(x - min) / (max - min)``, mapping onto [0, 1] (all zeros where the
           data are constant);
         - ``"zscore"``: ``(x - mean) / std`` (population std; only centred where std is 0);
         - ``"sum"``: ``x / sum(x)`` (a zero sum is an error).
-    row_wise
+    row_wise : bool, default False
         If True, each row (last axis) is normalised on its own; otherwise the whole array.
 
     Returns
@@ -341,7 +341,7 @@ def wta_score(x: np.ndarray, y: np.ndarray) -> float:
 
     Parameters
     ----------
-    x, y
+    x, y : numpy.ndarray
         (samples, features) arrays of the same shape (a 1D array is a single sample).
 
     Returns
@@ -375,7 +375,7 @@ def spectral_radius(W: Any) -> float:
 
     Parameters
     ----------
-    W
+    W : numpy.ndarray or scipy.sparse matrix
         Dense numpy array or ``scipy.sparse`` matrix/array. Dense matrices use
         ``numpy.linalg.eigvals``; sparse ones ``scipy.sparse.linalg.eigs(k=1, which="LM")``
         (with a fixed start vector, so the result is reproducible), falling back to the dense
@@ -418,9 +418,9 @@ def scale_spectral_radius(W: Any, rho: float) -> Any:
 
     Parameters
     ----------
-    W
+    W : numpy.ndarray or scipy.sparse matrix
         Square dense numpy array or ``scipy.sparse`` matrix/array (not modified).
-    rho
+    rho : float
         Target spectral radius (>= 0).
 
     Returns
