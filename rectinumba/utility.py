@@ -76,7 +76,12 @@ def _check_size(value: int, name: str, fn: str) -> int:
 
 
 def random_connectivity(
-    n: int, m: int, p: float, normalize: bool = True, seed: SeedLike = None
+    n: int,
+    m: int,
+    p: float,
+    normalize: bool = True,
+    seed: SeedLike = None,
+    per_row: bool = True,
 ) -> np.ndarray:
     """Random binary coupling matrix with the same number of connections in every row.
 
@@ -88,21 +93,30 @@ def random_connectivity(
         Connection probability: each row gets ``int(m * p)`` entries at distinct columns, the
         first ``int(m * p)`` of a random permutation of the columns (RectiPy's draw).
     normalize : bool, default True
-        If True, the entries are ``1 / int(m * p)``, so that each row sums to 1; else 1.
+        If True, each row with entries is divided by its number of entries, so that it sums to
+        1 (``1 / int(m * p)`` per entry); else the entries are 1.
     seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Random source; None draws from numpy's global generator (``np.random.seed`` reproduces
         RectiPy's matrix).
+    per_row : bool, default True
+        False: ``round(p * n * m)`` entries at uniformly random positions of the whole matrix
+        instead (rows then differ in their number of entries; not a RectiPy mode).
 
     Returns
     -------
     numpy.ndarray
-        Dense (n, m) float matrix (all zeros when ``int(m * p)`` is 0).
+        Dense (n, m) float matrix (rows without entries stay zero).
     """
     fn = "random_connectivity"
     n, m = _check_size(n, "n", fn), _check_size(m, "m", fn)
-    k = int(m * _check_p(p, fn))
+    p = _check_p(p, fn)
     rs = _source(seed)
     C = np.zeros((n, m))
+    if not per_row:
+        # round, not int(): int(0.29*100) would be 28
+        C.flat[rs.choice(n * m, size=int(round(p * n * m)), replace=False)] = 1.0
+        return _normalize_rows(C) if normalize else C
+    k = int(m * p)
     if k == 0:
         return C
     value = 1.0 / k if normalize else 1.0

@@ -286,3 +286,15 @@ def test_spectral_radius_small_sparse_and_errors():
         u.scale_spectral_radius(np.array([[0.0, 1.0], [0.0, 0.0]]), 1.0)
     with pytest.raises(RectinumbaError, match="non-empty square matrix"):
         u.spectral_radius(np.zeros((2, 3)))
+
+
+def test_random_connectivity_fixed_total_count():
+    C = u.random_connectivity(20, 30, 0.1, normalize=False, seed=1, per_row=False)
+    assert np.count_nonzero(C) == 60 and set(np.unique(C)) == {0.0, 1.0}
+    # round, not truncation: 0.29 * 100 = 28.999...
+    assert np.count_nonzero(u.random_connectivity(10, 10, 0.29, seed=0, per_row=False)) == 29
+    Cn = u.random_connectivity(20, 30, 0.1, normalize=True, seed=1, per_row=False)
+    np.testing.assert_array_equal(Cn > 0, C > 0)  # same draws with the same seed
+    has = C.sum(axis=1) > 0
+    np.testing.assert_allclose(Cn[has].sum(axis=1), 1.0)
+    np.testing.assert_array_equal(Cn[~has], 0.0)
