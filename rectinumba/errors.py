@@ -91,6 +91,17 @@ def format_context(
     return "\n".join(lines)
 
 
+#: the Parameters section of every error class without its own (numpydoc form)
+_SHARED_PARAMETERS = """
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+"""
+
+
 class RectinumbaError(ValueError):
     """Base class of all errors raised by rectinumba.
 
@@ -110,6 +121,12 @@ class RectinumbaError(ValueError):
     raw_message : str
         ``message`` without the context lines.
     """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        doc = cls.__doc__ or ""
+        if doc and "Parameters" not in doc:  # the constructor every error shares, documented once
+            cls.__doc__ = doc.rstrip() + "\n" + _SHARED_PARAMETERS
 
     def __init__(self, message: str, **context) -> None:
         self.context = {k: v for k, v in context.items() if v is not None}
@@ -186,72 +203,24 @@ class _PlainKeyMessage:
 
 class TemplateNotFoundError(TemplateError, FileNotFoundError):
     """A template file (or the package of a dot path) does not exist (PyRates:
-    ``FileNotFoundError``).
-
-    Parameters
-    ----------
-    message : str
-        What went wrong.
-    **context : str or int
-        Where, as for :class:`RectinumbaError`.
-    """
+    ``FileNotFoundError``)."""
 
 
 class TemplateNameError(TemplateError, AttributeError):
-    """A template name is not defined in its YAML file (PyRates: ``AttributeError``).
-
-    Parameters
-    ----------
-    message : str
-        What went wrong.
-    **context : str or int
-        Where, as for :class:`RectinumbaError`.
-    """
+    """A template name is not defined in its YAML file (PyRates: ``AttributeError``)."""
 
 
 class TemplateKeyError(_PlainKeyMessage, TemplateError, KeyError):
-    """A template lacks a required key such as ``base`` (PyRates: ``KeyError``).
-
-    Parameters
-    ----------
-    message : str
-        What went wrong.
-    **context : str or int
-        Where, as for :class:`RectinumbaError`.
-    """
+    """A template lacks a required key such as ``base`` (PyRates: ``KeyError``)."""
 
 
 class NodeNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
-    """No node has this label (RectiPy, through networkx: ``KeyError``).
-
-    Parameters
-    ----------
-    message : str
-        What went wrong.
-    **context : str or int
-        Where, as for :class:`RectinumbaError`.
-    """
+    """No node has this label (RectiPy, through networkx: ``KeyError``)."""
 
 
 class EdgeNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
-    """No edge joins these nodes (RectiPy, through networkx: ``KeyError``).
-
-    Parameters
-    ----------
-    message : str
-        What went wrong.
-    **context : str or int
-        Where, as for :class:`RectinumbaError`.
-    """
+    """No edge joins these nodes (RectiPy, through networkx: ``KeyError``)."""
 
 
 class VariableNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
-    """A variable name matches no variable of the node's model (RectiPy: ``KeyError``).
-
-    Parameters
-    ----------
-    message : str
-        What went wrong.
-    **context : str or int
-        Where, as for :class:`RectinumbaError`.
-    """
+    """A variable name matches no variable of the node's model (RectiPy: ``KeyError``)."""
