@@ -8,9 +8,35 @@ from .errors import NetworkError
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["Edge", "TRAIN_MODES", "orient_weights"]
+__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights"]
 
 TRAIN_MODES = (None, "gd", "rls")
+
+
+def default_weights(n_target: int, n_source: int, train: str | None, seed=None) -> np.ndarray:
+    """Weights of an edge added without any: standard normal, zeros for ``train="rls"``.
+
+    Parameters
+    ----------
+    n_target, n_source : int
+        Units of the target and the source node.
+    train : str or None
+        The edge's training mode; an RLS edge starts at zero (RectiPy).
+    seed : int, numpy.random.Generator or None
+        Random source; None draws from numpy's global generator, so ``np.random.seed`` makes a
+        script repeatable.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_target, n_source) weights.
+    """
+    if train == "rls":
+        return np.zeros((n_target, n_source))
+    if seed is None:
+        return np.random.standard_normal((n_target, n_source))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return rng.standard_normal((n_target, n_source))
 
 
 def orient_weights(weights, n_source: int, n_target: int, *, source: str, target: str):
@@ -68,6 +94,9 @@ class Edge:
         Force CSR (True) or dense (False); None chooses by density.
     dtype : numpy.dtype
         Float type of the weights.
+    rls : tuple of (float or None, float or None)
+        RLS forgetting factor ``beta`` and ``P0 = alpha I`` given to ``add_edge`` (RectiPy's RLS
+        edge options), used by fit_rls unless it is given its own.
 
     Attributes
     ----------
@@ -82,10 +111,23 @@ class Edge:
     rls_P
         Inverse-correlation matrix of recursive least squares (fit_rls), carried between calls;
         None until the edge is first trained.
+    rls_beta, rls_alpha
+        Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
+        fit_rls uses them unless it is given its own. None when not given.
     """
 
     def __init__(
-        self, source: str, target: str, weights, *, train, mask, feedback: bool, sparse, dtype
+        self,
+        source: str,
+        target: str,
+        weights,
+        *,
+        train,
+        mask,
+        feedback: bool,
+        sparse,
+        dtype,
+        rls: tuple[float | None, float | None] = (None, None),
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
@@ -118,6 +160,7 @@ class Edge:
         else:
             self.mask = None
         self.rls_P = None
+        self.rls_beta, self.rls_alpha = rls
         self._weights = as_weight_matrix(
             weights, shape, dtype, sparse=sparse, what=what, trainable=train is not None
         )

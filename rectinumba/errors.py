@@ -1,8 +1,23 @@
 """Exception hierarchy of rectinumba.
 
 Every error is a :class:`RectinumbaError`, itself a ``ValueError`` so that code written against
-RectiPy's ``ValueError``/``KeyError`` habits still catches it. Messages name what the user wrote:
-the file, the template, the equation (with a caret under the offending column), the variable.
+RectiPy's ``ValueError`` habits still catches it. Where RectiPy (through PyRates or networkx) raised
+another builtin, the rectinumba error is that builtin too, so that a RectiPy script's ``except``
+clause still catches it:
+
+================================  =======================  ======================================
+rectinumba error                  also a                   raised for
+================================  =======================  ======================================
+:class:`TemplateNotFoundError`    ``FileNotFoundError``    a template file or package not found
+:class:`TemplateNameError`        ``AttributeError``       a template name missing from its file
+:class:`TemplateKeyError`         ``KeyError``             a template without a ``base:`` key
+:class:`NodeNotFoundError`        ``KeyError``             an unknown node label
+:class:`EdgeNotFoundError`        ``KeyError``             an unknown edge
+:class:`VariableNotFoundError`    ``KeyError``             an unknown variable name
+================================  =======================  ======================================
+
+Messages name what the user wrote: the file, the template, the equation (with a caret under the
+offending column), the variable.
 """
 
 from __future__ import annotations
@@ -10,8 +25,14 @@ from __future__ import annotations
 __all__ = [
     "RectinumbaError",
     "TemplateError",
+    "TemplateNotFoundError",
+    "TemplateNameError",
+    "TemplateKeyError",
     "EquationError",
     "NetworkError",
+    "NodeNotFoundError",
+    "EdgeNotFoundError",
+    "VariableNotFoundError",
     "SimulationError",
     "BackendError",
     "format_context",
@@ -117,6 +138,17 @@ def _equation_window(equation: str, column: int | None) -> tuple[str, int | None
     return shown, None if column is None else column - start + len(head)
 
 
+#: the Parameters section of every error class without its own (numpydoc form)
+_SHARED_PARAMETERS = """
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+"""
+
+
 class RectinumbaError(ValueError):
     """Base class of all errors raised by rectinumba.
 
@@ -136,6 +168,12 @@ class RectinumbaError(ValueError):
     raw_message : str
         ``message`` without the context lines.
     """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        doc = cls.__doc__ or ""
+        if doc and "Parameters" not in doc:  # the constructor every error shares, documented once
+            cls.__doc__ = doc.rstrip() + "\n" + _SHARED_PARAMETERS
 
     def __init__(self, message: str, **context) -> None:
         self.context = {k: v for k, v in context.items() if v is not None}
@@ -201,3 +239,35 @@ class BackendError(RectinumbaError):
     **context : str or int
         Where, as for :class:`RectinumbaError`.
     """
+
+
+class _PlainKeyMessage:
+    """Mixin for errors that are also ``KeyError``: print the message, not its ``repr``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TemplateNotFoundError(TemplateError, FileNotFoundError):
+    """A template file (or the package of a dot path) does not exist (PyRates:
+    ``FileNotFoundError``)."""
+
+
+class TemplateNameError(TemplateError, AttributeError):
+    """A template name is not defined in its YAML file (PyRates: ``AttributeError``)."""
+
+
+class TemplateKeyError(_PlainKeyMessage, TemplateError, KeyError):
+    """A template lacks a required key such as ``base`` (PyRates: ``KeyError``)."""
+
+
+class NodeNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
+    """No node has this label (RectiPy, through networkx: ``KeyError``)."""
+
+
+class EdgeNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
+    """No edge joins these nodes (RectiPy, through networkx: ``KeyError``)."""
+
+
+class VariableNotFoundError(_PlainKeyMessage, NetworkError, KeyError):
+    """A variable name matches no variable of the node's model (RectiPy: ``KeyError``)."""

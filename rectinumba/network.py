@@ -12,14 +12,22 @@ from typing import Any
 
 import numpy as np
 
+from . import compat
 from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
-from .edges import Edge, orient_weights
-from .errors import BackendError, NetworkError, SimulationError
+from .edges import Edge, default_weights, orient_weights
+from .errors import (
+    BackendError,
+    EdgeNotFoundError,
+    NetworkError,
+    NodeNotFoundError,
+    SimulationError,
+)
 from .locking import exclusive, new_lock
 from .names import check_name
 from .nodes import DiffEqNode, FuncNode
 from .training.bptt import BPTTMixin
 from .training.readout import ReadoutTrainingMixin
+from .training.snapshot import restore_state, snapshot_state
 from .validate import MAX_UNITS, integer, real_array
 from .weights import csr_parts, is_sparse
 
@@ -27,9 +35,6 @@ __all__ = ["Network"]
 
 #: steps per kernel call in long runs (bounds input conversion memory, drives progress display)
 CHUNK_STEPS = 200_000
-
-_NODE_KWARGS = {"spike_slope", "sparse", "clear", "verbose"}
-
 
 def _load_model(node):
     """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
@@ -50,7 +55,7 @@ def _load_model(node):
     )
 
 
-class Network(ReadoutTrainingMixin, BPTTMixin):
+class Network(ReadoutTrainingMixin, BPTTMixin, compat.RectiPyMethods):
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
@@ -85,9 +90,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             raise NetworkError(f"dt must be a number, got {dt!r}") from None
         if not np.isfinite(dt) or dt <= 0:
             raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise NetworkError(f"dtype must be float64 or float32, got {dtype}")
+        dtype = compat.as_float_dtype(dtype)
         self.dt, self.dtype = dt, dtype
         self.device = device
         self._backend = self._make_backend(device)
@@ -139,7 +142,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         **kwargs,
     ) -> Network:
         """A Network holding one diff-eq node (RectiPy's main entry point)."""
-        dtype = kwargs.pop("dtype", np.float64)
+        dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         net = cls(dt, device=device, dtype=dtype)
         net.add_diffeq_node(
             label,
@@ -204,7 +207,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             Variables coupled by J.
         spike_var, spike_def, spike_threshold, spike_reset
             Make the node spiking: ``spike_def >= threshold`` emits a spike (``spike_var`` receives
-            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update.
+            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update. RectiPy 0.12's
+            ``reset_var`` (= ``spike_def``) and ``reset=False`` (the template resets itself) are
+            accepted too, see :func:`rectinumba.compat.diffeq_node_options`.
         op
             Operator whose variables bare names refer to.
         train_params
@@ -218,18 +223,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             Population size when no weights are given.
         **kwargs
             ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR or dense
-            coupling). Without ``sparse``, a J in ``train_params`` keeps the form it was given: a
-            dense array stays dense and all N x N entries are trained; a scipy.sparse matrix
-            keeps its sparsity structure (only its stored entries are trained, zeros elsewhere
-            stay zero). A static dense J of at least 100 x 100 with under 20 % non-zeros is
-            stored as CSR for speed.
+            coupling), template variable overrides (``tau=2.0``), and RectiPy's keywords
+            (:mod:`rectinumba.compat`). Without ``sparse``, a J in ``train_params`` keeps the form
+            it was given: a dense array stays dense and all N x N entries are trained; a
+            scipy.sparse matrix keeps its sparsity structure (only its stored entries are trained,
+            zeros elsewhere stay zero). A static dense J of at least 100 x 100 with under 20 %
+            non-zeros is stored as CSR for speed.
         """
         self._check_label(label)
-        unknown = set(kwargs) - _NODE_KWARGS
-        if unknown:
-            raise NetworkError(
-                f"add_diffeq_node got unknown keyword argument(s) {sorted(unknown)}", node=label
-            )
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
         if weights is not None:
@@ -252,23 +253,26 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             raise NetworkError("give either weights (N x N) or N", node=label)
         N = integer(N, "N", low=1, high=MAX_UNITS, node=label)
         model = _load_model(node)
+        spiking = (spike_var, spike_def, spike_threshold, spike_reset)
+        opts = compat.diffeq_node_options(self, label, model, op, *spiking, node_vars, kwargs)
         new = DiffEqNode(
             label,
-            model,
+            opts.model,
             int(N),
             input_var=input_var,
             output_var=output_var,
             source_var=source_var,
             target_var=target_var,
             spike_var=spike_var,
-            spike_def=spike_def,
+            spike_def=opts.spike_def,
+            reset=opts.reset,
             spike_threshold=spike_threshold,
             spike_reset=spike_reset,
-            spike_slope=kwargs.get("spike_slope"),
+            spike_slope=opts.spike_slope,
             weights=weights,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             train_params=train_params,
-            node_vars=node_vars,
+            node_vars=opts.node_vars,
             record_vars=record_vars,
             op=op,
             dtype=self.dtype,
@@ -278,9 +282,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         return new
 
     @exclusive
-    def add_func_node(self, label: str, n: int, activation_function: str = "identity") -> FuncNode:
-        """Add a layer of ``n`` units applying ``activation_function`` to their summed input."""
+    def add_func_node(
+        self, label: str, n: int, activation_function: str = "identity", **kwargs
+    ) -> FuncNode:
+        """Add ``n`` units applying ``activation_function`` to their summed input."""
         self._check_label(label)
+        compat.func_node_options(label, kwargs)
         new = FuncNode(label, n, activation_function)
         self._nodes[label] = new
         self._changed()
@@ -300,17 +307,16 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """Connect ``source`` to ``target``: target input += weights @ source output.
 
         ``weights`` has shape (n_target, n_source) (a non-square (n_source, n_target) array is
-        transposed); default standard normal. ``mask`` multiplies the weights element-wise.
-        ``feedback=True`` reads the source's output of the previous step. Weights and mask are
-        copied; trained weights keep the form given (see ``add_diffeq_node``). kwargs: ``sparse``,
-        ``seed`` (for default weights).
+        transposed); default standard normal (zeros for ``train="rls"``, as RectiPy). ``mask``
+        multiplies the weights element-wise. ``feedback=True`` reads the source's output of the
+        previous step. Weights and mask are copied; trained weights keep the form given (see
+        ``add_diffeq_node``). kwargs: ``sparse``, ``seed`` (for default weights), ``beta``/``alpha``
+        (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs`` (:mod:`rectinumba.compat`).
         """
-        unknown = set(kwargs) - {"sparse", "seed"}
-        if unknown:
-            raise NetworkError(f"add_edge got unknown keyword argument(s) {sorted(unknown)}")
+        opts = compat.edge_options(self, train, kwargs)
         for label in (source, target):
             if label not in self._nodes:
-                raise NetworkError(f"add_edge: no node labelled {label!r} (nodes: {self.nodes})")
+                raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
         if (source, target) in self._edges:
             raise NetworkError(
                 f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
@@ -322,14 +328,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
-            # without a seed, numpy's global generator: np.random.seed makes scripts repeatable
-            seed = kwargs.get("seed")
-            draw = (
-                np.random.standard_normal
-                if seed is None
-                else np.random.default_rng(seed).standard_normal
-            )
-            weights = draw((n_t, n_s))
+            weights = default_weights(n_t, n_s, train, opts.seed)
         elif not is_sparse(weights):
             weights = real_array(weights, self.dtype, what=f"edge {source!r} -> {target!r} weights")
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
@@ -340,8 +339,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             train=train,
             mask=mask,
             feedback=feedback,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             dtype=self.dtype,
+            rls=(opts.rls_beta, opts.rls_alpha),
         )
         self._edges[(source, target)] = edge
         self._changed()
@@ -379,13 +379,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         try:
             return self._nodes[label]
         except (KeyError, TypeError):
-            raise NetworkError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
+            raise NodeNotFoundError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
     def get_edge(self, source: str, target: str) -> Edge:
         try:
             return self._edges[(source, target)]
         except KeyError:
-            raise NetworkError(f"no edge {source!r} -> {target!r} (edges: {self.edges})") from None
+            msg = f"no edge {source!r} -> {target!r} (edges: {self.edges})"
+            raise EdgeNotFoundError(msg) from None
 
     @exclusive
     def pop_node(self, label: str) -> DiffEqNode | FuncNode:
@@ -475,19 +476,12 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     def _transaction(self, *arrays: np.ndarray) -> Iterator[None]:
         """Undo everything a failing block did to states, feedback buffers, the step counter and
         ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
-        states = {
-            label: {k: v.copy() for k, v in node.state.items()}
-            for label, node in self._nodes.items()
-            if isinstance(node, DiffEqNode)
-        }
-        prev, step = {k: v.copy() for k, v in self._prev.items()}, self._step
+        start = snapshot_state(self)
         saved = [(a, a.copy()) for a in arrays]
         try:
             yield
         except BaseException:
-            for label, state in states.items():
-                self._nodes[label].state = state
-            self._prev, self._step = prev, step
+            restore_state(self, start)
             for a, copy in saved:
                 a[...] = copy
             raise
@@ -582,6 +576,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                     node.spike_var,
                     node.spike_def,
                     rec,
+                    node.network_reset,
                 )
             )
         edges = tuple(
@@ -651,6 +646,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"inputs must have shape (T, {m}) or (B, T, {m}); "
                 f"got an array of shape {np.shape(inputs)}"
             )
+        x = compat.spread_input_columns(x, m)  # (T, 1): every input unit gets the column
         if x.shape[2] != m:
             raise NetworkError(
                 f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
@@ -852,11 +848,15 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         sampling_steps: int = 1,
         cutoff: int = 0,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         **kwargs,
     ):
         """Simulate ``T`` steps; returns an :class:`~rectinumba.observer.Observer`.
+
+        RectiPy's ``enable_grad``, ``truncate_steps`` and ``record_loss`` (a run has no loss) are
+        accepted and have no effect.
 
         Parameters
         ----------
@@ -876,8 +876,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             over neurons. States are recorded after the update; algebraic and input variables as
             computed during the step.
         """
-        if kwargs:
-            raise NetworkError(f"run got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("run", kwargs)
         sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
         x, batched = self._as_inputs(inputs)
         out_rec, recs, keys, _, _ = self._execute(
@@ -920,16 +919,18 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """One step with input ``x`` of shape (n_in,) (or (B, n_in)); returns the output."""
         arr = np.asarray(x)
         batched = arr.ndim == 2
-        if arr.ndim == 0 and self.n_in == 1:
-            arr = arr.reshape(1)
-        if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
+        arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
+        x3 = arr[:, None, :] if batched else arr[None, None, :] if arr.ndim == 1 else arr
+        x3 = compat.spread_input_columns(x3, self.n_in)
+        if x3.ndim != 3 or x3.shape[-1] != self.n_in:
             raise NetworkError(
                 f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
                 f"got {np.shape(x)}"
             )
-        if batched and arr.shape[0] == 0:
-            raise NetworkError(f"forward: an input of shape {arr.shape} holds no trial (B = 0)")
-        x3 = arr[:, None, :] if batched else arr[None, None, :]
+        if x3.shape[0] == 0:
+            raise NetworkError(f"forward: an input of shape {np.shape(x)} holds no trial (B = 0)")
+        if not (np.issubdtype(x3.dtype, np.integer) or np.issubdtype(x3.dtype, np.floating)):
+            raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
         out_rec, *_ = self._execute(x3, sampling=1, cutoff=0, record_output=True)
         return out_rec[:, 0] if batched else out_rec[0, 0]
 

@@ -89,6 +89,9 @@ class DiffEqNode:
         Population size.
     input_var, output_var, source_var, target_var, spike_var, spike_def : str or None
         Variable names as the user wrote them (resolved to qualified names here).
+    reset : bool
+        Whether the network resets ``spike_def`` after a spike (False: the model's equations
+        do, RectiPy 0.12's ``reset=False``).
     spike_threshold, spike_reset : float
         Spike condition ``spike_def >= spike_threshold`` and the value ``spike_def`` is reset to.
     spike_slope : float or None
@@ -114,6 +117,8 @@ class DiffEqNode:
         Node label, compiled neuron model, population size.
     input_var, output_var, source_var, target_var, spike_var, spike_def
         Qualified variable names (None where unused).
+    network_reset
+        Whether the network resets ``spike_def`` after a spike (False: the model does).
     values
         Parameter / undriven input values, name -> (B or 1, N) array.
     initial
@@ -140,6 +145,7 @@ class DiffEqNode:
         target_var: str | None,
         spike_var: str | None,
         spike_def: str | None,
+        reset: bool = True,
         spike_threshold: float,
         spike_reset: float,
         spike_slope: float | None,
@@ -152,6 +158,7 @@ class DiffEqNode:
         dtype,
     ) -> None:
         self.label, self.model, self.N, self.dtype, self.op = label, model, int(N), dtype, op
+        self.network_reset = bool(reset)  # False: the model resets spike_def itself (RectiPy 0.12)
         resolve = self.resolve
         self.output_var = resolve(output_var, "output_var")
         self.input_var = resolve(input_var, "input_var") if input_var is not None else None
@@ -273,10 +280,8 @@ class DiffEqNode:
             raise NetworkError(f"{what} must be a variable name, got {name!r}", node=self.label)
         try:
             return self.model.resolve(name, self.op)
-        except NetworkError as err:
-            raise NetworkError(
-                f"{what}: {err.raw_message}", node=self.label, variable=name
-            ) from None
+        except NetworkError as err:  # keep the class: VariableNotFoundError is also a KeyError
+            raise type(err)(f"{what}: {err.raw_message}", node=self.label, variable=name) from None
 
     @property
     def parameter_names(self) -> list[str]:

@@ -216,8 +216,8 @@ def test_non_numeric_training_arguments_are_network_errors():
         NetworkError, match="fit_rls: update_steps must be a positive integer, got 'a'"
     ):
         rls.fit_rls(x, y, update_steps="a", verbose=False)
-    with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got None"):
-        rls.fit_rls(x, y, beta=None, verbose=False)
+    with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got 'b'"):
+        rls.fit_rls(x, y, beta="b", verbose=False)
     with pytest.raises(NetworkError, match="fit_rls: alpha must be a number, got 'x'"):
         rls.fit_rls(x, y, alpha="x", verbose=False)
     with pytest.raises(

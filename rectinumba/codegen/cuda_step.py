@@ -359,7 +359,7 @@ class _DiffEq:
         for j, s in enumerate(self.states):
             arr = ctx.arg("state", k, s)
             code(f"y{j} = {arr}[b, i] + dt * d{j}")
-            if spec.spiking and s == spec.spike_def:
+            if spec.resets and s == spec.spike_def:
                 flag = "spk" if L == 0 else f"z_spk{k}[b, i]"
                 with code.block(f"if {flag} != 0.0:"):
                     code(f"y{j} = {ctx.arg('scalar', k, 'reset')}")

@@ -283,7 +283,7 @@ class _DiffEqRenderer:
             code(f"d{j} = {self.expr(self.derivs[s], L)}")
         for j, s in enumerate(self.states):
             code(f"y{j} = n{k}_s{j}[b, i] + dt * d{j}")
-            if spec.spiking and s == spec.spike_def:
+            if spec.resets and s == spec.spike_def:
                 with code.block(f"if {'spk' if L == 0 else f'n{k}_spk[b, i]'} != 0.0:"):
                     code(f"y{j} = n{k}_rst")
             with code.block(f"if not math.isfinite(y{j}) and status[b, 0] == 0:"):

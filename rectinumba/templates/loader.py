@@ -29,7 +29,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import TemplateError, short
+from ..errors import (
+    TemplateError,
+    TemplateKeyError,
+    TemplateNameError,
+    TemplateNotFoundError,
+    short,
+)
 from .template import (
     CircuitEdge,
     CircuitTemplate,
@@ -69,7 +75,18 @@ _MAX_TEXT = 4 * _MAX_BYTES
 
 
 class _NotFound(TemplateError):
-    """A path that names no template (raised while resolving, before anything is built)."""
+    """A path that names no template (raised while resolving, before anything is built).
+
+    ``public`` is the class it leaves the loader as: a missing file or package is a
+    :class:`TemplateNotFoundError` (a ``FileNotFoundError``), a name missing from its file a
+    :class:`TemplateNameError` (an ``AttributeError``), as PyRates raised them for RectiPy.
+    """
+
+    public: type[TemplateError] = TemplateNotFoundError
+
+
+class _NameNotFound(_NotFound):
+    public = TemplateNameError
 
 
 def builtin_dir() -> Path:
@@ -312,14 +329,14 @@ def _lookup(file: Path, name: str | None) -> tuple[str, Any]:
     names = [str(k) for k in data if k != "aliases"]
     if name is None:
         if len(names) != 1:
-            raise _NotFound(
+            raise _NameNotFound(
                 f"the file defines {len(names)} templates {names}: name one as file.yaml/template",
                 file=str(file),
             )
         name = names[0]
     if name == "aliases" or name not in data:
-        raise _NotFound(
-            f"template {short(name)} not found; the file defines {names}",
+        raise _NameNotFound(
+            f"template {short(name)} not found; the file defines {short(names)}",
             file=str(file),
             template=name,
         )
@@ -346,7 +363,7 @@ class _Loader:
         try:
             return self.load(path, file, chain + (key,))
         except _NotFound as exc:
-            raise TemplateError(
+            raise exc.public(
                 f"unknown {what} {short(path)}: {exc.raw_message}",
                 file=str(file),
                 template=name,
@@ -375,7 +392,7 @@ class _Loader:
             )
         base = spec.get("base")
         if base is None:
-            raise TemplateError(
+            raise TemplateKeyError(
                 "the template has no 'base' (OperatorTemplate, NodeTemplate, EdgeTemplate, "
                 "CircuitTemplate or another template)",
                 **context,
@@ -570,5 +587,5 @@ def load_template(path: str, *, relative_to: str | os.PathLike | None = None) ->
     try:
         return _Loader().load(path, referrer, ())
     except _NotFound as exc:
-        # re-raise as the public class so callers (and tests) see a plain TemplateError
-        raise TemplateError(exc.raw_message, **exc.context) from None
+        # re-raise as the public class (a TemplateError that is also the builtin PyRates raised)
+        raise exc.public(exc.raw_message, **exc.context) from None

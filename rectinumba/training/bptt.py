@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import compat
 from ..errors import NetworkError, SimulationError
 from ..locking import exclusive
 from ..validate import integer
+from .snapshot import restore_state, snapshot_state
 
 __all__ = ["BPTTMixin"]
 
@@ -165,8 +167,8 @@ class BPTTMixin:
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         lr: float = 1e-3,
-        update_steps: int = 100,
         sampling_steps: int = 1,
+        update_steps: int = 100,
         verbose: bool = True,
         **kwargs,
     ):
@@ -179,9 +181,11 @@ class BPTTMixin:
           outputs against its targets is back-propagated through that window only and the
           optimizer takes one step. The state carries over from window to window.
         - a batch (B, T, m): the same with B trials at once; the loss (mean reduction) averages
-          over the trials, so the gradient is the trial average.
+          over the trials, so the gradient is the trial average. Like the epochs of a list, the
+          trials are replays from the state at the call: the network returns to that state.
         - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
-          whole epoch; the state is reset (``reset()``) between epochs.
+          whole epoch; every epoch starts from the state the network had when fit_bptt was
+          called, and the network returns to that state afterwards (RectiPy).
 
         Parameters
         ----------
@@ -192,27 +196,27 @@ class BPTTMixin:
             Optimizer name and options (torch's defaults, :mod:`rectinumba.training.optimizers`).
         loss, loss_kwargs
             Loss name and options (:mod:`rectinumba.training.losses`).
-        update_steps
-            Window length of truncated BPTT (array inputs).
         sampling_steps
             Steps between two recordings of the output and of ``record_vars``.
+        update_steps
+            Window length of truncated BPTT (array inputs).
         verbose
             Print the loss of each update.
         **kwargs
             ``record_output`` (True), ``record_loss`` (True), ``record_vars`` (state variables
             only, as ``(node, var)`` or ``(node, var, reduce)``; recorded after the update),
             ``checkpoint`` (K: keep the state every K steps and recompute the tape segment by
-            segment in the backward pass; memory O(T/K + K) instead of O(T)).
+            segment in the backward pass; memory O(T/K + K) instead of O(T)); RectiPy's
+            ``retain_graph`` is accepted and has no effect.
 
         Returns
         -------
         Observer
-            ``"loss"`` (one value per update), ``"epoch_loss"`` (list inputs: one per epoch),
-            ``"out"`` and the recorded variables.
+            ``"loss"`` (one value per update), ``"epoch_loss"`` (the mean loss of each epoch;
+            an array input is one epoch), ``"epochs"`` (epoch indices, RectiPy's x axis for
+            ``epoch_loss``), ``"out"`` and the recorded variables.
         """
-        unknown = set(kwargs) - _FIT_KWARGS
-        if unknown:
-            raise NetworkError(f"fit_bptt got unknown keyword argument(s) {sorted(unknown)}")
+        compat.run_options("fit_bptt", {k: v for k, v in kwargs.items() if k not in _FIT_KWARGS})
         record_output = bool(kwargs.get("record_output", True))
         record_loss = bool(kwargs.get("record_loss", True))
         record_vars = kwargs.get("record_vars")
@@ -247,10 +251,11 @@ class BPTTMixin:
         engine = None
         # a failure (a non-finite state, the Observer refusing record_vars) restores the trained
         # parameters (in place), the states, feedback buffers and step counter
+        start = snapshot_state(self)
         with self._transaction(*params.values()):
             for i, (x, y) in enumerate(epochs):
                 if i > 0:
-                    self.reset()
+                    restore_state(self, start)
                 B, T = x.shape[:2]
                 if engine is None or engine.B != B:
                     engine = BPTTEngine(self, B)
@@ -295,10 +300,12 @@ class BPTTMixin:
             obs = self._bptt_observer(
                 outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0]
             )
+        if is_list or batched:
+            restore_state(self, start)
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
-        if is_list:
-            obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epochs", np.arange(len(epoch_losses)), time_series=False)
         return obs
 
     def _bptt_observer(self, outs, recs, rec_states, sampling, batched, B):
