@@ -302,14 +302,15 @@ def _fingerprint(source: str, options: str) -> str:
 
 
 def kernel_file_name(source: str, options: str = "") -> str:
-    """Name of the module file of ``source`` (``k_<hash>.py``).
+    """Name of the module file of ``source``: ``k_<hash>.py``.
 
     Parameters
     ----------
     source : str
         Generated source.
     options : str
-        Backend options that are part of the hash.
+        Backend options; the hash covers them, the source and the Python, numpy and numba
+        versions.
 
     Returns
     -------
