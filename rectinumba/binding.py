@@ -66,8 +66,8 @@ def rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
     raise NetworkError(
         f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
         node=label,
-        hint="a 1-D value of length != N is read as one value per trial (B,); give (N,) for "
-        "per-neuron values, or reset() after a batched run",
+        hint="per-trial values (B, 1) or (B, N) need inputs with B trials; give a scalar or "
+        "(N,) for all trials, or reset() after a batched run",
     )
 
 
@@ -162,7 +162,7 @@ class Binding:
 
     def _matrix(self, a):
         """A coupling J (role "J") or edge weights (role "W"): dense, or one CSR part."""
-        m = self.nodes[a.owner].weights if a.role == "J" else self.edges[a.owner].weights
+        m = self.nodes[a.owner]._weights if a.role == "J" else self.edges[a.owner]._weights
         if a.detail == "dense":
             return m
         if id(m) not in self._csr:

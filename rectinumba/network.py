@@ -13,21 +13,21 @@ from typing import Any
 
 import numpy as np
 
+from . import compat
 from .codegen.spec import METHODS
-from .edges import Edge, orient_weights
-from .errors import BackendError, NetworkError
+from .edges import Edge, default_weights, orient_weights
+from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundError
+from .locking import exclusive, new_lock
+from .names import check_name
 from .nodes import DiffEqNode, FuncNode
 from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
 from .training.readout import Evaluator, RidgeTrainer, RLSTrainer
-from .validate import as_choice
+from .validate import MAX_UNITS, choice, integer, real_array
 from .weights import is_sparse
 
 __all__ = ["Network", "CHUNK_STEPS"]
-
-_NODE_KWARGS = {"spike_slope", "sparse", "clear", "verbose"}
-
 
 def _load_model(node):
     """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
@@ -48,18 +48,19 @@ def _load_model(node):
     )
 
 
-def _trainer(cls, method: str):
-    """A Network method that hands its arguments to a trainer object (same signature and docs)."""
+def _trainer(cls, method: str, lock: bool = True):
+    """A Network method that hands its arguments to a trainer object (same signature and docs);
+    ``lock``: the call holds the network (one call at a time, :mod:`rectinumba.locking`)."""
     target = getattr(cls, method)
 
     @functools.wraps(target)
     def call(self, *args, **kwargs):
         return getattr(cls(self, self._runner), method)(*args, **kwargs)
 
-    return call
+    return exclusive(call) if lock else call
 
 
-class Network:
+class Network(compat.RectiPyMethods):
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
@@ -74,6 +75,21 @@ class Network:
         Update rule: ``"euler"`` (default, explicit Euler), ``"heun"`` (RK2), ``"rk4"``
         (classic Runge-Kutta) or ``"exp_euler"`` (exponential Euler, for equations linear in
         their own state). See README "Step semantics" for how stages treat inputs and spikes.
+
+    Notes
+    -----
+    Ownership: every array passed in (weights, edge weights, masks, ``node_vars``, ``set_var``
+    values, ``reset(state)``, inputs, targets) is copied or only read; training never changes a
+    caller's array, and two networks built from one array are independent. Getters return
+    copies (``get_var``, ``state``, ``bptt_parameters``) or read-only views (the ``weights`` of
+    nodes and edges, when dense).
+
+    Threads: a network runs one call at a time. While a call that runs kernels or changes the
+    network (``run``, ``forward``, the ``fit_*`` methods, ``test``, ``reset``, ``set_var``, adding
+    or removing nodes and edges, ...) is in progress, the same call from another thread raises a
+    NetworkError at once rather than waiting (sharing one network between threads would mix their
+    states). Give each thread its own network (``copy.deepcopy(net)``); kernels release the GIL,
+    so networks in several threads run in parallel.
 
     Examples
     --------
@@ -91,16 +107,26 @@ class Network:
         self, dt: float, device: str = "cpu", dtype=np.float64, method: str = "euler"
     ) -> None:
         dt = self._check_dt(dt)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise NetworkError(f"dtype must be float64 or float32, got {dtype}")
-        method = as_choice(method, "method", METHODS)
+        dtype = compat.as_float_dtype(dtype)
+        method = choice(method, "method", METHODS)
         self.dtype = dtype
         self.device = device
         self._backend = self._make_backend(device)
         self._nodes: dict[str, DiffEqNode | FuncNode] = {}
         self._edges: dict[tuple[str, str], Edge] = {}
         self._runner = Runner(self._nodes, self._edges, self._backend, dt, dtype, method)
+        self._call_lock = new_lock()  # one call at a time (rectinumba.locking)
+        self._busy_with: str | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_call_lock", None)  # a lock cannot be pickled; a copy gets its own
+        state["_busy_with"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._call_lock = new_lock()
 
     @staticmethod
     def _check_dt(dt) -> float:
@@ -128,7 +154,7 @@ class Network:
 
     @method.setter
     def method(self, value: str) -> None:
-        self._runner.method = as_choice(value, "method", METHODS)
+        self._runner.method = choice(value, "method", METHODS)
         self._changed()  # the rule is part of the generated kernels
 
     @staticmethod
@@ -188,7 +214,7 @@ class Network:
         Network
             The network.
         """
-        dtype = kwargs.pop("dtype", np.float64)
+        dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         method = kwargs.pop("method", "euler")
         net = cls(dt, device=device, dtype=dtype, method=method)
         net.add_diffeq_node(
@@ -205,8 +231,7 @@ class Network:
 
     # ---- building ------------------------------------------------------------------------
     def _check_label(self, label: str) -> None:
-        if not isinstance(label, str) or not label:
-            raise NetworkError(f"node label must be a non-empty string, got {label!r}")
+        check_name(label, "node label", NetworkError)
         if label in self._nodes:
             raise NetworkError(
                 f"a node labelled {label!r} exists already; pop_node it first", node=label
@@ -216,6 +241,7 @@ class Network:
         """The graph changed: compiled plans are stale."""
         self._runner.changed()
 
+    @exclusive
     def add_diffeq_node(
         self,
         label: str,
@@ -251,7 +277,8 @@ class Network:
             Variable that is the node's output (a state or an algebraic variable, taken from the
             state before the step's update).
         weights : array_like or scipy.sparse matrix, optional
-            (N, N) coupling J: ``target_i = sum_j J[i, j] source_j``.
+            (N, N) coupling J (copied): ``target_i = sum_j J[i, j] source_j``.
+            ``get_var(label, "weights")`` returns J in the form given.
         source_var : str, optional
             Variable whose values J couples.
         target_var : str, optional
@@ -264,19 +291,28 @@ class Network:
         spike_threshold : float
             Spike threshold (tested on the state before the step).
         spike_reset : float
-            Value ``spike_def`` is reset to after the step where a neuron spiked.
+            Value ``spike_def`` is reset to after the step where a neuron spiked. RectiPy 0.12's
+            ``reset_var`` (= ``spike_def``) and ``reset=False`` (the template resets itself) are
+            accepted too, see :func:`rectinumba.compat.diffeq_node_options`.
         op : str, optional
             Operator whose variables bare names refer to.
         train_params : sequence of str, optional
             Parameters trained by fit_bptt (``"weights"`` means J).
         node_vars : dict, optional
-            Parameter or initial-state values: scalar, (N,), (B, N) or (B, 1).
+            Parameter or initial-state values (copied): a scalar, (N,) per neuron (a 1-D array
+            is always per neuron), or per trial (B, 1) or (B, N).
         record_vars : sequence of str, optional
             Variables this node offers for recording (validated here).
         N : int, optional
             Population size when no weights are given.
         **kwargs
-            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR/dense coupling).
+            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR or dense
+            coupling), template variable overrides (``tau=2.0``), and RectiPy's keywords
+            (:mod:`rectinumba.compat`). Without ``sparse``, a J in ``train_params`` keeps the form
+            it was given: a dense array stays dense and all N x N entries are trained; a
+            scipy.sparse matrix keeps its sparsity structure (only its stored entries are trained,
+            zeros elsewhere stay zero). A static dense J of at least 100 x 100 with under 20 %
+            non-zeros is stored as CSR for speed.
 
         Returns
         -------
@@ -295,44 +331,48 @@ class Network:
         DiffEqNode('lif', lif, N=5, spiking)
         """
         self._check_label(label)
-        unknown = set(kwargs) - _NODE_KWARGS
-        if unknown:
-            raise NetworkError(
-                f"add_diffeq_node got unknown keyword argument(s) {sorted(unknown)}", node=label
-            )
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
         if weights is not None:
-            shape = tuple(getattr(weights, "shape", np.shape(weights)))
+            try:
+                shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
+            except ValueError:  # ragged nested lists
+                raise NetworkError(
+                    "weights must be a square (N, N) matrix of numbers, got a ragged "
+                    f"{type(weights).__name__}",
+                    node=label,
+                ) from None
             if len(shape) != 2 or shape[0] != shape[1]:
                 raise NetworkError(
                     f"weights must be a square (N, N) matrix, got shape {shape}", node=label
                 )
-            if N is not None and int(N) != shape[0]:
+            if N is not None and integer(N, "N", low=1, node=label) != shape[0]:
                 raise NetworkError(f"N={N} disagrees with weights of shape {shape}", node=label)
             N = shape[0]
         if N is None:
             raise NetworkError("give either weights (N x N) or N", node=label)
-        if int(N) != N or N < 1:
-            raise NetworkError(f"N must be a positive integer, got {N!r}", node=label)
+        N = integer(N, "N", low=1, high=MAX_UNITS, node=label)
         model = _load_model(node)
+        spiking = (spike_var, spike_def, spike_threshold, spike_reset)
+        opts = compat.diffeq_node_options(self, label, model, op, *spiking, node_vars, kwargs)
         new = DiffEqNode(
             label,
-            model,
+            opts.model,
             int(N),
             input_var=input_var,
             output_var=output_var,
             source_var=source_var,
             target_var=target_var,
             spike_var=spike_var,
-            spike_def=spike_def,
+            spike_def=opts.spike_def,
+            reset=opts.reset,
             spike_threshold=spike_threshold,
             spike_reset=spike_reset,
-            spike_slope=kwargs.get("spike_slope"),
+            spike_slope=opts.spike_slope,
             weights=weights,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             train_params=train_params,
-            node_vars=node_vars,
+            node_vars=opts.node_vars,
             record_vars=record_vars,
             op=op,
             dtype=self.dtype,
@@ -341,7 +381,10 @@ class Network:
         self._changed()
         return new
 
-    def add_func_node(self, label: str, n: int, activation_function: str = "identity") -> FuncNode:
+    @exclusive
+    def add_func_node(
+        self, label: str, n: int, activation_function: str = "identity", **kwargs
+    ) -> FuncNode:
         """Add a layer of ``n`` units applying ``activation_function`` to their summed input.
 
         Parameters
@@ -352,6 +395,8 @@ class Network:
             Number of units.
         activation_function : str
             One of identity, tanh, sigmoid, relu, softplus, softmax, softmin, log_softmax.
+        **kwargs
+            RectiPy's ``dim``/``node_type`` (:func:`rectinumba.compat.func_node_options`).
 
         Returns
         -------
@@ -359,11 +404,13 @@ class Network:
             The node.
         """
         self._check_label(label)
+        compat.func_node_options(label, kwargs)
         new = FuncNode(label, n, activation_function)
         self._nodes[label] = new
         self._changed()
         return new
 
+    @exclusive
     def add_edge(
         self,
         source: str,
@@ -383,8 +430,10 @@ class Network:
         target : str
             Label of the target node.
         weights : array_like or scipy.sparse matrix, optional
-            (n_target, n_source) (a non-square (n_source, n_target) array is transposed);
-            default: standard normal draws from numpy's global generator.
+            (n_target, n_source) (a non-square (n_source, n_target) array is transposed;
+            copied); default: standard normal draws from numpy's global generator (zeros for
+            ``train="rls"``, as RectiPy). Trained weights keep the form given (see
+            :meth:`add_diffeq_node`).
         train : str, optional
             None (static), ``"gd"`` (trained by fit_bptt) or ``"rls"`` (trained by fit_rls).
         mask : array_like, optional
@@ -394,19 +443,19 @@ class Network:
             after the previous step's update; see README "Step semantics"), and does not count
             for the evaluation order (it may close a cycle).
         **kwargs
-            ``sparse`` (force CSR or dense), ``seed`` (for default weights).
+            ``sparse`` (force CSR or dense), ``seed`` (for default weights), ``beta``/``alpha``
+            (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs``
+            (:mod:`rectinumba.compat`).
 
         Returns
         -------
         Edge
             The edge.
         """
-        unknown = set(kwargs) - {"sparse", "seed"}
-        if unknown:
-            raise NetworkError(f"add_edge got unknown keyword argument(s) {sorted(unknown)}")
+        opts = compat.edge_options(self, train, kwargs)
         for label in (source, target):
             if label not in self._nodes:
-                raise NetworkError(f"add_edge: no node labelled {label!r} (nodes: {self.nodes})")
+                raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
         if (source, target) in self._edges:
             raise NetworkError(
                 f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
@@ -418,16 +467,9 @@ class Network:
             )
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
-            # without a seed, numpy's global generator: np.random.seed makes scripts repeatable
-            seed = kwargs.get("seed")
-            draw = (
-                np.random.standard_normal
-                if seed is None
-                else np.random.default_rng(seed).standard_normal
-            )
-            weights = draw((n_t, n_s))
+            weights = default_weights(n_t, n_s, train, opts.seed)
         elif not is_sparse(weights):
-            weights = np.asarray(weights)
+            weights = real_array(weights, self.dtype, what=f"edge {source!r} -> {target!r} weights")
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
         edge = Edge(
             source,
@@ -436,8 +478,9 @@ class Network:
             train=train,
             mask=mask,
             feedback=feedback,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             dtype=self.dtype,
+            rls=(opts.rls_beta, opts.rls_alpha),
         )
         self._edges[(source, target)] = edge
         self._changed()
@@ -465,7 +508,7 @@ class Network:
             edge = self.get_edge(*key)
             return {
                 "edge": edge,
-                "weights": edge.weights,
+                "weights": edge.weights,  # read-only view or copy, in the form given
                 "train": edge.train,
                 "feedback": edge.feedback,
             }
@@ -488,7 +531,7 @@ class Network:
         try:
             return self._nodes[label]
         except (KeyError, TypeError):
-            raise NetworkError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
+            raise NodeNotFoundError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
     def get_edge(self, source: str, target: str) -> Edge:
         """The edge from ``source`` to ``target``.
@@ -508,8 +551,10 @@ class Network:
         try:
             return self._edges[(source, target)]
         except KeyError:
-            raise NetworkError(f"no edge {source!r} -> {target!r} (edges: {self.edges})") from None
+            msg = f"no edge {source!r} -> {target!r} (edges: {self.edges})"
+            raise EdgeNotFoundError(msg) from None
 
+    @exclusive
     def pop_node(self, label: str) -> DiffEqNode | FuncNode:
         """Remove a node and every edge touching it.
 
@@ -531,6 +576,7 @@ class Network:
         self._changed()
         return node
 
+    @exclusive
     def pop_edge(self, source: str, target: str) -> Edge:
         """Remove the edge from ``source`` to ``target``.
 
@@ -551,6 +597,7 @@ class Network:
         self._changed()
         return edge
 
+    @exclusive
     def clear(self) -> None:
         """Remove all nodes and edges."""
         self._nodes.clear()
@@ -591,6 +638,7 @@ class Network:
         """
         return self._diffeq(node).get(var)
 
+    @exclusive
     def set_var(self, node: str, var: str, value) -> None:
         """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node.
 
@@ -609,6 +657,7 @@ class Network:
         if n.coupling != fmt:
             self._changed()
 
+    @exclusive
     def reset(self, state: dict[str, np.ndarray] | None = None) -> None:
         """Return to the templates' initial values and node_vars.
 
@@ -617,15 +666,25 @@ class Network:
         Parameters
         ----------
         state : dict, optional
-            label -> flat state vector (as :attr:`state` gives it), set afterwards.
+            Node label -> flat state vector ((S*N,) or (B, S*N), as :attr:`state` gives it),
+            set afterwards. Every entry is validated (and copied) before anything is reset.
         """
+        # validated (and copied) before anything is reset: a bad entry changes nothing
+        if state is not None and not isinstance(state, dict):
+            raise NetworkError(
+                f"reset(state=...) takes a dict node label -> flat state vector, got "
+                f"{type(state).__name__}"
+            )
+        loaded = {
+            label: self._diffeq(label).parse_flat_state(flat)
+            for label, flat in (state or {}).items()
+        }
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
         self._runner.reset()
-        if state is not None:
-            for label, flat in state.items():
-                self._diffeq(label).load_flat_state(flat)
+        for label, states in loaded.items():
+            self._nodes[label].state.update(states)
 
     # ---- compilation -------------------------------------------------------------------------
     @property
@@ -638,6 +697,7 @@ class Network:
         """Output dimension (size of the output node); valid before compile."""
         return self._nodes[self._runner.io_nodes()[1]].n_out
 
+    @exclusive
     def compile(self) -> Network:
         """Check the graph, render and compile its kernel (done by run/forward when needed).
 
@@ -650,18 +710,23 @@ class Network:
         return self
 
     # ---- running -----------------------------------------------------------------------------
+    @exclusive
     def run(
         self,
         inputs,
         sampling_steps: int = 1,
         cutoff: int = 0,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         sampling_mode: str = "subsample",
         **kwargs,
     ):
         """Simulate ``T`` steps; returns an :class:`~rectinumba.observer.Observer`.
+
+        RectiPy's ``enable_grad``, ``truncate_steps`` and ``record_loss`` (a run has no loss) are
+        accepted and have no effect.
 
         Parameters
         ----------
@@ -684,7 +749,7 @@ class Network:
             ``"subsample"`` (default): the value at each recording step; ``"average"``: the mean
             over each window of ``sampling_steps`` steps (RectiPy 0.12.2), computed in the kernel.
         **kwargs
-            None accepted (a NetworkError names unknown keywords).
+            RectiPy's keywords (:func:`rectinumba.compat.run_options`); others are refused.
 
         Returns
         -------
@@ -704,8 +769,7 @@ class Network:
         >>> obs["out"].shape, obs[("li", "v")].shape
         ((10, 2), (10,))
         """
-        if kwargs:
-            raise NetworkError(f"run got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("run", kwargs)
         recording = Recording.make(
             sampling_steps, cutoff, record_output, record_vars, sampling_mode
         )
@@ -713,13 +777,15 @@ class Network:
         res = self._runner.execute(x, recording, verbose=verbose)
         return recording.observer(self.dt, res.out, res.recs, res.keys, batched)
 
+    @exclusive
     def forward(self, x) -> np.ndarray:
         """One step.
 
         Parameters
         ----------
         x : array_like
-            Input of shape (n_in,), or (B, n_in) for B trials.
+            Input of shape (n_in,), or (B, n_in) for B trials (one value: for every input
+            unit, as RectiPy).
 
         Returns
         -------
@@ -728,14 +794,18 @@ class Network:
         """
         arr = np.asarray(x)
         batched = arr.ndim == 2
-        if arr.ndim == 0 and self.n_in == 1:
-            arr = arr.reshape(1)
-        if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
+        arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
+        x3 = arr[:, None, :] if batched else arr[None, None, :] if arr.ndim == 1 else arr
+        x3 = compat.spread_input_columns(x3, self.n_in)
+        if x3.ndim != 3 or x3.shape[-1] != self.n_in:
             raise NetworkError(
                 f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
                 f"got {np.shape(x)}"
             )
-        x3 = arr[:, None, :] if batched else arr[None, None, :]
+        if x3.shape[0] == 0:
+            raise NetworkError(f"forward: an input of shape {np.shape(x)} holds no trial (B = 0)")
+        if not (np.issubdtype(x3.dtype, np.integer) or np.issubdtype(x3.dtype, np.floating)):
+            raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
         out = self._runner.execute(x3, Recording()).out
         return out[:, 0] if batched else out[0, 0]
 
@@ -745,7 +815,8 @@ class Network:
     test = _trainer(Evaluator, "test")
     fit_bptt = _trainer(BPTTTrainer, "fit")
     bptt_gradients = _trainer(BPTTTrainer, "gradients")
-    bptt_parameters = _trainer(BPTTTrainer, "parameters")
+    bptt_parameters = _trainer(BPTTTrainer, "parameters", lock=False)
+    _trainable_arrays = _trainer(BPTTTrainer, "live_parameters", lock=False)
 
     def __repr__(self) -> str:
         return (

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import NetworkError
-from .validate import as_choice, as_count
+from .validate import choice, integer
 
 __all__ = ["Recording", "SAMPLING_MODES"]
 
@@ -87,9 +87,9 @@ class Recording:
         Recording
             The settings.
         """
-        sampling = as_count(sampling_steps, "sampling_steps", 1)
-        cutoff = as_count(cutoff, "cutoff", 0)
-        mode = as_choice(mode, "sampling_mode", SAMPLING_MODES)
+        sampling = integer(sampling_steps, "sampling_steps", low=1)
+        cutoff = integer(cutoff, "cutoff")
+        mode = choice(mode, "sampling_mode", SAMPLING_MODES)
         entries = []
         seen = set()
         for entry in record_vars or ():

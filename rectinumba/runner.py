@@ -213,7 +213,7 @@ class Runner:
                     "the input node needs input_var (the variable receiving the network input)",
                     node=label,
                 )
-            coupled = node.weights is not None
+            coupled = node.coupling is not None
             specs.append(
                 DiffEqSpec(
                     label,
@@ -226,6 +226,7 @@ class Runner:
                     node.spike_var,
                     node.spike_def,
                     rec,
+                    node.network_reset,
                 )
             )
         edges = tuple(
@@ -308,6 +309,9 @@ class Runner:
                 f"inputs must have shape (T, {m}) or (B, T, {m}); "
                 f"got an array of shape {np.shape(inputs)}"
             )
+        from . import compat
+
+        x = compat.spread_input_columns(x, m)  # (T, 1): every input unit gets the column
         if x.shape[2] != m:
             raise NetworkError(
                 f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
@@ -315,6 +319,10 @@ class Runner:
             )
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
+        if x.shape[0] == 0:
+            # refused here, before anything runs: an empty batch would replace every state by
+            # a (0, N) array
+            raise NetworkError(f"inputs of shape {np.shape(inputs)} hold no trial (B = 0)")
         return x, batched
 
     def resolve(self, recording: Recording) -> tuple[dict, list]:
@@ -454,10 +462,20 @@ class Runner:
         B : int
             Number of trials.
         """
-        from .backends.status import describe
+        from .backends.status import RLS_NONFINITE, describe, describe_rls
 
         b = int(np.flatnonzero(status[:, 0])[0])
         code, step, k, j, neuron = (int(v) for v in status[b])
+        if code == RLS_NONFINITE:
+            edge = list(self.edges.values())[k]
+            raise SimulationError(
+                describe_rls(j, source=edge.source, target=edge.target, step=step)
+                + "; the weights, P and the network state are as they were before this call",
+                hint="with beta < 1, P grows like beta**-t along directions the inputs do not "
+                "excite until it overflows (RLS windup): use beta = 1 (or closer to 1), "
+                "reset_P=True between calls, or inputs that excite every direction (e.g. with "
+                "some noise)",
+            )
         var = spec.nodes[k].model.states[j]
         msg = describe(
             code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None
@@ -489,19 +507,14 @@ class Runner:
         None
             Control to the block.
         """
-        states = {
-            label: {k: v.copy() for k, v in node.state.items()}
-            for label, node in self.nodes.items()
-            if isinstance(node, DiffEqNode)
-        }
-        carry, step = {k: v.copy() for k, v in self.carry.items()}, self.step
+        from .training.snapshot import restore_state, snapshot_state
+
+        start = snapshot_state(self)
         saved = [(a, a.copy()) for a in arrays]
         try:
             yield
         except BaseException:
-            for label, state in states.items():
-                self.nodes[label].state = state
-            self.carry, self.step = carry, step
+            restore_state(self, start)
             for a, copy in saved:
                 a[...] = copy
             raise

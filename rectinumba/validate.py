@@ -1,94 +1,225 @@
-"""Checks of the numbers users pass: one place for "must be a positive integer, got 'a'".
+"""Validation of the numbers and arrays users pass (scikit-learn's ``check_array`` is the model).
 
-Every public method validates its numeric arguments with these helpers before anything changes,
-so a wrong value is a :class:`~rectinumba.errors.NetworkError` that names the argument and what
-was given, never a bare ``ValueError``/``TypeError`` from ``int()`` or ``float()``.
+One place checks kind (real numbers only: no strings, objects or complex values), shape is the
+caller's business, finiteness, and makes the copy that the network then owns. Nothing downstream
+re-checks or mutates a caller's array, and a refused value is reported before any state changes.
+Scalars: :func:`integer` (counts, steps), :func:`number` (rates, penalties), :func:`choice`
+(names from a fixed set): "must be a positive integer, got 'a'" is written once, here.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from typing import Any
 
-from .errors import NetworkError
+import numpy as np
 
-__all__ = ["as_number", "as_count", "as_choice"]
+from .errors import NetworkError, RectinumbaError, short
+
+__all__ = [
+    "real_array",
+    "first_nonfinite",
+    "integer",
+    "number",
+    "choice",
+    "MAX_INT",
+    "MAX_UNITS",
+]
+
+#: largest integer argument (step counts, sampling intervals): kernels count steps in int64
+MAX_INT = 2**62
+#: most units of one node (a population of more is a typo, not a model that fits in memory)
+MAX_UNITS = 2**31 - 1
 
 
-def as_number(value, what: str, *, integer: bool = False, finite: bool = False) -> float | int:
-    """``value`` as a float (or an int when ``integer``), or a NetworkError naming it.
+def _kind_problem(arr: np.ndarray) -> str | None:
+    if np.iscomplexobj(arr):
+        return f"must be real numbers, got complex values (dtype {arr.dtype})"
+    if not (
+        np.issubdtype(arr.dtype, np.floating)
+        or np.issubdtype(arr.dtype, np.integer)
+        or arr.dtype == np.bool_
+    ):
+        return f"must be numbers, got dtype {arr.dtype}"
+    return None
+
+
+def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN or infinite entry of ``arr``, or None when all are finite.
 
     Parameters
     ----------
-    value : object
-        What the user passed.
-    what : str
-        Its name in messages (``"fit_rls: beta"``).
-    integer : bool
-        Require an integral value and return an int.
-    finite : bool
-        Refuse NaN and infinities.
+    arr : numpy.ndarray
+        A real array.
 
     Returns
     -------
-    float or int
-        The number. Range checks are the caller's; this refuses what is no number at all.
+    tuple of int or None
+        The index (``()`` for a 0-d array) or None.
     """
-    if isinstance(value, bool):
-        kind = "an integer" if integer else "a number"
-        raise NetworkError(f"{what} must be {kind}, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        kind = "an integer" if integer else "a number"
-        raise NetworkError(f"{what} must be {kind}, got {value!r}") from None
-    if integer:
-        if not math.isfinite(number) or number != int(number):
-            raise NetworkError(f"{what} must be an integer, got {value!r}")
-        return int(number)
-    if finite and not math.isfinite(number):
-        raise NetworkError(f"{what} must be a finite number, got {value!r}")
-    return number
+    # a sum allocates nothing; only a non-finite sum (NaN, inf or overflow) is searched
+    with np.errstate(over="ignore", invalid="ignore"):
+        if arr.size == 0 or np.isfinite(arr.sum()):
+            return None
+    bad = np.argwhere(~np.isfinite(arr))
+    return tuple(int(i) for i in bad[0]) if len(bad) else None
 
 
-def as_count(value, what: str, low: int = 1) -> int:
-    """A whole number >= ``low`` (1: "positive", 0: "non-negative"), or a NetworkError.
+def real_array(
+    value: Any,
+    dtype,
+    *,
+    what: str,
+    error: type[RectinumbaError] = NetworkError,
+    finite: bool = True,
+    **context: Any,
+) -> np.ndarray:
+    """A C-contiguous copy of ``value`` as real numbers of ``dtype``, or a rectinumba error.
 
     Parameters
     ----------
-    value : object
-        What the user passed.
+    value : Any
+        A scalar, a nested sequence or an array (not a scipy.sparse matrix).
+    dtype : numpy dtype
+        The dtype of the result.
     what : str
-        Its name in messages.
-    low : int
-        Smallest allowed value (0 or 1).
+        What the value is, for messages (``"weights"``, ``"value"``).
+    error : type of RectinumbaError
+        The class raised.
+    finite : bool
+        Refuse NaN and infinite entries.
+    **context : Any
+        ``node``, ``variable``... for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array that the caller owns (never a view of ``value``).
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise error(f"{what} must be numbers, got {short(value)} ({exc})", **context) from None
+    problem = _kind_problem(arr)
+    if problem is not None:
+        raise error(f"{what} {problem}", **context)
+    try:
+        out = np.array(arr, dtype=dtype, order="C", copy=True)
+    except OverflowError:
+        raise error(f"{what} do not fit {np.dtype(dtype)}: {short(value)}", **context) from None
+    if finite:
+        where = first_nonfinite(out)
+        if where is not None:
+            at = f" at index {where}" if where else ""
+            raise error(
+                f"{what} must be finite, got {out[where]}{at}"
+                + (
+                    f" (converting to {np.dtype(dtype)} overflowed)"
+                    if np.isfinite(arr[where])
+                    else ""
+                ),
+                **context,
+            )
+    return out
+
+
+def integer(
+    value: Any,
+    what: str,
+    *,
+    low: int = 0,
+    high: int = MAX_INT,
+    error: type[RectinumbaError] = NetworkError,
+    **context: Any,
+) -> int:
+    """``value`` as a Python int in ``[low, high]``, or a rectinumba error naming ``what``.
+
+    Parameters
+    ----------
+    value : Any
+        An integer (a float with an integral value is accepted, a bool is not).
+    what : str
+        The argument's name, for the message.
+    low, high : int
+        Inclusive bounds (the default upper bound keeps step arithmetic inside int64).
+    error : type of RectinumbaError
+        The class raised.
+    **context : Any
+        ``node``... for the message.
 
     Returns
     -------
     int
-        The count.
+        The value.
     """
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
     try:
-        ok = not isinstance(value, bool) and int(value) == value and value >= low
+        ok = not isinstance(value, (bool, np.bool_)) and int(value) == value and value >= low
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
-        kind = "positive" if low == 1 else "non-negative"
-        raise NetworkError(f"{what} must be a {kind} integer, got {value!r}")
-    return int(value)
+        raise error(f"{what} must be {kind}, got {short(value)}", **context)
+    number = int(value)
+    if number > high:
+        limit = {MAX_INT: "2**62", MAX_UNITS: "2**31 - 1"}.get(high, str(high))
+        raise error(f"{what} must be at most {limit}, got {short(value)}", **context)
+    return number
 
 
-def as_choice(value, what: str, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``, else a NetworkError listing them.
+def number(
+    value: Any,
+    what: str,
+    *,
+    error: type[RectinumbaError] = NetworkError,
+    **context: Any,
+) -> float:
+    """``value`` as a float, or a rectinumba error naming ``what``.
+
+    Range checks (positive, finite, ...) are the caller's; this refuses what is no number at all
+    (a string, None, a bool), which ``float()`` would report as a bare ValueError/TypeError.
 
     Parameters
     ----------
-    value : object
+    value : Any
         What the user passed.
     what : str
-        Its name in messages.
-    choices : sequence of str
+        The argument's name, for the message (``"fit_rls: beta"``).
+    error : type of RectinumbaError
+        The class raised.
+    **context : Any
+        ``node``... for the message.
+
+    Returns
+    -------
+    float
+        The number.
+    """
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise error(f"{what} must be a number, got {short(value)}", **context) from None
+
+
+def choice(
+    value: Any,
+    what: str,
+    choices: tuple[str, ...],
+    *,
+    error: type[RectinumbaError] = NetworkError,
+) -> str:
+    """``value`` if it is one of ``choices``, else a rectinumba error listing them.
+
+    Parameters
+    ----------
+    value : Any
+        What the user passed.
+    what : str
+        The argument's name, for the message.
+    choices : tuple of str
         The allowed values.
+    error : type of RectinumbaError
+        The class raised.
 
     Returns
     -------
@@ -96,5 +227,5 @@ def as_choice(value, what: str, choices: Sequence[str]) -> str:
         The value.
     """
     if not isinstance(value, str) or value not in choices:
-        raise NetworkError(f"{what} must be one of {tuple(choices)}, got {value!r}")
+        raise error(f"{what} must be one of {tuple(choices)}, got {short(value)}")
     return value

@@ -84,7 +84,7 @@ def _fd_gradients(net, x, y, loss=None, state=None, h=1e-6):
     """Central differences of loss(net.run(x)) for every trained array, from ``state``."""
     loss = loss or _mse
     grads = {}
-    for name, arr in net.bptt_parameters().items():
+    for name, arr in net._trainable_arrays().items():  # the live arrays, perturbed in place
         g = np.zeros(arr.shape)
         for idx in np.ndindex(arr.shape):
             old = arr[idx]
@@ -113,7 +113,7 @@ def _assert_close(grads, fd, tol=1e-6):
 @pytest.fixture
 def fd_gradients():
     """``fd_gradients(net, x, y, loss=mse, state=None)``: central finite differences of
-    ``loss(net.run(x)["out"], y)`` with respect to every array ``net.bptt_parameters()`` lists,
+    ``loss(net.run(x)["out"], y)`` with respect to every array ``net.bptt_parameters()`` names,
     each run from ``net.reset(state)``."""
     return _fd_gradients
 

@@ -312,7 +312,7 @@ def test_fit_bptt_truncated_steps_equal_manual_sgd(rng):
         g = twin.bptt_gradients(x[s:e], y[s:e])
         # the loss with the old parameters; the run carries the state on
         losses.append(mse(twin.run(x[s:e], verbose=False)["out"], y[s:e]))
-        for name, arr in twin.bptt_parameters().items():
+        for name, arr in twin._trainable_arrays().items():
             arr -= lr * np.asarray(g[name]).reshape(arr.shape)
     np.testing.assert_allclose(obs["loss"], losses, rtol=1e-10)
     for name, arr in net.bptt_parameters().items():

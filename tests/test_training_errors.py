@@ -86,13 +86,17 @@ def test_fit_rls_on_a_single_trial_batch_equals_the_unbatched_fit():
 def test_non_numeric_training_arguments_are_network_errors():
     x, y = sines()
     rls, gd = reservoir(readout="rls"), reservoir(readout="gd")
-    with pytest.raises(NetworkError, match="fit_rls: update_steps must be an integer, got 'a'"):
+    with pytest.raises(
+        NetworkError, match="fit_rls: update_steps must be a positive integer, got 'a'"
+    ):
         rls.fit_rls(x, y, update_steps="a", verbose=False)
-    with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got None"):
-        rls.fit_rls(x, y, beta=None, verbose=False)
+    with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got 'b'"):
+        rls.fit_rls(x, y, beta="b", verbose=False)
     with pytest.raises(NetworkError, match="fit_rls: alpha must be a number, got 'x'"):
         rls.fit_rls(x, y, alpha="x", verbose=False)
-    with pytest.raises(NetworkError, match="fit_bptt: update_steps must be an integer, got 2.5"):
+    with pytest.raises(
+        NetworkError, match="fit_bptt: update_steps must be a positive integer, got 2.5"
+    ):
         gd.fit_bptt(x, y, update_steps=2.5, verbose=False)
     with pytest.raises(NetworkError, match="fit_bptt: lr must be a number, got 'fast'"):
         gd.fit_bptt(x, y, lr="fast", verbose=False)

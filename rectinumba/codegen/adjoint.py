@@ -381,7 +381,7 @@ class _Adjoint:
             state = stmt.key[1]
             j = node.states.index(state)
             lam = f"{plan.arg('lam', k, state)}[b, i]"
-            if spec.spiking and state == spec.spike_def:
+            if spec.resets and state == spec.spike_def:
                 flag = self.writer.value(node, ("spk", 0), loop)
                 code(f"w{j} = 0.0 if {flag} != 0.0 else {lam}")
             else:

@@ -740,7 +740,7 @@ class NodePlan:
             key = ("new", state)
             body.append(Assign(key, expr, self._rule_keys(expr, loop)))
             self._produce(key, loop)
-            if spec.spiking and state == spec.spike_def:
+            if spec.resets and state == spec.spike_def:
                 body.append(Reset(key, self.arg("scalar", "reset"), ("spk", 0)))
                 self._read(("spk", 0), loop)
             body.append(Check(key, j))

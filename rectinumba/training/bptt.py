@@ -18,14 +18,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BackendError, NetworkError
+from .. import compat
+from ..errors import BackendError, NetworkError, SimulationError
 from ..recording import Recording
-from ..validate import as_number
+from ..validate import integer, number
 from .data import epochs as _epochs
+from .snapshot import restore_state, snapshot_state
 
 __all__ = ["BPTTTrainer"]
 
 _FIT_KWARGS = {"record_output", "record_loss", "record_vars", "checkpoint"}
+
+
+def _check_finite(what: str, values, where: str) -> None:
+    """Raise a SimulationError naming ``what`` and the window when ``values`` holds NaN or inf."""
+    arr = np.asarray(values)
+    if not np.isfinite(arr).all():
+        raise SimulationError(
+            f"fit_bptt: {what} is not finite (NaN or inf) in {where}; the trained parameters "
+            "and the network state are as they were before this call",
+            hint="a smaller lr, gradient-friendlier initial values or a shorter update_steps "
+            "window may keep training finite",
+        )
 
 
 class BPTTTrainer:
@@ -44,7 +58,7 @@ class BPTTTrainer:
 
     # ---- helpers ----------------------------------------------------------------------------
     def parameters(self) -> dict[str, np.ndarray]:
-        """The arrays fit_bptt trains, by name (live references, updated in place by training).
+        """Copies of the arrays fit_bptt trains, by name.
 
         Names: ``"<node>/<op/param>"`` for parameters listed in ``train_params`` (shape (1, N),
         or (B, N) for per-trial values), ``"<node>/weights"`` for a trained coupling J ((N, N),
@@ -54,7 +68,18 @@ class BPTTTrainer:
         Returns
         -------
         dict
-            Name -> the live array.
+            Name -> a new array (writing to it does not change the network; use ``set_var`` or
+            train).
+        """
+        return {name: arr.copy() for name, arr in self.live_parameters().items()}
+
+    def live_parameters(self) -> dict[str, np.ndarray]:
+        """The network's own trained arrays by name (live: optimizers update them in place).
+
+        Returns
+        -------
+        dict
+            Name -> the array the network uses.
         """
         from .bptt_engine import live_array, trainable_parameters
 
@@ -105,11 +130,7 @@ class BPTTTrainer:
     def _check_checkpoint(checkpoint) -> int | None:
         if checkpoint is None or checkpoint is False:
             return None
-        if int(checkpoint) != checkpoint or checkpoint < 1:
-            raise NetworkError(
-                f"checkpoint must be a positive number of steps or None, got {checkpoint!r}"
-            )
-        return int(checkpoint)
+        return integer(checkpoint, "checkpoint", low=1)
 
     def gradients(
         self,
@@ -180,8 +201,8 @@ class BPTTTrainer:
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         lr: float = 1e-3,
-        update_steps: int = 100,
         sampling_steps: int = 1,
+        update_steps: int = 100,
         verbose: bool = True,
         **kwargs,
     ):
@@ -194,9 +215,11 @@ class BPTTTrainer:
           outputs against its targets is back-propagated through that window only and the
           optimizer takes one step. The state carries over from window to window.
         - a batch (B, T, m): the same with B trials at once; the loss (mean reduction) averages
-          over the trials, so the gradient is the trial average.
+          over the trials, so the gradient is the trial average. Like the epochs of a list, the
+          trials are replays from the state at the call: the network returns to that state.
         - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
-          whole epoch; the state is reset (``reset()``) between epochs.
+          whole epoch; every epoch starts from the state the network had when fit_bptt was
+          called, and the network returns to that state afterwards (RectiPy).
 
         Update rules: ``"euler"`` and ``"exp_euler"``; ``"heun"`` and ``"rk4"`` are refused.
 
@@ -217,23 +240,25 @@ class BPTTTrainer:
             Options of the loss.
         lr : float
             Learning rate.
-        update_steps : int
-            Window length of truncated BPTT (array inputs).
         sampling_steps : int
             Steps between two recordings of the output and of ``record_vars``.
+        update_steps : int
+            Window length of truncated BPTT (array inputs).
         verbose : bool
             Print the loss of each update.
         **kwargs
             ``record_output`` (True), ``record_loss`` (True), ``record_vars`` (state variables
             only, as ``(node, var)`` or ``(node, var, reduce)``; recorded after the update),
             ``checkpoint`` (K: keep the state every K steps and recompute the tape segment by
-            segment in the backward pass; memory O(T/K + K) instead of O(T)).
+            segment in the backward pass; memory O(T/K + K) instead of O(T)); RectiPy's
+            ``retain_graph`` is accepted and has no effect.
 
         Returns
         -------
         Observer
-            ``"loss"`` (one value per update), ``"epoch_loss"`` (list inputs: one per epoch),
-            ``"out"`` and the recorded variables.
+            ``"loss"`` (one value per update), ``"epoch_loss"`` (the mean loss of each epoch;
+            an array input is one epoch), ``"epochs"`` (epoch indices, RectiPy's x axis for
+            ``epoch_loss``), ``"out"`` and the recorded variables.
 
         Examples
         --------
@@ -249,9 +274,7 @@ class BPTTTrainer:
         >>> obs["loss"].shape
         (2,)
         """
-        unknown = set(kwargs) - _FIT_KWARGS
-        if unknown:
-            raise NetworkError(f"fit_bptt got unknown keyword argument(s) {sorted(unknown)}")
+        compat.run_options("fit_bptt", {k: v for k, v in kwargs.items() if k not in _FIT_KWARGS})
         record_output = bool(kwargs.get("record_output", True))
         record_loss = bool(kwargs.get("record_loss", True))
         record_vars = kwargs.get("record_vars")
@@ -260,12 +283,8 @@ class BPTTTrainer:
         from .optimizers import get_optimizer
 
         sampling = Recording.make(sampling_steps).sampling
-        update_steps = as_number(update_steps, "fit_bptt: update_steps", integer=True)
-        if update_steps < 1:
-            raise NetworkError(
-                f"fit_bptt: update_steps must be a positive integer, got {update_steps!r}"
-            )
-        lr = as_number(lr, "fit_bptt: lr")
+        update_steps = integer(update_steps, "fit_bptt: update_steps", low=1)
+        lr = number(lr, "fit_bptt: lr")
         is_list = isinstance(inputs, (list, tuple))
         loss_fn, epochs, batched = self._bptt_setup(inputs, targets, loss, loss_kwargs, "fit_bptt")
         empty = [i for i, (x, _) in enumerate(epochs) if x.shape[1] == 0]
@@ -275,7 +294,7 @@ class BPTTTrainer:
                 + (f"epoch(s) {empty} have" if is_list else "the inputs have")
                 + " no steps (T = 0); there is no loss to train on"
             )
-        params = self.parameters()
+        params = self.live_parameters()
         if not params:
             raise NetworkError(
                 "fit_bptt: nothing to train",
@@ -289,10 +308,11 @@ class BPTTTrainer:
         engine = None
         # a failure (a non-finite state, the Observer refusing record_vars) restores the trained
         # parameters (in place), the states, feedback buffers and step counter
+        start = snapshot_state(self.runner)
         with self.runner.transaction(*params.values()):
             for i, (x, y) in enumerate(epochs):
                 if i > 0:
-                    self.net.reset()
+                    restore_state(self.runner, start)
                 B, T = x.shape[:2]
                 if engine is None or engine.B != B:
                     engine = BPTTEngine(self.runner, B)
@@ -313,7 +333,13 @@ class BPTTTrainer:
                     value, grads, out = engine.window(
                         xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
                     )
+                    where = (f"epoch {i}, " if len(epochs) > 1 else "") + f"steps {s}-{e}"
+                    _check_finite("the loss", [value], where)
+                    for name, g in grads.items():
+                        _check_finite(f"the gradient of {name!r}", g, where)
                     opt.step(grads)
+                    for name, arr in params.items():
+                        _check_finite(f"parameter {name!r} after the optimizer step", arr, where)
                     engine.commit(e - s)
                     ep.append(value)
                     if record_output:
@@ -329,10 +355,12 @@ class BPTTTrainer:
                 epoch_losses.append(float(np.mean(ep)))
                 engine.free_tapes()
             obs = self._observer(outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0])
+        if is_list or batched:
+            restore_state(self.runner, start)
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
-        if is_list:
-            obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epochs", np.arange(len(epoch_losses)), time_series=False)
         return obs
 
     def _observer(self, outs, recs, rec_states, sampling, batched, B):

@@ -58,7 +58,7 @@ def live_array(kind: str, owner, detail) -> np.ndarray:
     """The array an optimizer updates in place for one trainable parameter."""
     if kind == "const":
         return owner.values[detail]
-    w = owner.weights
+    w = owner._weights
     return w.data if is_sparse(w) else w
 
 
@@ -117,7 +117,7 @@ class BPTTBinding(Binding):
         if kind == "const":
             shape = (self.nodes[a.owner].n_out,)
         else:
-            m = self.nodes[a.owner].weights if kind == "J" else self.edges[a.owner].weights
+            m = self.nodes[a.owner]._weights if kind == "J" else self.edges[a.owner]._weights
             shape = (m.nnz,) if part == "data" else tuple(m.shape)
         return self._adjoint(a, (self.B,) + shape)
 
@@ -152,7 +152,7 @@ class BPTTEngine:
         for node in self.nodes:
             if isinstance(node, DiffEqNode):
                 train_consts.append(tuple(p for p in node.train_params if p != "weights"))
-                train_J.append("weights" in node.train_params and node.weights is not None)
+                train_J.append("weights" in node.train_params and node.coupling is not None)
             else:
                 train_consts.append(())
                 train_J.append(False)

@@ -10,7 +10,8 @@ network runs (no T x n design matrix is ever stored), RLS updates the trained ed
 its inverse correlation matrix P every ``update_steps`` steps.
 
 Inputs of all three methods are an array (T, m), a batch (B, T, m), or a list of such arrays
-(epochs; the network state is reset between epochs). Targets have the same structure with k
+(epochs; every epoch starts from the state the network had when the method was called, and the
+network returns to it afterwards, as RectiPy's epochs do). Targets have the same structure with k
 columns: (T, k), (B, T, k) or a list; a 1-D (T,) target means k = 1. Targets are given per step
 and sampled exactly like the recordings (steps ``cutoff, cutoff + sampling_steps, ...``).
 """
@@ -22,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError, NetworkError
+from .. import compat
+from ..errors import BackendError, NetworkError, SimulationError
 from ..recording import Recording
-from ..validate import as_number
+from ..validate import integer, number
 from .data import epochs as _epochs
-from .data import merge
+from .data import is_epoch_list, merge
+from .snapshot import restore_state, snapshot_state
 
 __all__ = ["RidgeTrainer", "RLSTrainer", "Evaluator"]
 
@@ -167,7 +170,7 @@ class RidgeTrainer(_Trainer):
         record_vars : sequence of tuple, optional
             Variables to record during the fit, as in :meth:`rectinumba.Network.run`.
         **kwargs
-            None accepted (a NetworkError names unknown keywords).
+            RectiPy's ``enable_grad``, ``truncate_steps``, ``record_loss``: no effect.
 
         Returns
         -------
@@ -189,8 +192,7 @@ class RidgeTrainer(_Trainer):
         >>> obs["w_out"].shape, net.nodes
         ((20, 1), ['rnn', 'readout'])
         """
-        if kwargs:
-            raise NetworkError(f"fit_ridge got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("fit_ridge", kwargs)
         import scipy.linalg
 
         from ..codegen.train import RidgeAccumulate
@@ -198,7 +200,7 @@ class RidgeTrainer(_Trainer):
 
         rec = Recording.make(sampling_steps, cutoff, record_output, record_vars)
         sampling, cutoff = rec.sampling, rec.cutoff
-        alpha = as_number(alpha, "fit_ridge: alpha")
+        alpha = number(alpha, "fit_ridge: alpha")
         if not np.isfinite(alpha) or alpha < 0:
             raise NetworkError(f"fit_ridge: alpha must be a non-negative number, got {alpha!r}")
         net, runner = self.net, self.runner
@@ -221,12 +223,13 @@ class RidgeTrainer(_Trainer):
         xx_tot = np.zeros((n1, n1))
         xy_tot = np.zeros((n1, k))
         results = []
+        start = snapshot_state(runner)
         with runner.transaction():  # a failed fit leaves the network state as it was
             for i, (x, y) in enumerate(
                 progress(epochs, "fit_ridge epochs", verbose and len(epochs) > 1)
             ):
                 if i > 0:
-                    net.reset()
+                    restore_state(runner, start)
                 B, T = x.shape[:2]
                 arrays = {
                     "cfg": np.array([cutoff, sampling], np.int64),
@@ -248,18 +251,29 @@ class RidgeTrainer(_Trainer):
                 results.append(
                     runner.execute(x, rec, verbose=verbose, train=hook, train_arrays=arrays)
                 )
-                # rows still in the buffers after the last step (stored as columns)
-                for b in range(B):
-                    c = int(arrays["cnt"][b])
-                    left = arrays["buf"][b, :, :c]
-                    xx_tot += np.triu(left @ left.T)
-                    xy_tot += left @ arrays["ybuf"][b, :, :c].T
-                xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
-                xy_tot += arrays["xy"].sum(axis=0)
+                # rows still in the buffers after the last step (stored as columns); an overflow
+                # is reported below as non-finite sums, not as a numpy warning
+                with np.errstate(over="ignore", invalid="ignore"):
+                    for b in range(B):
+                        c = int(arrays["cnt"][b])
+                        left = arrays["buf"][b, :, :c]
+                        xx_tot += np.triu(left @ left.T)
+                        xy_tot += left @ arrays["ybuf"][b, :, :c].T
+                    xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper half
+                    xy_tot += arrays["xy"].sum(axis=0)
             # still inside the transaction: a singular system or a bad record_vars entry (refused
             # by the Observer) must not leave the network advanced by the fit's runs
             A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
             A[np.arange(n), np.arange(n)] += alpha
+            if not (np.isfinite(A).all() and np.isfinite(xy_tot).all()):
+                raise SimulationError(
+                    f"fit_ridge: X^T X or X^T Y is not finite: the output of node {out_label!r} "
+                    "was NaN or inf at a recorded step, or its products overflowed; the network "
+                    "state is as it was before this call",
+                    node=out_label,
+                    hint="check the output variable's equations and scale (record it with "
+                    "run(record_vars=...))",
+                )
             try:
                 W = scipy.linalg.solve(A, xy_tot, assume_a="pos")
             except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as err:
@@ -267,8 +281,17 @@ class RidgeTrainer(_Trainer):
                     f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
                     hint="use alpha > 0",
                 ) from None
+            if not np.isfinite(W).all():
+                raise SimulationError(
+                    "fit_ridge: the solution of (X^T X + alpha I) W = X^T Y is not finite "
+                    "(the system is too ill-conditioned)",
+                    node=out_label,
+                    hint="use a larger alpha",
+                )
             res = merge(results)
             obs = rec.observer(net.dt, res.out, res.recs, res.keys, batched)
+        if is_epoch_list(inputs):
+            restore_state(runner, start)
         w_out, intercept = W[:n], (W[n] if fit_intercept else None)
         obs.save("w_out", w_out)
         if fit_intercept:
@@ -334,13 +357,13 @@ class RLSTrainer(_Trainer):
         inputs,
         targets,
         update_steps: int = 1,
+        sampling_steps: int = 100,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_loss: bool = True,
-        sampling_steps: int = 100,
-        *,
-        beta: float = 1.0,
-        alpha: float = 1.0,
+        beta: float | None = None,
+        alpha: float | None = None,
         record_vars: Sequence[tuple] | None = None,
         reset_P: bool = False,
         **kwargs,
@@ -356,35 +379,51 @@ class RLSTrainer(_Trainer):
         inside the compiled loop, with ``P0 = alpha I``. The edge's weights are updated in place,
         so a feedback edge from the readout into the network gives FORCE learning. P is kept on
         the edge (``edge.rls_P``) and carried over to the next call unless ``reset_P`` (a new P
-        is also made when the source size changed); ``alpha`` only sets a new P.
+        is also made when the source size changed); ``alpha`` only sets a new P. P stays exactly
+        symmetric (``k z z^T`` is computed as ``g g^T`` with ``g = sqrt(k) z``).
+
+        Every update checks its results inside the loop: a non-finite P or W, or a gain ``k``
+        outside (0, inf) (P no longer positive definite), stops the fit with a SimulationError
+        that names the edge and the step; W, P and the network state are then as they were
+        before the call.
+
+        Windup with ``beta < 1``: the forgetting factor divides P by beta at every update, and
+        only directions that the inputs x excite are brought back down. When the inputs leave
+        some direction unexcited (zero input, a silent neuron, fewer distinct inputs than
+        sources), P grows like ``beta**-t`` along it until it overflows (after about
+        ``log(1e308 / alpha) / -log(beta)`` updates: 70 000 for beta = 0.99), which the check
+        above reports. Remedies: ``beta = 1`` (no forgetting; the default), beta closer to 1,
+        ``reset_P=True`` between calls, or inputs that excite every direction (a little noise).
 
         Parameters
         ----------
         inputs : array_like or list of array_like
-            (T, m) or a list of such arrays (epochs; state reset between epochs, W and P carried
-            over). Batches (B, T, m) are refused: the trials would share one W.
+            (T, m) or a list of such arrays (epochs, each from the state at the call, W and P
+            carried over). Batches (B, T, m) are refused: the trials would share one W.
         targets : array_like or list of array_like
             Targets of the trained edge's contribution: (T, k), (T,), or a list matching inputs.
         update_steps : int
             Steps between two updates.
-        verbose : bool
-            Progress display.
-        record_output : bool
-            Record the output at the sampled steps.
-        record_loss : bool
-            Record the loss at the sampled steps.
         sampling_steps : int
             Steps between two recordings of the output and the loss.
-        beta : float
-            Forgetting factor (0 < beta <= 1); keyword only, like all that follow.
-        alpha : float
-            Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty.
+        verbose : bool
+            Progress display (the positional order so far is RectiPy's).
+        record_output : bool
+            Record the output at the sampled steps; keyword only, like all that follow.
+        record_loss : bool
+            Record the loss at the sampled steps.
+        beta : float, optional
+            Forgetting factor (0 < beta <= 1). Default: the ``beta`` given to
+            ``add_edge(..., train="rls", beta=...)``, else 1.
+        alpha : float, optional
+            Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty. Default: the edge's
+            ``alpha``, else 1.
         record_vars : sequence of tuple, optional
             Variables to record at the sampled steps, as in :meth:`rectinumba.Network.run`.
         reset_P : bool
             Start from ``P = alpha I`` even when the edge keeps a P from an earlier call.
         **kwargs
-            None accepted (a NetworkError names unknown keywords).
+            RectiPy's ``enable_grad``, ``truncate_steps``: no effect.
 
         Returns
         -------
@@ -393,7 +432,8 @@ class RLSTrainer(_Trainer):
             the sampled steps, before that step's update), ``"epoch_loss"`` (its mean over every
             step of each epoch) and ``"w_out"`` (the trained weights, (k, n_source)). When the
             trained edge is the only input of an identity output node, ``W x`` is the network
-            output, so the losses are the mse of the output against the targets.
+            output, so the losses are the mse of the output against the targets. ``"epochs"``
+            holds the epoch indices.
 
         Examples
         --------
@@ -412,8 +452,7 @@ class RLSTrainer(_Trainer):
         >>> obs["w_out"].shape
         (1, 20)
         """
-        if kwargs:
-            raise NetworkError(f"fit_rls got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("fit_rls", kwargs)
         from ..codegen.train import RLSUpdate
         from ..progress import progress
 
@@ -424,14 +463,14 @@ class RLSTrainer(_Trainer):
                 "backend has no training hooks",
                 hint="use device='cpu' for training",
             )
+        e, edge = self._edge()
+        beta = (1.0 if edge.rls_beta is None else edge.rls_beta) if beta is None else beta
+        alpha = (1.0 if edge.rls_alpha is None else edge.rls_alpha) if alpha is None else alpha
         rec = Recording.make(sampling_steps, 0, record_output, record_vars)
         sampling = rec.sampling
-        if as_number(update_steps, "fit_rls: update_steps", integer=True) < 1:
-            raise NetworkError(
-                f"fit_rls: update_steps must be a positive integer, got {update_steps!r}"
-            )
-        beta = as_number(beta, "fit_rls: beta")
-        alpha = as_number(alpha, "fit_rls: alpha")
+        update_steps = integer(update_steps, "fit_rls: update_steps", low=1)
+        beta = number(beta, "fit_rls: beta")
+        alpha = number(alpha, "fit_rls: alpha")
         if not (0.0 < beta <= 1.0):
             raise NetworkError(
                 f"fit_rls: the forgetting factor beta must be in (0, 1], got {beta!r}"
@@ -440,7 +479,6 @@ class RLSTrainer(_Trainer):
             raise NetworkError(
                 f"fit_rls: alpha (P0 = alpha I) must be a positive number, got {alpha!r}"
             )
-        e, edge = self._edge()
         epochs, batched = _epochs(runner, inputs, targets, "fit_rls")
         if batched and epochs[0][0].shape[0] > 1:
             raise NetworkError(
@@ -460,11 +498,12 @@ class RLSTrainer(_Trainer):
         hook = RLSUpdate(e)
         results, losses, epoch_loss = [], [], []
         # a failed fit leaves W, P and the network state as they were
-        with runner.transaction(edge.weights, P):
+        start = snapshot_state(runner)
+        with runner.transaction(edge._weights, P):
             epochs_iter = progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
-                    net.reset()
+                    restore_state(runner, start)
                 T = x.shape[1]
                 arrays = {
                     "cfg": np.array([int(update_steps), sampling], np.int64),
@@ -488,9 +527,12 @@ class RLSTrainer(_Trainer):
                 loss_rec = np.concatenate(losses)
                 # a (1, T, m) batch gives recordings with a trial axis: the loss gets one too
                 obs.save("loss", loss_rec[None] if batched else loss_rec, time_series=True)
+        if is_epoch_list(inputs):
+            restore_state(runner, start)
         edge.rls_P = P
         obs.save("epoch_loss", np.array(epoch_loss))
-        obs.save("w_out", np.array(edge.weights))
+        obs.save("epochs", np.arange(len(epoch_loss)))
+        obs.save("w_out", np.array(edge._weights))
         return obs
 
 class Evaluator(_Trainer):
@@ -511,8 +553,9 @@ class Evaluator(_Trainer):
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         sampling_steps: int = 1,
-        cutoff: int = 0,
         verbose: bool = True,
+        *,
+        cutoff: int = 0,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         sampling_mode: str = "subsample",
@@ -523,8 +566,10 @@ class Evaluator(_Trainer):
         The loss (see :mod:`rectinumba.training.losses`, torch's definitions with mean reduction)
         compares the output at the recording steps ``cutoff, cutoff + sampling_steps, ...`` with
         the targets at the same steps (with ``sampling_mode="average"``: window means of both,
-        see :meth:`rectinumba.Network.run`). A list of epochs is run with the state reset between
-        epochs and scored on all their recordings together.
+        see :meth:`rectinumba.Network.run`). A list of epochs is run from the state at the call
+        (each epoch; the network returns to it) and scored on all their recordings together. The
+        positional order (inputs, targets, loss, loss_kwargs, sampling_steps, verbose) is
+        RectiPy's; the rest is keyword only.
 
         Parameters
         ----------
@@ -539,10 +584,10 @@ class Evaluator(_Trainer):
             Options of the loss.
         sampling_steps : int
             Steps between two scored (and recorded) outputs.
-        cutoff : int
-            Steps before the first scored output.
         verbose : bool
             Progress display.
+        cutoff : int
+            Steps before the first scored output.
         record_output : bool
             Keep the output recordings in the Observer.
         record_vars : sequence of tuple, optional
@@ -550,12 +595,14 @@ class Evaluator(_Trainer):
         sampling_mode : str
             ``"subsample"`` or ``"average"``, as in :meth:`rectinumba.Network.run`.
         **kwargs
-            None accepted (a NetworkError names unknown keywords).
+            RectiPy's ``record_loss`` (False: no ``"loss"`` entry), ``enable_grad`` and
+            ``truncate_steps`` (no effect).
 
         Returns
         -------
         tuple of (Observer, float)
-            The recordings (``"out"`` when ``record_output``, ``"loss"``) and the loss.
+            The recordings (``"out"`` when ``record_output``; ``"loss"`` unless
+            ``record_loss=False``) and the loss.
 
         Examples
         --------
@@ -569,8 +616,7 @@ class Evaluator(_Trainer):
         >>> round(loss, 6) == round(float(np.mean(obs["out"] ** 2)), 6)
         True
         """
-        if kwargs:
-            raise NetworkError(f"test got unknown keyword argument(s) {sorted(kwargs)}")
+        record_loss = compat.run_options("test", kwargs, ("record_loss",)).record_loss
         from ..progress import progress
         from .losses import get_loss
 
@@ -589,11 +635,12 @@ class Evaluator(_Trainer):
         results, sampled = [], []
         # a failure after the runs (the loss refusing the targets, the Observer refusing
         # record_vars) leaves the network state as it was
+        start = snapshot_state(runner)
         with runner.transaction():
             epochs_iter = progress(epochs, "test epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
-                    net.reset()
+                    restore_state(runner, start)
                 results.append(runner.execute(x, rec, verbose=verbose))
                 sampled.append(rec.sample(y))
             res = merge(results)
@@ -603,5 +650,8 @@ class Evaluator(_Trainer):
             value = float(loss_fn.value(res.out.astype(np.float64), y_all))
             shown = Recording(rec.sampling, rec.cutoff, bool(record_output), rec.vars, rec.mode)
             obs = shown.observer(net.dt, res.out, res.recs, res.keys, batched)
-        obs.save("loss", value, time_series=False)
+        if is_epoch_list(inputs):
+            restore_state(runner, start)
+        if record_loss is not False:
+            obs.save("loss", value, time_series=False)
         return obs, value

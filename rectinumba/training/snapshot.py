@@ -1,0 +1,49 @@
+"""Snapshots of a network's state: what a failed call rolls back to, and what every epoch of a
+list of epochs starts from (RectiPy's ``y0 = net.state``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["restore_state", "snapshot_state"]
+
+
+def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
+    """Copies of every diff-eq node's states, the carried feedback values and the step counter.
+
+    Parameters
+    ----------
+    runner : Runner
+        The network's runner.
+
+    Returns
+    -------
+    tuple
+        What :func:`restore_state` needs.
+    """
+    from ..nodes import DiffEqNode
+
+    states = {
+        label: {k: v.copy() for k, v in node.state.items()}
+        for label, node in runner.nodes.items()
+        if isinstance(node, DiffEqNode)
+    }
+    return states, {k: v.copy() for k, v in runner.carry.items()}, runner.step
+
+
+def restore_state(runner: Any, snapshot: tuple[dict, dict, int]) -> None:
+    """Put the network back into a state taken by :func:`snapshot_state` (copies again, so the
+    snapshot can be restored any number of times).
+
+    Parameters
+    ----------
+    runner : Runner
+        The runner the snapshot was taken of.
+    snapshot : tuple
+        From :func:`snapshot_state`.
+    """
+    states, carry, step = snapshot
+    for label, state in states.items():
+        runner.nodes[label].state = {k: v.copy() for k, v in state.items()}
+    runner.carry = {k: v.copy() for k, v in carry.items()}
+    runner.step = step
