@@ -796,11 +796,11 @@ class Network(compat.RectiPyMethods):
         batched = arr.ndim == 2
         arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
         x3 = arr[:, None, :] if batched else arr[None, None, :] if arr.ndim == 1 else arr
-        x3 = compat.spread_input_columns(x3, self.n_in)
-        if x3.ndim != 3 or x3.shape[-1] != self.n_in:
+        n_in = self.n_in
+        x3 = compat.spread_input_columns(x3, n_in)
+        if x3.ndim != 3 or x3.shape[-1] != n_in:
             raise NetworkError(
-                f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
-                f"got {np.shape(x)}"
+                f"forward takes an input of shape ({n_in},) or (B, {n_in}); got {np.shape(x)}"
             )
         if x3.shape[0] == 0:
             raise NetworkError(f"forward: an input of shape {np.shape(x)} holds no trial (B = 0)")

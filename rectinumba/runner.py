@@ -31,6 +31,7 @@ from .binding import Binding
 from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
 from .errors import NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
+from .progress import Progress
 from .recording import Recording
 
 __all__ = ["Runner", "RunResult", "CHUNK_STEPS"]
@@ -410,9 +411,7 @@ class Runner:
             j
             for j, a in enumerate(rendered.args)
             if a.role == "train" and str(a.detail).startswith("steps:")
-        ]
-        from .progress import Progress
-
+        ] if train is not None else ()
         dt = self.dtype.type(self.dt)
         with Progress(T, "simulating", verbose and T > chunk) as bar:
             for s0 in range(0, T, chunk):
