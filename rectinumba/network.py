@@ -80,6 +80,13 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         # (records, single trial, train hook) -> (spec, order, rendered kernel, kernel)
         self._plans: dict[tuple, tuple] = {}
 
+    def __getstate__(self) -> dict:
+        # compiled plans hold kernels (closures, numba dispatchers) that do not pickle; a copy
+        # rebuilds them on first use from the process-wide kernel cache
+        state = self.__dict__.copy()
+        state["_plans"] = {}
+        return state
+
     @staticmethod
     def _make_backend(device: str):
         if not isinstance(device, str):
@@ -752,17 +759,35 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
     def _raise_status(self, status, spec, order, step0, B) -> None:
         from .backends.status import describe
 
-        b = int(np.flatnonzero(status[:, 0])[0])
-        code, step, k, j, neuron = (int(v) for v in status[b])
-        node = spec.nodes[k]
-        var = node.model.states[j]
+        trials = {}
+        for b in np.flatnonzero(status[:, 0]):
+            code, step, k, j, neuron = (int(v) for v in status[b])
+            node, var = order[k], spec.nodes[k].model.states[j]
+            trials[int(b)] = {
+                "code": code,
+                "node": node,
+                "variable": var,
+                "step": step,
+                "neuron": neuron,
+                "message": describe(code, node=node, var=var, step=step, neuron=neuron, trial=None),
+            }
+        b = min(trials)
+        first = trials[b]
         msg = describe(
-            code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None
+            first["code"],
+            node=first["node"],
+            var=first["variable"],
+            step=first["step"],
+            neuron=first["neuron"],
+            trial=b if B > 1 else None,
         )
+        if len(trials) > 1:
+            msg += f" and in {len(trials) - 1} other trial(s) (SimulationError.trials lists them)"
         raise SimulationError(
             msg + "; the network keeps the state it had before this run",
-            node=order[k],
-            variable=var,
+            trials=trials,
+            node=first["node"],
+            variable=first["variable"],
             hint="a smaller dt, other parameters or initial values may keep the state finite",
         )
 
