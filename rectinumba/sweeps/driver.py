@@ -250,6 +250,7 @@ def sweep(
         "reduce": reduction.label,
         "batch_size": batch_size,
         "chunks": len(chunks),
+        "chunk_seconds": assembler.seconds,
     }
     result = SweepResult(
         table, assembler.data, assembler.dims, assembler.errors.astype(str), coords, attrs

@@ -53,7 +53,8 @@ class SweepResult:
         Dimension name -> coordinate values (``"time"``: recording times in model units, the
         first recording at 0 as in :class:`~rectinumba.Observer`; ``"stat"``: statistic names).
     attrs : dict
-        Run settings (dt, steps, sampling_steps, cutoff, reduce, batch_size, chunks).
+        Run settings (dt, steps, sampling_steps, cutoff, reduce, batch_size, chunks) and
+        ``chunk_seconds``, the wall time of all chunks on their workers added up.
     """
 
     def __init__(
@@ -155,6 +156,7 @@ class Assembler:
         self.data: dict[str, np.ndarray] = {}
         self.dims: dict[str, tuple[str, ...]] = {}
         self.errors = np.full(n_points, "", dtype=object)
+        self.seconds = 0.0
 
     def add(self, result: ChunkResult) -> None:
         """Write one chunk's outputs and errors at their points.
@@ -164,6 +166,7 @@ class Assembler:
         result : ChunkResult
             A finished chunk.
         """
+        self.seconds += result.seconds
         for pos, reason in result.errors.items():
             self.errors[result.index[pos]] = reason
         rows = result.index[result.ok]

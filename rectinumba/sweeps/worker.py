@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +139,8 @@ class ChunkResult:
     sources : dict
         Output name -> the recording it reduces (None for outputs of a reduce function or final
         states).
+    seconds : float
+        Wall time the chunk took on its worker.
     """
 
     number: int
@@ -146,6 +149,7 @@ class ChunkResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 class _PointsFailed(Exception):
@@ -175,6 +179,7 @@ def run_chunk(chunk: Chunk, shared: Shared) -> ChunkResult:
     ChunkResult
         Outputs of the points that ran to the end and the reasons of those that failed.
     """
+    start = time.perf_counter()
     alive = np.arange(len(chunk.index))
     errors: dict[int, str] = {}
     outputs: dict[str, np.ndarray] = {}
@@ -194,7 +199,8 @@ def run_chunk(chunk: Chunk, shared: Shared) -> ChunkResult:
         from .reduce import record_name
 
         sources = {record_name(k): k for k in shared.run.record_keys}
-    return ChunkResult(chunk.number, chunk.index, ok, outputs, errors, sources)
+    seconds = time.perf_counter() - start
+    return ChunkResult(chunk.number, chunk.index, ok, outputs, errors, sources, seconds)
 
 
 def _scaled(weights, factor: float, dtype: np.dtype):
@@ -257,20 +263,24 @@ def _simulate(shared: Shared, chunk: Chunk, rows: np.ndarray) -> dict[str, np.nd
     _apply_point_values(net, run, chunk.columns, take)
     scale = chunk.columns[INPUT_SCALE][take] if INPUT_SCALE in run.targets else None
     per_point = _point_inputs(run, chunk.columns, take) if callable(run.inputs) else None
-    seg = max(1, INPUT_BYTES // (B * run.n_in * 8))
+    seg = min(run.steps, max(1, INPUT_BYTES // (B * run.n_in * net.dtype.itemsize)))
+    # one input buffer for all segments: fresh large arrays cost page faults at every call
+    buf = np.zeros((B, seg, run.n_in), dtype=net.dtype)
     keys = run.record_keys
     reduction = run.reduction
     acc = reduction.start()
     for a in range(0, run.steps, seg):
         b = min(run.steps, a + seg)
+        x = buf[:, : b - a]
         if per_point is not None:
-            x = per_point[:, a:b]
-        elif run.inputs is None:
-            x = np.zeros((B, b - a, run.n_in), dtype=net.dtype)
+            src = per_point[:, a:b]
         else:
-            x = np.broadcast_to(run.inputs[a:b], (B, b - a, run.n_in))
-        if scale is not None:
-            x = x * scale[:, None, None]
+            src = None if run.inputs is None else run.inputs[a:b]  # None: the zeros stay
+        # products in float64, stored in the network's dtype: what run() does with x * scale
+        if src is not None and scale is not None:
+            np.multiply(src, scale[:, None, None], out=x, casting="same_kind")
+        elif src is not None:
+            np.copyto(x, src, casting="same_kind")
         try:
             obs = net.run(
                 x,
