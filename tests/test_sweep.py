@@ -22,6 +22,9 @@ from rectinumba.sweeps import SweepResult
 QIF = "model_templates.spiking_neurons.qif.qif"
 LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
 N = 5
+#: one record set for every QIF run: the recorded variables are part of the kernel, so the tests
+#: share two compiled kernels (batched and single-trial) instead of compiling one per record set
+REC = [("rnn", "v"), ("rnn", "s", True)]
 
 
 def qif_net(threshold: float = 100.0) -> Network:
@@ -69,7 +72,7 @@ def qif_inputs():
 def qif_grid(qif_inputs):
     """A 3 x 2 grid over eta and a factor on J, raw recordings, run here."""
     params = {"eta": [-5.0, 2.0, 20.0], "rnn/weights": [0.5, 3.0]}
-    kw = dict(record_vars=[("rnn", "v"), ("rnn", "s", True)], batch_size=2, progress=False)
+    kw = dict(record_vars=REC, batch_size=2, progress=False)
     return params, kw, sweep(qif_net(), params, qif_inputs, output="numpy", **kw)
 
 
@@ -154,7 +157,7 @@ def test_blow_up_points_are_recorded_and_the_others_complete(qif_inputs):
     """QIF without a reachable threshold: eta = 1e4 drives v to inf within a few steps."""
     net = qif_net(threshold=1e300)
     etas = np.array([-5.0, 1e4, -4.0, 1e4, -3.0, -2.0, 1e4])
-    res = sweep(net, {"eta": etas}, qif_inputs, product=False, record_vars=[("rnn", "v")],
+    res = sweep(net, {"eta": etas}, qif_inputs, product=False, record_vars=REC,
                 batch_size=4, progress=False, output="numpy")  # fmt: skip
     bad = etas > 0
     assert np.array_equal(res.ok, ~bad)
@@ -162,12 +165,12 @@ def test_blow_up_points_are_recorded_and_the_others_complete(qif_inputs):
         assert "'qif_op/v' of node 'rnn' became non-finite" in res.errors[i]
         assert np.isnan(res.data["out"][i]).all() and np.isnan(res.data["rnn/v"][i]).all()
     for i in np.flatnonzero(~bad):
-        obs = alone(net, {("rnn", "eta"): etas[i]}, qif_inputs, record_vars=[("rnn", "v")])
+        obs = alone(net, {("rnn", "eta"): etas[i]}, qif_inputs, record_vars=REC)
         assert np.array_equal(res.data["rnn/v"][i], obs[("rnn", "v")])
     # the step in the reason counts from the start of the point's run, also across segments
     single = SimulationError
     with pytest.raises(single) as info:
-        alone(net, {("rnn", "eta"): 1e4}, qif_inputs)
+        alone(net, {("rnn", "eta"): 1e4}, qif_inputs, record_vars=REC)
     assert f"at step {info.value.trials[0]['step']} " in res.errors[1]
 
 
@@ -177,7 +180,7 @@ def test_batched_simulation_error_lists_every_failed_trial(qif_inputs):
     x = np.broadcast_to(qif_inputs, (4,) + qif_inputs.shape)
     state = net.state
     with pytest.raises(SimulationError, match=r"trial 1\) and in 1 other trial") as info:
-        net.run(x, verbose=False)
+        net.run(x, verbose=False, record_vars=REC)
     assert sorted(info.value.trials) == [1, 3]
     assert info.value.trials[3]["variable"] == "qif_op/v"
     assert "trial" not in info.value.trials[3]["message"]
@@ -189,11 +192,12 @@ def test_batched_simulation_error_lists_every_failed_trial(qif_inputs):
 
 def test_network_pickles_after_a_batched_run(qif_inputs):
     net = qif_net()
-    net.run(np.broadcast_to(qif_inputs, (2,) + qif_inputs.shape), verbose=False)
+    x = np.broadcast_to(qif_inputs, (2,) + qif_inputs.shape)
+    net.run(x, verbose=False, record_vars=REC)
     copy = pickle.loads(pickle.dumps(net))
     assert np.array_equal(copy.state["rnn"], net.state["rnn"])
-    x = np.broadcast_to(qif_inputs, (2,) + qif_inputs.shape)
-    assert np.array_equal(copy.run(x, verbose=False)["out"], net.run(x, verbose=False)["out"])
+    again = copy.run(x, verbose=False, record_vars=REC)["out"]
+    assert np.array_equal(again, net.run(x, verbose=False, record_vars=REC)["out"])
 
 
 # ---- reductions ----------------------------------------------------------------------------------
@@ -245,8 +249,8 @@ def test_xarray_dataset_is_labelled_by_parameter_values(qif_grid, qif_inputs):
     assert np.array_equal(point, raw["rnn/v"][2, 0])
     assert ds["ok"].all() and (ds["error"] == "").all()
     assert ds.attrs["chunks"] == 4 and ds.attrs["steps"] == 200
-    tab = sweep(qif_net(), {"eta": [1.0, 2.0], "v": np.zeros((2, N))}, qif_inputs,
-                product=False, reduce="mean", progress=False, output="xarray")  # fmt: skip
+    kw = dict(product=False, record_vars=REC, reduce="mean", progress=False, output="xarray")
+    tab = sweep(qif_net(), {"eta": [1.0, 2.0], "v": np.zeros((2, N))}, qif_inputs, **kw)
     assert tab["out"].dims == ("point", "out/unit")
     assert tab["v"].dims == ("point", "rnn/neuron")
     assert list(tab["eta"].values) == [1.0, 2.0]
@@ -294,8 +298,8 @@ def test_results_are_in_point_order_whatever_the_completion_order(qif_grid, qif_
 
 
 def test_progress_bar_counts_chunks(qif_inputs, capsys):
-    sweep(qif_net(), {"eta": [1.0, 2.0, 3.0]}, qif_inputs, batch_size=2, reduce="mean",
-          progress=True, output="numpy")  # fmt: skip
+    kw = dict(batch_size=2, record_vars=REC, reduce="mean", progress=True, output="numpy")
+    sweep(qif_net(), {"eta": [1.0, 2.0, 3.0]}, qif_inputs, **kw)
     err = capsys.readouterr().err
     assert "sweep" in err and "2/2" in err
 
@@ -346,11 +350,11 @@ def test_inputs_function_of_the_point(qif_inputs):
     net = qif_net()
     amp = [0.5, 2.0, 1.0]
     res = sweep(net, {"eta": [-1.0, 3.0, 4.0], "k": amp}, lambda p: qif_inputs * p["k"],
-                product=False, record_vars=[("rnn", "v")], progress=False,
+                product=False, record_vars=REC, progress=False,
                 output="numpy")  # fmt: skip
     for i in range(3):
         obs = alone(net, {("rnn", "eta"): [-1.0, 3.0, 4.0][i], ("rnn", "k"): amp[i]},
-                    qif_inputs * amp[i], record_vars=[("rnn", "v")])  # fmt: skip
+                    qif_inputs * amp[i], record_vars=REC)  # fmt: skip
         assert np.array_equal(res.data["rnn/v"][i], obs[("rnn", "v")])
 
 
@@ -445,3 +449,24 @@ def test_dask_retries_the_chunk_of_a_lost_worker(qif_grid, qif_inputs, dask_clie
                 output="numpy", **kw)  # fmt: skip
     assert os.path.exists(marker)
     assert np.array_equal(res.data["v"], raw.data["rnn/v"].mean(axis=1))
+
+
+def test_dataframe_table_and_numpy_result_without_xarray(qif_grid, qif_inputs, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    import importlib.util
+
+    params, kw, raw = qif_grid
+    frame = pd.DataFrame({"eta": [-5.0, 20.0], "rnn/weights": [0.5, 3.0]})
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "xarray" else find_spec(name)
+    )
+    res = sweep(qif_net(), frame, qif_inputs, **kw)  # output="auto" without xarray: numpy
+    assert isinstance(res, SweepResult) and res.axes is None and res.shape == (2,)
+    assert np.array_equal(res.data["rnn/v"][0], raw["rnn/v"][0, 0])
+    assert np.array_equal(res.data["rnn/v"][1], raw["rnn/v"][2, 1])
+    monkeypatch.setitem(sys.modules, "xarray", None)  # import xarray now fails
+    with pytest.raises(ImportError, match=r"pip install rectinumba\[xarray\]"):
+        res.to_xarray()
+    with pytest.raises(NetworkError, match="a DataFrame is a table of points"):
+        sweep(qif_net(), frame, qif_inputs, product=True, **kw)
