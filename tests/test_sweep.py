@@ -470,3 +470,17 @@ def test_dataframe_table_and_numpy_result_without_xarray(qif_grid, qif_inputs, m
         res.to_xarray()
     with pytest.raises(NetworkError, match="a DataFrame is a table of points"):
         sweep(qif_net(), frame, qif_inputs, product=True, **kw)
+
+
+def test_raw_recordings_that_cannot_fit_are_refused(qif_inputs, monkeypatch):
+    from rectinumba.sweeps import driver
+
+    monkeypatch.setattr(driver, "_available_memory", lambda: 10_000)
+    net = qif_net()
+    # 4 points x 200 recordings x (5 outputs + 5 v + 1 mean s) x 8 bytes = 70,400 bytes
+    match = r"(?s)11 values need 0\.07 MB, more than the 0\.01 MB.*hint: reduce on the workers"
+    with pytest.raises(NetworkError, match=match):
+        sweep(net, {"eta": [1.0, 2.0, 3.0, 4.0]}, qif_inputs, record_vars=REC, progress=False)
+    res = sweep(net, {"eta": [1.0, 2.0, 3.0, 4.0]}, qif_inputs, record_vars=REC, reduce="max",
+                progress=False, output="numpy")  # fmt: skip
+    assert res.data["rnn/v"].shape == (4, N)

@@ -4,6 +4,7 @@ a Dask / MPI / process-pool executor, and return labelled results."""
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -97,6 +98,36 @@ def _unit_dims(net, record_vars: tuple) -> dict[Any, str]:
         kind = net[label]["kind"] if label in net.nodes else "diffeq"
         dims[(entry[0], entry[1])] = f"{label}/{'neuron' if kind == 'diffeq' else 'unit'}"
     return dims
+
+
+def _available_memory() -> int | None:
+    """Bytes of physical memory available now (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.2f} MB"
+
+
+def _check_raw_size(net, n_points: int, n_rec: int, record_output: bool, rec_vars: tuple) -> None:
+    """Refuse raw recordings that cannot fit in memory, before anything runs."""
+    width = net.n_out if record_output else 0
+    for entry in rec_vars:
+        reduced = len(entry) == 3 and bool(entry[2])
+        width += 1 if reduced or entry[0] not in net.nodes else net[entry[0]]["n_out"]
+    need = n_points * n_rec * width * np.dtype(net.dtype).itemsize
+    free = _available_memory()
+    if free is not None and need > free:
+        raise NetworkError(
+            f"sweep: the raw recordings of {n_points} points x {n_rec} recordings x {width} "
+            f"values need {_size(need)}, more than the {_size(free)} of memory available",
+            hint="reduce on the workers (reduce='mean', a function of the Observer, ...), "
+            "record less (reduce=True in record_vars, fewer variables) or record less often "
+            "(sampling_steps, cutoff)",
+        )
 
 
 def sweep(
@@ -207,6 +238,8 @@ def sweep(
     reduction = make_reduction(reduce)
     x, T = _check_inputs(inputs, steps, net.n_in, lambda: table.point(0))
     n_rec = max(0, -(-(T - cutoff) // sampling))
+    if reduction.kind == "raw":
+        _check_raw_size(net, table.n_points, n_rec, bool(record_output), rec_vars)
     if reduction.kind == "stats" and not (record_output or rec_vars):
         raise NetworkError(f"sweep: reduce={reduce!r} needs something recorded")
     if reduction.kind == "stats" and n_rec == 0:

@@ -12,8 +12,13 @@ Keys (as the user writes them, and as results are labelled):
 
 J and edge weights are shared by the trials of a batched kernel, so points are grouped by the
 factors of those two kinds and each group runs in its own batched calls (results stay exact: every
-point runs with exactly the matrix it would get from ``set_var``). ``"seed"`` is reserved for the
-per-point noise seeds of noisy models, which rectinumba does not have yet.
+point runs with exactly the matrix it would get from ``set_var``).
+
+``"seed"`` is reserved for the per-point noise seeds of noisy models, which rectinumba does not
+have yet. When they come, a ``seed`` column (one integer per point, or drawn from one base seed
+by point index) travels with the point rows like any other column and becomes the per-trial seed
+of the batched run: a point's noise then depends on its seed alone, not on the chunk, the worker
+or the executor it lands on.
 """
 
 from __future__ import annotations
