@@ -3,24 +3,29 @@ LocalCluster vs this process, and client memory of a reduced sweep whose raw tra
 
 Usage::
 
-    python benchmarks/sweep_bench.py                   # the issue's sizes (several minutes)
-    python benchmarks/sweep_bench.py --quick           # 256 points x 1000 steps
-    python benchmarks/sweep_bench.py --only loop,dask  # some figures
+    python benchmarks/sweep_bench.py                    # the issue's sizes (about 10 min)
+    python benchmarks/sweep_bench.py --quick            # 256 points x 1000 steps
+    python benchmarks/sweep_bench.py --only throughput  # some figures
+
+The network: QIF, N = 100, dense random J, dt = 1e-3, no input; the points: a grid of eta x a
+factor on J (64 x 64 = 4096 points), 10,000 steps each, batch_size 64, the population mean of s
+recorded and reduced to its time average on the worker (``reduce="mean"``).
 
 Figures (each in its own process, so that peak-memory figures start clean):
 
-- ``local``: 64 eta x 64 J-factor points (4096) of a QIF network, N = 100, 10,000 steps, no input,
-  batch_size 64, ``reduce="mean"`` on the population-mean s; points per second.
-- ``loop``: the same points as a Python loop of single runs (``set_var`` + ``run`` on one
-  network), timed on ``--loop-points`` points and extrapolated to all; ratio local / loop.
-- ``short``: both again with 100 steps, where per-call overhead dominates.
-- ``dask``: the local sweep on a LocalCluster of 2 worker processes (1 thread each, sharing the
-  kernel folder), and the overhead per chunk: (cluster - local) / chunks.
+- ``throughput``: the grid is cut into 8 blocks of J factors; for each block, in turn, the local
+  sweep (this process, all numba threads), the same sweep on a LocalCluster of 2 worker processes
+  (1 thread each, sharing the kernel folder) and a Python loop of single runs (``set_var`` +
+  ``run``) over ``--loop-points / 8`` of the block's points (extrapolated to the block). Taking
+  the three in turn, block by block, exposes them to the same machine load (the machine is
+  shared and its load drifts). Reported: wall times, the ratio loop / local, and the Dask
+  overhead per chunk: (cluster wall - (sum of the chunks' times on the workers) / 2) / chunks.
+- ``short``: the same with 100 steps, where per-call overhead dominates.
 - ``memory``: peak RSS growth of the client during a Dask sweep that records the whole output
-  (raw: points x steps x N float64, tens of GB) reduced to its mean and std over time; and the
-  same sweep in this process (client and worker in one).
+  (raw: points x steps x N float64, tens of GB) reduced to its mean and std over time; and of the
+  same sweep in one process (client and worker in one).
 
-Every figure is printed with the load average at the time it was taken (the machine is shared).
+Every figure is printed with the load average at its start and end.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ import time
 import numpy as np
 
 QIF = "model_templates.spiking_neurons.qif.qif"
-FIGURES = ("local", "loop", "short", "dask", "memory")
+FIGURES = ("throughput", "short", "memory")
+BLOCKS = 8
 
 
 def load() -> str:
@@ -62,9 +68,9 @@ def qif_net(N: int):
     )
 
 
-def grid(points: int) -> dict:
+def grid_axes(points: int) -> tuple[np.ndarray, np.ndarray]:
     side = int(round(np.sqrt(points)))
-    return {"eta": np.linspace(-6.0, 4.0, side), "rnn/weights": np.linspace(0.0, 15.0, side)}
+    return np.linspace(-6.0, 4.0, side), np.linspace(0.0, 15.0, side)
 
 
 def sweep_kwargs(steps: int) -> dict:
@@ -91,147 +97,121 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def fig_local(a) -> dict:
-    from rectinumba import sweep
-
-    net = qif_net(a.N)
-    params = grid(a.points)
-    warm(net)
-    t = time.perf_counter()
-    res = sweep(net, params, **sweep_kwargs(a.steps))
-    dt = time.perf_counter() - t
-    return {
-        "seconds": dt,
-        "busy": res.attrs["chunk_seconds"],
-        "points": res.data["rnn/s"].size,
-        "chunks": res.attrs["chunks"],
-        "failed": int((~res.ok).sum()),
-        "load": load(),
-    }
-
-
-def fig_loop(a) -> dict:
-    net = qif_net(a.N)
-    params = grid(a.points)
-    etas = np.repeat(params["eta"], len(params["rnn/weights"]))
-    scales = np.tile(params["rnn/weights"], len(params["eta"]))
-    J = net.get_var("rnn", "weights")
-    x = np.zeros((a.steps, a.N))
-    for scale in (0.0, 1.0):  # compile the dense and the CSR kernel outside the timing
-        net.set_var("rnn", "weights", J * scale)
-        net.run(x[:10], verbose=False)
-    pick = np.linspace(0, len(etas) - 1, a.loop_points).astype(int)
-    t = time.perf_counter()
-    for i in pick:
-        net.reset()
-        net.set_var("rnn", "eta", etas[i])
-        net.set_var("rnn", "weights", J * scales[i])
-        try:
-            obs = net.run(x, verbose=False, record_output=False, record_vars=[("rnn", "s", True)])
-            obs[("rnn", "s")].mean()
-        except Exception:  # a blow-up: the sweep records it, the loop moves on
-            pass
-    dt = time.perf_counter() - t
-    return {
-        "seconds_measured": dt,
-        "points_measured": len(pick),
-        "seconds": dt * len(etas) / len(pick),
-        "load": load(),
-    }
-
-
-def fig_dask(a) -> dict:
+def dask_cluster():
     import distributed
 
-    from rectinumba import sweep
     from rectinumba.codegen.cache import cache_dir
 
-    net = qif_net(a.N)
-    params = grid(a.points)
-    warm(net)  # the client compiles into the shared folder
     env = {"RECTINUMBA_CACHE_DIR": str(cache_dir()), "NUMBA_NUM_THREADS": "1"}
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address=None, env=env, silence_logs=40
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=None, env=env, silence_logs=40
+    )
+    return cluster, distributed.Client(cluster)
+
+
+def loop(net, J, etas, scales, steps: int) -> float:
+    """Seconds for single runs of the points (eta, scale), one after the other."""
+    x = np.zeros((steps, net.n_in))
+    t = time.perf_counter()
+    for eta, scale in zip(etas, scales, strict=True):
+        net.reset()
+        net.set_var("rnn", "eta", eta)
+        net.set_var("rnn", "weights", J * scale)
+        obs = net.run(x, verbose=False, record_output=False, record_vars=[("rnn", "s", True)])
+        obs[("rnn", "s")].mean()
+    return time.perf_counter() - t
+
+
+def fig_throughput(a) -> dict:
+    from rectinumba import sweep
+
+    net = qif_net(a.N)
+    J = net.get_var("rnn", "weights")
+    eta, scale = grid_axes(a.points)
+    single = qif_net(a.N)
+    for s in (0.0, 1.0):  # the single-trial kernels (dense and CSR) outside the timing
+        single.set_var("rnn", "weights", J * s)
+        single.run(np.zeros((5, a.N)), verbose=False, record_output=False)
+    warm(net)
+    out = {"local": 0.0, "dask": 0.0, "dask_busy": 0.0, "loop": 0.0, "chunks": 0, "points": 0}
+    out["load_start"] = load()
+    cluster, client = dask_cluster()
+    with cluster, client:
         for _ in range(2):  # both workers load both kernels
             warm(net, executor=client, batch_size=2)
-        t = time.perf_counter()
-        res = sweep(net, params, executor=client, **sweep_kwargs(a.steps))
-        dt = time.perf_counter() - t
-        tiny = dict(sweep_kwargs(1), batch_size=2)
-        t = time.perf_counter()
-        few = sweep(net, grid(256), executor=client, **tiny)
-        dt_tiny = time.perf_counter() - t
-    t = time.perf_counter()
-    sweep(net, grid(256), **tiny)
-    dt_tiny_local = time.perf_counter() - t
-    return {
-        "seconds": dt,
-        "busy": res.attrs["chunk_seconds"],
-        "chunks": res.attrs["chunks"],
-        "tiny_chunks": few.attrs["chunks"],
-        "tiny_seconds": dt_tiny,
-        "tiny_local_seconds": dt_tiny_local,
-        "load": load(),
-    }
+        # blocks of J factors: points with one J factor share kernel calls (full chunks)
+        per_block = len(scale) // BLOCKS
+        loop_per_block = max(1, a.loop_points // BLOCKS)
+        for k in range(BLOCKS):
+            params = {"eta": eta, "rnn/weights": scale[k * per_block : (k + 1) * per_block]}
+            t = time.perf_counter()
+            res = sweep(net, params, **sweep_kwargs(a.steps))
+            out["local"] += time.perf_counter() - t
+            t = time.perf_counter()
+            res_d = sweep(net, params, executor=client, **sweep_kwargs(a.steps))
+            out["dask"] += time.perf_counter() - t
+            out["dask_busy"] += res_d.attrs["chunk_seconds"]
+            assert np.array_equal(res.data["rnn/s"], res_d.data["rnn/s"], equal_nan=True)
+            pick = np.linspace(0, res.params["eta"].size - 1, loop_per_block).astype(int)
+            dt = loop(single, J, res.params["eta"][pick], res.params["rnn/weights"][pick], a.steps)
+            out["loop"] += dt * res.params["eta"].size / len(pick)
+            out["chunks"] += res.attrs["chunks"]
+            out["points"] += res.params["eta"].size
+    out["loop_points"] = loop_per_block * BLOCKS
+    out["load_end"] = load()
+    return out
 
 
 def fig_memory(a) -> dict:
-    import distributed
-
     from rectinumba import sweep
-    from rectinumba.codegen.cache import cache_dir
 
     net = qif_net(a.N)
-    params = grid(a.points)
+    eta, scale = grid_axes(a.points)
+    params = {"eta": eta, "rnn/weights": scale}
     kw = dict(sweep_kwargs(a.steps), record_output=True, reduce=("mean", "std"))
-    raw_gb = a.points * a.steps * a.N * 8 / 1e9
-    env = {"RECTINUMBA_CACHE_DIR": str(cache_dir()), "NUMBA_NUM_THREADS": "1"}
     warm(net)
-    out = {"raw_gb": raw_gb}
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address=None, env=env, silence_logs=40
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    out = {"raw_gb": eta.size * scale.size * a.steps * a.N * 8 / 1e9, "load_start": load()}
+    cluster, client = dask_cluster()
+    with cluster, client:
         warm(net, executor=client, batch_size=2)
         before = rss_mb()
         res = sweep(net, params, executor=client, **kw)
         out["client_peak_growth_mb"] = rss_mb() - before
         out["client_rss_mb"] = rss_mb()
         out["result_mb"] = sum(v.nbytes for v in res.data.values()) / 1e6
-        out["load_dask"] = load()
     before = rss_mb()
     sweep(net, params, **kw)
     out["local_peak_growth_mb"] = rss_mb() - before
-    out["load_local"] = load()
+    out["load_end"] = load()
     return out
 
 
-def child(figure: str, a) -> dict:
+def child(figure: str, a, steps: int) -> dict:
     """Run one figure in a fresh process (clean peak-memory counters)."""
-    args = [
-        sys.executable,
-        __file__,
-        "--child",
-        figure,
-        "--points",
-        str(a.points),
-        "--steps",
-        str(a.steps),
-        "--N",
-        str(a.N),
-        "--loop-points",
-        str(a.loop_points),
-    ]
+    args = [sys.executable, __file__, "--child", figure, "--points", str(a.points)]
+    args += ["--steps", str(steps), "--N", str(a.N), "--loop-points", str(a.loop_points)]
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"figure {figure} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report_throughput(title: str, r: dict) -> None:
+    pts = r["points"]
+    overhead = (r["dask"] - r["dask_busy"] / 2) / r["chunks"]
+    print(f"{title}  [{r['load_start']} -> {r['load_end']}]")
+    print(f"  local sweep   {r['local']:8.1f} s  {pts / r['local']:9.1f} points/s")
+    print(
+        f"  loop of runs  {r['loop']:8.1f} s  {pts / r['loop']:9.1f} points/s  "
+        f"(extrapolated from {r['loop_points']} timed runs)  ratio loop/local "
+        f"{r['loop'] / r['local']:.2f}x"
+    )
+    print(
+        f"  dask 2 procs  {r['dask']:8.1f} s  {pts / r['dask']:9.1f} points/s  ratio "
+        f"dask/local {r['dask'] / r['local']:.2f}x; chunk time on the workers "
+        f"{r['dask_busy']:.1f} s; overhead {overhead * 1e3:.0f} ms per chunk "
+        f"({r['chunks']} chunks)"
+    )
 
 
 def main() -> None:
@@ -248,66 +228,25 @@ def main() -> None:
         a.points, a.steps, a.loop_points = 256, 1000, 16
     os.environ.setdefault("RECTINUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rn-bench"))
     if a.child:
-        if a.child == "short":
-            a.child, a.steps = "local", 100
-        if a.child == "short_loop":
-            a.child, a.steps = "loop", 100
         print(json.dumps(globals()[f"fig_{a.child}"](a)))
         return
     only = a.only.split(",")
-    pts, T, N = a.points, a.steps, a.N
     print(
-        f"QIF network N={N}, {pts} points (eta x J factor), {T} steps, batch_size 64, "
+        f"QIF network N={a.N}, {a.points} points (eta x J factor), batch_size 64, "
         f"reduce='mean'; {os.cpu_count()} cores"
     )
-    local = loop = None
-    if "local" in only or "loop" in only or "dask" in only:
-        local = child("local", a)
-        print(
-            f"local sweep      {local['seconds']:8.1f} s  {pts / local['seconds']:9.1f} pts/s  "
-            f"({local['chunks']} chunks, {local['failed']} blown up)  [{local['load']}]"
-        )
-    if "loop" in only:
-        loop = child("loop", a)
-        print(
-            f"loop of runs     {loop['seconds']:8.1f} s  {pts / loop['seconds']:9.1f} pts/s  "
-            f"(timed {loop['points_measured']} points: {loop['seconds_measured']:.1f} s, "
-            f"extrapolated)  [{loop['load']}]"
-        )
-        print(f"  ratio local/loop: {loop['seconds'] / local['seconds']:.2f}x")
+    if "throughput" in only:
+        report_throughput(f"{a.steps} steps", child("throughput", a, a.steps))
     if "short" in only:
-        s_local, s_loop = child("short", a), child("short_loop", a)
-        print(
-            f"100 steps: local {s_local['seconds']:.2f} s, loop {s_loop['seconds']:.2f} s "
-            f"(extrapolated from {s_loop['points_measured']}); ratio "
-            f"{s_loop['seconds'] / s_local['seconds']:.1f}x  [{s_local['load']}]"
-        )
-    if "dask" in only:
-        d = child("dask", a)
-        per_chunk = (d["seconds"] - local["seconds"]) / d["chunks"]
-        tiny = (d["tiny_seconds"] - d["tiny_local_seconds"]) / d["tiny_chunks"]
-        print(
-            f"dask 2 workers   {d['seconds']:8.1f} s  {pts / d['seconds']:9.1f} pts/s  "
-            f"(vs local {local['seconds']:.1f} s: {per_chunk * 1e3:+.0f} ms per chunk)  "
-            f"[{d['load']}]"
-        )
-        print(
-            f"  chunk time on the workers, added up: dask {d['busy']:.1f} s over 2 workers, "
-            f"local {local['busy']:.1f} s"
-        )
-        print(
-            f"  overhead per chunk with 1-step chunks: {tiny * 1e3:.1f} ms "
-            f"({d['tiny_chunks']} chunks: dask {d['tiny_seconds']:.2f} s, "
-            f"local {d['tiny_local_seconds']:.2f} s)"
-        )
+        report_throughput("100 steps", child("throughput", a, 100))
     if "memory" in only:
-        m = child("memory", a)
+        m = child("memory", a, a.steps)
+        print(f"memory ({a.steps} steps)  [{m['load_start']} -> {m['load_end']}]")
         print(
-            f"memory: raw output would be {m['raw_gb']:.1f} GB; reduced result "
-            f"{m['result_mb']:.1f} MB; client peak RSS growth during the dask sweep "
-            f"{m['client_peak_growth_mb']:.0f} MB (client RSS {m['client_rss_mb']:.0f} MB) "
-            f"[{m['load_dask']}]; in one process {m['local_peak_growth_mb']:.0f} MB "
-            f"[{m['load_local']}]"
+            f"  raw output would be {m['raw_gb']:.1f} GB; reduced result {m['result_mb']:.1f} MB;"
+            f" client peak RSS growth during the dask sweep {m['client_peak_growth_mb']:.0f} MB "
+            f"(client RSS {m['client_rss_mb']:.0f} MB); the same sweep in one process "
+            f"{m['local_peak_growth_mb']:.0f} MB"
         )
 
 
