@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
+
 __all__ = [
     "DemoResult",
     "build_network",
@@ -52,20 +54,26 @@ _CHUNK_VALUES = 4_000_000
 class DemoResult:
     """What :func:`run_demo` measured.
 
-    Attributes
+    Parameters
     ----------
-    neurons, steps, dt
-        Population size, number of Euler steps, step in ms.
-    synapses, coupling
-        Non-zero recurrent weights; ``"csr"`` or ``"dense"`` (rectinumba's choice).
-    spike_steps, spike_neurons
+    neurons, steps : int
+        Population size, number of Euler steps.
+    dt : float
+        Integration step in ms.
+    synapses : int
+        Non-zero recurrent weights.
+    coupling : str
+        ``"csr"`` or ``"dense"`` (rectinumba's choice).
+    spike_steps, spike_neurons : numpy.ndarray
         Step index and neuron index of every spike (from the recorded resets of ``v``).
-    inputs, outputs
+    inputs, outputs : numpy.ndarray
         Network input (steps, 3) and readout output (steps, 2).
-    compile_s
+    compile_s : float
         Wall time of the first call (kernel compilation or cache load, plus one step).
-    run_s
+    run_s : float
         Wall time of the simulation calls over all steps (compilation excluded).
+    extra : dict, optional
+        Anything else a caller wants to keep with the result.
     """
 
     neurons: int
@@ -83,6 +91,7 @@ class DemoResult:
 
     @property
     def spikes(self) -> int:
+        """Number of spikes."""
         return int(self.spike_steps.size)
 
     @property
@@ -92,11 +101,27 @@ class DemoResult:
 
     @property
     def us_per_step(self) -> float:
+        """Wall time per step in microseconds (compilation excluded)."""
         return 1e6 * self.run_s / self.steps
 
 
 def make_inputs(steps: int, dt: float, rng: np.random.Generator) -> np.ndarray:
-    """Input of shape (steps, 3): sinusoids of 4 Hz and 9 Hz (t in ms) and white noise."""
+    """Input of shape (steps, 3): sinusoids of 4 Hz and 9 Hz (t in ms) and white noise.
+
+    Parameters
+    ----------
+    steps : int
+        Number of steps.
+    dt : float
+        Integration step in ms.
+    rng : numpy.random.Generator
+        Source of the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        The inputs, (steps, 3).
+    """
     t = np.arange(steps) * dt * 1e-3  # seconds
     return np.stack(
         [
@@ -113,18 +138,19 @@ def build_network(neurons: int, dt: float, rng: np.random.Generator, p: float = 
 
     Parameters
     ----------
-    neurons
+    neurons : int
         Size of the LIF population.
-    dt
+    dt : float
         Integration step in ms.
-    rng
+    rng : numpy.random.Generator
         Source of the random weights, excitabilities and initial potentials.
-    p
+    p : float, default 0.1
         Connection probability of the recurrent coupling.
 
     Returns
     -------
     Network
+        The network, not compiled yet.
     """
     import scipy.sparse as sp
 
@@ -161,7 +187,20 @@ def build_network(neurons: int, dt: float, rng: np.random.Generator, p: float = 
 
 
 def count_spikes(v: np.ndarray, reset: float = RESET) -> tuple[np.ndarray, np.ndarray]:
-    """(step, neuron) indices of the spikes in a recording of ``v`` (steps, N), see module doc."""
+    """Step and neuron indices of the spikes in a recording of ``v``, see the module docstring.
+
+    Parameters
+    ----------
+    v : numpy.ndarray
+        Recorded membrane potentials, (steps, N), taken after each step's update and reset.
+    reset : float, default 0.0
+        The reset value.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        Step index and neuron index of every spike.
+    """
     steps, neurons = np.nonzero(v == reset)
     return steps, neurons
 
@@ -172,6 +211,24 @@ def run_demo(neurons: int = 200, seconds: float = 2.0, dt: float = 0.1, seed: in
 
     The first step is run alone (timing compilation or the cache load), then the network is
     reset and the whole input is simulated in chunks that bound the memory of the v recording.
+
+    Parameters
+    ----------
+    neurons : int, default 200
+        Size of the LIF population.
+    seconds : float, default 2.0
+        Model time in seconds.
+    dt : float, default 0.1
+        Integration step in ms.
+    seed : int, default 0
+        Seed of the weights, excitabilities, initial potentials and noise.
+    p : float, default 0.1
+        Connection probability of the recurrent coupling.
+
+    Returns
+    -------
+    DemoResult
+        Spikes, inputs, outputs and timings.
     """
     if neurons < 1:
         raise ValueError(f"--neurons must be at least 1, got {neurons}")
@@ -210,7 +267,18 @@ def run_demo(neurons: int = 200, seconds: float = 2.0, dt: float = 0.1, seed: in
 
 
 def summary_lines(res: DemoResult) -> list[str]:
-    """The printed summary (one ``key: value`` line each; tests parse them)."""
+    """The printed summary (one ``key: value`` line each; tests parse them).
+
+    Parameters
+    ----------
+    res : DemoResult
+        What :func:`run_demo` measured.
+
+    Returns
+    -------
+    list of str
+        The lines.
+    """
     return [
         f"neurons: {res.neurons} (LIF, {res.synapses} recurrent synapses, {res.coupling} coupling)",
         f"steps: {res.steps} (dt = {res.dt:g} ms, {res.steps * res.dt * 1e-3:g} s of model time)",
@@ -222,7 +290,22 @@ def summary_lines(res: DemoResult) -> list[str]:
 
 
 def save_figure(res: DemoResult, path: str | Path, max_neurons: int = 200) -> Path:
-    """Spike raster, inputs and readout outputs as a PNG; needs matplotlib."""
+    """Spike raster, inputs and readout outputs as a PNG; needs matplotlib.
+
+    Parameters
+    ----------
+    res : DemoResult
+        What :func:`run_demo` measured.
+    path : str or pathlib.Path
+        File to write.
+    max_neurons : int, default 200
+        Neurons shown in the raster.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; we only write a file
@@ -272,11 +355,24 @@ def _parser() -> argparse.ArgumentParser:
                     help="PNG of spike raster and output traces (default rectinumba_demo.png)")
     ap.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument("--version", action="version", version=f"rectinumba {__version__}",
+                    help="print the version and exit")
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point; returns the exit status."""
+    """Command line entry point of ``python -m rectinumba``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``); ``--version`` prints the version and exits.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     ap = _parser()
     args = ap.parse_args(argv)
     if args.neurons < 1 or args.seconds <= 0 or args.dt <= 0:

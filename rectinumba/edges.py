@@ -17,6 +17,20 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
 
     Used as given when already (n_target, n_source) (also when square); a non-square
     (n_source, n_target) array is transposed; anything else is an error naming both shapes.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray or scipy.sparse matrix
+        The weights as the user gave them.
+    n_source, n_target : int
+        Output size of the source node, input size of the target node.
+    source, target : str
+        Node labels, for the error message (keyword only).
+
+    Returns
+    -------
+    numpy.ndarray or scipy.sparse matrix
+        ``weights`` or its transpose, of shape (n_target, n_source).
     """
     shape = tuple(weights.shape)
     if shape == (n_target, n_source):
@@ -32,6 +46,25 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
 
 class Edge:
     """Weights from ``source`` to ``target``; the target's input is ``weights @ out_source``.
+
+    Made by :meth:`rectinumba.Network.add_edge`, which documents the arguments.
+
+    Parameters
+    ----------
+    source, target : str
+        Node labels.
+    weights : numpy.ndarray or scipy.sparse matrix
+        (n_target, n_source) weights (see :func:`orient_weights`).
+    train : {None, "gd", "rls"}
+        How the edge is trained (keyword only, like all that follow).
+    mask : array_like or None
+        Multiplies the weights element-wise.
+    feedback : bool
+        Whether the edge is a feedback edge.
+    sparse : bool or None
+        Force CSR (True) or dense (False); None chooses by density.
+    dtype : numpy.dtype
+        Float type of the weights.
 
     Attributes
     ----------
@@ -77,10 +110,12 @@ class Edge:
 
     @property
     def fmt(self) -> str:
+        """How the weights run: ``"dense"`` or ``"csr"``."""
         return "csr" if is_sparse(self.weights) else "dense"
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(n_target, n_source)."""
         return tuple(self.weights.shape)
 
     def __repr__(self) -> str:

@@ -31,7 +31,23 @@ def format_context(
 ) -> str:
     """Compose an error message with the places it refers to.
 
-    ``column`` is 0-based into ``equation``; a caret is drawn beneath it.
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    file, template, node, variable : str, optional
+        Where: listed on a line ``in file ..., template ..., node ..., variable ...``.
+    equation : str, optional
+        The equation text, shown on its own line.
+    column : int, optional
+        0-based column into ``equation``; a caret is drawn beneath it.
+    hint : str, optional
+        What to do instead, shown last.
+
+    Returns
+    -------
+    str
+        The message, one line per part.
     """
     lines = [message]
     where = []
@@ -55,7 +71,24 @@ def format_context(
 
 
 class RectinumbaError(ValueError):
-    """Base class of all errors raised by rectinumba."""
+    """Base class of all errors raised by rectinumba.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        ``file``, ``template``, ``equation``, ``column``, ``variable``, ``node``, ``hint``: the
+        places the message refers to, formatted by :func:`format_context` and kept in
+        :attr:`context`.
+
+    Attributes
+    ----------
+    context : dict
+        The non-empty ``context`` keywords.
+    raw_message : str
+        ``message`` without the context lines.
+    """
 
     def __init__(self, message: str, **context) -> None:
         self.context = {k: v for k, v in context.items() if v is not None}
@@ -73,15 +106,39 @@ def _rebuild_error(cls: type, message: str, context: dict) -> RectinumbaError:
 
 
 class TemplateError(RectinumbaError):
-    """A YAML template or template path is invalid (missing, cyclic, malformed, hostile)."""
+    """A YAML template or template path is invalid (missing, cyclic, malformed, hostile).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class EquationError(RectinumbaError):
-    """An equation string cannot be compiled (syntax, unknown name or function, cycles...)."""
+    """An equation string cannot be compiled (syntax, unknown name or function, cycles...).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class NetworkError(RectinumbaError):
-    """The network graph or an argument to a Network method is invalid."""
+    """The network graph or an argument to a Network method is invalid.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """
 
 
 class SimulationError(RectinumbaError):
@@ -93,8 +150,8 @@ class SimulationError(RectinumbaError):
         What went wrong.
     trials : dict or None
         Details of each failed trial (see ``trials`` below).
-    **context
-        Places named in the message (node, variable, hint, ...), as for every rectinumba error.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
 
     Attributes
     ----------
@@ -110,4 +167,12 @@ class SimulationError(RectinumbaError):
 
 
 class BackendError(RectinumbaError):
-    """A compute backend is unavailable or was asked for something it cannot do."""
+    """A compute backend is unavailable or was asked for something it cannot do.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    **context : str or int
+        Where, as for :class:`RectinumbaError`.
+    """

@@ -23,6 +23,22 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
 
     A (B,) array is only read as per-trial when it cannot be per-unit (``B != n``); pass (B, 1) to
     force per-trial values when B equals n.
+
+    Parameters
+    ----------
+    value : float or array_like
+        The value as the user gave it.
+    n : int
+        Number of units.
+    dtype : numpy.dtype
+        Float type of the result.
+    node, variable : str
+        Node label and variable name, for error messages (keyword only).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new (1, n) or (B, n) array.
     """
     try:
         arr = np.asarray(value, dtype=dtype)
@@ -62,6 +78,38 @@ def _number(value: Any, what: str, node: str) -> float:
 
 class DiffEqNode:
     """A population of ``N`` neurons of one NodeModel with optional recurrent coupling J.
+
+    Made by :meth:`rectinumba.Network.add_diffeq_node`, which documents the arguments; returned
+    by it and by ``net[label]["node"]``.
+
+    Parameters
+    ----------
+    label : str
+        Node label.
+    model : NodeModel
+        The compiled neuron model.
+    N : int
+        Population size.
+    input_var, output_var, source_var, target_var, spike_var, spike_def : str or None
+        Variable names as the user wrote them (resolved to qualified names here).
+    spike_threshold, spike_reset : float
+        Spike condition ``spike_def >= spike_threshold`` and the value ``spike_def`` is reset to.
+    spike_slope : float or None
+        Slope of the surrogate spike derivative in BPTT (None: the default).
+    weights : array_like or scipy.sparse matrix or None
+        Coupling J (N, N).
+    sparse : bool or None
+        Force CSR (True) or dense (False) coupling; None chooses by density.
+    train_params : iterable of str
+        Parameters trained by BPTT (``"weights"`` is J).
+    node_vars : dict
+        Initial values of parameters and states (scalar, (N,), (B, 1) or (B, N)).
+    record_vars : iterable of str
+        Variables offered for recording (validated here).
+    op : str or None
+        Operator that bare names belong to.
+    dtype : numpy.dtype
+        Float type of every array.
 
     Attributes
     ----------
@@ -202,10 +250,24 @@ class DiffEqNode:
     # ---- names ---------------------------------------------------------------------------
     @property
     def spiking(self) -> bool:
+        """Whether the node is spiking (``spike_var`` and ``spike_def`` given)."""
         return self.spike_var is not None
 
     def resolve(self, name: str, what: str = "variable") -> str:
-        """Qualified name of ``name`` ("var", "op/var" or "all/op/var")."""
+        """Qualified name of a variable.
+
+        Parameters
+        ----------
+        name : str
+            ``"var"``, ``"op/var"`` or ``"all/op/var"``.
+        what : str, default "variable"
+            What the name is for, in error messages.
+
+        Returns
+        -------
+        str
+            The ``op/var`` name (a linked input resolves to the output it is linked to).
+        """
         if not isinstance(name, str):
             raise NetworkError(f"{what} must be a variable name, got {name!r}", node=self.label)
         try:
@@ -217,33 +279,46 @@ class DiffEqNode:
 
     @property
     def parameter_names(self) -> list[str]:
+        """Qualified parameter names, and ``"weights"`` when the node has a coupling J."""
         names = [n for n, _ in self.model.params]
         return names + (["weights"] if self.weights is not None else [])
 
     @property
     def variable_names(self) -> list[str]:
+        """Every named variable: states, algebraic variables, inputs, parameters."""
         return list(self.model.variable_names)
 
     @property
     def state_names(self) -> list[str]:
+        """Qualified names of the state variables, in the order of :meth:`flat_state`."""
         return list(self.model.states)
 
     @property
     def n_in(self) -> int:
+        """Input size: ``N``."""
         return self.N
 
     @property
     def n_out(self) -> int:
+        """Output size: ``N``."""
         return self.N
 
     @property
     def coupling(self) -> str | None:
+        """How J runs: ``"dense"``, ``"csr"``, or None without coupling."""
         if self.weights is None:
             return None
         return "csr" if is_sparse(self.weights) else "dense"
 
     # ---- values --------------------------------------------------------------------------
     def set_weights(self, weights) -> None:
+        """Replace the coupling J (validated; dense or CSR chosen as at construction).
+
+        Parameters
+        ----------
+        weights : array_like or scipy.sparse matrix
+            The new (N, N) coupling.
+        """
         self.weights = as_weight_matrix(
             weights,
             (self.N, self.N),
@@ -275,7 +350,18 @@ class DiffEqNode:
             )
 
     def get(self, var: str) -> np.ndarray:
-        """Current value of a state, parameter or input (B rows squeezed when B == 1)."""
+        """Current value of a state, parameter or undriven input.
+
+        Parameters
+        ----------
+        var : str
+            Variable name (``"var"``, ``"op/var"``), or ``"weights"`` for J.
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse matrix
+            (N,) for a single trial, (B, N) after a batched run; J for ``"weights"``.
+        """
         if var == "weights":
             if self.weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
@@ -299,7 +385,15 @@ class DiffEqNode:
         return arr[0].copy() if arr.shape[0] == 1 else arr.copy()
 
     def set(self, var: str, value) -> None:
-        """Set a state (current value), a parameter or an undriven input; "weights" sets J."""
+        """Set a state (current value), a parameter or an undriven input.
+
+        Parameters
+        ----------
+        var : str
+            Variable name (``"var"``, ``"op/var"``), or ``"weights"`` for J.
+        value : float or array_like
+            A scalar, (N,), (B, 1) or (B, N) (see :meth:`rectinumba.Network.set_var`).
+        """
         if var == "weights":
             if self.weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
@@ -319,7 +413,14 @@ class DiffEqNode:
             )
 
     def flat_state(self) -> np.ndarray:
-        """Each state variable's N values in turn; (B, S*N) when there are B > 1 trials."""
+        """The state as one vector.
+
+        Returns
+        -------
+        numpy.ndarray
+            Each state variable's N values in turn, (S*N,); (B, S*N) when there are B > 1
+            trials.
+        """
         arrays = [self.state[s] for s in self.model.states]
         B = max(a.shape[0] for a in arrays) if arrays else 1
         flat = (
@@ -330,6 +431,13 @@ class DiffEqNode:
         return flat[0] if B == 1 else flat
 
     def load_flat_state(self, flat) -> None:
+        """Set the state from a vector laid out as :meth:`flat_state` returns it.
+
+        Parameters
+        ----------
+        flat : array_like
+            (S*N,) or (B, S*N).
+        """
         arr = np.asarray(flat, dtype=self.dtype)
         S = len(self.model.states)
         if arr.shape[-1] != S * self.N or arr.ndim not in (1, 2):
@@ -342,6 +450,7 @@ class DiffEqNode:
             self.state[s] = arr[:, j * self.N : (j + 1) * self.N].copy()
 
     def reset(self) -> None:
+        """Return the states to their initial values (template defaults and node_vars)."""
         self.state = {n: v.copy() for n, v in self.initial.items()}
 
     def __repr__(self) -> str:
@@ -350,7 +459,17 @@ class DiffEqNode:
 
 
 class FuncNode:
-    """A layer of ``n`` units applying an activation function to the summed input."""
+    """A layer of ``n`` units applying an activation function to the summed input.
+
+    Parameters
+    ----------
+    label : str
+        Node label.
+    n : int
+        Number of units.
+    activation_function : str
+        One of :data:`ACTIVATIONS`.
+    """
 
     kind = "func"
 
@@ -364,8 +483,16 @@ class FuncNode:
             raise NetworkError(f"a function node needs n >= 1 units, got {n!r}", node=label)
         self.label, self.n, self.activation = label, int(n), activation_function
 
-    n_in = property(lambda self: self.n)
-    n_out = property(lambda self: self.n)
+    @property
+    def n_in(self) -> int:
+        """Input size: ``n``."""
+        return self.n
+
+    @property
+    def n_out(self) -> int:
+        """Output size: ``n``."""
+        return self.n
+
     parameter_names: list[str] = []
     variable_names = ["in", "out"]
     train_params: list[str] = []

@@ -97,18 +97,18 @@ class Observer:
 
     Parameters
     ----------
-    dt
+    dt : float
         Integration step size of the run (model time units).
-    record_output
+    record_output : bool, default True
         Whether the run records the network output under ``"out"``.
-    record_loss
+    record_loss : bool, default True
         Whether the run records the loss under ``"loss"``.
-    record_vars
+    record_vars : list of tuple, optional
         Variables to record: ``(node, var)`` or ``(node, var, reduce)`` tuples; each recording
         is stored under the key ``(node, var)``; ``reduce=True`` means the mean over neurons.
-    sampling_steps
+    sampling_steps : int, default 1
         Number of integration steps between two recordings.
-    n_trials
+    n_trials : int, optional
         Number of independent trials of a batched run (recordings then carry a leading trial
         axis); ``None`` for an unbatched run.
 
@@ -197,11 +197,11 @@ class Observer:
 
         Parameters
         ----------
-        key
+        key : str or tuple of (str, str)
             A string or a ``(node, var)`` tuple.
-        value
+        value : array_like
             Anything ``np.asarray`` accepts.
-        time_series
+        time_series : bool, optional
             Whether the array is a recording over time (its first axis, after the trial axis of
             a batched run, is the recording axis; ``to_dataframe``/``plot`` then use
             :attr:`time`). Default: true for ``"out"`` and the keys of ``record_vars``.
@@ -243,11 +243,28 @@ class Observer:
         raise _MissingKey(message)
 
     def to_numpy(self, key: Key) -> np.ndarray:
-        """The recording under ``key`` as a numpy array (the same as ``obs[key]``)."""
+        """The recording under ``key`` as a numpy array (the same as ``obs[key]``).
+
+        Parameters
+        ----------
+        key : str or tuple of (str, str)
+            ``"out"``, ``(node, var)`` or another stored key.
+
+        Returns
+        -------
+        numpy.ndarray
+            The stored array.
+        """
         return self[key]
 
     def keys(self) -> list[Key]:
-        """Keys of everything stored, in the order stored."""
+        """Keys of everything stored, in the order stored.
+
+        Returns
+        -------
+        list
+            Strings and ``(node, var)`` tuples.
+        """
         return list(self._data)
 
     def __contains__(self, key: object) -> bool:
@@ -314,6 +331,16 @@ class Observer:
         batched run), with one column per dimension (trailing axes flattened). Other stored
         arrays keep a plain integer index.
 
+        Parameters
+        ----------
+        key : str or tuple of (str, str)
+            ``"out"``, ``(node, var)`` or another stored key.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per recording (per trial and recording for a batched run).
+
         Raises
         ------
         ImportError
@@ -344,16 +371,16 @@ class Observer:
 
         Parameters
         ----------
-        y
+        y : str or tuple of (str, str) or list
             A key, or a list of keys (one legend entry each).
-        x
+        x : str or tuple of (str, str), optional
             Key of the x values (a single column); ``None`` plots against :attr:`time`.
-        ax
+        ax : matplotlib.axes.Axes, optional
             matplotlib Axes to draw in; a new figure is made when ``None`` (``figsize=`` may
             be passed for it).
-        trial
+        trial : int, optional
             Trial to plot, required for recordings of a batched run.
-        **kwargs
+        **kwargs : dict
             Passed on to ``Axes.plot``.
 
         Returns
@@ -400,14 +427,14 @@ class Observer:
 
         Parameters
         ----------
-        v
+        v : str or tuple of (str, str)
             Key of the recording.
-        ax
+        ax : matplotlib.axes.Axes, optional
             matplotlib Axes to draw in; a new figure is made when ``None`` (``figsize=`` may
             be passed for it).
-        trial
+        trial : int, optional
             Trial to show, required for recordings of a batched run.
-        **kwargs
+        **kwargs : dict
             Passed on to ``Axes.imshow`` (defaults: ``aspect="auto"``, ``origin="lower"``,
             ``interpolation="nearest"``, an ``extent`` spanning :attr:`time`); ``colorbar=False``
             omits the colour bar, ``shrink=`` sizes it (default 0.6).

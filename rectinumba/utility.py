@@ -77,18 +77,18 @@ def random_connectivity(
 
     Parameters
     ----------
-    n, m
+    n, m : int
         Number of rows (targets) and columns (sources).
-    p
+    p : float
         Connection probability. ``round(p*n*m)`` entries, drawn without replacement at uniformly
         random positions, are set to 1 (``per_row=False``); with ``per_row=True`` each row gets
         exactly ``round(p*m)`` entries (RectiPy's behaviour: every node has the same in-degree).
-    normalize
+    normalize : bool, default True
         If True, each row with nonzero entries is divided by its number of entries, so that it
         sums to 1 (rows without connections stay zero).
-    seed
+    seed : int or numpy.random.Generator, optional
         Seed or ``numpy.random.Generator``.
-    per_row
+    per_row : bool, default False
         Draw a fixed count per row instead of a fixed total count.
 
     Returns
@@ -126,16 +126,16 @@ def input_connections(
 
     Parameters
     ----------
-    n, m
+    n, m : int
         Number of rows (network nodes) and columns (input channels).
-    p
+    p : float
         Fraction of nodes each input channel connects to.
-    variance
+    variance : float, default 1.0
         Variance of the normal distribution the weights are drawn from.
-    zero_mean
+    zero_mean : bool, default True
         If True, the mean of the nonzero weights of each column is subtracted from them, so that
         each column sums to 0 (a column with a single connection thus becomes 0).
-    seed
+    seed : int or numpy.random.Generator, optional
         Seed or ``numpy.random.Generator``.
 
     Returns
@@ -213,20 +213,20 @@ def circular_connectivity(
 
     Parameters
     ----------
-    N
+    N : int
         Number of nodes.
-    p
+    p : float
         Connection probability (number of draws per node / N).
-    spatial_distribution
+    spatial_distribution : scipy.stats frozen distribution
         Distribution of the distance: any object with ``rvs(size=..., random_state=...)``, e.g. a
         frozen ``scipy.stats`` distribution (``scipy.stats.randint(1, 10)``,
         ``scipy.stats.binom(N // 2, 0.1)``, ``scipy.stats.norm(0, 3)``). Continuous samples are
         rounded to the nearest integer; a distance of 0 makes a self-connection.
-    homogeneous_weights
+    homogeneous_weights : bool, default True
         If True, all distinct inputs of a node have weight 1/(number of distinct inputs). If
         False, each input's weight is the fraction of the node's draws that hit it (repeated
         draws strengthen a connection). Either way each row sums to 1.
-    seed
+    seed : int or numpy.random.Generator, optional
         Seed or ``numpy.random.Generator`` (also passed to ``rvs`` as ``random_state``).
 
     Returns
@@ -254,17 +254,17 @@ def line_connectivity(
 
     Parameters
     ----------
-    N
+    N : int
         Number of nodes.
-    p
+    p : float
         Connection probability (number of draws per node / N).
-    spatial_distribution
+    spatial_distribution : scipy.stats frozen distribution
         Distance distribution with ``rvs(size=..., random_state=...)`` (see
         :func:`circular_connectivity`).
-    homogeneous_weights
+    homogeneous_weights : bool, default True
         Equal weights for all distinct inputs of a node (True) or weights proportional to draw
         counts (False).
-    seed
+    seed : int or numpy.random.Generator, optional
         Seed or ``numpy.random.Generator``.
 
     Returns
@@ -287,14 +287,14 @@ def normalize(x: np.ndarray, mode: str = "minmax", row_wise: bool = False) -> np
 
     Parameters
     ----------
-    x
+    x : numpy.ndarray
         Array, usually (N, m).
-    mode
+    mode : {"minmax", "zscore", "sum"}
         - ``"minmax"``: ``(x - min) / (max - min)``, mapping onto [0, 1] (all zeros where the
           data are constant);
         - ``"zscore"``: ``(x - mean) / std`` (population std; only centred where std is 0);
         - ``"sum"``: ``x / sum(x)`` (a zero sum is an error).
-    row_wise
+    row_wise : bool, default False
         If True, each row (last axis) is normalised on its own; otherwise the whole array.
 
     Returns
@@ -333,7 +333,7 @@ def wta_score(x: np.ndarray, y: np.ndarray) -> float:
 
     Parameters
     ----------
-    x, y
+    x, y : numpy.ndarray
         (samples, features) arrays of the same shape (a 1D array is a single sample).
 
     Returns
@@ -367,7 +367,7 @@ def spectral_radius(W: Any) -> float:
 
     Parameters
     ----------
-    W
+    W : numpy.ndarray or scipy.sparse matrix
         Dense numpy array or ``scipy.sparse`` matrix/array. Dense matrices use
         ``numpy.linalg.eigvals``; sparse ones ``scipy.sparse.linalg.eigs(k=1, which="LM")``
         (with a fixed start vector, so the result is reproducible), falling back to the dense
@@ -410,9 +410,9 @@ def scale_spectral_radius(W: Any, rho: float) -> Any:
 
     Parameters
     ----------
-    W
+    W : numpy.ndarray or scipy.sparse matrix
         Square dense numpy array or ``scipy.sparse`` matrix/array (not modified).
-    rho
+    rho : float
         Target spectral radius (>= 0).
 
     Returns

@@ -193,6 +193,21 @@ BUILTIN_OPERATORS = {
             **SYN,
         },
     ),
+    "neural_mass_models.qif.qif_op": (
+        [
+            "r' = (Delta/(pi*tau) + 2.0*r*v) / tau",
+            "v' = (v^2 + eta + I_ext + tau*r_in - (pi*tau*r)^2) / tau",
+        ],
+        {
+            "r": (O, 0.01),
+            "v": (V, -2.0),
+            "Delta": (P, 1.0),
+            "tau": (P, 1.0),
+            "eta": (P, -5.0),
+            "I_ext": (I, 0.0),
+            "r_in": (I, 0.0),
+        },
+    ),
 }
 
 BUILTIN_NODES = {
@@ -208,6 +223,7 @@ BUILTIN_NODES = {
     "spiking_neurons.izhikevich.izhikevich": ["izhikevich_op"],
     "spiking_neurons.adex.adex": ["adex_op"],
     "spiking_neurons.theta.theta": ["theta_op"],
+    "neural_mass_models.qif.qif_pop": ["qif_op"],
 }
 
 
@@ -236,6 +252,7 @@ def test_builtin_library_lists_exactly_the_table():
     root = builtin_dir()
     files = sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
     assert files == [
+        "neural_mass_models/qif",
         "rate_neurons/leaky_integrator",
         "spiking_neurons/adex",
         "spiking_neurons/ik",

@@ -76,12 +76,12 @@ eta_axis, j_axis = res.axes["inputs"], res.axes["rnn/weights"]
 extent = [eta_axis[0], eta_axis[-1], j_axis[0], j_axis[-1]]
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
 im = ax0.imshow(rate[:, :, 0].T, origin="lower", extent=extent, aspect="auto", cmap="magma")
-fig.colorbar(im, ax=ax0, label="mean rate (from rest)")
-ax0.set(xlabel=r"$\bar\eta$", ylabel="$J$", title="firing rate")
+fig.colorbar(im, ax=ax0, label=r"mean rate from rest ($1/\tau$)")
+ax0.set(xlabel=r"$\bar\eta$ (dimensionless)", ylabel="$J$ (dimensionless)", title="firing rate")
 gap = np.abs(rate[:, :, 1] - rate[:, :, 0]).T
 im = ax1.imshow(gap, origin="lower", extent=extent, aspect="auto", cmap="viridis")
-fig.colorbar(im, ax=ax1, label="|rate(kicked) - rate(rest)|")
-ax1.set(xlabel=r"$\bar\eta$", ylabel="$J$", title="bistability")
+fig.colorbar(im, ax=ax1, label=r"|rate kicked - rate from rest| ($1/\tau$)")
+ax1.set(xlabel=r"$\bar\eta$ (dimensionless)", ylabel="$J$ (dimensionless)", title="bistability")
 # Fold lines of the mean-field model (N -> infinity, threshold -> infinity). Its fixed points
 # obey eta = pi^2 r^2 - J r - delta^2 / (4 pi^2 r^2); folds are where d(eta)/dr = 0, which gives
 # the curve (eta(r), J(r)) below, parametrised by the rate r at the fold.
@@ -89,8 +89,9 @@ r = np.linspace(0.12, 1.2, 400)
 fold_j = 2 * np.pi**2 * r + delta**2 / (2 * np.pi**2 * r**3)
 fold_eta = -(np.pi**2) * r**2 - 3 * delta**2 / (4 * np.pi**2 * r**2)
 for ax in (ax0, ax1):
-    ax.plot(fold_eta, fold_j, "w--", lw=1)
+    ax.plot(fold_eta, fold_j, "w--", lw=1, label="mean-field folds")
     ax.set(xlim=extent[:2], ylim=extent[2:])
+    ax.legend(loc="lower left", fontsize="small")
 plt.show()
 
 # %%

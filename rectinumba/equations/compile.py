@@ -40,7 +40,7 @@ def compile_node(template: NodeTemplate | OperatorTemplate) -> NodeModel:
 
     Parameters
     ----------
-    template
+    template : NodeTemplate or OperatorTemplate
         A :class:`NodeTemplate`, or an :class:`OperatorTemplate`, which becomes a node of that
         one operator named after it.
 
@@ -58,6 +58,17 @@ def compile_node(template: NodeTemplate | OperatorTemplate) -> NodeModel:
         or undeclared variables, duplicate definitions, algebraic cycles, ambiguous links.
     TemplateError
         When ``template`` is not a template.
+
+    Examples
+    --------
+    >>> from rectinumba.templates import load_template
+    >>> model = compile_node(load_template("model_templates.spiking_neurons.lif.lif"))
+    >>> model.states
+    ('lif_op/v', 'lif_op/s')
+    >>> model.resolve("tau_s")
+    'lif_op/tau_s'
+    >>> model.derivative_map["lif_op/s"]
+    -lif_op/s/lif_op/tau_s + lif_op/s_ext + lif_op/spike
     """
     if isinstance(template, OperatorTemplate):
         template = NodeTemplate(template.name, (template,), path=template.path)

@@ -29,8 +29,15 @@ TIME = "t"
 class Definition:
     """One algebraic definition ``name = expr``.
 
-    ``reduce`` is None for an element-wise (per neuron) definition, or ``"mean"`` / ``"vsum"`` for a
-    population reduction over the neurons of the node (its value is one scalar per trial).
+    Parameters
+    ----------
+    name : str
+        Qualified ``op/var`` name.
+    expr : sympy.Expr
+        The right-hand side.
+    reduce : {None, "mean", "vsum"}, default None
+        None for an element-wise (per neuron) definition, or ``"mean"`` / ``"vsum"`` for a
+        population reduction over the neurons of the node (its value is one scalar per trial).
     """
 
     name: str
@@ -42,28 +49,30 @@ class Definition:
 class NodeModel:
     """A compiled neuron type; hashable and comparable.
 
-    Attributes
+    Made by :func:`rectinumba.equations.compile_node`; all names are qualified ``op/var``.
+
+    Parameters
     ----------
-    name
+    name : str
         Name of the node template.
-    operators
+    operators : tuple of str
         Operator names, in template order.
-    states
+    states : tuple of str
         Qualified names of state variables (have a derivative), in declaration order.
-    initial
+    initial : tuple of (str, float)
         ``(state, initial value)`` pairs, same order as ``states``.
-    params
+    params : tuple of (str, float)
         ``(name, default)`` pairs of parameters (constants per neuron).
-    inputs
+    inputs : tuple of (str, float)
         ``(name, default)`` pairs of input variables that are not linked to another operator's
         output (set by the network: edges, coupling, spikes; otherwise constant at the default).
-    outputs
+    outputs : tuple of str
         Qualified names of variables declared ``output(...)`` (states or algebraic).
-    algebraic
+    algebraic : tuple of Definition
         Ordered algebraic definitions, reductions included.
-    derivatives
+    derivatives : tuple of (str, sympy.Expr)
         ``(state, rhs)`` pairs, same order as ``states``.
-    links
+    links : tuple of (str, str), default ()
         ``(input name, output name)`` pairs: operator inputs replaced by another operator's output.
     """
 
@@ -81,22 +90,27 @@ class NodeModel:
     # ---- convenient views -------------------------------------------------------------
     @property
     def initial_values(self) -> dict[str, float]:
+        """State -> initial value."""
         return dict(self.initial)
 
     @property
     def param_defaults(self) -> dict[str, float]:
+        """Parameter -> default value."""
         return dict(self.params)
 
     @property
     def input_defaults(self) -> dict[str, float]:
+        """Unlinked input -> default value."""
         return dict(self.inputs)
 
     @property
     def derivative_map(self) -> dict[str, Any]:
+        """State -> right-hand side of its derivative (sympy)."""
         return dict(self.derivatives)
 
     @property
     def algebraic_names(self) -> tuple[str, ...]:
+        """Names of the algebraic definitions, in evaluation order."""
         return tuple(d.name for d in self.algebraic)
 
     @property
@@ -112,10 +126,10 @@ class NodeModel:
 
         Parameters
         ----------
-        name
+        name : str
             ``"var"``, ``"op/var"`` or ``"all/op/var"`` (any first part before ``op/var`` is
             ignored, as RectiPy's node prefix).
-        op
+        op : str, optional
             Operator that bare names belong to; without it a bare name must be unique among
             the node's operators.
 

@@ -146,10 +146,16 @@ def split_equation(text: str, **context: Any) -> Equation:
 
     Parameters
     ----------
-    text
+    text : str
         ``x' = rhs``, ``d/dt * x = rhs`` (spaces optional) or ``a = rhs``.
-    **context
+    **context : str
         ``file``, ``template``... for error messages.
+
+    Returns
+    -------
+    Equation
+        Its kind (``"ode"`` or ``"alg"``), the target name, the right-hand side text and their
+        columns in ``text``.
 
     Raises
     ------
@@ -651,12 +657,26 @@ def parse_expression(
 
     Parameters
     ----------
-    text
+    text : str
         The expression, e.g. ``"v^2 + eta"``.
-    symbols
+    symbols : mapping of str to sympy.Expr, optional
         Bare name -> sympy expression. Undeclared names are errors (``t``, ``pi``, ``E`` aside).
-    reduce
-        See :class:`Namespace`.
+    reduce : callable, optional
+        Called as ``reduce(kind, expr, text)`` for ``mean(...)``/``vsum(...)``; returns the
+        expression standing for the reduction. ``None``: reductions are refused.
+    **context : str
+        ``file``, ``template``... for error messages.
+
+    Returns
+    -------
+    sympy.Expr
+        The expression.
+
+    Raises
+    ------
+    EquationError
+        Syntax errors, unknown names or functions, refused constructs, with a caret under the
+        offending token.
 
     Examples
     --------

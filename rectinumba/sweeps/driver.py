@@ -215,6 +215,29 @@ def sweep(
     xarray.Dataset or SweepResult
         Outputs labelled by parameter values, in point order; a point whose state became
         non-finite has NaN outputs and its reason in ``"error"``.
+
+    Examples
+    --------
+    The time-averaged population activity of a QIF network over a grid of excitabilities and
+    coupling factors (64 x 3 points, 64 per kernel call), reduced on the workers:
+
+    >>> from rectinumba import Network, sweep
+    >>> net = Network.from_yaml(
+    ...     "model_templates.spiking_neurons.qif.qif", weights=np.ones((50, 50)) / 50,
+    ...     source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
+    ...     op="qif_op", spike_var="spike", spike_def="v")
+    >>> ds = sweep(net, {"eta": np.linspace(-6, 4, 64), "rnn/weights": [0.5, 5.0, 15.0]},
+    ...            steps=5000, record_output=False, record_vars=[("rnn", "s", True)],
+    ...            reduce="mean", cutoff=2500)  # doctest: +SKIP
+    >>> ds["rnn/s"].dims  # doctest: +SKIP
+    ('eta', 'rnn/weights')
+
+    The same on a Dask cluster, the kernel folder shared by the workers:
+
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> client = Client("tcp://scheduler:8786")  # doctest: +SKIP
+    >>> ds = sweep(net, {"eta": np.linspace(-6, 4, 4096)}, steps=5000,
+    ...            executor=client)  # doctest: +SKIP
     """
     from ..network import Network
     from ..progress import Progress

@@ -67,7 +67,13 @@ class _NotFound(TemplateError):
 
 
 def builtin_dir() -> Path:
-    """The folder of the built-in template library (``rectinumba.model_templates``)."""
+    """The folder of the built-in template library (``rectinumba.model_templates``).
+
+    Returns
+    -------
+    pathlib.Path
+        The installed ``model_templates`` folder.
+    """
     try:
         spec = importlib.util.find_spec("rectinumba.model_templates")
     except (ImportError, ValueError):
@@ -121,7 +127,18 @@ def _read(path: Path) -> Mapping[str, Any]:
 
 
 def template_names(path: str | os.PathLike) -> list[str]:
-    """Names of the templates defined in a YAML file (the ``aliases:`` key excluded)."""
+    """Names of the templates defined in a YAML file (the ``aliases:`` key excluded).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file.
+
+    Returns
+    -------
+    list of str
+        Template names in file order.
+    """
     data = _read(Path(path).resolve())
     return [str(k) for k in data if k != "aliases"]
 
@@ -482,11 +499,11 @@ def load_template(path: str, *, relative_to: str | os.PathLike | None = None) ->
 
     Parameters
     ----------
-    path
+    path : str
         Dot path (``model_templates.rate_neurons.leaky_integrator.tanh``,
         ``pkg.sub.file.template``) or slash path (``path/to/file.template``,
         ``path/to/file.yaml/template``); see the module docstring for the rules.
-    relative_to
+    relative_to : str or os.PathLike, optional
         A YAML file (bare names then refer to its templates, relative paths to its folder) or a
         folder that relative paths are resolved against before the working directory.
 
@@ -500,6 +517,14 @@ def load_template(path: str, *, relative_to: str | os.PathLike | None = None) ->
     TemplateError
         Missing file or template, unknown or cyclic base, malformed template, bad variable
         declaration, refused YAML (python tags), naming the file and the template.
+
+    Examples
+    --------
+    >>> tanh = load_template("model_templates.rate_neurons.leaky_integrator.tanh")
+    >>> type(tanh).__name__, [op.name for op in tanh.operators]
+    ('NodeTemplate', ['li_op', 'tanh_op'])
+    >>> load_template("neuron_model_templates.spiking_neurons.lif.lif_op").equations
+    ("v' = -v/tau + k*s_in + I_ext + eta", "s' = -s/tau_s + spike + s_ext")
     """
     referrer = None if relative_to is None else Path(relative_to).resolve()
     try:

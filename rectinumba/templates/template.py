@@ -58,12 +58,14 @@ def parse_number(value: Any, *, what: str = "value", **context) -> float:
 class Variable:
     """One declared variable of an operator template.
 
-    Attributes
+    Parameters
     ----------
-    kind
-        ``"input"``, ``"output"``, ``"variable"`` or ``"parameter"``.
-    default
-        Initial value (states), default value (inputs, parameters).
+    kind : {"input", "output", "variable", "parameter"}
+        What the variable is: set from outside, the operator's output, another state or
+        algebraic variable, or a constant.
+    default : float or str, default 0.0
+        Initial value (states), default value (inputs, parameters); numeric strings such as
+        ``"10e-3"`` are read as numbers.
     """
 
     kind: str
@@ -126,7 +128,18 @@ _LHS_NAME = re.compile(r"^\s*(?:d\s*/\s*dt\s*\*\s*)?([^\W\d]\w*)\s*'?\s*=(?!=)")
 
 
 def equation_names(equation: str) -> set[str]:
-    """Identifier tokens of an equation string (a regex scan, nothing is parsed or evaluated)."""
+    """Identifier tokens of an equation string (a regex scan, nothing is parsed or evaluated).
+
+    Parameters
+    ----------
+    equation : str
+        An equation such as ``"v' = -v/tau + I_ext"``.
+
+    Returns
+    -------
+    set of str
+        The names in it (``{"v", "tau", "I_ext"}``); number exponents are not names.
+    """
     return set(_IDENT_TOKEN.findall(equation))
 
 
@@ -137,6 +150,27 @@ def replace_term(equation: str, old: str, new: str) -> str:
     string's ends: replacing ``v`` leaves ``v0``, ``tau_v`` and ``1.v`` alone. The replacement
     is inserted as written (no brackets added), on both sides of ``=``, and is not itself
     searched again.
+
+    Parameters
+    ----------
+    equation : str
+        The equation to edit.
+    old : str
+        The term to replace, matched character by character (spaces included).
+    new : str
+        Its replacement.
+
+    Returns
+    -------
+    str
+        The edited equation (unchanged when ``old`` does not occur as a whole term).
+
+    Examples
+    --------
+    >>> replace_term("v' = -v/tau + k*r_in", "k*r_in", "k*s_in")
+    "v' = -v/tau + k*s_in"
+    >>> replace_term("x = v + v0", "v", "u")
+    'x = u + v0'
     """
     return _term_pattern(old).sub(lambda _: new, equation)
 
@@ -212,9 +246,9 @@ def edit_equations(
 
     Parameters
     ----------
-    equations
+    equations : sequence of str
         The parent's equations.
-    edits
+    edits : str or sequence of str or mapping
         A string or a list of strings replaces the equations. A mapping applies PyRates' edits
         in this order: ``replace`` (``{old: new}``, whole terms, see :func:`replace_term`) on
         every equation; ``remove`` (a string or list): an entry equal to a whole equation deletes
@@ -224,7 +258,7 @@ def edit_equations(
         that variable); ``add`` (a string or list): new equations at the end. A replaced or
         removed term that occurs in no equation is an error (a typo would otherwise leave the
         equations unedited without a word).
-    **context
+    **context : str
         ``file``/``template`` for error messages.
 
     Returns
@@ -284,17 +318,33 @@ class OperatorTemplate:
 
     Parameters
     ----------
-    name
+    name : str
         Template name, e.g. ``"li_op"``; qualified variable names are ``name/var``.
-    equations
+    equations : str or sequence of str
         One equation string or a sequence of them.
-    variables
-        Mapping variable name -> declaration (``"input(0)"``, ``10.0``, :class:`Variable`).
-        Variable names must be Python identifiers.
-    path
+    variables : mapping or sequence of (str, object) pairs
+        Variable name -> declaration (``"input(0)"``, ``"output(0)"``, ``"variable(-60)"``,
+        a number for a parameter, or a :class:`Variable`). Variable names must be Python
+        identifiers.
+    path : str, optional
         Where the template came from (file path), for error messages.
-    description
+    description : str, default ""
         Free text.
+
+    See Also
+    --------
+    NodeTemplate : a neuron type made of operators.
+    rectinumba.templates.load_template : load templates from YAML.
+
+    Examples
+    --------
+    >>> li = OperatorTemplate("li_op", "v' = -v/tau + I_ext",
+    ...                       {"v": "output(0)", "tau": 10.0, "I_ext": "input(0)"})
+    >>> li.variable_dict["tau"]
+    Variable(kind='parameter', default=10.0)
+    >>> fast = li.update(name="fast_li_op", variables={"tau": 2.0})
+    >>> fast.variable_dict["tau"].default
+    2.0
     """
 
     name: str
@@ -361,13 +411,17 @@ class OperatorTemplate:
 
         Parameters
         ----------
-        name, path, description
-            Of the child; default to this template's.
-        equations
+        name : str, optional
+            Name of the child; defaults to this template's.
+        equations : str or sequence of str or mapping, optional
             New equations (string or list) or a mapping of edits, see :func:`edit_equations`.
-        variables
+        variables : mapping, optional
             Declarations that update this template's (new names are added, existing ones are
             replaced, possibly with another kind).
+        path : str, optional
+            Origin of the child, for error messages; defaults to this template's.
+        description : str, optional
+            Free text; defaults to this template's.
 
         Returns
         -------
@@ -412,7 +466,18 @@ class OperatorTemplate:
 
     @classmethod
     def from_yaml(cls, path: str) -> OperatorTemplate:
-        """Load an operator template from a dot path or file path (see the loader)."""
+        """Load an operator template from a dot path or file path.
+
+        Parameters
+        ----------
+        path : str
+            A template path, see :func:`rectinumba.templates.load_template`.
+
+        Returns
+        -------
+        OperatorTemplate
+            The loaded template (a TemplateError if the path names another kind).
+        """
         from .loader import load_template
 
         template = load_template(path)
@@ -429,9 +494,21 @@ def apply_changes(
 ) -> OperatorTemplate:
     """Apply a node's per-operator changes to an operator template.
 
-    ``changes`` is ``None`` (no change), ``{variables: {...}, equations: ...}`` (either key
-    optional) or, when it has neither key, a plain mapping of variable overrides. The operator
-    keeps its name; unused variables are dropped as in :meth:`OperatorTemplate.update`.
+    Parameters
+    ----------
+    op : OperatorTemplate
+        The operator to change.
+    changes : mapping, optional
+        ``None`` (no change), ``{variables: {...}, equations: ...}`` (either key optional) or,
+        when it has neither key, a plain mapping of variable overrides.
+    **context : str
+        ``file``/``template`` of the node that makes the changes, for error messages.
+
+    Returns
+    -------
+    OperatorTemplate
+        The changed operator, with the same name; unused variables are dropped as in
+        :meth:`OperatorTemplate.update`.
     """
     if changes is None:
         return op
@@ -518,7 +595,19 @@ class _OperatorGraph:
 
     @classmethod
     def from_yaml(cls, path: str):
-        """Load a template of this class from a dot path or file path (see the loader)."""
+        """Load a template of this class from a dot path or file path.
+
+        Parameters
+        ----------
+        path : str
+            A template path, see :func:`rectinumba.templates.load_template`.
+
+        Returns
+        -------
+        NodeTemplate or EdgeTemplate
+            The loaded template, of the class this is called on (a TemplateError if the path
+            names another kind).
+        """
         from .loader import load_template
 
         template = load_template(path)
@@ -533,13 +622,25 @@ class NodeTemplate(_OperatorGraph):
 
     Parameters
     ----------
-    name
+    name : str
         Template name, e.g. ``"tanh"``.
-    operators
+    operators : sequence of OperatorTemplate or mapping
         OperatorTemplates, or a mapping OperatorTemplate -> changes (see :func:`apply_changes`),
         e.g. ``{li_op: {"tau": 5.0}}``.
-    path, description
-        Origin (for error messages) and free text.
+    path : str, optional
+        Origin, for error messages.
+    description : str, default ""
+        Free text.
+
+    Examples
+    --------
+    >>> node = NodeTemplate.from_yaml("model_templates.rate_neurons.leaky_integrator.tanh")
+    >>> [op.name for op in node.operators]
+    ['li_op', 'tanh_op']
+    >>> slow = NodeTemplate("slow_tanh", {node.operator_dict["li_op"]: {"tau": 50.0},
+    ...                                   node.operator_dict["tanh_op"]: None})
+    >>> slow.operator_dict["li_op"].variable_dict["tau"].default
+    50.0
     """
 
     def __init__(
@@ -558,7 +659,19 @@ class NodeTemplate(_OperatorGraph):
 
 @dataclass(frozen=True, init=False)
 class EdgeTemplate(_OperatorGraph):
-    """Operators on a connection (PyRates' EdgeTemplate); loaded and validated, may be empty."""
+    """Operators on a connection (PyRates' EdgeTemplate); loaded and validated, may be empty.
+
+    Parameters
+    ----------
+    name : str
+        Template name.
+    operators : sequence of OperatorTemplate or mapping
+        As for :class:`NodeTemplate`.
+    path : str, optional
+        Origin, for error messages.
+    description : str, default ""
+        Free text.
+    """
 
 
 def _freeze_value(value: Any, **context) -> Any:
@@ -576,8 +689,19 @@ def _freeze_value(value: Any, **context) -> Any:
 
 @dataclass(frozen=True, init=False)
 class CircuitEdge:
-    """One edge of a circuit: ``source`` and ``target`` as ``node/op/var``, an optional
-    EdgeTemplate and values such as ``weight`` and ``delay`` (numeric strings read as numbers)."""
+    """One edge of a circuit.
+
+    Parameters
+    ----------
+    source, target : str
+        Endpoints as ``node/op/var``.
+    template : EdgeTemplate, optional
+        Operators on the edge.
+    values : mapping, optional
+        Values such as ``weight`` and ``delay`` (numeric strings are read as numbers).
+    context : mapping, optional
+        ``file``/``template`` of the circuit, for error messages (keyword only).
+    """
 
     source: str
     target: str
@@ -624,17 +748,19 @@ class CircuitTemplate:
 
     Parameters
     ----------
-    name
+    name : str
         Template name.
-    nodes
-        Mapping label -> NodeTemplate.
-    edges
+    nodes : mapping of str to NodeTemplate
+        Node label -> NodeTemplate.
+    edges : sequence of CircuitEdge or sequence, default ()
         CircuitEdges, or ``(source, target, template_or_None, values)`` sequences. The first
         ``/``-separated part of each endpoint must be a node or sub-circuit label.
-    circuits
-        Mapping label -> CircuitTemplate (sub-circuits).
-    path, description
-        Origin (for error messages) and free text.
+    circuits : mapping of str to CircuitTemplate, optional
+        Label -> CircuitTemplate (sub-circuits).
+    path : str, optional
+        Origin, for error messages.
+    description : str, default ""
+        Free text.
     """
 
     name: str
@@ -707,7 +833,18 @@ class CircuitTemplate:
 
     @classmethod
     def from_yaml(cls, path: str) -> CircuitTemplate:
-        """Load a circuit template from a dot path or file path (see the loader)."""
+        """Load a circuit template from a dot path or file path.
+
+        Parameters
+        ----------
+        path : str
+            A template path, see :func:`rectinumba.templates.load_template`.
+
+        Returns
+        -------
+        CircuitTemplate
+            The loaded template (a TemplateError if the path names another kind).
+        """
         from .loader import load_template
 
         template = load_template(path)

@@ -56,17 +56,58 @@ class Loss:
     name: str = ""
 
     def value(self, prediction: np.ndarray, target: np.ndarray) -> float:
-        """Return the loss (a Python float)."""
+        """Return the loss.
+
+        Parameters
+        ----------
+        prediction : numpy.ndarray
+            One sample ``(n,)`` or a sequence ``(T, n)`` (any leading axes; the feature or class
+            axis is the last one).
+        target : numpy.ndarray
+            Same shape as ``prediction``; for the class losses (nll, ce) also one class index
+            per sample.
+
+        Returns
+        -------
+        float
+            The loss, with torch's mean reduction.
+        """
         raise NotImplementedError
 
     def grad(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Return d loss / d prediction, an array of the prediction's shape."""
+        """Return d loss / d prediction.
+
+        Parameters
+        ----------
+        prediction : numpy.ndarray
+            As for :meth:`value`.
+        target : numpy.ndarray
+            As for :meth:`value`.
+
+        Returns
+        -------
+        numpy.ndarray
+            The gradient, with the prediction's shape.
+        """
         raise NotImplementedError
 
     def value_and_grad(
         self, prediction: np.ndarray, target: np.ndarray
     ) -> tuple[float, np.ndarray]:
-        """Return ``(value, grad)``."""
+        """Return the loss and its gradient.
+
+        Parameters
+        ----------
+        prediction : numpy.ndarray
+            As for :meth:`value`.
+        target : numpy.ndarray
+            As for :meth:`value`.
+
+        Returns
+        -------
+        tuple of (float, numpy.ndarray)
+            :meth:`value` and :meth:`grad`.
+        """
         return self.value(prediction, target), self.grad(prediction, target)
 
     def __call__(self, prediction: np.ndarray, target: np.ndarray) -> float:
@@ -205,6 +246,11 @@ class CrossEntropyLoss(Loss):
     :math:`(1-\varepsilon)\,q + \varepsilon / C` (C classes), as torch does.
     Gradient: :math:`\partial L/\partial x_{s,j} = (\mathrm{softmax}(x)_{s,j}\sum_k q_{s,k}
     - q_{s,j}) / S`.
+
+    Parameters
+    ----------
+    label_smoothing : float, default 0.0
+        :math:`\varepsilon \in [0, 1]`.
     """
 
     name = "ce"
@@ -250,6 +296,11 @@ class KLDivLoss(Loss):
     with the term 0 where :math:`y_i = 0`, and N the number of ALL elements (torch's 'mean', not
     'batchmean'). With ``log_target=True`` the target holds log-probabilities t and
     :math:`L = \frac{1}{N}\sum_i e^{t_i}(t_i - x_i)`.
+
+    Parameters
+    ----------
+    log_target : bool, default False
+        Whether the target holds log-probabilities.
     """
 
     name = "kld"
@@ -287,6 +338,11 @@ class HingeEmbeddingLoss(Loss):
     (margin m = 1.0 by default). As in torch's implementation, a label that is neither 1 nor -1
     contributes both terms. Gradient: :math:`[y_i \ne -1]/N - [y_i \ne 1][m - x_i \ge 0]/N`
     (torch's subgradient at the kink).
+
+    Parameters
+    ----------
+    margin : float, default 1.0
+        The margin m.
     """
 
     name = "hinge"
@@ -325,16 +381,26 @@ def get_loss(name: str | Loss, **kwargs) -> Loss:
 
     Parameters
     ----------
-    name
+    name : str or Loss
         One of ``mse``, ``l1``, ``nll``, ``ce``, ``kld``, ``hinge`` (case-insensitive), or a
         :class:`Loss` instance, returned unchanged (then no keyword arguments are allowed).
-    **kwargs
+    **kwargs : dict
         Options of the loss: ``label_smoothing`` (ce), ``log_target`` (kld), ``margin`` (hinge).
 
     Returns
     -------
     Loss
         The loss object.
+
+    Examples
+    --------
+    >>> mse = get_loss("mse")
+    >>> mse.value(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    2.5
+    >>> mse.grad(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    array([1., 2.])
+    >>> get_loss("hinge", margin=0.5)
+    HingeEmbeddingLoss(margin=0.5)
     """
     if isinstance(name, Loss):
         if kwargs:
