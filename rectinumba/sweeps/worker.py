@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import NetworkError, SimulationError
 from .params import INPUT_SCALE, Target
-from .reduce import Reduction
+from .reduce import Reduction, record_name
 
 __all__ = ["RunSpec", "Shared", "Chunk", "ChunkResult", "run_chunk", "INPUT_BYTES"]
 
@@ -194,10 +194,7 @@ def run_chunk(chunk: Chunk, shared: Shared) -> ChunkResult:
     ok = np.zeros(len(chunk.index), dtype=bool)
     ok[alive] = True
     sources = {}
-    reduction = shared.run.reduction
-    if reduction.kind != "call":
-        from .reduce import record_name
-
+    if shared.run.reduction.kind != "call":
         sources = {record_name(k): k for k in shared.run.record_keys}
     seconds = time.perf_counter() - start
     return ChunkResult(chunk.number, chunk.index, ok, outputs, errors, sources, seconds)
