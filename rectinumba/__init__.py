@@ -10,11 +10,17 @@ from typing import Any
 
 from .errors import (
     BackendError,
+    EdgeNotFoundError,
     EquationError,
     NetworkError,
+    NodeNotFoundError,
     RectinumbaError,
     SimulationError,
     TemplateError,
+    TemplateKeyError,
+    TemplateNameError,
+    TemplateNotFoundError,
+    VariableNotFoundError,
 )
 
 __version__ = "0.1.0"
@@ -22,7 +28,14 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY = {
     "Network": "rectinumba.network",
+    "FeedbackNetwork": "rectinumba.feedback_network",
     "Observer": "rectinumba.observer",
+    # RectiPy's top-level utilities
+    "random_connectivity": "rectinumba.utility",
+    "circular_connectivity": "rectinumba.utility",
+    "input_connections": "rectinumba.utility",
+    "normalize": "rectinumba.utility",
+    "wta_score": "rectinumba.utility",
     "OperatorTemplate": "rectinumba.templates",
     "NodeTemplate": "rectinumba.templates",
     "EdgeTemplate": "rectinumba.templates",
@@ -35,11 +48,17 @@ _LAZY = {
 
 __all__ = [
     "BackendError",
+    "EdgeNotFoundError",
     "EquationError",
     "NetworkError",
+    "NodeNotFoundError",
     "RectinumbaError",
     "SimulationError",
     "TemplateError",
+    "TemplateKeyError",
+    "TemplateNameError",
+    "TemplateNotFoundError",
+    "VariableNotFoundError",
     *_LAZY,
 ]
 

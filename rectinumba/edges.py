@@ -5,11 +5,38 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
-from .weights import as_weight_matrix, is_sparse
+from .validate import real_array
+from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["Edge", "TRAIN_MODES", "orient_weights"]
+__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights"]
 
 TRAIN_MODES = (None, "gd", "rls")
+
+
+def default_weights(n_target: int, n_source: int, train: str | None, seed=None) -> np.ndarray:
+    """Weights of an edge added without any: standard normal, zeros for ``train="rls"``.
+
+    Parameters
+    ----------
+    n_target, n_source : int
+        Units of the target and the source node.
+    train : str or None
+        The edge's training mode; an RLS edge starts at zero (RectiPy).
+    seed : int, numpy.random.Generator or None
+        Random source; None draws from numpy's global generator, so ``np.random.seed`` makes a
+        script repeatable.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_target, n_source) weights.
+    """
+    if train == "rls":
+        return np.zeros((n_target, n_source))
+    if seed is None:
+        return np.random.standard_normal((n_target, n_source))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return rng.standard_normal((n_target, n_source))
 
 
 def orient_weights(weights, n_source: int, n_target: int, *, source: str, target: str):
@@ -47,7 +74,9 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
 class Edge:
     """Weights from ``source`` to ``target``; the target's input is ``weights @ out_source``.
 
-    Made by :meth:`rectinumba.Network.add_edge`, which documents the arguments.
+    Made by :meth:`rectinumba.Network.add_edge`, which documents the arguments. The edge keeps
+    its own copy of the weights (training updates that copy in place); nothing a caller holds is
+    shared with it.
 
     Parameters
     ----------
@@ -65,11 +94,16 @@ class Edge:
         Force CSR (True) or dense (False); None chooses by density.
     dtype : numpy.dtype
         Float type of the weights.
+    rls : tuple of (float or None, float or None)
+        RLS forgetting factor ``beta`` and ``P0 = alpha I`` given to ``add_edge`` (RectiPy's RLS
+        edge options), used by fit_rls unless it is given its own.
 
     Attributes
     ----------
     weights
-        (n_target, n_source) numpy array or scipy CSR matrix (mask already applied).
+        (n_target, n_source) weights (mask applied) in the form they were given: a read-only
+        view of a dense array (a new read-only array when stored as CSR for speed), or a copy of
+        a scipy CSR matrix.
     train
         None (static), "gd" (fit_bptt) or "rls" (fit_rls).
     feedback
@@ -77,10 +111,23 @@ class Edge:
     rls_P
         Inverse-correlation matrix of recursive least squares (fit_rls), carried between calls;
         None until the edge is first trained.
+    rls_beta, rls_alpha
+        Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
+        fit_rls uses them unless it is given its own. None when not given.
     """
 
     def __init__(
-        self, source: str, target: str, weights, *, train, mask, feedback: bool, sparse, dtype
+        self,
+        source: str,
+        target: str,
+        weights,
+        *,
+        train,
+        mask,
+        feedback: bool,
+        sparse,
+        dtype,
+        rls: tuple[float | None, float | None] = (None, None),
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
@@ -88,9 +135,15 @@ class Edge:
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
         self.sparse_override, self.dtype = sparse, dtype
+        what = f"edge {source!r} -> {target!r} weights"
         shape = weights.shape
+        sparse_given = is_sparse(weights)
         if mask is not None:
-            mask_arr = mask.toarray() if is_sparse(mask) else np.asarray(mask)
+            mask_arr = real_array(
+                mask.toarray() if is_sparse(mask) else mask,
+                np.float64,
+                what=f"edge {source!r} -> {target!r} mask",
+            )
             if mask_arr.shape != shape:
                 if mask_arr.shape == shape[::-1] and shape[0] != shape[1]:
                     mask_arr = mask_arr.T
@@ -99,24 +152,34 @@ class Edge:
                         f"edge {source!r} -> {target!r}: mask of shape {mask_arr.shape} does not "
                         f"match weights of shape {shape}"
                     )
-            weights = (
-                weights.multiply(mask_arr) if is_sparse(weights) else np.asarray(weights) * mask_arr
-            )
-        self.mask = mask
+            if sparse_given:
+                weights = weights.multiply(mask_arr)
+            else:
+                weights = real_array(weights, dtype, what=what) * mask_arr
+            self.mask = mask_arr
+        else:
+            self.mask = None
         self.rls_P = None
-        self.weights = as_weight_matrix(
-            weights, shape, dtype, sparse=sparse, what=f"edge {source!r} -> {target!r} weights"
+        self.rls_beta, self.rls_alpha = rls
+        self._weights = as_weight_matrix(
+            weights, shape, dtype, sparse=sparse, what=what, trainable=train is not None
         )
+        self._weights_sparse_given = sparse_given
+
+    @property
+    def weights(self):
+        """The weights in the form they were given (read-only dense view, or a CSR copy)."""
+        return as_given(self._weights, self._weights_sparse_given)
 
     @property
     def fmt(self) -> str:
         """How the weights run: ``"dense"`` or ``"csr"``."""
-        return "csr" if is_sparse(self.weights) else "dense"
+        return "csr" if is_sparse(self._weights) else "dense"
 
     @property
     def shape(self) -> tuple[int, int]:
         """(n_target, n_source)."""
-        return tuple(self.weights.shape)
+        return tuple(self._weights.shape)
 
     def __repr__(self) -> str:
         fb = ", feedback" if self.feedback else ""

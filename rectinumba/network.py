@@ -12,21 +12,29 @@ from typing import Any
 
 import numpy as np
 
+from . import compat
 from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
-from .edges import Edge, orient_weights
-from .errors import BackendError, NetworkError, SimulationError
+from .edges import Edge, default_weights, orient_weights
+from .errors import (
+    BackendError,
+    EdgeNotFoundError,
+    NetworkError,
+    NodeNotFoundError,
+    SimulationError,
+)
+from .locking import exclusive, new_lock
+from .names import check_name
 from .nodes import DiffEqNode, FuncNode
 from .training.bptt import BPTTMixin
 from .training.readout import ReadoutTrainingMixin
+from .training.snapshot import restore_state, snapshot_state
+from .validate import MAX_UNITS, integer, real_array
 from .weights import csr_parts, is_sparse
 
 __all__ = ["Network"]
 
 #: steps per kernel call in long runs (bounds input conversion memory, drives progress display)
 CHUNK_STEPS = 200_000
-
-_NODE_KWARGS = {"spike_slope", "sparse", "clear", "verbose"}
-
 
 def _load_model(node):
     """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
@@ -47,7 +55,7 @@ def _load_model(node):
     )
 
 
-class Network(ReadoutTrainingMixin, BPTTMixin):
+class Network(ReadoutTrainingMixin, BPTTMixin, compat.RectiPyMethods):
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
@@ -58,6 +66,21 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     dtype
         ``np.float64`` (default) or ``np.float32`` for states, weights, inputs and recordings.
+
+    Notes
+    -----
+    Ownership: every array passed in (weights, edge weights, masks, ``node_vars``, ``set_var``
+    values, ``reset(state)``, inputs, targets) is copied or only read; training never changes a
+    caller's array, and two networks built from one array are independent. Getters return
+    copies (``get_var``, ``state``, ``bptt_parameters``) or read-only views (the ``weights`` of
+    nodes and edges, when dense).
+
+    Threads: a network runs one call at a time. While a call that runs kernels or changes the
+    network (``run``, ``forward``, the ``fit_*`` methods, ``test``, ``reset``, ``set_var``, adding
+    or removing nodes and edges, ...) is in progress, the same call from another thread raises a
+    NetworkError at once rather than waiting (sharing one network between threads would mix their
+    states). Give each thread its own network (``copy.deepcopy(net)``); kernels release the GIL,
+    so networks in several threads run in parallel.
     """
 
     def __init__(self, dt: float, device: str = "cpu", dtype=np.float64) -> None:
@@ -67,9 +90,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             raise NetworkError(f"dt must be a number, got {dt!r}") from None
         if not np.isfinite(dt) or dt <= 0:
             raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise NetworkError(f"dtype must be float64 or float32, got {dtype}")
+        dtype = compat.as_float_dtype(dtype)
         self.dt, self.dtype = dt, dtype
         self.device = device
         self._backend = self._make_backend(device)
@@ -79,13 +100,21 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._step = 0
         # (records, single trial, train hook) -> (spec, order, rendered kernel, kernel)
         self._plans: dict[tuple, tuple] = {}
+        self._call_lock = new_lock()  # one call at a time (rectinumba.locking)
+        self._busy_with: str | None = None
 
     def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_call_lock", None)  # a lock cannot be pickled; a copy gets its own
+        state["_busy_with"] = None
         # compiled plans hold kernels (closures, numba dispatchers) that do not pickle; a copy
         # rebuilds them on first use from the process-wide kernel cache
-        state = self.__dict__.copy()
         state["_plans"] = {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._call_lock = new_lock()
 
     @staticmethod
     def _make_backend(device: str):
@@ -116,7 +145,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         **kwargs,
     ) -> Network:
         """A Network holding one diff-eq node (RectiPy's main entry point)."""
-        dtype = kwargs.pop("dtype", np.float64)
+        dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         net = cls(dt, device=device, dtype=dtype)
         net.add_diffeq_node(
             label,
@@ -132,8 +161,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
     # ---- building ------------------------------------------------------------------------
     def _check_label(self, label: str) -> None:
-        if not isinstance(label, str) or not label:
-            raise NetworkError(f"node label must be a non-empty string, got {label!r}")
+        check_name(label, "node label", NetworkError)
         if label in self._nodes:
             raise NetworkError(
                 f"a node labelled {label!r} exists already; pop_node it first", node=label
@@ -143,6 +171,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """The graph changed: compiled plans are stale."""
         self._plans.clear()
 
+    @exclusive
     def add_diffeq_node(
         self,
         label: str,
@@ -175,64 +204,78 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         input_var, output_var
             Variable receiving the node's input; variable that is the node's output.
         weights
-            (N, N) coupling J (numpy or scipy.sparse): ``target_i = sum_j J[i, j] source_j``.
+            (N, N) coupling J (numpy or scipy.sparse, copied): ``target_i = sum_j J[i, j]
+            source_j``. ``get_var(label, "weights")`` returns J in the form given.
         source_var, target_var
             Variables coupled by J.
         spike_var, spike_def, spike_threshold, spike_reset
             Make the node spiking: ``spike_def >= threshold`` emits a spike (``spike_var`` receives
-            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update.
+            1/dt) and resets ``spike_def`` to ``spike_reset`` after the update. RectiPy 0.12's
+            ``reset_var`` (= ``spike_def``) and ``reset=False`` (the template resets itself) are
+            accepted too, see :func:`rectinumba.compat.diffeq_node_options`.
         op
             Operator whose variables bare names refer to.
         train_params
             Parameters trained by fit_bptt (``"weights"`` means J).
         node_vars
-            Parameter or initial-state values: scalar, (N,), (B, N) or (B,).
+            Parameter or initial-state values (copied): a scalar, (N,) per neuron (a 1-D array
+            is always per neuron), or per trial (B, 1) or (B, N).
         record_vars
             Variables this node offers for recording (validated here).
         N
             Population size when no weights are given.
         **kwargs
-            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR/dense coupling).
+            ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR or dense
+            coupling), template variable overrides (``tau=2.0``), and RectiPy's keywords
+            (:mod:`rectinumba.compat`). Without ``sparse``, a J in ``train_params`` keeps the form
+            it was given: a dense array stays dense and all N x N entries are trained; a
+            scipy.sparse matrix keeps its sparsity structure (only its stored entries are trained,
+            zeros elsewhere stay zero). A static dense J of at least 100 x 100 with under 20 %
+            non-zeros is stored as CSR for speed.
         """
         self._check_label(label)
-        unknown = set(kwargs) - _NODE_KWARGS
-        if unknown:
-            raise NetworkError(
-                f"add_diffeq_node got unknown keyword argument(s) {sorted(unknown)}", node=label
-            )
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
         if weights is not None:
-            shape = tuple(getattr(weights, "shape", np.shape(weights)))
+            try:
+                shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
+            except ValueError:  # ragged nested lists
+                raise NetworkError(
+                    "weights must be a square (N, N) matrix of numbers, got a ragged "
+                    f"{type(weights).__name__}",
+                    node=label,
+                ) from None
             if len(shape) != 2 or shape[0] != shape[1]:
                 raise NetworkError(
                     f"weights must be a square (N, N) matrix, got shape {shape}", node=label
                 )
-            if N is not None and int(N) != shape[0]:
+            if N is not None and integer(N, "N", low=1, node=label) != shape[0]:
                 raise NetworkError(f"N={N} disagrees with weights of shape {shape}", node=label)
             N = shape[0]
         if N is None:
             raise NetworkError("give either weights (N x N) or N", node=label)
-        if int(N) != N or N < 1:
-            raise NetworkError(f"N must be a positive integer, got {N!r}", node=label)
+        N = integer(N, "N", low=1, high=MAX_UNITS, node=label)
         model = _load_model(node)
+        spiking = (spike_var, spike_def, spike_threshold, spike_reset)
+        opts = compat.diffeq_node_options(self, label, model, op, *spiking, node_vars, kwargs)
         new = DiffEqNode(
             label,
-            model,
+            opts.model,
             int(N),
             input_var=input_var,
             output_var=output_var,
             source_var=source_var,
             target_var=target_var,
             spike_var=spike_var,
-            spike_def=spike_def,
+            spike_def=opts.spike_def,
+            reset=opts.reset,
             spike_threshold=spike_threshold,
             spike_reset=spike_reset,
-            spike_slope=kwargs.get("spike_slope"),
+            spike_slope=opts.spike_slope,
             weights=weights,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             train_params=train_params,
-            node_vars=node_vars,
+            node_vars=opts.node_vars,
             record_vars=record_vars,
             op=op,
             dtype=self.dtype,
@@ -241,14 +284,19 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._changed()
         return new
 
-    def add_func_node(self, label: str, n: int, activation_function: str = "identity") -> FuncNode:
-        """Add a layer of ``n`` units applying ``activation_function`` to their summed input."""
+    @exclusive
+    def add_func_node(
+        self, label: str, n: int, activation_function: str = "identity", **kwargs
+    ) -> FuncNode:
+        """Add ``n`` units applying ``activation_function`` to their summed input."""
         self._check_label(label)
+        compat.func_node_options(label, kwargs)
         new = FuncNode(label, n, activation_function)
         self._nodes[label] = new
         self._changed()
         return new
 
+    @exclusive
     def add_edge(
         self,
         source: str,
@@ -262,16 +310,16 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """Connect ``source`` to ``target``: target input += weights @ source output.
 
         ``weights`` has shape (n_target, n_source) (a non-square (n_source, n_target) array is
-        transposed); default standard normal. ``mask`` multiplies the weights element-wise.
-        ``feedback=True`` reads the source's output of the previous step. kwargs: ``sparse``,
-        ``seed`` (for default weights).
+        transposed); default standard normal (zeros for ``train="rls"``, as RectiPy). ``mask``
+        multiplies the weights element-wise. ``feedback=True`` reads the source's output of the
+        previous step. Weights and mask are copied; trained weights keep the form given (see
+        ``add_diffeq_node``). kwargs: ``sparse``, ``seed`` (for default weights), ``beta``/``alpha``
+        (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs`` (:mod:`rectinumba.compat`).
         """
-        unknown = set(kwargs) - {"sparse", "seed"}
-        if unknown:
-            raise NetworkError(f"add_edge got unknown keyword argument(s) {sorted(unknown)}")
+        opts = compat.edge_options(self, train, kwargs)
         for label in (source, target):
             if label not in self._nodes:
-                raise NetworkError(f"add_edge: no node labelled {label!r} (nodes: {self.nodes})")
+                raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
         if (source, target) in self._edges:
             raise NetworkError(
                 f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
@@ -283,16 +331,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
-            # without a seed, numpy's global generator: np.random.seed makes scripts repeatable
-            seed = kwargs.get("seed")
-            draw = (
-                np.random.standard_normal
-                if seed is None
-                else np.random.default_rng(seed).standard_normal
-            )
-            weights = draw((n_t, n_s))
+            weights = default_weights(n_t, n_s, train, opts.seed)
         elif not is_sparse(weights):
-            weights = np.asarray(weights)
+            weights = real_array(weights, self.dtype, what=f"edge {source!r} -> {target!r} weights")
         weights = orient_weights(weights, n_s, n_t, source=source, target=target)
         edge = Edge(
             source,
@@ -301,8 +342,9 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             train=train,
             mask=mask,
             feedback=feedback,
-            sparse=kwargs.get("sparse"),
+            sparse=opts.sparse,
             dtype=self.dtype,
+            rls=(opts.rls_beta, opts.rls_alpha),
         )
         self._edges[(source, target)] = edge
         self._changed()
@@ -329,7 +371,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             edge = self.get_edge(*key)
             return {
                 "edge": edge,
-                "weights": edge.weights,
+                "weights": edge.weights,  # read-only view or copy, in the form given
                 "train": edge.train,
                 "feedback": edge.feedback,
             }
@@ -340,14 +382,16 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         try:
             return self._nodes[label]
         except (KeyError, TypeError):
-            raise NetworkError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
+            raise NodeNotFoundError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
     def get_edge(self, source: str, target: str) -> Edge:
         try:
             return self._edges[(source, target)]
         except KeyError:
-            raise NetworkError(f"no edge {source!r} -> {target!r} (edges: {self.edges})") from None
+            msg = f"no edge {source!r} -> {target!r} (edges: {self.edges})"
+            raise EdgeNotFoundError(msg) from None
 
+    @exclusive
     def pop_node(self, label: str) -> DiffEqNode | FuncNode:
         """Remove a node and every edge touching it; returns the node."""
         node = self.get_node(label)
@@ -358,12 +402,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         self._changed()
         return node
 
+    @exclusive
     def pop_edge(self, source: str, target: str) -> Edge:
         edge = self.get_edge(source, target)
         del self._edges[(source, target)]
         self._changed()
         return edge
 
+    @exclusive
     def clear(self) -> None:
         """Remove all nodes and edges."""
         self._nodes.clear()
@@ -392,6 +438,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         """Value of a state, parameter or input of a diff-eq node; ``"weights"`` is J."""
         return self._diffeq(node).get(var)
 
+    @exclusive
     def set_var(self, node: str, var: str, value) -> None:
         """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node."""
         n = self._diffeq(node)
@@ -400,37 +447,44 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         if n.coupling != fmt:
             self._changed()
 
+    @exclusive
     def reset(self, state: dict[str, np.ndarray] | None = None) -> None:
         """Return to the templates' initial values and node_vars.
 
-        ``state`` (label -> flat state vector) sets the states afterwards.
+        Parameters
+        ----------
+        state : dict, optional
+            Node label -> flat state vector ((S*N,) or (B, S*N)), set afterwards. Every entry
+            is validated (and copied) before anything is reset.
         """
+        # validated (and copied) before anything is reset: a bad entry changes nothing
+        if state is not None and not isinstance(state, dict):
+            raise NetworkError(
+                f"reset(state=...) takes a dict node label -> flat state vector, got "
+                f"{type(state).__name__}"
+            )
+        loaded = {
+            label: self._diffeq(label).parse_flat_state(flat)
+            for label, flat in (state or {}).items()
+        }
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
         self._prev.clear()
         self._step = 0
-        if state is not None:
-            for label, flat in state.items():
-                self._diffeq(label).load_flat_state(flat)
+        for label, states in loaded.items():
+            self._nodes[label].state.update(states)
 
     @contextmanager
     def _transaction(self, *arrays: np.ndarray) -> Iterator[None]:
         """Undo everything a failing block did to states, feedback buffers, the step counter and
         ``arrays`` (restored in place: e.g. weights that a training kernel updates)."""
-        states = {
-            label: {k: v.copy() for k, v in node.state.items()}
-            for label, node in self._nodes.items()
-            if isinstance(node, DiffEqNode)
-        }
-        prev, step = {k: v.copy() for k, v in self._prev.items()}, self._step
+        start = snapshot_state(self)
         saved = [(a, a.copy()) for a in arrays]
         try:
             yield
         except BaseException:
-            for label, state in states.items():
-                self._nodes[label].state = state
-            self._prev, self._step = prev, step
+            restore_state(self, start)
             for a, copy in saved:
                 a[...] = copy
             raise
@@ -519,12 +573,13 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                     node.model,
                     node.input_var if (label == inp or driven_by_edges) else None,
                     node.output_var,
-                    node.source_var if node.weights is not None else None,
-                    node.target_var if node.weights is not None else None,
+                    node.source_var if node.coupling is not None else None,
+                    node.target_var if node.coupling is not None else None,
                     node.coupling,
                     node.spike_var,
                     node.spike_def,
                     rec,
+                    node.network_reset,
                 )
             )
         edges = tuple(
@@ -555,6 +610,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             plan = self._plans[key] = (spec, order, rendered, kernel)
         return plan
 
+    @exclusive
     def compile(self) -> Network:
         """Check the graph, render and compile its kernel (done by run/forward when needed)."""
         self._plan({}, 1)
@@ -569,8 +625,8 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         raise NetworkError(
             f"{what} holds values for {arr.shape[0]} trials but the input has {B} trial(s)",
             node=label,
-            hint="a 1-D value of length != N is read as one value per trial (B,); give (N,) for "
-            "per-neuron values, or reset() after a batched run",
+            hint="per-trial values (B, 1) or (B, N) need inputs with B trials; give a scalar or "
+            "(N,) for all trials, or reset() after a batched run",
         )
 
     def _as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
@@ -593,6 +649,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 f"inputs must have shape (T, {m}) or (B, T, {m}); "
                 f"got an array of shape {np.shape(inputs)}"
             )
+        x = compat.spread_input_columns(x, m)  # (T, 1): every input unit gets the column
         if x.shape[2] != m:
             raise NetworkError(
                 f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
@@ -600,6 +657,10 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             )
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
+        if x.shape[0] == 0:
+            # refused here, before anything runs: an empty batch would replace every state by
+            # a (0, N) array
+            raise NetworkError(f"inputs of shape {np.shape(inputs)} hold no trial (B = 0)")
         return x, batched
 
     def _parse_record_vars(self, record_vars) -> tuple[dict, list]:
@@ -685,14 +746,14 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                     arr = np.zeros((B, node.n_out), self.dtype)
             elif a.role == "J":
                 arr = (
-                    node.weights
+                    node._weights
                     if a.detail == "dense"
-                    else csr_parts(node.weights, self.dtype)[
+                    else csr_parts(node._weights, self.dtype)[
                         ("data", "indices", "indptr").index(a.detail)
                     ]
                 )
             elif a.role == "W":
-                w = edge_list[a.owner].weights
+                w = edge_list[a.owner]._weights
                 arr = (
                     w
                     if a.detail == "dense"
@@ -757,13 +818,28 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
         return out_rec, rec_arrays, keys, args, rendered
 
     def _raise_status(self, status, spec, order, step0, B) -> None:
-        from .backends.status import describe
+        from .backends.status import RLS_NONFINITE, describe, describe_rls
 
+        b = int(np.flatnonzero(status[:, 0])[0])
+        code, step, k, j, neuron = (int(v) for v in status[b])
+        if code == RLS_NONFINITE:
+            edge = list(self._edges.values())[k]
+            raise SimulationError(
+                describe_rls(j, source=edge.source, target=edge.target, step=step)
+                + "; the weights, P and the network state are as they were before this call",
+                hint="with beta < 1, P grows like beta**-t along directions the inputs do not "
+                "excite until it overflows (RLS windup): use beta = 1 (or closer to 1), "
+                "reset_P=True between calls, or inputs that excite every direction (e.g. with "
+                "some noise)",
+            )
+        # every failed trial (a batched kernel runs the others to the end)
         trials = {}
-        for b in np.flatnonzero(status[:, 0]):
-            code, step, k, j, neuron = (int(v) for v in status[b])
+        for t in np.flatnonzero(status[:, 0]):
+            code, step, k, j, neuron = (int(v) for v in status[t])
+            if code == RLS_NONFINITE:
+                continue
             node, var = order[k], spec.nodes[k].model.states[j]
-            trials[int(b)] = {
+            trials[int(t)] = {
                 "code": code,
                 "node": node,
                 "variable": var,
@@ -771,7 +847,6 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
                 "neuron": neuron,
                 "message": describe(code, node=node, var=var, step=step, neuron=neuron, trial=None),
             }
-        b = min(trials)
         first = trials[b]
         msg = describe(
             first["code"],
@@ -791,17 +866,22 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             hint="a smaller dt, other parameters or initial values may keep the state finite",
         )
 
+    @exclusive
     def run(
         self,
         inputs,
         sampling_steps: int = 1,
         cutoff: int = 0,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         **kwargs,
     ):
         """Simulate ``T`` steps; returns an :class:`~rectinumba.observer.Observer`.
+
+        RectiPy's ``enable_grad``, ``truncate_steps`` and ``record_loss`` (a run has no loss) are
+        accepted and have no effect.
 
         Parameters
         ----------
@@ -821,8 +901,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             over neurons. States are recorded after the update; algebraic and input variables as
             computed during the step.
         """
-        if kwargs:
-            raise NetworkError(f"run got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("run", kwargs)
         sampling, cutoff = self._check_sampling(sampling_steps, cutoff)
         x, batched = self._as_inputs(inputs)
         out_rec, recs, keys, _, _ = self._execute(
@@ -837,17 +916,7 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
 
     @staticmethod
     def _check_sampling(sampling_steps, cutoff) -> tuple[int, int]:
-        def integer(value, low: int, what: str) -> int:
-            try:
-                ok = int(value) == value and value >= low
-            except (TypeError, ValueError, OverflowError):
-                ok = False
-            if not ok or isinstance(value, bool):
-                kind = "positive" if low == 1 else "non-negative"
-                raise NetworkError(f"{what} must be a {kind} integer, got {value!r}")
-            return int(value)
-
-        return integer(sampling_steps, 1, "sampling_steps"), integer(cutoff, 0, "cutoff")
+        return integer(sampling_steps, "sampling_steps", low=1), integer(cutoff, "cutoff")
 
     def _observer(self, out_rec, recs, keys, sampling, batched, record_output, record_vars):
         from .observer import Observer
@@ -870,18 +939,23 @@ class Network(ReadoutTrainingMixin, BPTTMixin):
             obs.save(key, pick(arr))
         return obs
 
+    @exclusive
     def forward(self, x) -> np.ndarray:
         """One step with input ``x`` of shape (n_in,) (or (B, n_in)); returns the output."""
         arr = np.asarray(x)
         batched = arr.ndim == 2
-        if arr.ndim == 0 and self.n_in == 1:
-            arr = arr.reshape(1)
-        if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
+        arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
+        x3 = arr[:, None, :] if batched else arr[None, None, :] if arr.ndim == 1 else arr
+        x3 = compat.spread_input_columns(x3, self.n_in)
+        if x3.ndim != 3 or x3.shape[-1] != self.n_in:
             raise NetworkError(
                 f"forward takes an input of shape ({self.n_in},) or (B, {self.n_in}); "
                 f"got {np.shape(x)}"
             )
-        x3 = arr[:, None, :] if batched else arr[None, None, :]
+        if x3.shape[0] == 0:
+            raise NetworkError(f"forward: an input of shape {np.shape(x)} holds no trial (B = 0)")
+        if not (np.issubdtype(x3.dtype, np.integer) or np.issubdtype(x3.dtype, np.floating)):
+            raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
         out_rec, *_ = self._execute(x3, sampling=1, cutoff=0, record_output=True)
         return out_rec[:, 0] if batched else out_rec[0, 0]
 

@@ -13,16 +13,17 @@ import numpy as np
 
 from .codegen.spec import ACTIVATIONS
 from .errors import NetworkError
-from .weights import as_weight_matrix, is_sparse
+from .validate import MAX_UNITS, integer, real_array
+from .weights import as_given, as_weight_matrix, is_sparse
 
 __all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
 
 
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
-    """Value for n units as a (B, n) array: a scalar, (n,), (B, n) or (B,) for B trials.
+    """Value for n units as a new (B, n) array: a scalar, (n,), (B, 1) or (B, n) for B trials.
 
-    A (B,) array is only read as per-trial when it cannot be per-unit (``B != n``); pass (B, 1) to
-    force per-trial values when B equals n.
+    A 1-D array is always one value per unit, so a length other than ``n`` is an error (never
+    read as one value per trial); per-trial values are (B, 1) (one per trial) or (B, n).
 
     Parameters
     ----------
@@ -30,39 +31,35 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
         The value as the user gave it.
     n : int
         Number of units.
-    dtype : numpy.dtype
-        Float type of the result.
+    dtype : numpy dtype
+        The dtype of the result.
     node, variable : str
         Node label and variable name, for error messages (keyword only).
 
     Returns
     -------
     numpy.ndarray
-        A new (1, n) or (B, n) array.
+        A new (B, n) array.
     """
-    try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        raise NetworkError(
-            f"values must be numbers (a scalar or an array), got {value!r}",
-            node=node,
-            variable=variable,
-        ) from None
-    if not np.all(np.isfinite(arr)) and arr.size:
-        raise NetworkError(f"values must be finite, got {value!r}", node=node, variable=variable)
+    arr = real_array(value, dtype, what="values", node=node, variable=variable)
     if arr.ndim == 0:
         return np.full((1, n), arr, dtype=dtype)
-    if arr.ndim == 1:
-        if arr.shape[0] == n:
-            return arr.reshape(1, n).copy()
-        return np.repeat(arr.reshape(-1, 1), n, axis=1)
-    if arr.ndim == 2 and arr.shape[1] in (1, n):
+    if arr.ndim == 1 and arr.shape[0] == n:
+        return arr.reshape(1, n)
+    if arr.ndim == 2 and arr.shape[1] in (1, n) and arr.shape[0] >= 1:
         return np.ascontiguousarray(np.broadcast_to(arr, (arr.shape[0], n)), dtype=dtype).copy()
+    hint = (
+        f"a 1-D value is one value per neuron and must have length {n}; give one value per "
+        f"trial as a (B, 1) column, e.g. np.reshape(value, (-1, 1))"
+        if arr.ndim == 1
+        else None
+    )
     raise NetworkError(
         f"value of shape {arr.shape} does not fit {n} units: expected a scalar, ({n},), "
-        f"(B, {n}) or (B,)",
+        f"(B, 1) or (B, {n})",
         node=node,
         variable=variable,
+        hint=hint,
     )
 
 
@@ -92,6 +89,9 @@ class DiffEqNode:
         Population size.
     input_var, output_var, source_var, target_var, spike_var, spike_def : str or None
         Variable names as the user wrote them (resolved to qualified names here).
+    reset : bool
+        Whether the network resets ``spike_def`` after a spike (False: the model's equations
+        do, RectiPy 0.12's ``reset=False``).
     spike_threshold, spike_reset : float
         Spike condition ``spike_def >= spike_threshold`` and the value ``spike_def`` is reset to.
     spike_slope : float or None
@@ -117,6 +117,8 @@ class DiffEqNode:
         Node label, compiled neuron model, population size.
     input_var, output_var, source_var, target_var, spike_var, spike_def
         Qualified variable names (None where unused).
+    network_reset
+        Whether the network resets ``spike_def`` after a spike (False: the model does).
     values
         Parameter / undriven input values, name -> (B or 1, N) array.
     initial
@@ -124,7 +126,9 @@ class DiffEqNode:
     state
         Current states, name -> (B or 1, N) array.
     weights
-        Coupling matrix J (N, N), numpy or scipy.sparse CSR, or None.
+        Coupling matrix J (N, N) or None, in the form it was given: a read-only view of a dense
+        array (a new read-only array when it is stored as CSR for speed), or a copy of a scipy
+        CSR matrix. Set it with :meth:`set_weights` (the network keeps its own copy).
     """
 
     kind = "diffeq"
@@ -141,6 +145,7 @@ class DiffEqNode:
         target_var: str | None,
         spike_var: str | None,
         spike_def: str | None,
+        reset: bool = True,
         spike_threshold: float,
         spike_reset: float,
         spike_slope: float | None,
@@ -153,6 +158,7 @@ class DiffEqNode:
         dtype,
     ) -> None:
         self.label, self.model, self.N, self.dtype, self.op = label, model, int(N), dtype, op
+        self.network_reset = bool(reset)  # False: the model resets spike_def itself (RectiPy 0.12)
         resolve = self.resolve
         self.output_var = resolve(output_var, "output_var")
         self.input_var = resolve(input_var, "input_var") if input_var is not None else None
@@ -209,9 +215,11 @@ class DiffEqNode:
             )
         self.spike_slope = _number(spike_slope, "spike_slope", label)
 
-        # coupling
+        # coupling: the node owns a copy of J (``_weights``; trained in place)
         self.sparse_override = sparse
-        self.weights = None
+        self._weights = None
+        self._weights_sparse_given = False
+        self._trains_J = any(p == "weights" for p in train_params or ())
         if weights is not None:
             if self.source_var is None or self.target_var is None:
                 raise NetworkError(
@@ -234,7 +242,7 @@ class DiffEqNode:
         self.train_params = []
         for p in train_params or ():
             name = "weights" if p == "weights" else resolve(p, "train_params")
-            if name == "weights" and self.weights is None:
+            if name == "weights" and self._weights is None:
                 raise NetworkError(
                     "train_params names 'weights' but the node has no coupling", node=label
                 )
@@ -272,16 +280,14 @@ class DiffEqNode:
             raise NetworkError(f"{what} must be a variable name, got {name!r}", node=self.label)
         try:
             return self.model.resolve(name, self.op)
-        except NetworkError as err:
-            raise NetworkError(
-                f"{what}: {err.raw_message}", node=self.label, variable=name
-            ) from None
+        except NetworkError as err:  # keep the class: VariableNotFoundError is also a KeyError
+            raise type(err)(f"{what}: {err.raw_message}", node=self.label, variable=name) from None
 
     @property
     def parameter_names(self) -> list[str]:
         """Qualified parameter names, and ``"weights"`` when the node has a coupling J."""
         names = [n for n, _ in self.model.params]
-        return names + (["weights"] if self.weights is not None else [])
+        return names + (["weights"] if self._weights is not None else [])
 
     @property
     def variable_names(self) -> list[str]:
@@ -306,27 +312,37 @@ class DiffEqNode:
     @property
     def coupling(self) -> str | None:
         """How J runs: ``"dense"``, ``"csr"``, or None without coupling."""
-        if self.weights is None:
+        if self._weights is None:
             return None
-        return "csr" if is_sparse(self.weights) else "dense"
+        return "csr" if is_sparse(self._weights) else "dense"
+
+    @property
+    def weights(self):
+        """J in the form it was given (read-only dense view, or a CSR copy); None without J."""
+        if self._weights is None:
+            return None
+        return as_given(self._weights, self._weights_sparse_given)
 
     # ---- values --------------------------------------------------------------------------
     def set_weights(self, weights) -> None:
-        """Replace the coupling J (validated; dense or CSR chosen as at construction).
+        """Validate J and store a copy of it (a trainable dense J stays dense).
 
         Parameters
         ----------
         weights : array_like or scipy.sparse matrix
-            The new (N, N) coupling.
+            (N, N) coupling matrix.
         """
-        self.weights = as_weight_matrix(
+        trainable = self._trains_J or "weights" in getattr(self, "train_params", ())
+        self._weights = as_weight_matrix(
             weights,
             (self.N, self.N),
             self.dtype,
             sparse=self.sparse_override,
             what="weights",
             node=self.label,
+            trainable=trainable,
         )
+        self._weights_sparse_given = is_sparse(weights)
 
     def _set_default(self, key: str, value) -> None:
         name = self.resolve(key, "node_vars")
@@ -350,7 +366,7 @@ class DiffEqNode:
             )
 
     def get(self, var: str) -> np.ndarray:
-        """Current value of a state, parameter or undriven input.
+        """A copy of the current value of a state, parameter or input.
 
         Parameters
         ----------
@@ -359,13 +375,14 @@ class DiffEqNode:
 
         Returns
         -------
-        numpy.ndarray or scipy.sparse matrix
-            (N,) for a single trial, (B, N) after a batched run; J for ``"weights"``.
+        numpy.ndarray or scipy.sparse.csr_matrix
+            (N,) or (B, N) for B > 1 trials; J as a copy in the form it was given.
         """
         if var == "weights":
-            if self.weights is None:
+            if self._weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
-            return self.weights
+            given = as_given(self._weights, self._weights_sparse_given)
+            return given if is_sparse(given) else np.array(given)
         name = self.resolve(var, "get_var")
         if name in (self.input_var, self.target_var, self.spike_var):
             raise NetworkError(
@@ -395,7 +412,7 @@ class DiffEqNode:
             A scalar, (N,), (B, 1) or (B, N) (see :meth:`rectinumba.Network.set_var`).
         """
         if var == "weights":
-            if self.weights is None:
+            if self._weights is None:
                 raise NetworkError("node has no coupling weights", node=self.label, variable=var)
             self.set_weights(value)
             return
@@ -430,24 +447,42 @@ class DiffEqNode:
         )
         return flat[0] if B == 1 else flat
 
+    def parse_flat_state(self, flat) -> dict[str, np.ndarray]:
+        """Validated copies of the states in a flat state vector (see :meth:`flat_state`).
+
+        Parameters
+        ----------
+        flat : array_like
+            (S*N,) or (B, S*N) for S state variables.
+
+        Returns
+        -------
+        dict
+            State name -> new (1 or B, N) array; nothing on the node changes.
+        """
+        arr = real_array(flat, self.dtype, what="state vector", node=self.label)
+        S = len(self.model.states)
+        if arr.ndim not in (1, 2) or arr.shape[-1] != S * self.N or arr.size == 0:
+            raise NetworkError(
+                f"state vector of shape {arr.shape} does not fit {S} states x {self.N} neurons: "
+                f"expected ({S * self.N},) or (B, {S * self.N})",
+                node=self.label,
+            )
+        arr = arr.reshape(-1, S * self.N)
+        return {
+            s: arr[:, j * self.N : (j + 1) * self.N].copy() for j, s in enumerate(self.model.states)
+        }
+
     def load_flat_state(self, flat) -> None:
-        """Set the state from a vector laid out as :meth:`flat_state` returns it.
+        """Set the states from a flat state vector (validated first; see
+        :meth:`parse_flat_state`).
 
         Parameters
         ----------
         flat : array_like
             (S*N,) or (B, S*N).
         """
-        arr = np.asarray(flat, dtype=self.dtype)
-        S = len(self.model.states)
-        if arr.shape[-1] != S * self.N or arr.ndim not in (1, 2):
-            raise NetworkError(
-                f"state vector of shape {arr.shape} does not fit {S} states x {self.N} neurons",
-                node=self.label,
-            )
-        arr = arr.reshape(-1, S * self.N)
-        for j, s in enumerate(self.model.states):
-            self.state[s] = arr[:, j * self.N : (j + 1) * self.N].copy()
+        self.state.update(self.parse_flat_state(flat))
 
     def reset(self) -> None:
         """Return the states to their initial values (template defaults and node_vars)."""
@@ -479,9 +514,8 @@ class FuncNode:
                 f"unknown activation_function {activation_function!r}; choose one of {ACTIVATIONS}",
                 node=label,
             )
-        if int(n) != n or n < 1:
-            raise NetworkError(f"a function node needs n >= 1 units, got {n!r}", node=label)
-        self.label, self.n, self.activation = label, int(n), activation_function
+        n = integer(n, "n (the number of units)", low=1, high=MAX_UNITS, node=label)
+        self.label, self.n, self.activation = label, n, activation_function
 
     @property
     def n_in(self) -> int:

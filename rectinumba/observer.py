@@ -151,9 +151,24 @@ class Observer:
         self._record_output = bool(record_output)
         self._record_loss = bool(record_loss)
         self._record_vars = _normalise_record_vars(record_vars)
-        self._data: dict[Key, np.ndarray] = {}
+        self._store: dict[Key, np.ndarray] = {}
         # keys whose first axis (after the trial axis) is the recording axis
         self._series: set[Key] = set()
+        # Observer.record(): step of each recording, and the values until they are stacked
+        self._steps: list[int] = []
+        self._pending: dict[Key, list] = {}
+
+    @property
+    def _data(self) -> dict[Key, np.ndarray]:
+        """Everything stored; values recorded one by one (:meth:`record`) stacked on access."""
+        if self._pending:
+            for key, values in self._pending.items():
+                if values:
+                    old = self._store.get(key)
+                    new = np.stack([np.asarray(v) for v in values])
+                    self._store[key] = new if old is None else np.concatenate([old, new])
+            self._pending = {}
+        return self._store
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -222,11 +237,73 @@ class Observer:
                 f"Observer: recording {key!r} of a batched run must have shape "
                 f"({self._n_trials}, recordings, ...), got {arr.shape}"
             )
-        self._data[key] = arr
+        self._data[key] = arr  # (the property flushes pending record() values first)
         if time_series:
             self._series.add(key)
         else:
             self._series.discard(key)
+
+    def record(
+        self,
+        step: int,
+        output: Any = None,
+        loss: Any = None,
+        record_vars: Sequence[Any] | None = None,
+    ) -> None:
+        """Append one recording, as RectiPy's ``Observer.record`` (for hand-written loops).
+
+        Parameters
+        ----------
+        step : int
+            Integration step of this recording; :attr:`time` is then ``step * dt``.
+        output : array_like, optional
+            The network output (stored under ``"out"`` when the observer records the output).
+        loss : float or array_like, optional
+            The loss (stored under ``"loss"`` when the observer records the loss).
+        record_vars : sequence of array_like, optional
+            One value per entry of the observer's ``record_vars``, in that order (e.g.
+            ``[net.get_var("qif", "v")]``); an entry with ``reduce=True`` stores the mean.
+
+        Raises
+        ------
+        RectinumbaError
+            For a batched observer, a wrong number of ``record_vars`` values, or a missing
+            output or loss that the observer records.
+        """
+        if self._n_trials is not None:
+            raise RectinumbaError("Observer.record: not available for a batched observer")
+        values = list(record_vars or ())
+        if len(values) != len(self._record_vars):
+            raise RectinumbaError(
+                f"Observer.record: got {len(values)} record_vars value(s) for the "
+                f"{len(self._record_vars)} variable(s) {self.recorded_state_variables}"
+            )
+        if isinstance(step, bool) or int(step) != step:
+            raise RectinumbaError(f"Observer.record: step must be an integer, got {step!r}")
+        for what, flag, value in (("output", self._record_output, output),
+                                  ("loss", self._record_loss, loss)):  # fmt: skip
+            if flag and value is None:
+                raise RectinumbaError(
+                    f"Observer.record: the observer records the {what}; pass {what}=... "
+                    f"(or build it with record_{what}=False)"
+                )
+        entries = [((n, v), np.mean(val) if red else np.array(val, dtype=float))
+                   for (n, v, red), val in zip(self._record_vars, values, strict=True)]  # fmt: skip
+        if self._record_output:
+            entries.append(("out", np.array(output, dtype=float)))
+        if self._record_loss:
+            entries.append(("loss", np.array(loss, dtype=float)))
+        for key, value in entries:
+            if key in self._store and key not in self._pending and key not in self._series:
+                raise RectinumbaError(f"Observer.record: {key!r} holds a saved, non-recorded value")
+            self._pending.setdefault(key, []).append(value)
+            self._series.add(key)
+        self._steps.append(int(step))
+
+    @property
+    def recorded_variables(self) -> list[Key]:
+        """Keys of the recordings over time (``"out"``, ``"loss"``, ``(node, var)``...)."""
+        return [key for key in self.keys() if key in self._series]
 
     def __getitem__(self, key: Key) -> np.ndarray:
         try:
@@ -286,11 +363,14 @@ class Observer:
         return int(arr.shape[axis]) if arr.ndim > axis else 1
 
     def _time_for(self, n: int) -> np.ndarray:
+        if self._steps and len(self._steps) == n:  # recorded by record(step, ...)
+            return np.asarray(self._steps, dtype=np.float64) * self._dt
         return np.arange(n) * (self._dt * self._sampling_steps)
 
     @property
     def time(self) -> np.ndarray:
-        """Time of each recording, ``k * sampling_steps * dt`` after the first.
+        """Time of each recording, ``k * sampling_steps * dt`` after the first (``step * dt``
+        for recordings made with :meth:`record`).
 
         The number of recordings is that of ``"out"``, or else of the first recorded variable;
         an empty array when nothing was recorded.
@@ -374,7 +454,10 @@ class Observer:
         y : str or tuple of (str, str) or list
             A key, or a list of keys (one legend entry each).
         x : str or tuple of (str, str), optional
-            Key of the x values (a single column); ``None`` plots against :attr:`time`.
+            Key of the x values; ``None`` plots against :attr:`time`. With several columns in
+            both, column i of y is drawn against column i of x (matplotlib's rule, as RectiPy's
+            ``plot(y=("qif", "v"), x="out")``); one column of either pairs with every column of
+            the other.
         ax : matplotlib.axes.Axes, optional
             matplotlib Axes to draw in; a new figure is made when ``None`` (``figsize=`` may
             be passed for it).
@@ -399,18 +482,19 @@ class Observer:
             _, ax = plt.subplots(figsize=figsize)
         keys = list(y) if isinstance(y, list) else [y]
         xs = None if x is None else self._as_2d(x, trial if x in self._series else None)
-        if xs is not None and xs.shape[1] != 1:
-            raise RectinumbaError(f"plot: x={x!r} must be a single column, got shape {xs.shape}")
         for key in keys:
             ys = self._as_2d(key, trial)
             if xs is None:
                 xv = self._time_for(ys.shape[0])
-            elif xs.shape[0] != ys.shape[0]:
+            elif xs.shape[0] != ys.shape[0] or not (
+                1 in (xs.shape[1], ys.shape[1]) or xs.shape[1] == ys.shape[1]
+            ):
                 raise RectinumbaError(
-                    f"plot: x={x!r} has {xs.shape[0]} values but y={key!r} has {ys.shape[0]}"
+                    f"plot: x={x!r} of shape {xs.shape} does not pair with y={key!r} of shape "
+                    f"{ys.shape}: same number of values, and one column or as many columns"
                 )
             else:
-                xv = xs[:, 0]
+                xv = xs[:, 0] if xs.shape[1] == 1 else xs
             lines = ax.plot(xv, ys, **kwargs)
             if len(keys) > 1 and lines and "label" not in kwargs:
                 lines[0].set_label(_label(key))

@@ -1,14 +1,27 @@
 """Network utilities: connectivity generators, normalisation, scores and spectral radius.
 
-Counterparts of RectiPy's ``rectipy.utility``, with its defects fixed:
+Counterparts of RectiPy's ``rectipy.utility`` (``random_connectivity``, ``input_connections``,
+``circular_connectivity``, ``line_connectivity``, ``normalize``, ``wta_score``).
 
-- ``normalize(mode="minmax")`` maps to [0, 1] (RectiPy divided by the original maximum);
+Random draws are RectiPy's: without ``seed``, every random function draws from numpy's global
+generator in the order RectiPy drew, so a script that calls ``np.random.seed(s)`` gets RectiPy's
+matrices entry for entry (``random_connectivity``: one ``np.random.permutation`` per row;
+``input_connections``: those, then one ``np.random.randn`` per column; the spatial generators:
+``rvs`` of the distance distribution and of ``scipy.stats.bernoulli`` per row). ``seed`` (an int,
+a ``numpy.random.Generator`` or ``RandomState``) draws the same way from that source instead.
+Connection counts are truncated as RectiPy did (``int(m * p)``).
+
+Where RectiPy's code contradicts its own documentation, the documented behaviour is kept (and listed
+in the migration guide):
+
+- ``normalize(mode="minmax")`` maps to [0, 1] (RectiPy divided by the original maximum), and
+  returns a new array (RectiPy modified its argument in place);
 - ``line_connectivity`` keeps connections to node 0 (RectiPy dropped them);
-- ``circular_connectivity`` wraps distances larger than N correctly;
-- ``input_connections`` draws weights with the requested *variance* (RectiPy used it as the
-  standard deviation);
-- every random function takes ``seed`` (an int, a ``numpy.random.Generator`` or None) instead of
-  using numpy's global state.
+- ``circular_connectivity`` wraps distances larger than N (RectiPy wrapped once);
+- rows without any connection stay zero (RectiPy divided by zero).
+
+``input_connections``' ``variance`` is, as in RectiPy's code, the *standard deviation* of the
+weights (its docstring said variance).
 
 Weight matrices are oriented (n_target, n_source), as ``Network.add_edge`` expects: row i holds the
 inputs that node i receives.
@@ -33,11 +46,14 @@ __all__ = [
     "scale_spectral_radius",
 ]
 
-SeedLike = int | np.random.Generator | np.random.SeedSequence | None
+SeedLike = int | np.random.Generator | np.random.RandomState | np.random.SeedSequence | None
 
 
-def _rng(seed: SeedLike) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
+def _source(seed: SeedLike) -> np.random.Generator | np.random.RandomState:
+    """numpy's global RandomState for None (RectiPy's draws), else a generator for ``seed``."""
+    if seed is None:
+        return np.random.mtrand._rand
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
         return seed
     return np.random.default_rng(seed)
 
@@ -55,12 +71,6 @@ def _check_size(value: int, name: str, fn: str) -> int:
     return int(value)
 
 
-def _random_columns(rng: np.random.Generator, rows: int, cols: int, k: int) -> np.ndarray:
-    """For each of ``rows`` rows, ``k`` distinct column indices in [0, cols), uniformly drawn."""
-    # argsort of i.i.d. uniforms is a uniformly random permutation per row (vectorised)
-    return np.argsort(rng.random((rows, cols)), axis=1)[:, :k]
-
-
 # connectivity generators
 #########################
 
@@ -71,44 +81,48 @@ def random_connectivity(
     p: float,
     normalize: bool = True,
     seed: SeedLike = None,
-    per_row: bool = False,
+    per_row: bool = True,
 ) -> np.ndarray:
-    """Random binary coupling matrix with a fixed number of connections.
+    """Random binary coupling matrix with the same number of connections in every row.
 
     Parameters
     ----------
     n, m : int
         Number of rows (targets) and columns (sources).
     p : float
-        Connection probability. ``round(p*n*m)`` entries, drawn without replacement at uniformly
-        random positions, are set to 1 (``per_row=False``); with ``per_row=True`` each row gets
-        exactly ``round(p*m)`` entries (RectiPy's behaviour: every node has the same in-degree).
+        Connection probability: each row gets ``int(m * p)`` entries at distinct columns, the
+        first ``int(m * p)`` of a random permutation of the columns (RectiPy's draw).
     normalize : bool, default True
-        If True, each row with nonzero entries is divided by its number of entries, so that it
-        sums to 1 (rows without connections stay zero).
-    seed : int or numpy.random.Generator, optional
-        Seed or ``numpy.random.Generator``.
-    per_row : bool, default False
-        Draw a fixed count per row instead of a fixed total count.
+        If True, each row with entries is divided by its number of entries, so that it sums to
+        1 (``1 / int(m * p)`` per entry); else the entries are 1.
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Random source; None draws from numpy's global generator (``np.random.seed`` reproduces
+        RectiPy's matrix).
+    per_row : bool, default True
+        False: ``round(p * n * m)`` entries at uniformly random positions of the whole matrix
+        instead (rows then differ in their number of entries; not a RectiPy mode).
 
     Returns
     -------
-    np.ndarray
-        Dense (n, m) float matrix.
+    numpy.ndarray
+        Dense (n, m) float matrix (rows without entries stay zero).
     """
     fn = "random_connectivity"
     n, m = _check_size(n, "n", fn), _check_size(m, "m", fn)
     p = _check_p(p, fn)
-    rng = _rng(seed)
+    rs = _source(seed)
     C = np.zeros((n, m))
-    if per_row:
-        cols = _random_columns(rng, n, m, int(round(p * m)))
-        C[np.arange(n)[:, None], cols] = 1.0
-    else:
+    if not per_row:
         # round, not int(): int(0.29*100) would be 28
-        count = int(round(p * n * m))
-        C.flat[rng.choice(n * m, size=count, replace=False)] = 1.0
-    return _normalize_rows(C) if normalize else C
+        C.flat[rs.choice(n * m, size=int(round(p * n * m)), replace=False)] = 1.0
+        return _normalize_rows(C) if normalize else C
+    k = int(m * p)
+    if k == 0:
+        return C
+    value = 1.0 / k if normalize else 1.0
+    for row in range(n):  # one permutation per row, in RectiPy's order
+        C[row, rs.permutation(m)[:k]] = value
+    return C
 
 
 def input_connections(
@@ -121,8 +135,10 @@ def input_connections(
 ) -> np.ndarray:
     """Sparse random input weights (n targets x m input channels).
 
-    Each input channel (column) projects to exactly ``round(p*n)`` distinct target rows, drawn
-    uniformly, with weights from N(0, ``variance``) (standard deviation ``sqrt(variance)``).
+    Each input channel (column) projects to ``int(n * p)`` distinct target rows, drawn as by
+    :func:`random_connectivity` (m, n, p) and transposed; then, column by column, the weights of
+    the connected rows (in ascending row order) are drawn from a normal distribution with
+    standard deviation ``variance`` (RectiPy's code; its docstring said variance).
 
     Parameters
     ----------
@@ -131,31 +147,31 @@ def input_connections(
     p : float
         Fraction of nodes each input channel connects to.
     variance : float, default 1.0
-        Variance of the normal distribution the weights are drawn from.
+        Standard deviation of the weights (the name is RectiPy's).
     zero_mean : bool, default True
-        If True, the mean of the nonzero weights of each column is subtracted from them, so that
-        each column sums to 0 (a column with a single connection thus becomes 0).
-    seed : int or numpy.random.Generator, optional
-        Seed or ``numpy.random.Generator``.
+        If True, the mean of each column's nonzero weights is subtracted from them, so that each
+        column sums to 0 (a column with a single connection thus becomes 0).
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Random source; None draws from numpy's global generator.
 
     Returns
     -------
-    np.ndarray
+    numpy.ndarray
         Dense (n, m) float matrix.
     """
     fn = "input_connections"
     n, m = _check_size(n, "n", fn), _check_size(m, "m", fn)
     p = _check_p(p, fn)
-    if not variance >= 0.0:
-        raise RectinumbaError(f"{fn}: variance must be >= 0, got {variance}")
-    rng = _rng(seed)
-    k = int(round(p * n))
-    rows = _random_columns(rng, m, n, k)  # (m, k): target rows of each channel
-    values = rng.standard_normal((m, k)) * np.sqrt(variance)
-    if zero_mean and k > 0:
-        values -= values.mean(axis=1, keepdims=True)
+    if not float(variance) >= 0.0:
+        raise RectinumbaError(f"{fn}: variance (a standard deviation) must be >= 0, got {variance}")
+    rs = _source(seed)
+    mask = random_connectivity(m, n, p, normalize=False, seed=rs).T
     C = np.zeros((n, m))
-    C[rows, np.arange(m)[:, None]] = values
+    for col in range(m):
+        rows = np.flatnonzero(mask[:, col])
+        C[rows, col] = rs.standard_normal(rows.shape[0]) * float(variance)
+        if zero_mean and rows.size:
+            C[rows, col] -= C[:, col].sum() / rows.size
     return C
 
 
@@ -166,35 +182,41 @@ def _normalize_rows(C: np.ndarray) -> np.ndarray:
     return C
 
 
-def _spatial_draws(
-    fn: str, N: int, p: float, spatial_distribution: Any, seed: SeedLike
-) -> tuple[int, np.ndarray]:
-    """The checked N and signed integer offsets (N, round(N*p)): distance from the distribution,
-    random sign."""
+def _spatial_matrix(
+    fn: str,
+    N: int,
+    p: float,
+    spatial_distribution: Any,
+    homogeneous_weights: bool,
+    seed: SeedLike,
+    wrap: bool,
+) -> np.ndarray:
+    """Coupling of N nodes on a ring (``wrap``) or a line from signed random distances.
+
+    Per node, in RectiPy's order: ``int(N * p)`` distances from ``spatial_distribution.rvs``, then
+    as many random signs from ``scipy.stats.bernoulli(0.5)`` (1 -> +, 0 -> -).
+    """
+    from scipy.stats import bernoulli
+
     N = _check_size(N, "N", fn)
-    p = _check_p(p, fn)
-    rng = _rng(seed)
-    k = int(round(N * p))
+    k = int(N * _check_p(p, fn))
     if not hasattr(spatial_distribution, "rvs"):
         raise RectinumbaError(
             f"{fn}: spatial_distribution must have an rvs(size=..., random_state=...) method, got "
             f"{type(spatial_distribution).__name__}",
             hint="pass a frozen scipy.stats distribution, e.g. scipy.stats.randint(1, 5)",
         )
-    dist = np.asarray(spatial_distribution.rvs(size=(N, k), random_state=rng), dtype=np.float64)
-    dist = np.rint(dist).astype(np.int64).reshape(N, k)
-    signs = np.where(rng.random((N, k)) < 0.5, -1, 1)
-    return N, signs * dist
-
-
-def _weights_from_draws(
-    targets: np.ndarray, valid: np.ndarray, N: int, homogeneous_weights: bool
-) -> np.ndarray:
-    """Row i: homogeneous -> 1/#distinct sources at each source; else draw counts / #draws."""
-    counts = np.zeros((N, N))
-    rows = np.broadcast_to(np.arange(N)[:, None], targets.shape)
-    np.add.at(counts, (rows[valid], targets[valid]), 1.0)
-    C = (counts > 0).astype(np.float64) if homogeneous_weights else counts
+    rs = None if seed is None else _source(seed)  # None: scipy draws from numpy's global state
+    C = np.zeros((N, N))
+    for i in range(N):
+        dist = np.asarray(spatial_distribution.rvs(size=k, random_state=rs), dtype=np.float64)
+        signs = np.where(bernoulli.rvs(p=0.5, loc=0, size=k, random_state=rs) > 0, 1, -1)
+        targets = i + signs * np.rint(dist).astype(np.int64).reshape(k)
+        targets = np.mod(targets, N) if wrap else targets[(targets >= 0) & (targets < N)]
+        if targets.size == 0:
+            continue
+        unique, counts = np.unique(targets, return_counts=True)
+        C[i, unique] = 1.0 if homogeneous_weights else counts
     return _normalize_rows(C)
 
 
@@ -207,8 +229,8 @@ def circular_connectivity(
 ) -> np.ndarray:
     """Coupling matrix of N nodes on a ring, with distance-dependent connections.
 
-    Node i draws ``round(N*p)`` distances d (with replacement) from ``spatial_distribution``,
-    each with a random sign, and receives input from nodes ``(i ± d) mod N``. Because draws can
+    Node i draws ``int(N*p)`` distances d (with replacement) from ``spatial_distribution``, each
+    with a random sign, and receives input from nodes ``(i ± d) mod N``. Because draws can
     repeat, the actual connection probability is at most p.
 
     Parameters
@@ -218,25 +240,26 @@ def circular_connectivity(
     p : float
         Connection probability (number of draws per node / N).
     spatial_distribution : scipy.stats frozen distribution
-        Distribution of the distance: any object with ``rvs(size=..., random_state=...)``, e.g. a
-        frozen ``scipy.stats`` distribution (``scipy.stats.randint(1, 10)``,
-        ``scipy.stats.binom(N // 2, 0.1)``, ``scipy.stats.norm(0, 3)``). Continuous samples are
-        rounded to the nearest integer; a distance of 0 makes a self-connection.
+        Distribution of the distance: any object with ``rvs(size=..., random_state=...)``, e.g.
+        ``scipy.stats.randint(1, 10)``, ``scipy.stats.binom(N // 2, 0.1)``,
+        ``scipy.stats.norm(0, 3)``. Continuous samples are rounded to the nearest integer; a
+        distance of 0 makes a self-connection.
     homogeneous_weights : bool, default True
         If True, all distinct inputs of a node have weight 1/(number of distinct inputs). If
         False, each input's weight is the fraction of the node's draws that hit it (repeated
         draws strengthen a connection). Either way each row sums to 1.
-    seed : int or numpy.random.Generator, optional
-        Seed or ``numpy.random.Generator`` (also passed to ``rvs`` as ``random_state``).
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Random source (passed to ``rvs`` as ``random_state``); None draws from numpy's global
+        generator, as RectiPy did.
 
     Returns
     -------
-    np.ndarray
+    numpy.ndarray
         Dense (N, N) matrix; row i holds the inputs of node i.
     """
-    N, offsets = _spatial_draws("circular_connectivity", N, p, spatial_distribution, seed)
-    targets = np.mod(np.arange(N)[:, None] + offsets, N)
-    return _weights_from_draws(targets, np.ones(targets.shape, dtype=bool), N, homogeneous_weights)
+    return _spatial_matrix(
+        "circular_connectivity", N, p, spatial_distribution, homogeneous_weights, seed, True
+    )
 
 
 def line_connectivity(
@@ -264,18 +287,17 @@ def line_connectivity(
     homogeneous_weights : bool, default True
         Equal weights for all distinct inputs of a node (True) or weights proportional to draw
         counts (False).
-    seed : int or numpy.random.Generator, optional
-        Seed or ``numpy.random.Generator``.
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Random source; None draws from numpy's global generator.
 
     Returns
     -------
-    np.ndarray
+    numpy.ndarray
         Dense (N, N) matrix; row i holds the inputs of node i.
     """
-    N, offsets = _spatial_draws("line_connectivity", N, p, spatial_distribution, seed)
-    targets = np.arange(N)[:, None] + offsets
-    valid = (targets >= 0) & (targets < N)
-    return _weights_from_draws(np.where(valid, targets, 0), valid, N, homogeneous_weights)
+    return _spatial_matrix(
+        "line_connectivity", N, p, spatial_distribution, homogeneous_weights, seed, False
+    )
 
 
 # normalisation and scores

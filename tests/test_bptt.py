@@ -24,7 +24,7 @@ def mse(out, y):
 def fd_gradients(net, x, y, loss=mse, state=None, h=1e-6):
     """Central differences of loss(net.run(x)) for every trained array, from ``state``."""
     grads = {}
-    for name, arr in net.bptt_parameters().items():
+    for name, arr in net._trainable_arrays().items():
         g = np.zeros(arr.shape)
         for idx in np.ndindex(arr.shape):
             old = arr[idx]
@@ -341,7 +341,7 @@ def test_fit_bptt_truncated_steps_equal_manual_sgd(rng):
         g = twin.bptt_gradients(x[s:e], y[s:e])
         # the loss with the old parameters; the run carries the state on
         losses.append(mse(twin.run(x[s:e], verbose=False)["out"], y[s:e]))
-        for name, arr in twin.bptt_parameters().items():
+        for name, arr in twin._trainable_arrays().items():
             arr -= lr * np.asarray(g[name]).reshape(arr.shape)
     np.testing.assert_allclose(obs["loss"], losses, rtol=1e-10)
     for name, arr in net.bptt_parameters().items():

@@ -174,6 +174,31 @@ if SIM:
         _close(b.state["lif"], a.state["lif"])
 
     @pytest.mark.parametrize("opts", CONFIGS[:2])
+    def test_intrinsic_reset_qif_reset_false(opts):
+        # RectiPy 0.12's reset=False: spikes detected on v, no network reset; the template's
+        # reset input (linked to the spike input) reflects v itself
+        rng = np.random.default_rng(5)
+        N, T = 4, 400
+
+        def build(o=None):
+            net = Network(1e-3)
+            net.add_diffeq_node(
+                "q", "model_templates.spiking_neurons.qif.qif_reset", weights=rng_J,
+                source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
+                spike_var="spike", reset_var="reset", reset=False, op="qif_reset_op",
+                spike_threshold=20.0, spike_reset=-20.0,
+            )  # fmt: skip
+            return _on_cuda(net, o)
+
+        rng_J = rng.standard_normal((N, N))
+        inp = np.full((T, 1), 30.0)
+        a, b = build(), build(opts)
+        oa = a.run(inp, verbose=False, record_vars=[("q", "v")])
+        ob = b.run(inp, verbose=False, record_vars=[("q", "v")])
+        assert oa["out"].max() > 0.5  # spikes happened
+        _same_obs(oa, ob, [("q", "v")])
+
+    @pytest.mark.parametrize("opts", CONFIGS[:2])
     def test_population_means_and_per_trial_values(rng, opts):
         N, T, B = 5, 20, 2
         J = np.abs(rng.standard_normal((N, N))) * 2.0
@@ -331,3 +356,16 @@ if SIM:
         vals = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4, -2.6, 3.0, -3.0, 1e17 + 2, np.inf])
         got = np.array([module._rint(v) for v in vals])
         np.testing.assert_array_equal(got, np.rint(vals))
+
+    def test_hostile_printable_names_run_in_the_simulator_and_run_nothing(tmp_path):
+        """Issue 10.1: template, operator and node names full of quotes, backslashes, '#' and
+        Python text reach the CUDA kernel only as repr() in comments; the payload never runs."""
+        from test_safety_names import hostile_network, leaky_reference
+
+        sentinel = tmp_path / "pwned"
+        net = _on_cuda(hostile_network(tmp_path, sentinel), {})
+        x = np.random.default_rng(3).standard_normal((2, 9, 2))
+        out = net.run(x, verbose=False)["out"]
+        for b in range(2):
+            _close(out[b], leaky_reference(x[b]))
+        assert not sentinel.exists()

@@ -440,7 +440,9 @@ def test_errors_name_what_was_given(rng):
         _rate(net, "r4", colour="red")
     with pytest.raises(NetworkError, match=r"value of shape \(2, 4\) does not fit 3 units"):
         net.set_var("rnn", "li_op/tau", np.ones((2, 4)))
-    net.set_var("rnn", "li_op/tau", np.ones(4))  # (B,): one value per trial, B = 4
+    with pytest.raises(NetworkError, match=r"\(4,\) does not fit 3 units(?s:.*)\(B, 1\) column"):
+        net.set_var("rnn", "li_op/tau", np.ones(4))  # 1-D is per neuron: a wrong length is refused
+    net.set_var("rnn", "li_op/tau", np.ones((4, 1)))  # (B, 1): one value per trial, B = 4
     with pytest.raises(NetworkError, match=r"holds values for 4 trials but the input has 1 trial"):
         net.run(np.zeros((3, 3)), verbose=False)
     net.set_var("rnn", "li_op/tau", 10.0)

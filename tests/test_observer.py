@@ -185,13 +185,14 @@ def test_plot_list_of_keys_gets_legend(plt):
 def test_plot_errors(plt):
     obs = _filled()
     with pytest.raises(
-        RectinumbaError, match=r"x='out' must be a single column, got shape \(50, 2\)"
+        RectinumbaError,
+        match=r"x='out' of shape \(50, 2\) does not pair with y=\('lif', 'v'\) of shape \(50, 4\)",
     ):
-        obs.plot(("lif", "s"), x="out")
+        obs.plot(("lif", "v"), x="out")
     short = Observer(0.1, record_vars=[("n", "x")])
     short.save(("n", "x"), np.ones(3))
     short.save("out", np.ones(4))
-    with pytest.raises(RectinumbaError, match=r"x=\('n', 'x'\) has 3 values but y='out' has 4"):
+    with pytest.raises(RectinumbaError, match=r"x=\('n', 'x'\) of shape \(3, 1\) does not pair"):
         short.plot("out", x=("n", "x"))
     batched = Observer(0.1, n_trials=2)
     batched.save("out", np.zeros((2, 5, 1)))

@@ -212,13 +212,17 @@ def test_fit_rls_on_a_single_trial_batch_equals_the_unbatched_fit():
 def test_non_numeric_training_arguments_are_network_errors():
     x, y = sines()
     rls, gd = reservoir(readout="rls"), reservoir(readout="gd")
-    with pytest.raises(NetworkError, match="fit_rls: update_steps must be an integer, got 'a'"):
+    with pytest.raises(
+        NetworkError, match="fit_rls: update_steps must be a positive integer, got 'a'"
+    ):
         rls.fit_rls(x, y, update_steps="a", verbose=False)
-    with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got None"):
-        rls.fit_rls(x, y, beta=None, verbose=False)
+    with pytest.raises(NetworkError, match="fit_rls: beta must be a number, got 'b'"):
+        rls.fit_rls(x, y, beta="b", verbose=False)
     with pytest.raises(NetworkError, match="fit_rls: alpha must be a number, got 'x'"):
         rls.fit_rls(x, y, alpha="x", verbose=False)
-    with pytest.raises(NetworkError, match="fit_bptt: update_steps must be an integer, got 2.5"):
+    with pytest.raises(
+        NetworkError, match="fit_bptt: update_steps must be a positive integer, got 2.5"
+    ):
         gd.fit_bptt(x, y, update_steps=2.5, verbose=False)
     with pytest.raises(NetworkError, match="fit_bptt: lr must be a number, got 'fast'"):
         gd.fit_bptt(x, y, lr="fast", verbose=False)
@@ -303,16 +307,27 @@ def test_ragged_input_lists_are_network_errors():
         li_node().run([[1.0, 2.0, 3.0], [1.0, 2.0]], verbose=False)
 
 
-def test_wrong_length_vector_is_per_trial_and_the_run_error_says_so():
-    """API (issue 4): a 1-D value of length B != N is one value per trial. A mistyped (N+1,)
-    vector is therefore caught at run time, with a hint that names this reading."""
+def test_node_vars_1d_value_of_wrong_length_is_refused_at_once_and_changes_nothing():
+    """API: a 1-D value is always per neuron (N,); per-trial values are (B, 1) or (B, N). A
+    mistyped (N+1,) vector is refused when it is given, naming node, variable and shapes."""
     net = li_node(N=3)
-    net.set_var("li", "tau", np.ones(4))
-    msg = r"(?s)4 trials but the input has 1.*one value per trial"
+    before = net.get_var("li", "tau")
+    msg = r"(?s)value of shape \(4,\) does not fit 3 units.*node 'li', variable 'tau'.*\(B, 1\)"
     with pytest.raises(NetworkError, match=msg):
-        net.run(np.ones((5, 3)), verbose=False)
-    net.set_var("li", "tau", 10.0)
-    assert net.run(np.ones((5, 3)), verbose=False)["out"].shape == (5, 3)
+        net.set_var("li", "tau", np.ones(4))
+    np.testing.assert_array_equal(net.get_var("li", "tau"), before)
+    with pytest.raises(NetworkError, match=msg):
+        Network(DT).add_diffeq_node(
+            "li",
+            "model_templates.rate_neurons.leaky_integrator.li_op",
+            N=3,
+            input_var="I_ext",
+            output_var="v",
+            node_vars={"tau": np.ones(4)},
+        )
+    net.set_var("li", "tau", np.array([[5.0], [20.0]]))  # (B, 1): one value per trial
+    np.testing.assert_array_equal(net.get_var("li", "tau"), [[5.0] * 3, [20.0] * 3])
+    assert net.run(np.ones((2, 5, 3)), verbose=False)["out"].shape == (2, 5, 3)
 
 
 def test_non_numeric_values_are_network_errors():
@@ -326,7 +341,7 @@ def test_non_numeric_threshold_and_weights_are_network_errors():
     with pytest.raises(NetworkError, match="spike_threshold must be a number, got 'high'"):
         net.add_diffeq_node("l", LIF, N=2, input_var="I_ext", output_var="s", op="lif_op",
                             spike_var="spike", spike_def="v", spike_threshold="high")  # fmt: skip
-    with pytest.raises(NetworkError, match="weights must be a numeric matrix"):
+    with pytest.raises(NetworkError, match="weights must be numbers, got dtype <U1"):
         net.add_diffeq_node("l", LI_TANH, weights=[["a", "b"], ["c", "d"]], source_var="tanh_op/r",
                             target_var="li_op/r_in", input_var="li_op/I_ext",
                             output_var="li_op/v")  # fmt: skip

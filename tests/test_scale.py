@@ -54,7 +54,7 @@ def _lif(J, dtype=np.float64, sparse=None, W_in=None, W_out=None) -> Network:
 def test_batch_equals_separate_runs_with_per_trial_values_and_initial_states(rng):
     B, N, T = 3, 6, 400
     J = rng.standard_normal((N, N)) * 0.8
-    tau = np.array([5.0, 10.0, 20.0])  # (B,): per-trial scalar
+    tau = np.array([[5.0], [10.0], [20.0]])  # (B, 1): per-trial scalar
     eta = rng.standard_normal((B, N))  # (B, N): per-trial, per-neuron
     v0 = rng.standard_normal((B, N))  # per-trial initial state
     x = rng.standard_normal((B, T, N))
@@ -66,7 +66,7 @@ def test_batch_equals_separate_runs_with_per_trial_values_and_initial_states(rng
     final = net.get_var("rnn", "v")
     assert final.shape == (B, N)
     for b in range(B):
-        single = _rate(J, node_vars={"li_op/tau": tau[b], "li_op/eta": eta[b], "li_op/v": v0[b]})
+        single = _rate(J, node_vars={"li_op/tau": tau[b, 0], "li_op/eta": eta[b], "li_op/v": v0[b]})
         o = single.run(x[b], verbose=False, record_vars=[("rnn", "v"), ("rnn", "r", True)])
         np.testing.assert_allclose(obs["out"][b], o["out"], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(obs[("rnn", "v")][b], o[("rnn", "v")], rtol=1e-12, atol=1e-12)
@@ -75,7 +75,7 @@ def test_batch_equals_separate_runs_with_per_trial_values_and_initial_states(rng
     # and one trial against the numpy Euler loop, with its own tau, eta and initial state
     v = v0[2].copy()
     for t in range(T):
-        v = v + 1e-2 * (-v / tau[2] + J @ np.tanh(v) + x[2, t] + eta[2])
+        v = v + 1e-2 * (-v / tau[2, 0] + J @ np.tanh(v) + x[2, t] + eta[2])
     assert ref.rel_err(final[2], v) < 1e-10
 
 

@@ -67,4 +67,4 @@ def test_corrupt_summary_is_recompiled(cache):
     load_model.cache_clear()
     again = load_model(template)
     assert isinstance(again, StoredModel) and again.states == ("li_op/v",)
-    assert json.loads(path.read_text())["key"] == model.key
+    assert json.loads(path.read_text())["entry"]["key"] == model.key

@@ -21,41 +21,87 @@ class ConstantDistance:
         return np.full(size, self.d)
 
 
+# RectiPy's definitions, written out (numpy's global generator, RectiPy's draw order) ---------
+
+
+def rectipy_random_connectivity(n, m, p, normalize=True):
+    C = np.zeros((n, m))
+    n_conns = int(m * p)
+    for row in range(n):
+        cols = np.random.permutation(np.arange(m))[:n_conns]
+        C[row, cols] = 1.0 / n_conns if normalize else 1.0
+    return C
+
+
+def rectipy_input_connections(n, m, p, variance=1.0, zero_mean=True):
+    C_tmp = rectipy_random_connectivity(m, n, p, normalize=False).T
+    C = np.zeros_like(C_tmp)
+    for col in range(C_tmp.shape[1]):
+        rows = np.argwhere(C_tmp[:, col] > 0).squeeze()
+        C[rows, col] = np.random.randn(rows.shape[0]) * variance
+        if zero_mean:
+            C[rows, col] -= np.sum(C[:, col]) / len(rows)
+    return C
+
+
+def rectipy_circular(N, p, dist, homogeneous_weights=True, line=False):
+    C = np.zeros((N, N))
+    n_conns = int(N * p)
+    for n in range(N):
+        idxs = dist.rvs(size=n_conns)
+        signs = 1 * (st.bernoulli.rvs(p=0.5, loc=0, size=n_conns) > 0)
+        signs[signs == 0] = -1
+        conns = n + idxs * signs
+        if line:  # (RectiPy also dropped node 0 here; that is the documented difference)
+            conns = conns[(conns >= 0) & (conns < N)]
+        else:
+            conns = np.mod(conns, N)
+        unique = np.unique(conns)
+        if homogeneous_weights:
+            C[n, unique] = 1.0 / len(unique)
+        else:
+            for idx in unique:
+                C[n, idx] = np.sum(conns == idx) / len(conns)
+    return C
+
+
 # random_connectivity ------------------------------------------------------------------------------
 
 
-def test_random_connectivity_counts_and_normalisation():
-    C = u.random_connectivity(20, 30, 0.1, normalize=False, seed=1)
-    assert C.shape == (20, 30)
-    assert np.count_nonzero(C) == 60
-    assert set(np.unique(C)) == {0.0, 1.0}
-    # round, not truncation: 0.29 * 100 = 28.999...
-    assert np.count_nonzero(u.random_connectivity(10, 10, 0.29, seed=0)) == 29
-    Cn = u.random_connectivity(20, 30, 0.1, normalize=True, seed=1)
-    rows = Cn.sum(axis=1)
-    has = np.count_nonzero(C, axis=1) > 0
-    np.testing.assert_allclose(rows[has], 1.0)
-    np.testing.assert_array_equal(rows[~has], 0.0)
-    # same positions as the unnormalised draw with the same seed, 1/in-degree values
-    np.testing.assert_array_equal(Cn > 0, C > 0)
-    np.testing.assert_allclose(Cn[has], C[has] / C[has].sum(axis=1, keepdims=True))
+@pytest.mark.parametrize("normalize", [True, False])
+def test_random_connectivity_equals_rectipy_with_np_random_seed(normalize):
+    np.random.seed(12)
+    C = u.random_connectivity(20, 30, 0.29, normalize=normalize)
+    np.random.seed(12)
+    np.testing.assert_array_equal(C, rectipy_random_connectivity(20, 30, 0.29, normalize))
+    # a fixed count per row, truncated as RectiPy: int(30 * 0.29) = 8
+    np.testing.assert_array_equal(np.count_nonzero(C, axis=1), 8)
+    if normalize:
+        np.testing.assert_allclose(C.sum(axis=1), 1.0)
 
 
-def test_random_connectivity_per_row_and_seeds():
-    C = u.random_connectivity(15, 40, 0.25, normalize=False, seed=3, per_row=True)
-    np.testing.assert_array_equal(np.count_nonzero(C, axis=1), 10)
+def test_random_connectivity_seeds():
     np.testing.assert_array_equal(
         u.random_connectivity(15, 40, 0.25, seed=7), u.random_connectivity(15, 40, 0.25, seed=7)
     )
     assert not np.array_equal(
         u.random_connectivity(15, 40, 0.25, seed=7), u.random_connectivity(15, 40, 0.25, seed=8)
     )
-    rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
+    # a seed leaves numpy's global generator alone
+    np.random.seed(1)
+    u.random_connectivity(5, 5, 0.5, seed=3)
+    after = np.random.random()
+    np.random.seed(1)
+    assert np.random.random() == after
+    # the same draws from a RandomState as from the global generator with that seed
+    np.random.seed(4)
     np.testing.assert_array_equal(
-        u.random_connectivity(5, 5, 0.5, seed=rng1), u.random_connectivity(5, 5, 0.5, seed=rng2)
+        u.random_connectivity(6, 9, 0.5, seed=np.random.RandomState(4)),
+        rectipy_random_connectivity(6, 9, 0.5),
     )
     assert np.count_nonzero(u.random_connectivity(4, 4, 1.0, seed=0)) == 16
-    assert np.count_nonzero(u.random_connectivity(4, 4, 0.0, seed=0)) == 0
+    # no connection per row: zeros (RectiPy divided by zero)
+    np.testing.assert_array_equal(u.random_connectivity(4, 4, 0.1, seed=0), 0.0)
 
 
 def test_random_connectivity_errors():
@@ -68,30 +114,43 @@ def test_random_connectivity_errors():
 # input_connections --------------------------------------------------------------------------------
 
 
-def test_input_connections_structure():
-    W = u.input_connections(50, 4, 0.2, variance=2.0, zero_mean=True, seed=11)
-    assert W.shape == (50, 4)
+@pytest.mark.parametrize("zero_mean", [True, False])
+def test_input_connections_equals_rectipy_with_np_random_seed(zero_mean):
+    np.random.seed(21)
+    W = u.input_connections(50, 4, 0.2, variance=2.0, zero_mean=zero_mean)
+    np.random.seed(21)
+    np.testing.assert_allclose(W, rectipy_input_connections(50, 4, 0.2, 2.0, zero_mean), atol=0)
     np.testing.assert_array_equal(np.count_nonzero(W, axis=0), 10)
-    np.testing.assert_allclose(W.sum(axis=0), 0.0, atol=1e-12)
-    np.testing.assert_array_equal(W, u.input_connections(50, 4, 0.2, 2.0, True, seed=11))
-    W2 = u.input_connections(50, 4, 0.2, variance=2.0, zero_mean=False, seed=11)
-    # same positions; zero_mean only shifts the drawn values per column
-    np.testing.assert_array_equal(W2 != 0, W != 0)
-    for col in range(4):
-        nz = W[:, col] != 0
-        np.testing.assert_allclose(W2[nz, col] - W[nz, col], W2[nz, col].mean())
+    if zero_mean:
+        np.testing.assert_allclose(W.sum(axis=0), 0.0, atol=1e-12)
 
 
-def test_input_connections_variance():
-    # the variance argument is a variance (RectiPy used it as a standard deviation)
-    W = u.input_connections(20000, 4, 0.5, variance=4.0, zero_mean=False, seed=2)
+def test_input_connections_variance_is_a_standard_deviation():
+    # RectiPy's code scales standard normal draws by `variance` (its docstring says variance)
+    W = u.input_connections(20000, 4, 0.5, variance=2.0, zero_mean=False, seed=2)
     values = W[W != 0]
     assert values.size == 40000
-    assert abs(values.var() - 4.0) < 0.15
+    assert abs(values.std() - 2.0) < 0.05
     assert abs(values.mean()) < 0.05
+    # one connection per column: zero_mean leaves 0 (RectiPy failed on squeeze())
+    np.testing.assert_array_equal(u.input_connections(5, 3, 0.2, seed=0), 0.0)
+    with pytest.raises(RectinumbaError, match="must be >= 0"):
+        u.input_connections(5, 3, 0.5, variance=-1.0)
 
 
 # circular / line connectivity --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("homogeneous", [True, False])
+@pytest.mark.parametrize("line", [False, True])
+def test_spatial_connectivity_equals_rectipy_with_np_random_seed(homogeneous, line):
+    fn = u.line_connectivity if line else u.circular_connectivity
+    dist = st.randint(1, 4)
+    np.random.seed(8)
+    C = fn(15, 0.4, dist, homogeneous_weights=homogeneous)
+    np.random.seed(8)
+    ref = rectipy_circular(15, 0.4, dist, homogeneous, line)
+    np.testing.assert_allclose(C, ref, rtol=1e-15, atol=0)
 
 
 def test_circular_connectivity_geometry():
@@ -110,7 +169,7 @@ def test_circular_connectivity_geometry():
 
 def test_circular_connectivity_heterogeneous_and_wrap():
     N = 12
-    k = 6  # draws per node = round(N * 0.5)
+    k = 6  # draws per node = int(N * 0.5)
     Ch = u.circular_connectivity(N, 0.5, st.randint(1, 4), homogeneous_weights=False, seed=9)
     Co = u.circular_connectivity(N, 0.5, st.randint(1, 4), homogeneous_weights=True, seed=9)
     np.testing.assert_allclose(Ch.sum(axis=1), 1.0)
@@ -227,3 +286,15 @@ def test_spectral_radius_small_sparse_and_errors():
         u.scale_spectral_radius(np.array([[0.0, 1.0], [0.0, 0.0]]), 1.0)
     with pytest.raises(RectinumbaError, match="non-empty square matrix"):
         u.spectral_radius(np.zeros((2, 3)))
+
+
+def test_random_connectivity_fixed_total_count():
+    C = u.random_connectivity(20, 30, 0.1, normalize=False, seed=1, per_row=False)
+    assert np.count_nonzero(C) == 60 and set(np.unique(C)) == {0.0, 1.0}
+    # round, not truncation: 0.29 * 100 = 28.999...
+    assert np.count_nonzero(u.random_connectivity(10, 10, 0.29, seed=0, per_row=False)) == 29
+    Cn = u.random_connectivity(20, 30, 0.1, normalize=True, seed=1, per_row=False)
+    np.testing.assert_array_equal(Cn > 0, C > 0)  # same draws with the same seed
+    has = C.sum(axis=1) > 0
+    np.testing.assert_allclose(Cn[has].sum(axis=1), 1.0)
+    np.testing.assert_array_equal(Cn[~has], 0.0)

@@ -38,11 +38,11 @@ def _one_trial_at_a_time(kernel):
 
 @lru_cache(maxsize=256)
 def _compiled(spec: NetworkSpec):
-    from ..codegen.cache import load_source, source_file
+    from ..codegen.cache import load_source
     from ..codegen.index import kernel_source
 
     # the index knows kernels rendered before (also in other processes): no sympy needed then
-    rendered = kernel_source(spec, lambda src: source_file(src, "cpu"))
+    rendered = kernel_source(spec, "cpu")
     module = load_source(rendered.source, options="cpu")
     kernel = module.kernel
     if spec.parallel:

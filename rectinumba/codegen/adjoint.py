@@ -334,7 +334,7 @@ class _Node:
 
     def emit_forward(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
+        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name!r})")
         if spec.spiking:
             v = self.value(spec.spike_def, "fwd")
             with code.block(f"for i in range(N{k}):"):
@@ -352,7 +352,7 @@ class _Node:
             for j, s in enumerate(self.states):
                 code(f"n{k}_ty{j}[b, step, i] = n{k}_s{j}[b, i]")
                 code(f"y{j} = n{k}_s{j}[b, i] + dt * d{j}")
-                if spec.spiking and s == spec.spike_def:
+                if spec.resets and s == spec.spike_def:
                     with code.block(f"if n{k}_spk[i] != 0.0:"):
                         code(f"y{j} = n{k}_rst")
                 with code.block(f"if not math.isfinite(y{j}) and status[b, 0] == 0:"):
@@ -437,7 +437,7 @@ class _Node:
             for j, s in enumerate(self.states):
                 code(f"nl{j} = n{k}_l{j}[b, i]")
                 code(f"f{j} = nl{j} * dt")
-                if spec.spiking and s == spec.spike_def:
+                if spec.resets and s == spec.spike_def:
                     with code.block(f"if n{k}_tsp[b, step, i] != 0.0:"):
                         code(f"nl{j} = 0.0")
                         code(f"f{j} = 0.0")

@@ -290,7 +290,7 @@ class _DiffEq:
     # ---- emission --------------------------------------------------------------------------
     def emit(self, code: _Code) -> None:
         k, spec, ctx = self.k, self.spec, self.ctx
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
+        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name!r})")
         for m in range(self.L + 1):
             if m > 0:
                 ctx.barrier(code)
@@ -359,7 +359,7 @@ class _DiffEq:
         for j, s in enumerate(self.states):
             arr = ctx.arg("state", k, s)
             code(f"y{j} = {arr}[b, i] + dt * d{j}")
-            if spec.spiking and s == spec.spike_def:
+            if spec.resets and s == spec.spike_def:
                 flag = "spk" if L == 0 else f"z_spk{k}[b, i]"
                 with code.block(f"if {flag} != 0.0:"):
                     code(f"y{j} = {ctx.arg('scalar', k, 'reset')}")

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from .cache import cache_dir
+from .cache import find_file, kernel_file_name, read_entry, source_file, write_entry
 from .spec import ArgSpec, DiffEqSpec, NetworkSpec, RenderedKernel
 
 __all__ = ["kernel_source"]
@@ -44,43 +42,61 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def _read(path: Path, key: str):
-    try:
-        entry = json.loads(path.read_text())
-        if entry.get("key") != key:
-            return None
-        source = (path.parent.parent / entry["source_file"]).read_text()
-        args = tuple(ArgSpec(a[0], a[1], a[2], _tuples(a[3])) for a in entry["args"])
-        return RenderedKernel(source, args)
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+def _read(key: str) -> RenderedKernel | None:
+    """The indexed kernel of ``key``: entry and source both verified, else None."""
+    entry = read_entry(f"kernels/{key}.json", check=lambda e: e.get("key") == key)
+    if entry is None:
         return None
+    try:
+        name, options = entry["source_file"], entry["options"]
+        args = tuple(ArgSpec(a[0], a[1], a[2], _tuples(a[3])) for a in entry["args"])
+    except (KeyError, IndexError, TypeError):
+        return None
+    # the module file must hash to its name: a truncated file is valid Python that computes
+    # something else, and would be trusted forever
+    found: list[str] = []
+
+    def verify(text: str) -> bool:
+        ok = kernel_file_name(text, options) == name
+        if ok:
+            found.append(text)
+        return ok
+
+    if not isinstance(name, str) or find_file(name, verify) is None:
+        return None
+    return RenderedKernel(found[-1], args)
 
 
-def kernel_source(spec: NetworkSpec, source_file) -> RenderedKernel:
+def kernel_source(spec: NetworkSpec, options: str) -> RenderedKernel:
     """Rendered kernel of ``spec`` (source + arguments), from the index when possible.
 
-    ``source_file(source) -> Path`` writes (or finds) the module file for a source text; its name
-    is what the index records.
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network structure.
+    options : str
+        Backend options of the module file (see :func:`~rectinumba.codegen.cache.load_source`).
+
+    Returns
+    -------
+    RenderedKernel
+        Source and argument list; a damaged or missing index entry or module file is rendered
+        again (sympy) and rewritten.
     """
     key = _spec_key(spec)
-    folder = cache_dir() / "kernels"
-    path = folder / f"{key}.json"
     if key is not None:
-        found = _read(path, key)
+        found = _read(key)
         if found is not None:
             return found
     from .step import render_network
 
     rendered = render_network(spec)
     if key is not None:
-        folder.mkdir(parents=True, exist_ok=True)
         entry = {
             "key": key,
-            "source_file": source_file(rendered.source).name,
+            "source_file": source_file(rendered.source, options).name,
+            "options": options,
             "args": [[a.name, a.role, a.owner, a.detail] for a in rendered.args],
         }
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(entry, fh)
-        os.replace(tmp, path)
+        write_entry(f"kernels/{key}.json", json.loads(json.dumps(entry)))
     return rendered

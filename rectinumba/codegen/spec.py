@@ -41,6 +41,8 @@ class DiffEqSpec:
     """A population of N neurons of one NodeModel.
 
     ``coupling`` is None, ``"dense"`` or ``"csr"``; ``record`` lists ``(var, reduce)`` pairs.
+    ``reset=False`` (RectiPy 0.12's ``reset=False``): spikes are detected on ``spike_def`` but the
+    network does not reset it; the model's equations do (an intrinsic reset).
     """
 
     label: str
@@ -53,12 +55,18 @@ class DiffEqSpec:
     spike_var: str | None = None
     spike_def: str | None = None
     record: tuple[tuple[str, bool], ...] = ()
+    reset: bool = True
 
     kind = "diffeq"
 
     @property
     def spiking(self) -> bool:
         return self.spike_var is not None
+
+    @property
+    def resets(self) -> bool:
+        """Whether the network sets ``spike_def`` to the reset value where a neuron spiked."""
+        return self.spiking and self.reset
 
     @property
     def driven_inputs(self) -> tuple[str, ...]:

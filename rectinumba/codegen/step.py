@@ -207,7 +207,7 @@ class _DiffEqRenderer:
     # ---- emission -----------------------------------------------------------------------
     def emit(self, code: SourceWriter) -> None:
         k, spec = self.k, self.spec
-        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name})")
+        code(f"# ---- diff-eq node {spec.label!r} ({spec.model.name!r})")
         reductions = [(j, d) for j, d in enumerate(self.spec.model.algebraic) if d.reduce]
         for m in range(self.L + 1):
             closing = [(j, d) for j, d in reductions if self.levels[d.name] == m + 1]
@@ -283,7 +283,7 @@ class _DiffEqRenderer:
             code(f"d{j} = {self.expr(self.derivs[s], L)}")
         for j, s in enumerate(self.states):
             code(f"y{j} = n{k}_s{j}[b, i] + dt * d{j}")
-            if spec.spiking and s == spec.spike_def:
+            if spec.resets and s == spec.spike_def:
                 with code.block(f"if {'spk' if L == 0 else f'n{k}_spk[b, i]'} != 0.0:"):
                     code(f"y{j} = n{k}_rst")
             with code.block(f"if not math.isfinite(y{j}) and status[b, 0] == 0:"):

@@ -135,6 +135,13 @@ class RLSUpdate:
 
         z = P x / beta;  k = 1 / (1 + x.z);  W += k e z^T;  P = P / beta - k z z^T
 
+    ``k z z^T`` is computed as ``g g^T`` with ``g = sqrt(k) z``: the product of two entries of g
+    is the same for (i, j) and (j, i) however the compiler reorders arithmetic, so P stays
+    exactly symmetric. Each update checks its results: a gain k that is not in (0, inf) (P lost
+    positive definiteness) or a non-finite P or W sets status code
+    :data:`~rectinumba.backends.status.RLS_NONFINITE` (step, edge index, what: 0 P, 1 W, 2 k)
+    and the run stops at the end of the step (the caller restores W and P).
+
     The squared error is accumulated every step (per-epoch loss) and stored at the sampled steps.
     The edge weights are the Edge object's own array, so W is updated in place. Trials (b) share
     W and P: the caller runs RLS with a single trial.
@@ -174,11 +181,36 @@ class RLSUpdate:
                 code(f"{z}[i] = zi")
                 code(f"xz += {src}[b, i] * zi")
             code("kk = 1.0 / (1.0 + xz)")
-            with code.block(f"for q in range({W}.shape[0]):"):
-                code(f"ke = kk * {err}[q]")
-                with code.block(f"for j in range({W}.shape[1]):"):
-                    code(f"{W}[q, j] += ke * {z}[j]")
+            _emit_rls_fault(code, "not (kk > 0.0 and kk < math.inf)", e, 2)
+            # z becomes g = sqrt(k) z: W += (sqrt(k) e) g^T and P = P / beta - g g^T
+            code("gk = math.sqrt(kk) if kk > 0.0 else 0.0")
             with code.block(f"for i in range({W}.shape[1]):"):
-                code(f"kz = kk * {z}[i]")
+                code(f"{z}[i] = gk * {z}[i]")
+            code("wchk = 0.0")
+            with code.block(f"for q in range({W}.shape[0]):"):
+                code(f"ke = gk * {err}[q]")
                 with code.block(f"for j in range({W}.shape[1]):"):
-                    code(f"{P}[i, j] = {P}[i, j] * inv_beta - kz * {z}[j]")
+                    code(f"wn = {W}[q, j] + ke * {z}[j]")
+                    code(f"{W}[q, j] = wn")
+                    code("wchk += wn * 0.0")
+            code("pchk = 0.0")
+            with code.block(f"for i in range({W}.shape[1]):"):
+                code(f"gi = {z}[i]")
+                with code.block(f"for j in range({W}.shape[1]):"):
+                    code(f"pn = {P}[i, j] * inv_beta - gi * {z}[j]")
+                    code(f"{P}[i, j] = pn")
+                    code("pchk += pn * 0.0")
+            # x * 0.0 is 0 for finite x and NaN for NaN or inf (no fast-math flag drops that), so
+            # these sums are non-finite exactly when an entry is, and never overflow
+            _emit_rls_fault(code, "not math.isfinite(pchk)", e, 0)
+            _emit_rls_fault(code, "not math.isfinite(wchk)", e, 1)
+
+
+def _emit_rls_fault(code, condition: str, edge: int, what: int) -> None:
+    """Record an RLS fault (status code 2) unless an earlier fault was recorded."""
+    with code.block(f"if {condition} and status[b, 0] == 0:"):
+        code("status[b, 0] = 2")
+        code("status[b, 1] = gs")
+        code(f"status[b, 2] = {edge}")
+        code(f"status[b, 3] = {what}")
+        code("status[b, 4] = 0")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NetworkError
+from ..errors import NetworkError, VariableNotFoundError
 
 __all__ = ["Definition", "NodeModel", "TIME"]
 
@@ -141,9 +141,11 @@ class NodeModel:
 
         Raises
         ------
+        VariableNotFoundError
+            Unknown names (listing the known names) or unknown ``op``; a ``NetworkError`` that is
+            also a ``KeyError``, as RectiPy raised for unknown variables.
         NetworkError
-            Unknown or ambiguous names (listing the known names or the candidates), unknown
-            ``op``.
+            Ambiguous names (listing the candidates).
         """
         if not isinstance(name, str) or not name:
             raise NetworkError(
@@ -160,7 +162,7 @@ class NodeModel:
             qualified = links.get(qualified, qualified)
             if qualified in known_set:
                 return qualified
-            raise NetworkError(
+            raise VariableNotFoundError(
                 f"unknown variable {name!r} in model {self.name!r}",
                 template=self.name,
                 hint="known variables: " + ", ".join(known),
@@ -168,7 +170,7 @@ class NodeModel:
         bare = parts[0]
         if op is not None:
             if op not in self.operators:
-                raise NetworkError(
+                raise VariableNotFoundError(
                     f"unknown operator {op!r} in model {self.name!r}",
                     template=self.name,
                     variable=name,
@@ -179,7 +181,7 @@ class NodeModel:
             if qualified in known_set:
                 return qualified
             in_op = [n for n in known if n.startswith(op + "/")]
-            raise NetworkError(
+            raise VariableNotFoundError(
                 f"unknown variable {name!r} in operator {op!r} of model {self.name!r}",
                 template=self.name,
                 hint=f"variables of {op}: " + ", ".join(in_op),
@@ -193,7 +195,7 @@ class NodeModel:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            raise NetworkError(
+            raise VariableNotFoundError(
                 f"unknown variable {name!r} in model {self.name!r}",
                 template=self.name,
                 hint="known variables: " + ", ".join(known),

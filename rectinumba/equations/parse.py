@@ -30,6 +30,7 @@ from typing import Any
 import sympy
 
 from ..errors import EquationError, RectinumbaError
+from ..names import nfkc_form
 from .functions import FUNCTIONS, REDUCTIONS
 from .model import TIME
 
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 _IDENT = r"[^\W\d]\w*"
+# identifier tokens outside numbers (the look-behind keeps the "e3" of "1e3" from counting)
+_IDENT_TOKEN = re.compile(rf"(?<![\w.]){_IDENT}")
 _LHS_PRIME = re.compile(rf"^\s*(?P<name>{_IDENT})\s*'\s*$")
 _LHS_DDT = re.compile(rf"^\s*d\s*/\s*dt\s*\*\s*(?P<name>{_IDENT})\s*$")
 _LHS_ALG = re.compile(rf"^\s*(?P<name>{_IDENT})\s*$")
@@ -189,6 +192,15 @@ def split_equation(text: str, **context: Any) -> Equation:
         )
     name = match.group("name")
     col = match.start("name")
+    folded = nfkc_form(name)
+    if folded is not None:
+        raise EquationError(
+            f"the name {name!r} is not in Unicode NFKC form; Python reads it as {folded!r}",
+            equation=text,
+            column=col,
+            hint=f"write {folded!r}",
+            **context,
+        )
     if keyword.iskeyword(name):
         raise EquationError(
             f"{name!r} is a reserved word and cannot name a variable",
@@ -602,9 +614,37 @@ def parse_rhs(equation: Equation, namespace: Namespace, **context: Any) -> Any:
     )
 
 
+def _check_text(rhs: str, offset: int, *, equation: str, **context: Any) -> None:
+    """Refuse what Python would read differently from how it is written: a ``#`` (Python drops
+    the rest of the line as a comment) and identifiers that are not in NFKC form (Python folds
+    them, so ``ﬁ`` would silently be the variable ``fi``)."""
+    hash_col = rhs.find("#")
+    if hash_col >= 0:
+        raise EquationError(
+            "'#' is not allowed in equations (it would silently drop the rest of the equation "
+            "as a comment)",
+            equation=equation,
+            column=offset + hash_col,
+            hint="remove the '#' and what follows, or write the note in the template's description",
+            **context,
+        )
+    for match in _IDENT_TOKEN.finditer(rhs):
+        folded = nfkc_form(match.group())
+        if folded is not None:
+            raise EquationError(
+                f"the name {match.group()!r} is not in Unicode NFKC form; Python reads it as "
+                f"{folded!r}",
+                equation=equation,
+                column=offset + match.start(),
+                hint=f"write {folded!r}",
+                **context,
+            )
+
+
 def _render_text(
     rhs: str, offset: int, namespace: Namespace, *, equation: str, **context: Any
 ) -> Any:
+    _check_text(rhs, offset, equation=equation, **context)
     source, cols = _to_python(rhs)
 
     def caret(char_col: int) -> int:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -105,31 +103,24 @@ class StoredModel:
         return f"StoredModel({self.name!r}, key={self.key!r})"
 
 
-def _models_dir() -> Path:
-    from ..codegen.cache import cache_dir
-
-    path = cache_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @lru_cache(maxsize=256)
 def load_model(template: NodeTemplate | OperatorTemplate) -> StoredModel:
-    """The model of ``template``: from the on-disk summary when present, else compiled (sympy)."""
+    """The model of ``template``: from the on-disk summary when present and intact, else compiled
+    (sympy) and its summary (re)written."""
+    from ..codegen.cache import read_entry, write_entry
+
     key = template_key(template)
-    path = _models_dir() / f"{key}.json"
-    try:
-        summary = json.loads(path.read_text())
-        if summary.get("key") == key:
-            return StoredModel(key, summary, template)
-    except (OSError, ValueError, KeyError):
-        pass  # absent or unreadable: compile and (re)write it
+    relative = f"models/{key}.json"
+
+    def complete(entry: dict) -> bool:
+        return entry.get("key") == key and all(f in entry for f in _SUMMARY + ("variable_names",))
+
+    summary = read_entry(relative, check=complete)
+    if summary is not None:
+        return StoredModel(key, summary, template)
     from .compile import compile_node
 
     full = compile_node(template)
     summary = dict(_summary(full), key=key)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(summary, fh)
-    os.replace(tmp, path)
+    write_entry(relative, summary)
     return StoredModel(key, summary, template, full)

@@ -29,13 +29,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import TemplateError
+from ..errors import (
+    TemplateError,
+    TemplateKeyError,
+    TemplateNameError,
+    TemplateNotFoundError,
+    short,
+)
 from .template import (
     CircuitEdge,
     CircuitTemplate,
     EdgeTemplate,
     NodeTemplate,
     OperatorTemplate,
+    _check_name,
     apply_changes,
 )
 
@@ -60,10 +67,26 @@ _KEYS = {
 }
 #: largest YAML file read (templates are small; a huge file is a mistake or an attack)
 _MAX_BYTES = 4 * 1024 * 1024
+#: most values (mappings, lists, scalars) a file may hold once its aliases are expanded: an alias
+#: is a reference, so 800 bytes of nested aliases can stand for 10^8 values ("billion laughs")
+_MAX_VALUES = 200_000
+#: most characters of all strings of a file, aliases expanded
+_MAX_TEXT = 4 * _MAX_BYTES
 
 
 class _NotFound(TemplateError):
-    """A path that names no template (raised while resolving, before anything is built)."""
+    """A path that names no template (raised while resolving, before anything is built).
+
+    ``public`` is the class it leaves the loader as: a missing file or package is a
+    :class:`TemplateNotFoundError` (a ``FileNotFoundError``), a name missing from its file a
+    :class:`TemplateNameError` (an ``AttributeError``), as PyRates raised them for RectiPy.
+    """
+
+    public: type[TemplateError] = TemplateNotFoundError
+
+
+class _NameNotFound(_NotFound):
+    public = TemplateNameError
 
 
 def builtin_dir() -> Path:
@@ -110,12 +133,41 @@ def _parse_file(path: str, mtime_ns: int, size: int) -> Mapping[str, Any]:
         raise TemplateError(f"cannot read template file: {exc}", file=path) from None
     if data is None:
         data = {}
+    _check_expanded_size(data, path)
     if not isinstance(data, Mapping):
         raise TemplateError(
             f"a template file must hold a mapping of templates, got a {type(data).__name__}",
             file=path,
         )
     return data
+
+
+def _check_expanded_size(data: Any, path: str) -> None:
+    """Refuse a document whose aliases expand beyond _MAX_VALUES values or _MAX_TEXT characters.
+
+    Walks the data as everything downstream will (every alias counted each time it is used) and
+    stops at the bound, so a bomb costs at most _MAX_VALUES steps; recursive aliases (a list that
+    contains itself) are refused the same way.
+    """
+    values, text = 0, 0
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        values += 1
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (str, bytes)):
+            text += len(item)
+        if values > _MAX_VALUES or text > _MAX_TEXT:
+            raise TemplateError(
+                f"the YAML document expands to more than {_MAX_VALUES} values or {_MAX_TEXT} "
+                "characters once its aliases are resolved",
+                file=path,
+                hint="aliases (*name) that repeat other aliases multiply; templates are small",
+            )
 
 
 def _read(path: Path) -> Mapping[str, Any]:
@@ -207,7 +259,7 @@ def _split_slash_path(path: str) -> tuple[Path, str | None, list[Path]]:
         stem, name = last.rsplit(".", 1)
         return p, name, _with_suffixes(p.with_name(stem))
     raise _NotFound(
-        f"cannot read template path {path!r}",
+        f"cannot read template path {short(path)}",
         hint="write path/to/file.template (file.yaml or file.yml) or path/to/file.yaml/template",
     )
 
@@ -215,7 +267,7 @@ def _split_slash_path(path: str) -> tuple[Path, str | None, list[Path]]:
 def _resolve(path: Any, referrer: Path | None) -> tuple[Path, str | None]:
     """Find the file and template name a path refers to; raises _NotFound."""
     if not isinstance(path, str) or not path.strip():
-        raise _NotFound(f"a template path must be a non-empty string, got {path!r}")
+        raise _NotFound(f"a template path must be a non-empty string, got {short(path)}")
     path = path.strip()
     lower = path.lower()
     if (
@@ -232,7 +284,7 @@ def _resolve(path: Any, referrer: Path | None) -> tuple[Path, str | None]:
         found = _existing_file(candidates)
         if found is None:
             raise _NotFound(
-                f"template file not found for {path!r}; looked for "
+                f"template file not found for {short(path)}; looked for "
                 + ", ".join(str(c) for c in candidates)
             )
         return found, name
@@ -240,13 +292,14 @@ def _resolve(path: Any, referrer: Path | None) -> tuple[Path, str | None]:
     parts = path.split(".")
     if not all(part.isidentifier() for part in parts):
         raise _NotFound(
-            f"{path!r} is not a template path",
+            f"{short(path)} is not a template path",
             hint="use a template name, a dot path pkg.file.template or a path/to/file.template",
         )
     if len(parts) == 1:
         if referrer is None or not referrer.is_file():
             raise _NotFound(
-                f"{path!r} is a bare template name, which refers to the YAML file it is written in",
+                f"{short(path)} is a bare template name, which refers to the YAML file it is "
+                "written in",
                 hint="give the file too: file.template, pkg.file.template or path/to/file.template",
             )
         return referrer, path
@@ -264,7 +317,7 @@ def _resolve(path: Any, referrer: Path | None) -> tuple[Path, str | None]:
     found = _existing_file(candidates)
     if found is None:
         raise _NotFound(
-            f"template file not found for {path!r}; looked for "
+            f"template file not found for {short(path)}; looked for "
             + ", ".join(str(c) for c in candidates)
         )
     return found, name
@@ -276,14 +329,16 @@ def _lookup(file: Path, name: str | None) -> tuple[str, Any]:
     names = [str(k) for k in data if k != "aliases"]
     if name is None:
         if len(names) != 1:
-            raise _NotFound(
+            raise _NameNotFound(
                 f"the file defines {len(names)} templates {names}: name one as file.yaml/template",
                 file=str(file),
             )
         name = names[0]
     if name == "aliases" or name not in data:
-        raise _NotFound(
-            f"template {name!r} not found; the file defines {names}", file=str(file), template=name
+        raise _NameNotFound(
+            f"template {short(name)} not found; the file defines {short(names)}",
+            file=str(file),
+            template=name,
         )
     return name, data[name]
 
@@ -308,8 +363,8 @@ class _Loader:
         try:
             return self.load(path, file, chain + (key,))
         except _NotFound as exc:
-            raise TemplateError(
-                f"unknown {what} {path!r}: {exc.raw_message}",
+            raise exc.public(
+                f"unknown {what} {short(path)}: {exc.raw_message}",
                 file=str(file),
                 template=name,
                 hint=exc.context.get("hint"),
@@ -328,6 +383,7 @@ class _Loader:
             )
         if key in self._built:
             return self._built[key]
+        _check_name(name, "template name", file=str(file))
         context = {"file": str(file), "template": name}
         if not isinstance(spec, Mapping):
             raise TemplateError(
@@ -336,7 +392,7 @@ class _Loader:
             )
         base = spec.get("base")
         if base is None:
-            raise TemplateError(
+            raise TemplateKeyError(
                 "the template has no 'base' (OperatorTemplate, NodeTemplate, EdgeTemplate, "
                 "CircuitTemplate or another template)",
                 **context,
@@ -386,7 +442,7 @@ class _Loader:
             )
         if isinstance(equations, list) and not all(isinstance(e, str) for e in equations):
             raise TemplateError(
-                f"equations must be strings, got {equations!r}", file=str(file), template=name
+                f"equations must be strings, got {short(equations)}", file=str(file), template=name
             )
         variables = spec.get("variables") or {}
         return OperatorTemplate(
@@ -407,7 +463,7 @@ class _Loader:
         else:
             raise TemplateError(
                 f"operators must be a list of operator paths or a mapping path -> changes, "
-                f"got {entries!r}",
+                f"got {short(entries)}",
                 **context,
             )
         ops = []
@@ -422,7 +478,7 @@ class _Loader:
                 op = self._reference(path, "operator", key, chain)
             if not isinstance(op, OperatorTemplate):
                 raise TemplateError(
-                    f"operator {path!r} is a {type(op).__name__}, not an OperatorTemplate",
+                    f"operator {short(path)} is a {type(op).__name__}, not an OperatorTemplate",
                     **context,
                 )
             ops.append(apply_changes(op, changes, **context))
@@ -460,8 +516,8 @@ class _Loader:
                 tmpl = self._reference(path, field_name[:-1], key, chain)
                 if not isinstance(tmpl, expected):
                     raise TemplateError(
-                        f"{field_name[:-1]} {label!r} ({path!r}) is a {type(tmpl).__name__}, "
-                        f"not a {expected.__name__}",
+                        f"{field_name[:-1]} {short(label)} ({short(path)}) is a "
+                        f"{type(tmpl).__name__}, not a {expected.__name__}",
                         **context,
                     )
                 target[str(label)] = tmpl
@@ -473,7 +529,8 @@ class _Loader:
         for edge in raw_edges:
             if not isinstance(edge, list) or not 2 <= len(edge) <= 4:
                 raise TemplateError(
-                    f"an edge must be [source, target, template_or_null, values], got {edge!r}",
+                    "an edge must be [source, target, template_or_null, values], got "
+                    f"{short(edge)}",
                     **context,
                 )
             source, target, *rest = edge
@@ -484,7 +541,7 @@ class _Loader:
                 template = self._reference(template_path, "edge template", key, chain)
                 if not isinstance(template, EdgeTemplate):
                     raise TemplateError(
-                        f"edge template {template_path!r} is a {type(template).__name__}, "
+                        f"edge template {short(template_path)} is a {type(template).__name__}, "
                         "not an EdgeTemplate",
                         **context,
                     )
@@ -530,5 +587,5 @@ def load_template(path: str, *, relative_to: str | os.PathLike | None = None) ->
     try:
         return _Loader().load(path, referrer, ())
     except _NotFound as exc:
-        # re-raise as the public class so callers (and tests) see a plain TemplateError
-        raise TemplateError(exc.raw_message, **exc.context) from None
+        # re-raise as the public class (a TemplateError that is also the builtin PyRates raised)
+        raise exc.public(exc.raw_message, **exc.context) from None

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TemplateError
+from ..errors import TemplateError, short
+from ..names import check_name, nfkc_form
 
 __all__ = [
     "VARIABLE_KINDS",
@@ -42,7 +43,7 @@ def parse_number(value: Any, *, what: str = "value", **context) -> float:
     Only a plain decimal literal is accepted (checked with a regular expression, never evaluated).
     """
     if isinstance(value, bool):
-        raise TemplateError(f"{what} must be a number, got the boolean {value!r}", **context)
+        raise TemplateError(f"{what} must be a number, got the boolean {short(value)}", **context)
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -51,7 +52,7 @@ def parse_number(value: Any, *, what: str = "value", **context) -> float:
             return float(text)
         if text.lower() in ("inf", "+inf", "-inf", "nan"):
             return float(text)
-    raise TemplateError(f"{what} must be a number, got {value!r}", **context)
+    raise TemplateError(f"{what} must be a number, got {short(value)}", **context)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Variable:
     def __post_init__(self) -> None:
         if self.kind not in VARIABLE_KINDS:
             raise TemplateError(
-                f"unknown variable kind {self.kind!r}; expected one of {VARIABLE_KINDS}"
+                f"unknown variable kind {short(self.kind)}; expected one of {VARIABLE_KINDS}"
             )
         object.__setattr__(self, "default", parse_number(self.default, what="variable default"))
 
@@ -94,13 +95,15 @@ def parse_variable(value: Any, **context) -> Variable:
             if kind == "state_var":
                 kind = "variable"
             arg = match.group("arg")
-            default = parse_number(arg, what=f"default of {value!r}", **context) if arg else 0.0
+            default = (
+                parse_number(arg, what=f"default of {short(value)}", **context) if arg else 0.0
+            )
             return Variable(kind, default)
     try:
         return Variable("parameter", parse_number(value, what="variable value", **context))
     except TemplateError:
         raise TemplateError(
-            f"cannot read variable declaration {value!r}: expected input(v0), output(v0), "
+            f"cannot read variable declaration {short(value)}: expected input(v0), output(v0), "
             "variable(v0) or a number",
             **context,
         ) from None
@@ -112,7 +115,7 @@ def _as_equations(equations: str | Iterable[str], name: str) -> tuple[str, ...]:
     result = tuple(equations)
     for eq in result:
         if not isinstance(eq, str):
-            raise TemplateError(f"equations must be strings, got {eq!r}", template=name)
+            raise TemplateError(f"equations must be strings, got {short(eq)}", template=name)
     return result
 
 
@@ -193,7 +196,7 @@ def _require_term(equations: Sequence[str], term: str, edit: str, **context) -> 
     # ignored it silently and the template then simulated the unedited equations
     if not any(_term_pattern(term).search(eq) for eq in equations):
         raise TemplateError(
-            f"{edit}: the term {term!r} occurs in no equation (as a whole term)",
+            f"{edit}: the term {short(term)} occurs in no equation (as a whole term)",
             hint="terms match character by character, spaces included; the equations are: "
             + "; ".join(repr(eq) for eq in equations),
             **context,
@@ -202,7 +205,7 @@ def _require_term(equations: Sequence[str], term: str, edit: str, **context) -> 
 
 def _as_text(value: Any, what: str, **context) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TemplateError(f"{what} must be a string, got {value!r}", **context)
+        raise TemplateError(f"{what} must be a string, got {short(value)}", **context)
     return value if isinstance(value, str) else repr(value)
 
 
@@ -229,7 +232,7 @@ def _affix(equations: list[str], affix: Any, key: str, **context) -> list[str]:
         hits = [i for i, eq in enumerate(result) if target is None or _lhs_name(eq) == target]
         if target is not None and not hits:
             raise TemplateError(
-                f"{key}: no equation defines {target!r}",
+                f"{key}: no equation defines {short(target)}",
                 hint="keys of a mapping-form "
                 f"{key} name the left-hand side of the equation to edit",
                 **context,
@@ -270,7 +273,8 @@ def edit_equations(
         return tuple(_text_list(edits, "an equation", **context))
     if not isinstance(edits, Mapping):
         raise TemplateError(
-            f"equations must be a string, a list or a mapping of edits, got {edits!r}", **context
+            f"equations must be a string, a list or a mapping of edits, got {short(edits)}",
+            **context,
         )
     unknown = sorted(str(k) for k in edits if k not in EQUATION_EDITS)
     if unknown:
@@ -281,7 +285,9 @@ def edit_equations(
     result = list(equations)
     replace = edits.get("replace") or {}
     if not isinstance(replace, Mapping):
-        raise TemplateError(f"replace must be a mapping old -> new, got {replace!r}", **context)
+        raise TemplateError(
+            f"replace must be a mapping old -> new, got {short(replace)}", **context
+        )
     for old, new in replace.items():
         old = _as_text(old, "a replaced term", **context)
         new = _as_text(new, "a replacement", **context)
@@ -304,12 +310,29 @@ def edit_equations(
 
 
 def _check_name(name: Any, what: str, **context) -> str:
-    # names end up in qualified "op/var" names and in generated code: keep them plain
-    if not isinstance(name, str) or not name or "/" in name or not name.strip() == name:
+    # names end up in qualified "op/var" names, in messages and (repr'd) in generated comments:
+    # one line of printable characters, no '/'; the error names the template it would have named
+    context.setdefault("template", name if isinstance(name, str) else None)
+    return check_name(name, what, TemplateError, allow_slash=False, **context)
+
+
+def _check_variable_name(key: Any, **context) -> str:
+    if not isinstance(key, str) or not key.isidentifier():
         raise TemplateError(
-            f"{what} must be a non-empty string without '/', got {name!r}", **context
+            f"variable name {short(key)} is not an identifier", variable=short(key), **context
         )
-    return name
+    folded = nfkc_form(key)
+    if folded is not None:
+        # Python's parser reads identifiers in NFKC form: in an equation this name would be
+        # `folded`, silently another variable (or an undefined one)
+        raise TemplateError(
+            f"variable name {short(key)} is not in Unicode NFKC form: equations read it as "
+            f"{short(folded)}",
+            hint=f"write {short(folded)}",
+            variable=key,
+            **context,
+        )
+    return key
 
 
 @dataclass(frozen=True, init=False)
@@ -368,7 +391,7 @@ class OperatorTemplate:
             items = list(variables)
         else:
             raise TemplateError(
-                f"variables must be a mapping name -> declaration, got {variables!r}",
+                f"variables must be a mapping name -> declaration, got {short(variables)}",
                 template=name,
                 file=path,
             )
@@ -376,16 +399,10 @@ class OperatorTemplate:
         for item in items:
             if not (isinstance(item, tuple) and len(item) == 2):
                 raise TemplateError(
-                    f"cannot read variable entry {item!r}", template=name, file=path
+                    f"cannot read variable entry {short(item)}", template=name, file=path
                 )
             key, value = item
-            if not isinstance(key, str) or not key.isidentifier():
-                raise TemplateError(
-                    f"variable name {key!r} is not an identifier",
-                    template=name,
-                    file=path,
-                    variable=str(key),
-                )
+            _check_variable_name(key, template=name, file=path)
             parsed.append((key, parse_variable(value, template=name, file=path, variable=key)))
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "equations", _as_equations(equations, name))
@@ -440,7 +457,8 @@ class OperatorTemplate:
         if variables is not None:
             if not isinstance(variables, Mapping):
                 raise TemplateError(
-                    f"variables must be a mapping name -> declaration, got {variables!r}", **context
+                    f"variables must be a mapping name -> declaration, got {short(variables)}",
+                    **context,
                 )
             merged.update(variables)
         mentioned = set().union(*(equation_names(eq) for eq in eqs)) if eqs else set()
@@ -450,7 +468,7 @@ class OperatorTemplate:
             # a new name that no equation uses would be dropped unseen: almost always a typo
             # ({tua: 5} for {tau: 5}); the parent's variables may still be dropped by edits
             raise TemplateError(
-                f"variable(s) {stray} of operator {self.name!r} are used by no equation",
+                f"variable(s) {stray} of operator {short(self.name)} are used by no equation",
                 hint=f"its variables: {', '.join(sorted(mentioned & set(merged)))}",
                 variable=stray[0],
                 **context,
@@ -482,7 +500,9 @@ class OperatorTemplate:
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{path!r} is a {type(template).__name__}, not an OperatorTemplate")
+            raise TemplateError(
+                f"{short(path)} is a {type(template).__name__}, not an OperatorTemplate"
+            )
         return template
 
 
@@ -514,7 +534,8 @@ def apply_changes(
         return op
     if not isinstance(changes, Mapping):
         raise TemplateError(
-            f"changes to operator {op.name!r} must be a mapping, got {changes!r}", **context
+            f"changes to operator {short(op.name)} must be a mapping, got {short(changes)}",
+            **context,
         )
     if not changes:
         return op
@@ -523,7 +544,7 @@ def apply_changes(
     unknown = sorted(str(k) for k in changes if k not in _CHANGE_KEYS)
     if unknown:
         raise TemplateError(
-            f"unknown key(s) {unknown} in the changes to operator {op.name!r}",
+            f"unknown key(s) {unknown} in the changes to operator {short(op.name)}",
             hint="use {variables: {...}, equations: {...}} or a plain mapping of variables",
             **context,
         )
@@ -538,7 +559,8 @@ def apply_changes(
         )
     except TemplateError as exc:
         raise TemplateError(
-            f"in the changes to operator {op.name!r}: {exc.raw_message}", **{**exc.context, **where}
+            f"in the changes to operator {short(op.name)}: {exc.raw_message}",
+            **{**exc.context, **where},
         ) from None
 
 
@@ -551,13 +573,15 @@ def _operator_tuple(
     if isinstance(operators, Mapping):
         pairs = list(operators.items())
     elif isinstance(operators, (str, bytes)):
-        raise TemplateError(f"operators must be OperatorTemplates, got {operators!r}", **context)
+        raise TemplateError(
+            f"operators must be OperatorTemplates, got {short(operators)}", **context
+        )
     else:
         pairs = [(op, None) for op in operators]
     ops = []
     for op, changes in pairs:
         if not isinstance(op, OperatorTemplate):
-            raise TemplateError(f"operators must be OperatorTemplates, got {op!r}", **context)
+            raise TemplateError(f"operators must be OperatorTemplates, got {short(op)}", **context)
         ops.append(apply_changes(op, changes, **context))
     names = [op.name for op in ops]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -612,7 +636,9 @@ class _OperatorGraph:
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{path!r} is a {type(template).__name__}, not a {cls.__name__}")
+            raise TemplateError(
+                f"{short(path)} is a {type(template).__name__}, not a {cls.__name__}"
+            )
         return template
 
 
@@ -684,7 +710,7 @@ def _freeze_value(value: Any, **context) -> Any:
             return value
     if isinstance(value, (bool, int, float)) or value is None:
         return value
-    raise TemplateError(f"cannot read edge value {value!r}", **context)
+    raise TemplateError(f"cannot read edge value {short(value)}", **context)
 
 
 @dataclass(frozen=True, init=False)
@@ -721,15 +747,15 @@ class CircuitEdge:
         for end in (source, target):
             if not isinstance(end, str) or not end.strip():
                 raise TemplateError(
-                    f"edge endpoints must be 'node/op/var' strings, got {end!r}", **context
+                    f"edge endpoints must be 'node/op/var' strings, got {short(end)}", **context
                 )
         if template is not None and not isinstance(template, EdgeTemplate):
             raise TemplateError(
-                f"edge template must be an EdgeTemplate, got {template!r}", **context
+                f"edge template must be an EdgeTemplate, got {short(template)}", **context
             )
         values = {} if values is None else values
         if not isinstance(values, Mapping):
-            raise TemplateError(f"edge values must be a mapping, got {values!r}", **context)
+            raise TemplateError(f"edge values must be a mapping, got {short(values)}", **context)
         frozen = tuple((str(k), _freeze_value(v, **context)) for k, v in values.items())
         object.__setattr__(self, "source", source)
         object.__setattr__(self, "target", target)
@@ -791,7 +817,7 @@ class CircuitTemplate:
                 _check_name(label, f"{what[:-1]} label", **context)
                 if not isinstance(tmpl, cls):
                     raise TemplateError(
-                        f"{what[:-1]} {label!r} must be a {cls.__name__}, "
+                        f"{what[:-1]} {short(label)} must be a {cls.__name__}, "
                         f"got {type(tmpl).__name__}",
                         **context,
                     )
@@ -807,14 +833,15 @@ class CircuitTemplate:
                     or not (2 <= len(edge) <= 4)
                 ):
                     raise TemplateError(
-                        f"an edge must be [source, target, template_or_null, values], got {edge!r}",
+                        "an edge must be [source, target, template_or_null, values], got "
+                        f"{short(edge)}",
                         **context,
                     )
                 edge = CircuitEdge(*edge, context=context)
             for end in (edge.source, edge.target):
                 if end.split("/", 1)[0] not in labels:
                     raise TemplateError(
-                        f"edge endpoint {end!r} names no node of the circuit; "
+                        f"edge endpoint {short(end)} names no node of the circuit; "
                         f"nodes: {sorted(labels)}",
                         **context,
                     )
@@ -849,5 +876,7 @@ class CircuitTemplate:
 
         template = load_template(path)
         if not isinstance(template, cls):
-            raise TemplateError(f"{path!r} is a {type(template).__name__}, not a CircuitTemplate")
+            raise TemplateError(
+                f"{short(path)} is a {type(template).__name__}, not a CircuitTemplate"
+            )
         return template

@@ -15,11 +15,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NetworkError
+from .. import compat
+from ..errors import NetworkError, SimulationError
+from ..locking import exclusive
+from ..validate import integer
+from .snapshot import restore_state, snapshot_state
 
 __all__ = ["BPTTMixin"]
 
 _FIT_KWARGS = {"record_output", "record_loss", "record_vars", "checkpoint"}
+
+
+def _check_finite(what: str, values, where: str) -> None:
+    """Raise a SimulationError naming ``what`` and the window when ``values`` holds NaN or inf."""
+    arr = np.asarray(values)
+    if not np.isfinite(arr).all():
+        raise SimulationError(
+            f"fit_bptt: {what} is not finite (NaN or inf) in {where}; the trained parameters "
+            "and the network state are as they were before this call",
+            hint="a smaller lr, gradient-friendlier initial values or a shorter update_steps "
+            "window may keep training finite",
+        )
 
 
 class BPTTMixin:
@@ -27,13 +43,23 @@ class BPTTMixin:
 
     # ---- helpers ----------------------------------------------------------------------------
     def bptt_parameters(self) -> dict[str, np.ndarray]:
-        """The arrays fit_bptt trains, by name (live references, updated in place by training).
+        """Copies of the arrays fit_bptt trains, by name.
 
         Names: ``"<node>/<op/param>"`` for parameters listed in ``train_params`` (shape (1, N),
         or (B, N) for per-trial values), ``"<node>/weights"`` for a trained coupling J ((N, N),
         or the CSR ``data`` array (nnz,) of a sparse J: the sparsity pattern is kept),
         ``"<source>-><target>"`` for edges added with ``train="gd"`` (same rule).
+
+        Returns
+        -------
+        dict
+            Name -> a new array (writing to it does not change the network; use ``set_var`` or
+            train).
         """
+        return {name: arr.copy() for name, arr in self._trainable_arrays().items()}
+
+    def _trainable_arrays(self) -> dict[str, np.ndarray]:
+        """The network's own trained arrays by name (live: optimizers update them in place)."""
         from .bptt_engine import live_array, trainable_parameters
 
         return {name: live_array(*spec) for name, spec in trainable_parameters(self).items()}
@@ -84,12 +110,9 @@ class BPTTMixin:
     def _check_checkpoint(checkpoint) -> int | None:
         if checkpoint is None or checkpoint is False:
             return None
-        if int(checkpoint) != checkpoint or checkpoint < 1:
-            raise NetworkError(
-                f"checkpoint must be a positive number of steps or None, got {checkpoint!r}"
-            )
-        return int(checkpoint)
+        return integer(checkpoint, "checkpoint", low=1)
 
+    @exclusive
     def bptt_gradients(
         self,
         inputs,
@@ -134,6 +157,7 @@ class BPTTMixin:
         }
 
     # ---- training -----------------------------------------------------------------------------
+    @exclusive
     def fit_bptt(
         self,
         inputs,
@@ -143,8 +167,8 @@ class BPTTMixin:
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         lr: float = 1e-3,
-        update_steps: int = 100,
         sampling_steps: int = 1,
+        update_steps: int = 100,
         verbose: bool = True,
         **kwargs,
     ):
@@ -157,9 +181,11 @@ class BPTTMixin:
           outputs against its targets is back-propagated through that window only and the
           optimizer takes one step. The state carries over from window to window.
         - a batch (B, T, m): the same with B trials at once; the loss (mean reduction) averages
-          over the trials, so the gradient is the trial average.
+          over the trials, so the gradient is the trial average. Like the epochs of a list, the
+          trials are replays from the state at the call: the network returns to that state.
         - a list of arrays (epochs): one optimizer step per epoch, back-propagating through the
-          whole epoch; the state is reset (``reset()``) between epochs.
+          whole epoch; every epoch starts from the state the network had when fit_bptt was
+          called, and the network returns to that state afterwards (RectiPy).
 
         Parameters
         ----------
@@ -170,27 +196,27 @@ class BPTTMixin:
             Optimizer name and options (torch's defaults, :mod:`rectinumba.training.optimizers`).
         loss, loss_kwargs
             Loss name and options (:mod:`rectinumba.training.losses`).
-        update_steps
-            Window length of truncated BPTT (array inputs).
         sampling_steps
             Steps between two recordings of the output and of ``record_vars``.
+        update_steps
+            Window length of truncated BPTT (array inputs).
         verbose
             Print the loss of each update.
         **kwargs
             ``record_output`` (True), ``record_loss`` (True), ``record_vars`` (state variables
             only, as ``(node, var)`` or ``(node, var, reduce)``; recorded after the update),
             ``checkpoint`` (K: keep the state every K steps and recompute the tape segment by
-            segment in the backward pass; memory O(T/K + K) instead of O(T)).
+            segment in the backward pass; memory O(T/K + K) instead of O(T)); RectiPy's
+            ``retain_graph`` is accepted and has no effect.
 
         Returns
         -------
         Observer
-            ``"loss"`` (one value per update), ``"epoch_loss"`` (list inputs: one per epoch),
-            ``"out"`` and the recorded variables.
+            ``"loss"`` (one value per update), ``"epoch_loss"`` (the mean loss of each epoch;
+            an array input is one epoch), ``"epochs"`` (epoch indices, RectiPy's x axis for
+            ``epoch_loss``), ``"out"`` and the recorded variables.
         """
-        unknown = set(kwargs) - _FIT_KWARGS
-        if unknown:
-            raise NetworkError(f"fit_bptt got unknown keyword argument(s) {sorted(unknown)}")
+        compat.run_options("fit_bptt", {k: v for k, v in kwargs.items() if k not in _FIT_KWARGS})
         record_output = bool(kwargs.get("record_output", True))
         record_loss = bool(kwargs.get("record_loss", True))
         record_vars = kwargs.get("record_vars")
@@ -200,11 +226,7 @@ class BPTTMixin:
         from .readout import _as_number
 
         sampling, _ = self._check_sampling(sampling_steps, 0)
-        update_steps = _as_number(update_steps, "fit_bptt: update_steps", integer=True)
-        if update_steps < 1:
-            raise NetworkError(
-                f"fit_bptt: update_steps must be a positive integer, got {update_steps!r}"
-            )
+        update_steps = integer(update_steps, "fit_bptt: update_steps", low=1)
         lr = _as_number(lr, "fit_bptt: lr")
         is_list = isinstance(inputs, (list, tuple))
         loss_fn, epochs, batched = self._bptt_setup(inputs, targets, loss, loss_kwargs, "fit_bptt")
@@ -215,7 +237,7 @@ class BPTTMixin:
                 + (f"epoch(s) {empty} have" if is_list else "the inputs have")
                 + " no steps (T = 0); there is no loss to train on"
             )
-        params = self.bptt_parameters()
+        params = self._trainable_arrays()
         if not params:
             raise NetworkError(
                 "fit_bptt: nothing to train",
@@ -229,10 +251,11 @@ class BPTTMixin:
         engine = None
         # a failure (a non-finite state, the Observer refusing record_vars) restores the trained
         # parameters (in place), the states, feedback buffers and step counter
+        start = snapshot_state(self)
         with self._transaction(*params.values()):
             for i, (x, y) in enumerate(epochs):
                 if i > 0:
-                    self.reset()
+                    restore_state(self, start)
                 B, T = x.shape[:2]
                 if engine is None or engine.B != B:
                     engine = BPTTEngine(self, B)
@@ -253,7 +276,13 @@ class BPTTMixin:
                     value, grads, out = engine.window(
                         xw, loss_fn, yw, batched=batched, checkpoint=checkpoint, on_segment=hook
                     )
+                    where = (f"epoch {i}, " if len(epochs) > 1 else "") + f"steps {s}-{e}"
+                    _check_finite("the loss", [value], where)
+                    for name, g in grads.items():
+                        _check_finite(f"the gradient of {name!r}", g, where)
                     opt.step(grads)
+                    for name, arr in params.items():
+                        _check_finite(f"parameter {name!r} after the optimizer step", arr, where)
                     engine.commit(e - s)
                     ep.append(value)
                     if record_output:
@@ -271,10 +300,12 @@ class BPTTMixin:
             obs = self._bptt_observer(
                 outs, recs, rec_states, sampling, batched, epochs[0][0].shape[0]
             )
+        if is_list or batched:
+            restore_state(self, start)
         if record_loss:
             obs.save("loss", np.array(losses), time_series=False)
-        if is_list:
-            obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epoch_loss", np.array(epoch_losses), time_series=False)
+        obs.save("epochs", np.arange(len(epoch_losses)), time_series=False)
         return obs
 
     def _bptt_observer(self, outs, recs, rec_states, sampling, batched, B):

@@ -48,7 +48,7 @@ def live_array(kind: str, owner, detail) -> np.ndarray:
     """The array an optimizer updates in place for one trainable parameter."""
     if kind == "const":
         return owner.values[detail]
-    w = owner.weights
+    w = owner._weights
     return w.data if is_sparse(w) else w
 
 
@@ -80,7 +80,7 @@ class BPTTEngine:
         for node in self.nodes:
             if isinstance(node, DiffEqNode):
                 train_consts.append(tuple(p for p in node.train_params if p != "weights"))
-                train_J.append("weights" in node.train_params and node.weights is not None)
+                train_J.append("weights" in node.train_params and node.coupling is not None)
             else:
                 train_consts.append(())
                 train_J.append(False)
@@ -184,7 +184,7 @@ class BPTTEngine:
                     v if v.shape[0] == self.B else self._rows(v, f"value {a.detail!r}", node.label)
                 )
             elif role in ("J", "W"):
-                m = self.nodes[a.owner].weights if role == "J" else self.edges[a.owner].weights
+                m = self.nodes[a.owner]._weights if role == "J" else self.edges[a.owner]._weights
                 if a.detail == "dense":
                     arr = m
                 else:
@@ -228,7 +228,11 @@ class BPTTEngine:
                 if kind == "const":
                     shape = (int(self.sizes[a.owner]),)
                 else:
-                    m = self.nodes[a.owner].weights if kind == "J" else self.edges[a.owner].weights
+                    m = (
+                        self.nodes[a.owner]._weights
+                        if kind == "J"
+                        else self.edges[a.owner]._weights
+                    )
                     shape = (m.nnz,) if part == "data" else tuple(m.shape)
                 grads[a.name] = np.zeros((self.B,) + shape)
         return lam, gfb, grads

@@ -13,6 +13,7 @@ step count unchanged.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -98,11 +99,11 @@ class Optimizer:
         raise RectinumbaError(f"optimizer {self.name!r}: {message}")
 
     def _check(self) -> None:
-        if not self.lr >= 0.0:
-            self._fail(f"invalid learning rate lr={self.lr}")
+        if not 0.0 <= self.lr < math.inf:
+            self._fail(f"invalid learning rate lr={self.lr} (must be finite and >= 0)")
         for key in ("eps", "weight_decay", "momentum", "lr_decay", "initial_accumulator_value"):
-            if hasattr(self, key) and not getattr(self, key) >= 0.0:
-                self._fail(f"invalid {key}={getattr(self, key)} (must be >= 0)")
+            if hasattr(self, key) and not 0.0 <= getattr(self, key) < math.inf:
+                self._fail(f"invalid {key}={getattr(self, key)} (must be finite and >= 0)")
         if hasattr(self, "betas"):
             b1, b2 = self.betas
             if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):

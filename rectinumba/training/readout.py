@@ -6,7 +6,8 @@ network runs (no T x n design matrix is ever stored), RLS updates the trained ed
 its inverse correlation matrix P every ``update_steps`` steps.
 
 Inputs of all three methods are an array (T, m), a batch (B, T, m), or a list of such arrays
-(epochs; the network state is reset between epochs). Targets have the same structure with k
+(epochs; every epoch starts from the state the network had when the method was called, and the
+network returns to it afterwards, as RectiPy's epochs do). Targets have the same structure with k
 columns: (T, k), (B, T, k) or a list; a 1-D (T,) target means k = 1. Targets are given per step
 and sampled exactly like the recordings (steps ``cutoff, cutoff + sampling_steps, ...``).
 """
@@ -18,7 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NetworkError
+from .. import compat
+from ..errors import NetworkError, SimulationError
+from ..locking import exclusive
+from ..validate import integer
+from .snapshot import restore_state, snapshot_state
 
 __all__ = ["ReadoutTrainingMixin"]
 
@@ -179,6 +184,7 @@ class ReadoutTrainingMixin:
             results.append((out_rec if record_output else out_rec[:, :0], recs, keys))
         return xx, xy, self._merge_runs(results)
 
+    @exclusive
     def fit_ridge(
         self,
         inputs,
@@ -230,6 +236,8 @@ class ReadoutTrainingMixin:
             grows with T (the fit itself does not).
         record_vars
             Variables to record during the fit, as in :meth:`run`.
+        **kwargs
+            RectiPy's ``enable_grad``, ``truncate_steps``, ``record_loss``: no effect.
 
         Returns
         -------
@@ -237,8 +245,7 @@ class ReadoutTrainingMixin:
             ``"w_out"`` (n, k), ``"intercept"`` (k,) with ``fit_intercept``, and with
             ``record_output`` ``"out"`` and ``"y"``.
         """
-        if kwargs:
-            raise NetworkError(f"fit_ridge got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("fit_ridge", kwargs)
         import scipy.linalg
 
         from ..codegen.train import RidgeAccumulate
@@ -267,12 +274,13 @@ class ReadoutTrainingMixin:
         xx_tot = np.zeros((n1, n1))
         xy_tot = np.zeros((n1, k))
         results = []
+        start = snapshot_state(self)
         with self._transaction():  # a failed fit leaves the network state as it was
             for i, (x, y) in enumerate(
                 progress(epochs, "fit_ridge epochs", verbose and len(epochs) > 1)
             ):
                 if i > 0:
-                    self.reset()
+                    restore_state(self, start)
                 B, T = x.shape[:2]
                 arrays = {
                     "cfg": np.array([cutoff, sampling], np.int64),
@@ -304,18 +312,29 @@ class ReadoutTrainingMixin:
                     train_arrays=arrays,
                 )
                 results.append((out_rec, recs, keys))
-                # rows still in the buffers after the last step (stored as columns)
-                for b in range(B):
-                    c = int(arrays["cnt"][b])
-                    left = arrays["buf"][b, :, :c]
-                    xx_tot += np.triu(left @ left.T)
-                    xy_tot += left @ arrays["ybuf"][b, :, :c].T
-                xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper triangle
-                xy_tot += arrays["xy"].sum(axis=0)
+                # rows still in the buffers after the last step (stored as columns); an overflow
+                # is reported below as non-finite sums, not as a numpy warning
+                with np.errstate(over="ignore", invalid="ignore"):
+                    for b in range(B):
+                        c = int(arrays["cnt"][b])
+                        left = arrays["buf"][b, :, :c]
+                        xx_tot += np.triu(left @ left.T)
+                        xy_tot += left @ arrays["ybuf"][b, :, :c].T
+                    xx_tot += np.triu(arrays["xx"].sum(axis=0))  # the kernel fills the upper half
+                    xy_tot += arrays["xy"].sum(axis=0)
             # still inside the transaction: a singular system or a bad record_vars entry (refused
             # by the Observer) must not leave the network advanced by the fit's runs
             A = xx_tot + np.triu(xx_tot, 1).T  # mirror the accumulated upper triangle
             A[np.arange(n), np.arange(n)] += alpha
+            if not (np.isfinite(A).all() and np.isfinite(xy_tot).all()):
+                raise SimulationError(
+                    f"fit_ridge: X^T X or X^T Y is not finite: the output of node {out_label!r} "
+                    "was NaN or inf at a recorded step, or its products overflowed; the network "
+                    "state is as it was before this call",
+                    node=out_label,
+                    hint="check the output variable's equations and scale (record it with "
+                    "run(record_vars=...))",
+                )
             try:
                 W = scipy.linalg.solve(A, xy_tot, assume_a="pos")
             except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as err:
@@ -323,8 +342,17 @@ class ReadoutTrainingMixin:
                     f"fit_ridge: X^T X + alpha I is singular or not positive definite ({err})",
                     hint="use alpha > 0",
                 ) from None
+            if not np.isfinite(W).all():
+                raise SimulationError(
+                    "fit_ridge: the solution of (X^T X + alpha I) W = X^T Y is not finite "
+                    "(the system is too ill-conditioned)",
+                    node=out_label,
+                    hint="use a larger alpha",
+                )
             out_rec, recs, keys = self._merge_runs(results)
             obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
+        if _is_epoch_list(inputs):
+            restore_state(self, start)
         w_out, intercept = W[:n], (W[n] if fit_intercept else None)
         obs.save("w_out", w_out)
         if fit_intercept:
@@ -371,18 +399,19 @@ class ReadoutTrainingMixin:
             )
         return e, edge
 
+    @exclusive
     def fit_rls(
         self,
         inputs,
         targets,
         update_steps: int = 1,
+        sampling_steps: int = 100,
         verbose: bool = True,
+        *,
         record_output: bool = True,
         record_loss: bool = True,
-        sampling_steps: int = 100,
-        *,
-        beta: float = 1.0,
-        alpha: float = 1.0,
+        beta: float | None = None,
+        alpha: float | None = None,
         record_vars: Sequence[tuple] | None = None,
         reset_P: bool = False,
         **kwargs,
@@ -398,27 +427,44 @@ class ReadoutTrainingMixin:
         inside the compiled loop, with ``P0 = alpha I``. The edge's weights are updated in place,
         so a feedback edge from the readout into the network gives FORCE learning. P is kept on
         the edge (``edge.rls_P``) and carried over to the next call unless ``reset_P`` (a new P
-        is also made when the source size changed); ``alpha`` only sets a new P.
+        is also made when the source size changed); ``alpha`` only sets a new P. P stays exactly
+        symmetric (``k z z^T`` is computed as ``g g^T`` with ``g = sqrt(k) z``).
+
+        Every update checks its results inside the loop: a non-finite P or W, or a gain ``k``
+        outside (0, inf) (P no longer positive definite), stops the fit with a SimulationError
+        that names the edge and the step; W, P and the network state are then as they were
+        before the call.
+
+        Windup with ``beta < 1``: the forgetting factor divides P by beta at every update, and
+        only directions that the inputs x excite are brought back down. When the inputs leave
+        some direction unexcited (zero input, a silent neuron, fewer distinct inputs than
+        sources), P grows like ``beta**-t`` along it until it overflows (after about
+        ``log(1e308 / alpha) / -log(beta)`` updates: 70 000 for beta = 0.99), which the check
+        above reports. Remedies: ``beta = 1`` (no forgetting; the default), beta closer to 1,
+        ``reset_P=True`` between calls, or inputs that excite every direction (a little noise).
 
         Parameters
         ----------
         inputs
-            (T, m) or a list of such arrays (epochs; state reset between epochs, W and P carried
-            over). Batches (B, T, m) are refused: the trials would share one W.
+            (T, m) or a list of such arrays (epochs, each from the state at the call, W and P
+            carried over). Batches (B, T, m) are refused: the trials would share one W.
         targets
             Targets of the trained edge's contribution: (T, k), (T,), or a list matching inputs.
         update_steps
             Steps between two updates.
-        verbose
-            Progress display.
-        record_output, record_loss
-            Record the output / the loss at the sampled steps.
         sampling_steps
             Steps between two recordings of the output and the loss.
+        verbose
+            Progress display (the positional order so far is RectiPy's).
+        record_output, record_loss
+            Record the output / the loss at the sampled steps; keyword only, like all that
+            follow.
         beta
-            Forgetting factor (0 < beta <= 1); keyword only, like all that follow.
+            Forgetting factor (0 < beta <= 1). Default: the
+            ``beta`` given to ``add_edge(..., train="rls", beta=...)``, else 1.
         alpha
-            Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty.
+            Initial ``P = alpha I`` (> 0); the inverse of the ridge penalty. Default: the edge's
+            ``alpha``, else 1.
         record_vars
             Variables to record at the sampled steps, as in :meth:`run`.
         reset_P
@@ -431,18 +477,18 @@ class ReadoutTrainingMixin:
             the sampled steps, before that step's update), ``"epoch_loss"`` (its mean over every
             step of each epoch) and ``"w_out"`` (the trained weights, (k, n_source)). When the
             trained edge is the only input of an identity output node, ``W x`` is the network
-            output, so the losses are the mse of the output against the targets.
+            output, so the losses are the mse of the output against the targets. ``"epochs"``
+            holds the epoch indices.
         """
-        if kwargs:
-            raise NetworkError(f"fit_rls got unknown keyword argument(s) {sorted(kwargs)}")
+        compat.run_options("fit_rls", kwargs)
         from ..codegen.train import RLSUpdate
         from ..progress import progress
 
+        e, edge = self._rls_edge()
+        beta = (1.0 if edge.rls_beta is None else edge.rls_beta) if beta is None else beta
+        alpha = (1.0 if edge.rls_alpha is None else edge.rls_alpha) if alpha is None else alpha
         sampling, _ = self._check_sampling(sampling_steps, 0)
-        if _as_number(update_steps, "fit_rls: update_steps", integer=True) < 1:
-            raise NetworkError(
-                f"fit_rls: update_steps must be a positive integer, got {update_steps!r}"
-            )
+        update_steps = integer(update_steps, "fit_rls: update_steps", low=1)
         beta = _as_number(beta, "fit_rls: beta")
         alpha = _as_number(alpha, "fit_rls: alpha")
         if not (0.0 < beta <= 1.0):
@@ -453,7 +499,6 @@ class ReadoutTrainingMixin:
             raise NetworkError(
                 f"fit_rls: alpha (P0 = alpha I) must be a positive number, got {alpha!r}"
             )
-        e, edge = self._rls_edge()
         epochs, batched = self._epochs(inputs, targets, "fit_rls")
         if batched and epochs[0][0].shape[0] > 1:
             raise NetworkError(
@@ -473,11 +518,12 @@ class ReadoutTrainingMixin:
         hook = RLSUpdate(e)
         results, losses, epoch_loss = [], [], []
         # a failed fit leaves W, P and the network state as they were
-        with self._transaction(edge.weights, P):
+        start = snapshot_state(self)
+        with self._transaction(edge._weights, P):
             epochs_iter = progress(epochs, "fit_rls epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
-                    self.reset()
+                    restore_state(self, start)
                 T = x.shape[1]
                 arrays = {
                     "cfg": np.array([int(update_steps), sampling], np.int64),
@@ -509,12 +555,16 @@ class ReadoutTrainingMixin:
                 loss_rec = np.concatenate(losses)
                 # a (1, T, m) batch gives recordings with a trial axis: the loss gets one too
                 obs.save("loss", loss_rec[None] if batched else loss_rec, time_series=True)
+        if _is_epoch_list(inputs):
+            restore_state(self, start)
         edge.rls_P = P
         obs.save("epoch_loss", np.array(epoch_loss))
-        obs.save("w_out", np.array(edge.weights))
+        obs.save("epochs", np.arange(len(epoch_loss)))
+        obs.save("w_out", np.array(edge._weights))
         return obs
 
     # ---- evaluation -------------------------------------------------------------------
+    @exclusive
     def test(
         self,
         inputs,
@@ -522,8 +572,9 @@ class ReadoutTrainingMixin:
         loss: str = "mse",
         loss_kwargs: dict | None = None,
         sampling_steps: int = 1,
-        cutoff: int = 0,
         verbose: bool = True,
+        *,
+        cutoff: int = 0,
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         **kwargs,
@@ -532,16 +583,19 @@ class ReadoutTrainingMixin:
 
         The loss (see :mod:`rectinumba.training.losses`, torch's definitions with mean reduction)
         compares the output at the recording steps ``cutoff, cutoff + sampling_steps, ...`` with
-        the targets at the same steps. A list of epochs is run with the state reset between
-        epochs and scored on all their recordings together.
+        the targets at the same steps. A list of epochs is run from the state at the call (each
+        epoch; the network returns to it) and scored on all their recordings together. The
+        positional order (inputs, targets, loss, loss_kwargs, sampling_steps, verbose) is
+        RectiPy's; ``cutoff``, ``record_output`` and ``record_vars`` are keyword only.
 
         Returns
         -------
         (Observer, float)
-            The recordings (``"out"`` when ``record_output``, ``"loss"``) and the loss.
+            The recordings (``"out"`` when ``record_output``; ``"loss"`` unless RectiPy's
+            ``record_loss=False``) and the loss. RectiPy's ``enable_grad`` and
+            ``truncate_steps`` have no effect.
         """
-        if kwargs:
-            raise NetworkError(f"test got unknown keyword argument(s) {sorted(kwargs)}")
+        record_loss = compat.run_options("test", kwargs, ("record_loss",)).record_loss
         from ..progress import progress
         from .losses import get_loss
 
@@ -558,11 +612,12 @@ class ReadoutTrainingMixin:
         results, sampled = [], []
         # a failure after the runs (the loss refusing the targets, the Observer refusing
         # record_vars) leaves the network state as it was
+        start = snapshot_state(self)
         with self._transaction():
             epochs_iter = progress(epochs, "test epochs", verbose and len(epochs) > 1)
             for i, (x, y) in enumerate(epochs_iter):
                 if i > 0:
-                    self.reset()
+                    restore_state(self, start)
                 out_rec, recs, keys, _, _ = self._execute(
                     x,
                     sampling=sampling,
@@ -579,5 +634,8 @@ class ReadoutTrainingMixin:
                 y_all = y_all[..., 0]
             value = float(loss_fn.value(out_rec.astype(np.float64), y_all))
             obs = self._observer(out_rec, recs, keys, sampling, batched, record_output, record_vars)
-        obs.save("loss", value, time_series=False)
+        if _is_epoch_list(inputs):
+            restore_state(self, start)
+        if record_loss is not False:
+            obs.save("loss", value, time_series=False)
         return obs, value
