@@ -54,8 +54,7 @@ def alone(net: Network, values: dict, inputs, **run_kwargs):
     copy = pickle.loads(pickle.dumps(net))
     for (label, var), value in values.items():
         if var == "weights" and "->" in label:
-            edge = copy.get_edge(*label.split("->"))
-            edge.weights = edge.weights * value
+            copy.get_edge(*label.split("->")).scale_weights(value)
         elif var == "weights":
             copy.set_var(label, "weights", copy.get_var(label, "weights") * value)
         else:
@@ -134,7 +133,7 @@ def test_table_with_per_neuron_initial_states_edges_inputs_and_a_running_network
     copy = pickle.loads(pickle.dumps(net))
     copy.set_var("rnn", "li_op/v", table["rnn/li_op/v"][-1])
     copy.set_var("rnn", "tau", 0.5)
-    copy.get_edge("inp", "rnn").weights *= 2.0
+    copy.get_edge("inp", "rnn").scale_weights(2.0)
     copy.run(x * 3.0, verbose=False)
     assert np.array_equal(res.data["final:rnn/li_op/v"][-1], copy.get_var("rnn", "li_op/v"))
     assert res.dims["final:rnn/li_op/v"] == ("rnn/neuron",)
@@ -484,3 +483,27 @@ def test_raw_recordings_that_cannot_fit_are_refused(qif_inputs, monkeypatch):
     res = sweep(net, {"eta": [1.0, 2.0, 3.0, 4.0]}, qif_inputs, record_vars=REC, reduce="max",
                 progress=False, output="numpy")  # fmt: skip
     assert res.data["rnn/v"].shape == (4, N)
+
+
+def test_edge_scale_weights_keeps_the_storage_and_the_mask():
+    import scipy.sparse as sp
+
+    net = two_node_net()
+    w = net.get_edge("inp", "rnn").weights.copy()
+    net.get_edge("inp", "rnn").scale_weights(-2.5)
+    assert np.array_equal(net.get_edge("inp", "rnn").weights, w * -2.5)
+    with pytest.raises(NetworkError, match=r"'inp' -> 'rnn': scale_weights needs a finite number"):
+        net.get_edge("inp", "rnn").scale_weights(np.inf)
+    net = Network(dt=1e-2)
+    net.add_func_node("a", 200)
+    net.add_func_node("b", 100)
+    W = sp.random(100, 200, density=0.05, format="csr", random_state=0)
+    mask = np.where(np.arange(200) % 2, 0.5, 1.0)[None, :].repeat(100, axis=0)
+    net.add_edge("a", "b", weights=W, mask=mask)
+    edge = net.get_edge("a", "b")
+    assert edge.fmt == "csr"
+    edge.scale_weights(3.0)  # the mask is applied once, at add_edge
+    assert edge.fmt == "csr"
+    assert np.allclose(edge.weights.toarray(), W.toarray() * mask * 3.0, rtol=1e-15, atol=0)
+    edge.scale_weights(0.0)  # the CSR structure stays: the compiled kernel stays valid
+    assert edge.fmt == "csr" and not edge.weights.toarray().any()

@@ -7,12 +7,13 @@ Keys (as the user writes them, and as results are labelled):
   (``"eta"``). A table column may hold one value per point, shape (P,), or one per point and
   neuron, shape (P, N).
 - ``"node/weights"``: a factor on the node's coupling J (the point runs with ``s * J``).
-- ``"source->target"``: a factor on the weights of that edge.
+- ``"source->target"``: a factor on the weights of that edge (``Edge.scale_weights``).
 - ``"inputs"``: a factor on the input array.
 
 J and edge weights are shared by the trials of a batched kernel, so points are grouped by the
 factors of those two kinds and each group runs in its own batched calls (results stay exact: every
-point runs with exactly the matrix it would get from ``set_var``).
+point runs with exactly the matrix ``set_var(node, "weights", s * J)`` or
+``get_edge(source, target).scale_weights(s)`` gives it).
 
 ``"seed"`` is reserved for the per-point noise seeds of noisy models, which rectinumba does not
 have yet. When they come, a ``seed`` column (one integer per point, or drawn from one base seed

@@ -207,7 +207,7 @@ def _scaled(weights, factor: float, dtype: np.dtype):
         scaled = weights.copy()
         scaled.data = scaled.data * s
         return scaled
-    return weights * s
+    return np.asarray(weights) * s
 
 
 def _first_recording(start: int, cutoff: int, sampling: int) -> int:
@@ -244,8 +244,7 @@ def _apply_point_values(net, run: RunSpec, columns: dict[str, np.ndarray], take:
             J = net.get_var(target.node, "weights")
             net.set_var(target.node, "weights", _scaled(J, col[take[0]], net.dtype))
         elif target.kind == "edge":
-            edge = net.get_edge(*target.edge)
-            edge.weights = _scaled(edge.weights, col[take[0]], net.dtype)
+            net.get_edge(*target.edge).scale_weights(col[take[0]])
 
 
 def _simulate(shared: Shared, chunk: Chunk, rows: np.ndarray) -> dict[str, np.ndarray]:
