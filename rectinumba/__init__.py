@@ -43,6 +43,7 @@ _LAZY = {
     "compile_node": "rectinumba.equations",
     "NodeModel": "rectinumba.equations",
     "utility": "rectinumba.utility",
+    "sweep": "rectinumba.sweeps",
 }
 
 __all__ = [

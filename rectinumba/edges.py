@@ -171,6 +171,35 @@ class Edge:
         """The weights in the form they were given (read-only dense view, or a CSR copy)."""
         return as_given(self._weights, self._weights_sparse_given)
 
+    def scale_weights(self, factor: float) -> None:
+        """Multiply the weights by ``factor`` (in the network's dtype), keeping their storage.
+
+        Dense weights stay dense and CSR weights keep their sparsity structure (a factor of 0
+        leaves explicit zeros), so a compiled kernel of the network stays valid. The mask of
+        ``add_edge`` needs no second application: it was applied to the stored weights.
+
+        Parameters
+        ----------
+        factor : float
+            A finite real number.
+        """
+        try:
+            ok = np.isfinite(float(factor))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise NetworkError(
+                f"edge {self.source!r} -> {self.target!r}: scale_weights needs a finite number, "
+                f"got {factor!r}"
+            )
+        s = np.dtype(self.dtype).type(factor)
+        if is_sparse(self._weights):
+            scaled = self._weights.copy()
+            scaled.data = scaled.data * s
+        else:
+            scaled = self._weights * s
+        self._weights = scaled
+
     @property
     def fmt(self) -> str:
         """How the weights run: ``"dense"`` or ``"csr"``."""

@@ -180,6 +180,15 @@ class RectinumbaError(ValueError):
         self.raw_message = message
         super().__init__(format_context(message, **context))
 
+    def __reduce__(self):
+        # the keyword-only context is not in ``args``: rebuild from the parts, so that an error
+        # raised in a worker process reaches the client with its message and attributes intact
+        return _rebuild_error, (type(self), self.raw_message, self.context), self.__dict__
+
+
+def _rebuild_error(cls: type, message: str, context: dict) -> RectinumbaError:
+    return cls(message, **context)
+
 
 class TemplateError(RectinumbaError):
     """A YAML template or template path is invalid (missing, cyclic, malformed, hostile).
@@ -224,9 +233,22 @@ class SimulationError(RectinumbaError):
     ----------
     message : str
         What went wrong.
+    trials : dict or None
+        Details of each failed trial (see ``trials`` below).
     **context : str or int
         Where, as for :class:`RectinumbaError`.
+
+    Attributes
+    ----------
+    trials : dict
+        Trial index -> details of each trial that failed (keys ``code``, ``node``, ``variable``,
+        ``step``, ``neuron``, ``message``); a batched run reports every trial that failed, the
+        others ran to the end. ``step`` counts from the start of the failing call.
     """
+
+    def __init__(self, message: str, *, trials: dict[int, dict] | None = None, **context) -> None:
+        super().__init__(message, **context)
+        self.trials = dict(trials or {})
 
 
 class BackendError(RectinumbaError):

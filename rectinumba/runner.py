@@ -88,6 +88,13 @@ class Runner:
         self.carry: dict[tuple, np.ndarray] = {}
         self._compiled: dict[tuple, tuple] = {}
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        # compiled kernels (closures, numba dispatchers) do not pickle; a copy rebuilds them on
+        # first use from the process-wide kernel cache
+        state["_compiled"] = {}
+        return state
+
     # ---- the graph --------------------------------------------------------------------------
     def changed(self) -> None:
         """The graph changed: compiled plans are stale."""
@@ -475,14 +482,37 @@ class Runner:
                 "reset_P=True between calls, or inputs that excite every direction (e.g. with "
                 "some noise)",
             )
-        var = spec.nodes[k].model.states[j]
+        # every failed trial (a batched kernel runs the others to the end)
+        trials = {}
+        for t in np.flatnonzero(status[:, 0]):
+            code, step, k, j, neuron = (int(v) for v in status[t])
+            if code == RLS_NONFINITE:
+                continue
+            node, var = order[k], spec.nodes[k].model.states[j]
+            trials[int(t)] = {
+                "code": code,
+                "node": node,
+                "variable": var,
+                "step": step,
+                "neuron": neuron,
+                "message": describe(code, node=node, var=var, step=step, neuron=neuron, trial=None),
+            }
+        first = trials[b]
         msg = describe(
-            code, node=order[k], var=var, step=step, neuron=neuron, trial=b if B > 1 else None
+            first["code"],
+            node=first["node"],
+            var=first["variable"],
+            step=first["step"],
+            neuron=first["neuron"],
+            trial=b if B > 1 else None,
         )
+        if len(trials) > 1:
+            msg += f" and in {len(trials) - 1} other trial(s) (SimulationError.trials lists them)"
         raise SimulationError(
             msg + "; the network keeps the state it had before this run",
-            node=order[k],
-            variable=var,
+            trials=trials,
+            node=first["node"],
+            variable=first["variable"],
             hint="a smaller dt, other parameters or initial values may keep the state finite",
         )
 

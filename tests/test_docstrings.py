@@ -30,6 +30,7 @@ PUBLIC_MODULES = (
     "rectinumba.nodes",
     "rectinumba.edges",
     "rectinumba.demo",
+    "rectinumba.sweeps",
 )
 
 #: numpydoc checks every public object must pass
@@ -44,6 +45,7 @@ ENTRY_POINTS = {
     "rectinumba.equations.compile.compile_node",
     "rectinumba.training.losses.get_loss",
     "rectinumba.training.optimizers.get_optimizer",
+    "rectinumba.sweeps.driver.sweep",
     "rectinumba.network.Network",
     "rectinumba.network.Network.run",
     "rectinumba.network.Network.add_diffeq_node",

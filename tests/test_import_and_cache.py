@@ -10,21 +10,25 @@ import textwrap
 
 import pytest
 
+#: modules that neither ``import rectinumba`` nor ``from rectinumba import Network, sweep`` loads
+HEAVY = ("numba", "sympy", "scipy", "dask", "distributed", "xarray", "mpi4py")
 IMPORT_PROBE = (
-    "import sys; import rectinumba; from rectinumba import Network;"
-    "print('numba' in sys.modules, 'sympy' in sys.modules, 'scipy' in sys.modules)"
+    "import sys; import rectinumba; from rectinumba import Network, sweep;"
+    f"print(*[m in sys.modules for m in {HEAVY!r}])"
 )
 
 
 @pytest.mark.slow
 def test_import_is_light():
-    """What is deterministic: ``import rectinumba`` (and Network) loads neither numba, sympy nor
-    scipy. Its duration depends on the machine's load: benchmarks/cpu_bench.py --only import
-    measures it (about 250 ms on an idle machine)."""
+    """What is deterministic: ``import rectinumba`` (and Network, sweep) loads neither numba,
+    sympy, scipy nor the optional dask, distributed, xarray and mpi4py. Its duration depends on
+    the machine's load: benchmarks/cpu_bench.py --only import measures it (about 250 ms on an
+    idle machine)."""
     out = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out == ["False", "False", "False"], "import rectinumba loaded numba/sympy/scipy"
+    loaded = [m for m, flag in zip(HEAVY, out, strict=True) if flag == "True"]
+    assert not loaded, f"import rectinumba loaded {loaded}"
 
 
 SCRIPT = textwrap.dedent(
