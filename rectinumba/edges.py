@@ -8,7 +8,7 @@ from .errors import NetworkError
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights"]
+__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights", "resolve_endpoints"]
 
 TRAIN_MODES = (None, "gd", "rls")
 
@@ -71,6 +71,74 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
     )
 
 
+def resolve_endpoints(src, tgt, source_var, target_var) -> tuple[str | None, str | None]:
+    """The qualified variables an edge reads and drives, validated (None: output / input_var).
+
+    Parameters
+    ----------
+    src, tgt : DiffEqNode or FuncNode
+        Source and target node.
+    source_var : str or None
+        Any variable of a diff-eq source (state, algebraic, input, parameter; ``"var"``,
+        ``"op/var"``); None or ``"out"`` for a function node. None: the source's output.
+    target_var : str or None
+        An input variable of a diff-eq target that neither its coupling nor its spikes drive;
+        None or ``"in"`` for a function node. None: the target's ``input_var``.
+
+    Returns
+    -------
+    tuple of (str or None, str or None)
+        The qualified names; None where they are the source's output / the target's input_var.
+    """
+    what = f"edge {src.label!r} -> {tgt.label!r}"
+    if src.kind == "func":
+        if source_var not in (None, "out"):
+            raise NetworkError(
+                f"{what}: source_var={source_var!r}, but a function node has one output ('out')",
+                node=src.label,
+            )
+        source_var = None
+    elif source_var is not None:
+        source_var = src.resolve(source_var, "source_var")
+        if source_var == src.output_var:
+            source_var = None
+    if tgt.kind == "func":
+        if target_var not in (None, "in"):
+            raise NetworkError(
+                f"{what}: target_var={target_var!r}, but a function node has one input ('in')",
+                node=tgt.label,
+            )
+        return source_var, None
+    if target_var is None:
+        if tgt.input_var is None:
+            raise NetworkError(
+                f"{what}: the target node has no input_var; give target_var (an input variable "
+                "of the target)",
+                node=tgt.label,
+            )
+        return source_var, None
+    name = tgt.resolve(target_var, "target_var")
+    inputs = [n for n, _ in tgt.model.inputs]
+    if name not in inputs:
+        raise NetworkError(
+            f"{what}: target_var {name!r} is not an input variable of the target (inputs: "
+            f"{inputs})",
+            node=tgt.label,
+            variable=target_var,
+            hint="an edge sets an input variable; declare the variable input(...) in the template",
+        )
+    if name == tgt.input_var:
+        return source_var, None
+    if name in (tgt.target_var, tgt.spike_var):
+        role = "recurrent coupling" if name == tgt.target_var else "spikes"
+        raise NetworkError(
+            f"{what}: target_var {name!r} is driven by the node's {role}",
+            node=tgt.label,
+            variable=target_var,
+        )
+    return source_var, name
+
+
 class Edge:
     """Weights from ``source`` to ``target``; the target's input is ``weights @ out_source``.
 
@@ -114,6 +182,12 @@ class Edge:
     rls_beta, rls_alpha
         Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
         fit_rls uses them unless it is given its own. None when not given.
+    source_var, target_var
+        The source's variable the edge reads and the target's input it drives (qualified
+        ``op/var`` names); None: the source's output and the target's ``input_var``.
+    key
+        The edge's key in the network: ``(source, target)``, or ``(source, target, n)`` for the
+        n-th further edge between the same two nodes.
     """
 
     def __init__(
@@ -128,12 +202,17 @@ class Edge:
         sparse,
         dtype,
         rls: tuple[float | None, float | None] = (None, None),
+        source_var: str | None = None,
+        target_var: str | None = None,
+        key: tuple | None = None,
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
                 f"edge {source!r} -> {target!r}: train must be one of {TRAIN_MODES}, got {train!r}"
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
+        self.source_var, self.target_var = source_var, target_var
+        self.key = (source, target) if key is None else tuple(key)
         self.sparse_override, self.dtype = sparse, dtype
         what = f"edge {source!r} -> {target!r} weights"
         shape = weights.shape
@@ -210,6 +289,17 @@ class Edge:
         """(n_target, n_source)."""
         return tuple(self._weights.shape)
 
+    @property
+    def label(self) -> str:
+        """``"source -> target"`` (with ``#n`` for a further edge between the same nodes)."""
+        extra = f" #{self.key[2]}" if len(self.key) > 2 else ""
+        return f"{self.source!r} -> {self.target!r}{extra}"
+
     def __repr__(self) -> str:
         fb = ", feedback" if self.feedback else ""
-        return f"Edge({self.source!r} -> {self.target!r}, {self.shape}, train={self.train!r}{fb})"
+        vars_ = ""
+        if self.source_var is not None or self.target_var is not None:
+            vars_ = f", {self.source_var or 'output'} -> {self.target_var or 'input'}"
+        return (
+            f"Edge({self.label}, {self.shape}, train={self.train!r}{fb}{vars_})"
+        )

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import compat
 from .codegen.spec import METHODS
-from .edges import Edge, default_weights, orient_weights
+from .edges import Edge, default_weights, orient_weights, resolve_endpoints
 from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundError
 from .locking import exclusive, new_lock
 from .names import check_name
@@ -419,6 +419,9 @@ class Network(compat.RectiPyMethods):
         train: str | None = None,
         mask=None,
         feedback: bool = False,
+        *,
+        source_var: str | None = None,
+        target_var: str | None = None,
         **kwargs,
     ) -> Edge:
         """Connect ``source`` to ``target``: target input += weights @ source output.
@@ -442,6 +445,14 @@ class Network(compat.RectiPyMethods):
             The edge delivers the source's output evaluated on its current state (the state
             after the previous step's update; see README "Step semantics"), and does not count
             for the evaluation order (it may close a cycle).
+        source_var : str, optional
+            The source's variable the edge reads (any variable of a diff-eq source: state,
+            algebraic, input (its spike input: the spikes), parameter; ``"var"`` or
+            ``"op/var"``), taken like the output (from the state before the step's update).
+            Default: the source's output.
+        target_var : str, optional
+            The target's input variable the edge drives (summed with every other edge into
+            it). Default: the target's ``input_var``.
         **kwargs
             ``sparse`` (force CSR or dense), ``seed`` (for default weights), ``beta``/``alpha``
             (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs``
@@ -450,21 +461,16 @@ class Network(compat.RectiPyMethods):
         Returns
         -------
         Edge
-            The edge.
+            The edge. A further edge between the same two nodes (with other variables) gets the
+            key ``(source, target, n)``; see :meth:`get_edge`.
         """
         opts = compat.edge_options(self, train, kwargs)
         for label in (source, target):
             if label not in self._nodes:
                 raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
-        if (source, target) in self._edges:
-            raise NetworkError(
-                f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
-            )
         src, tgt = self._nodes[source], self._nodes[target]
-        if isinstance(tgt, DiffEqNode) and tgt.input_var is None:
-            raise NetworkError(
-                f"edge {source!r} -> {target!r}: the target node has no input_var", node=target
-            )
+        source_var, target_var = resolve_endpoints(src, tgt, source_var, target_var)
+        key = self._new_edge_key(source, target, source_var, target_var)
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
             weights = default_weights(n_t, n_s, train, opts.seed)
@@ -481,10 +487,29 @@ class Network(compat.RectiPyMethods):
             sparse=opts.sparse,
             dtype=self.dtype,
             rls=(opts.rls_beta, opts.rls_alpha),
+            source_var=source_var,
+            target_var=target_var,
+            key=key,
         )
-        self._edges[(source, target)] = edge
+        self._edges[key] = edge
         self._changed()
         return edge
+
+    def _new_edge_key(self, source: str, target: str, source_var, target_var) -> tuple:
+        """``(source, target)``, or ``(source, target, n)`` for a further edge between them."""
+        same = [e for e in self._edges.values() if (e.source, e.target) == (source, target)]
+        if not same:
+            return (source, target)
+        for e in same:
+            if (e.source_var, e.target_var) == (source_var, target_var):
+                raise NetworkError(
+                    f"an edge {e.label} from {source_var or 'the output'} to "
+                    f"{target_var or 'the input'} exists already; pop_edge it first",
+                    hint="a further edge between the same nodes needs another source_var or "
+                    "target_var",
+                )
+        used = {e.key[2] if len(e.key) > 2 else 0 for e in same}
+        return (source, target, min(set(range(1, len(used) + 1)) - used))
 
     # ---- graph access ----------------------------------------------------------------------
     @property
@@ -493,8 +518,9 @@ class Network(compat.RectiPyMethods):
         return list(self._nodes)
 
     @property
-    def edges(self) -> list[tuple[str, str]]:
-        """(source, target) pairs of the edges in insertion order."""
+    def edges(self) -> list[tuple]:
+        """Edge keys in insertion order: ``(source, target)``, and ``(source, target, n)`` for
+        the n-th further edge between the same two nodes."""
         return list(self._edges)
 
     def __len__(self) -> int:
@@ -504,7 +530,7 @@ class Network(compat.RectiPyMethods):
         return label in self._nodes
 
     def __getitem__(self, key):
-        if isinstance(key, tuple) and len(key) == 2:
+        if isinstance(key, tuple) and len(key) in (2, 3):
             edge = self.get_edge(*key)
             return {
                 "edge": edge,
@@ -533,7 +559,7 @@ class Network(compat.RectiPyMethods):
         except (KeyError, TypeError):
             raise NodeNotFoundError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
-    def get_edge(self, source: str, target: str) -> Edge:
+    def get_edge(self, source: str, target: str, index: int = 0) -> Edge:
         """The edge from ``source`` to ``target``.
 
         Parameters
@@ -542,16 +568,20 @@ class Network(compat.RectiPyMethods):
             Label of the source node.
         target : str
             Label of the target node.
+        index : int
+            0 for the first edge between the two nodes, n for the edge keyed
+            ``(source, target, n)`` (further edges with other variables).
 
         Returns
         -------
         Edge
             The edge (a NetworkError lists the edges when there is none).
         """
+        key = (source, target) if index == 0 else (source, target, index)
         try:
-            return self._edges[(source, target)]
-        except KeyError:
-            msg = f"no edge {source!r} -> {target!r} (edges: {self.edges})"
+            return self._edges[key]
+        except (KeyError, TypeError):
+            msg = f"no edge {key!r} (edges: {self.edges})"
             raise EdgeNotFoundError(msg) from None
 
     @exclusive
@@ -569,7 +599,7 @@ class Network(compat.RectiPyMethods):
             The removed node.
         """
         node = self.get_node(label)
-        for key in [k for k in self._edges if label in k]:
+        for key in [k for k, e in self._edges.items() if label in (e.source, e.target)]:
             del self._edges[key]
         del self._nodes[label]
         self._runner.forget(label)
@@ -577,7 +607,7 @@ class Network(compat.RectiPyMethods):
         return node
 
     @exclusive
-    def pop_edge(self, source: str, target: str) -> Edge:
+    def pop_edge(self, source: str, target: str, index: int = 0) -> Edge:
         """Remove the edge from ``source`` to ``target``.
 
         Parameters
@@ -586,14 +616,16 @@ class Network(compat.RectiPyMethods):
             Label of the source node.
         target : str
             Label of the target node.
+        index : int
+            Which edge between the two nodes (see :meth:`get_edge`).
 
         Returns
         -------
         Edge
             The removed edge.
         """
-        edge = self.get_edge(source, target)
-        del self._edges[(source, target)]
+        edge = self.get_edge(source, target, index)
+        del self._edges[edge.key]
         self._changed()
         return edge
 
@@ -696,6 +728,36 @@ class Network(compat.RectiPyMethods):
     def n_out(self) -> int:
         """Output dimension (size of the output node); valid before compile."""
         return self._nodes[self._runner.io_nodes()[1]].n_out
+
+    @property
+    def input_node(self) -> str:
+        """The node that receives the network input (its ``input_var``).
+
+        Found from the graph (the one node without incoming edges) unless chosen: set a label,
+        or None to find it again. A circuit's nodes may all have incoming edges, so
+        :meth:`from_circuit` chooses it.
+        """
+        return self._runner.io_nodes()[0]
+
+    @input_node.setter
+    def input_node(self, label: str | None) -> None:
+        self._choose_io(0, label)
+
+    @property
+    def output_node(self) -> str:
+        """The node whose output is the network output (see :attr:`input_node`)."""
+        return self._runner.io_nodes()[1]
+
+    @output_node.setter
+    def output_node(self, label: str | None) -> None:
+        self._choose_io(1, label)
+
+    @exclusive
+    def _choose_io(self, which: int, label: str | None) -> None:
+        if label is not None:
+            self.get_node(label)  # a NodeNotFoundError lists the labels
+        self._runner.chosen_io[which] = label
+        self._changed()
 
     @exclusive
     def compile(self) -> Network:

@@ -87,6 +87,8 @@ class Runner:
         #: probed node's previous input)
         self.carry: dict[tuple, np.ndarray] = {}
         self._compiled: dict[tuple, tuple] = {}
+        #: input and output node chosen by the user (None: found from the graph)
+        self.chosen_io: list[str | None] = [None, None]
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -110,6 +112,7 @@ class Runner:
         """
         for key in [k for k in self.carry if k[0] == label]:
             del self.carry[key]
+        self.chosen_io = [None if c == label else c for c in self.chosen_io]
 
     def io_candidates(self) -> tuple[list[str], list[str]]:
         """Nodes without incoming / without outgoing (non-feedback) edges.
@@ -119,8 +122,8 @@ class Runner:
         tuple of (list, list)
             Input candidates, output candidates.
         """
-        has_in = {t for (s, t), e in self.edges.items() if not e.feedback}
-        has_out = {s for (s, t), e in self.edges.items() if not e.feedback}
+        has_in = {e.target for e in self.edges.values() if not e.feedback}
+        has_out = {e.source for e in self.edges.values() if not e.feedback}
         inputs = [n for n in self.nodes if n not in has_in]
         outputs = [n for n in self.nodes if n not in has_out]
         return inputs, outputs
@@ -136,17 +139,20 @@ class Runner:
         if not self.nodes:
             raise NetworkError("the network has no nodes")
         inputs, outputs = self.io_candidates()
-        if len(inputs) != 1:
+        chosen_in, chosen_out = self.chosen_io
+        if chosen_in is None and len(inputs) != 1:
             raise NetworkError(
                 f"the network needs exactly one input node (a node without incoming edges); "
-                f"candidates: {inputs}"
+                f"candidates: {inputs}",
+                hint="or choose it: net.input_node = label",
             )
-        if len(outputs) != 1:
+        if chosen_out is None and len(outputs) != 1:
             raise NetworkError(
                 f"the network needs exactly one output node (a node without outgoing edges); "
-                f"candidates: {outputs}"
+                f"candidates: {outputs}",
+                hint="or choose it: net.output_node = label",
             )
-        return inputs[0], outputs[0]
+        return chosen_in or inputs[0], chosen_out or outputs[0]
 
     def order(self, first: str) -> list[str]:
         """Topological order over non-feedback edges, starting from the input node.
@@ -162,12 +168,15 @@ class Runner:
             Labels in evaluation order (a NetworkError names a cycle).
         """
         preds = {n: set() for n in self.nodes}
-        for (s, t), e in self.edges.items():
+        for e in self.edges.values():
             if not e.feedback:
-                preds[t].add(s)
+                preds[e.target].add(e.source)
         order, done = [], set()
-        ready = [first]
-        pending = [n for n in self.nodes if n != first]
+        # the input node first when nothing feeds it; then every node whose sources are done
+        # (nodes that nothing feeds, e.g. of a circuit without input, in insertion order)
+        ready = [first] if not preds[first] else []
+        ready += [n for n in self.nodes if n != first and not preds[n]]
+        pending = [n for n in self.nodes if n not in ready]
         while ready:
             n = ready.pop(0)
             order.append(n)
@@ -215,7 +224,8 @@ class Runner:
             if isinstance(node, FuncNode):
                 specs.append(FuncSpec(label, node.activation, rec))
                 continue
-            driven_by_edges = any(t == label for (s, t) in self.edges)
+            into = [e for e in self.edges.values() if e.target == label]
+            driven_by_edges = any(e.target_var is None for e in into)
             if node.input_var is None and label == inp:
                 raise NetworkError(
                     "the input node needs input_var (the variable receiving the network input)",
@@ -235,10 +245,14 @@ class Runner:
                     node.spike_def,
                     rec,
                     node.network_reset,
+                    tuple(dict.fromkeys(e.target_var for e in into if e.target_var is not None)),
                 )
             )
         edges = tuple(
-            EdgeSpec(index[s], index[t], e.fmt, e.feedback) for (s, t), e in self.edges.items()
+            EdgeSpec(
+                index[e.source], index[e.target], e.fmt, e.feedback, e.source_var, e.target_var
+            )
+            for e in self.edges.values()
         )
         row_par = B == 1 and any(
             isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN

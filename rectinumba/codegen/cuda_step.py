@@ -339,21 +339,22 @@ class _Writer(StatementWriter):
     def edges(self, code: _Code, k: int) -> None:
         """Summed edge input of node k (plus x for the input node) into its "in" array."""
         plan = self.plan
-        incoming = plan.edges_in[k]
-        if not incoming:
+        groups = plan.input_groups(k)
+        if not groups:
             return
-        lines: list[str] = []
-        for edge in incoming:
-            if edge.fmt == "dense":
-                (W,) = edge.weights
-                lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
-            else:
-                lines += _lane_matvec(edge.weights, "csr", edge.src, "")
-        dest = plan.input_array(k)
-        plus_x = " + x[b, step, i]" if k == plan.spec.input_node else ""
         code(f"# ---- edges into node {k}")
         self.ctx.barrier(code)  # sources were written by other threads
-        self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}{plus_x}")
+        for name, incoming, with_x in groups:
+            lines: list[str] = []
+            for edge in incoming:
+                if edge.fmt == "dense":
+                    (W,) = edge.weights
+                    lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
+                else:
+                    lines += _lane_matvec(edge.weights, "csr", edge.src, "")
+            dest = plan.input_array(k, name)
+            plus_x = " + x[b, step, i]" if with_x else ""
+            self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}{plus_x}")
         self.ctx.barrier(code)
 
 

@@ -391,7 +391,12 @@ class EdgeIn:
     weights : tuple of str
         ``(W,)`` or the CSR parts (data, indices, indptr).
     src : str
-        The source's out, fb (diff-eq feedback) or prev (function feedback) array.
+        The source's out, fb (diff-eq feedback) or prev (function feedback) array, or the array
+        keeping the source variable ``key`` (``("val", key)``, ``("fb", key)``).
+    key : str or None
+        The source variable the edge reads (None: the source's output).
+    dest : str or None
+        The target's input variable the edge drives (None: its ``input_var``).
     """
 
     edge: int
@@ -399,6 +404,8 @@ class EdgeIn:
     fmt: str
     weights: tuple[str, ...]  # ("e0_W",) or the CSR parts (data, indices, indptr)
     src: str  # the source's out, fb (diff-eq feedback) or prev (function feedback) array
+    key: str | None = None  # the source variable read (None: the source's output)
+    dest: str | None = None  # the target input driven (None: the target's input_var)
 
 
 def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
@@ -533,6 +540,13 @@ class NodePlan:
         if spec.input_var is not None and not self.reads_x and not t.from_tape:
             role = "carry" if self.k in self.plan.carry_in else "scratch"
             self.plan.declare(ArgSpec(f"n{k}_in", role, k, "in"))
+        for q, name in enumerate(spec.edge_inputs):
+            role = "carry" if (self.k, name) in self.plan.carry_extra else "scratch"
+            self.plan.declare(ArgSpec(f"n{k}_in{q}_{mangle(name)}", role, k, ("in", name)))
+        for q, var in enumerate(self.plan.edge_vals[k]):
+            self.plan.declare(ArgSpec(f"n{k}_v{q}_{mangle(var)}", "scratch", k, ("val", var)))
+        for q, var in enumerate(self.plan.edge_fbs[k]):
+            self.plan.declare(ArgSpec(f"n{k}_fb{q}_{mangle(var)}", "scratch", k, ("fb", var)))
         if self.coupled:
             self.plan.declare(ArgSpec(f"n{k}_src", "scratch", k, "src"))
             if spec.coupling == "dense":
@@ -543,7 +557,7 @@ class NodePlan:
         if spec.spiking:
             self.plan.declare(ArgSpec(f"n{k}_thr", "scalar", k, "threshold"))
             self.plan.declare(ArgSpec(f"n{k}_rst", "scalar", k, "reset"))
-        if self.k in self.plan.probed:
+        if self.plan.fb_out[k]:
             self.plan.declare(ArgSpec(f"n{k}_fb", "scratch", k, "fb"))
         if t.tape or t.from_tape:
             for j, s in enumerate(self.states):
@@ -575,7 +589,11 @@ class NodePlan:
             return ("const", name)
         if spec.spiking and name == spec.spike_var:
             return ("spike", -1 if stage < 0 else 0)
-        if (self.coupled and name == spec.target_var) or name == spec.input_var:
+        if (
+            (self.coupled and name == spec.target_var)
+            or name == spec.input_var
+            or name in spec.edge_inputs
+        ):
             return ("driven", name, stage)
         if name in self.alg:
             return ("red" if self.alg[name].reduce else "alg", name, stage)
@@ -604,6 +622,8 @@ class NodePlan:
             parts.append(("tgt", stage))
         if name == spec.input_var:
             parts.append(("x",) if self.reads_x else ("in",))
+        elif name in spec.edge_inputs:
+            parts.append(("in", name))
         return parts
 
     def _needed(self, roots: set[str]) -> set[str]:
@@ -627,6 +647,7 @@ class NodePlan:
         later_needed = self._needed(deriv_names)
         # stage 0 evaluates every definition (as the node's output and recordings may read any)
         first = set(self.alg) | deriv_names | {spec.output_var} | {v for v, _ in spec.record}
+        first |= set(self.plan.edge_vals[self.k])
         if self.coupled:
             first.add(spec.target_var)
         first_needed = self._needed(first)
@@ -639,7 +660,7 @@ class NodePlan:
                     loop = self._loop(self.loops, s, m)
                 self._emit_pass(loop, s, m, needed, probe=False)
         if self.k in self.plan.probed:
-            needed = self._needed({spec.output_var})
+            needed = self._needed(set(self.plan.probe_values(self.k)))
             last = max(self.levels.get(n, 0) for n in needed)
             for m in range(last + 1):
                 loop = self._loop(self.probe_loops, -1, m, probe=True)
@@ -692,10 +713,20 @@ class NodePlan:
             out = self._key(spec.output_var, 0)
             self._read(out, loop)
             body.append(Write(self.arg("scratch", "out"), "scratch", out))
-        if s == -1 and self.levels[spec.output_var] == m:
+        if s == -1 and self.plan.fb_out[self.k] and self.levels[spec.output_var] == m:
             out = self._key(spec.output_var, -1)
             self._read(out, loop)
             body.append(Write(self.arg("scratch", "fb"), "scratch", out))
+        # values that edges read (besides the output): pre-update values, or the probe's
+        kept = (("val", self.plan.edge_vals[self.k], 0), ("fb", self.plan.edge_fbs[self.k], -1))
+        for detail, names, stage in kept:
+            if s != stage:
+                continue
+            for var in names:
+                if self.levels.get(var, 0) == m:
+                    value = self._key(var, stage)
+                    self._read(value, loop)
+                    body.append(Write(self.arg("scratch", (detail, var)), "scratch", value))
         if s == 0 and not t.tape and not t.from_tape:
             for q, (var, mean) in enumerate(spec.record):
                 if var not in self.states and self.levels[var] == m:
@@ -876,6 +907,10 @@ class NodePlan:
             if t.from_tape:
                 return Ref(key, "arr", self.arg("tape", ("y", key[1])), "tape")
             return Ref(key, "arr", self.arg("state", key[1]), "state")
+        if kind == "in" and len(key) == 2:
+            detail = ("in", key[1])
+            role = "carry" if (self.k, key[1]) in self.plan.carry_extra else "scratch"
+            return Ref(key, "arr", self.arg(role, detail), role)
         if kind == "in":
             if t.from_tape:
                 if loop.probe:
@@ -1021,18 +1056,46 @@ class NetworkPlan:
         fb_sources = sorted({e.source for e in spec.edges if e.feedback})
         self.probed = [k for k in fb_sources if isinstance(spec.nodes[k], DiffEqSpec)]
         self.carried = [k for k in fb_sources if isinstance(spec.nodes[k], FuncSpec)]
-        #: probed nodes whose output depends on their edge input: that input is carried between
-        #: steps (the probe reads the previous step's value)
+        #: diff-eq node -> variables other than its output that edges read: forward edges from
+        #: arrays ("val", var) written in stage 0, feedback edges from ("fb", var) of the probe
+        self.edge_vals: dict[int, list[str]] = {k: [] for k in range(n)}
+        self.edge_fbs: dict[int, list[str]] = {k: [] for k in range(n)}
+        #: diff-eq node -> whether a feedback edge reads its output
+        self.fb_out: dict[int, bool] = {k: False for k in range(n)}
+        for edge in spec.edges:
+            node = spec.nodes[edge.source]
+            var = edge.source_var
+            if not isinstance(node, DiffEqSpec):
+                continue
+            if var is None or var == node.output_var:
+                if edge.feedback:
+                    self.fb_out[edge.source] = True
+                continue
+            dest = self.edge_fbs if edge.feedback else self.edge_vals
+            if var not in dest[edge.source]:
+                dest[edge.source].append(var)
+        #: probed nodes whose probe depends on their input_var: that input is carried between
+        #: steps (the probe reads the previous step's value); carry_extra: the same for the other
+        #: edge-driven inputs, (node, input) pairs
         self.carry_in: set[int] = set()
+        self.carry_extra: set[tuple[int, str]] = set()
         for k in self.probed:
             node = spec.nodes[k]
-            if node.input_var is not None and _depends_on(node, node.output_var, node.input_var):
+            probed = self.probe_values(k)
+            if node.input_var is not None and any(
+                _depends_on(node, v, node.input_var) for v in probed
+            ):
                 self.carry_in.add(k)
+            for name in node.edge_inputs:
+                if any(_depends_on(node, v, name) for v in probed):
+                    self.carry_extra.add((k, name))
         self.incoming = {k: [] for k in range(n)}
         for e, edge in enumerate(spec.edges):
             self.incoming[edge.target].append((e, edge))
         self.reads_x = {
-            k: k == spec.input_node and not self.incoming[k] and k not in self.carry_in
+            k: k == spec.input_node
+            and not any(edge.target_var is None for _, edge in self.incoming[k])
+            and k not in self.carry_in
             for k in range(n)
         }
         self.nodes: dict[int, NodePlan] = {}
@@ -1065,13 +1128,18 @@ class NetworkPlan:
                         for part, sfx in CSR_PARTS.items()
                     )
                 s = edge.source
-                if not edge.feedback:
+                var = edge.source_var
+                if s in self.nodes and var == spec.nodes[s].output_var:
+                    var = None
+                if var is not None:
+                    src = self.arg("scratch", s, ("fb" if edge.feedback else "val", var))
+                elif not edge.feedback:
                     src = self.arg("scratch", s, "out")
                 elif s in self.nodes:
                     src = self.arg("scratch", s, "fb")
                 else:
                     src = self.arg("carry", s, "prev")
-                ins.append(EdgeIn(e, s, edge.fmt, w, src))
+                ins.append(EdgeIn(e, s, edge.fmt, w, src, var, edge.target_var))
             self.edges_in[k] = ins
         self._reorder()
 
@@ -1148,8 +1216,30 @@ class NetworkPlan:
         """
         return self._names.get((role, owner, detail))
 
-    def input_array(self, k: int) -> str:
+    def input_array(self, k: int, name: str | None = None) -> str:
         """Name of node k's summed-input array (per-step scratch, or carried for a probe).
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+        name : str, optional
+            An edge-driven input other than the node's ``input_var`` (None: ``input_var``).
+
+        Returns
+        -------
+        str
+            The argument name.
+        """
+        detail = "in" if name is None else ("in", name)
+        return self.find("scratch", k, detail) or self.arg("carry", k, detail)
+
+    def input_groups(self, k: int) -> list[tuple[str | None, list[EdgeIn], bool]]:
+        """Node k's summed inputs: ``(input name, edges, adds x)`` per driven input array.
+
+        The input node's ``input_var`` adds the network input x to its edges (and is summed
+        into its array even without edges when the probe carries it); every other input is the
+        sum of the edges that target it.
 
         Parameters
         ----------
@@ -1158,10 +1248,34 @@ class NetworkPlan:
 
         Returns
         -------
-        str
-            The argument name.
+        list of tuple
+            ``(None for input_var or the input's name, incoming EdgeIns, whether x is added)``.
         """
-        return self.find("scratch", k, "in") or self.arg("carry", k, "in")
+        spec = self.spec
+        groups: dict[str | None, list[EdgeIn]] = {}
+        for edge in self.edges_in[k]:
+            groups.setdefault(edge.dest, []).append(edge)
+        with_x = k == spec.input_node and not self.reads_x[k]
+        if with_x and None not in groups:
+            groups = {None: [], **groups}
+        return [(name, edges, with_x and name is None) for name, edges in groups.items()]
+
+    def probe_values(self, k: int) -> list[str]:
+        """Variables of diff-eq node k that its feedback probe evaluates.
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+
+        Returns
+        -------
+        list of str
+            The output variable (when a feedback edge reads it) and the other variables
+            feedback edges read.
+        """
+        node = self.spec.nodes[k]
+        return ([node.output_var] if self.fb_out[k] else []) + self.edge_fbs[k]
 
     def add_train_arg(self, key: str) -> str:
         """Declare a training hook argument (role ``"train"``).

@@ -64,6 +64,8 @@ class DiffEqSpec:
     spike_def: str | None = None
     record: tuple[tuple[str, bool], ...] = ()
     reset: bool = True
+    #: input variables other than ``input_var`` that edges drive (``add_edge(target_var=...)``)
+    edge_inputs: tuple[str, ...] = ()
 
     kind = "diffeq"
 
@@ -79,7 +81,7 @@ class DiffEqSpec:
     @property
     def driven_inputs(self) -> tuple[str, ...]:
         """Input variables whose value the network provides (edges, coupling, spikes)."""
-        names = [self.input_var, self.target_var, self.spike_var]
+        names = [self.input_var, *self.edge_inputs, self.target_var, self.spike_var]
         return tuple(dict.fromkeys(n for n in names if n is not None))
 
     @property
@@ -104,12 +106,21 @@ class FuncSpec:
 
 @dataclass(frozen=True)
 class EdgeSpec:
-    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes)."""
+    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes).
+
+    ``source_var``: the source's variable the edge reads (None: its output); ``target_var``: the
+    target's input variable it drives (None: the target's ``input_var``). ``model`` (an
+    :class:`EdgeModelSpec`) makes the edge a template edge: per connection, the edge model's
+    equations turn the source value into what the weight multiplies.
+    """
 
     source: int
     target: int
     fmt: str = "dense"  # "dense" | "csr"
     feedback: bool = False
+    source_var: str | None = None
+    target_var: str | None = None
+    model: object = None  # EdgeModelSpec
 
 
 @dataclass(frozen=True)

@@ -191,25 +191,23 @@ class CPUWriter(StatementWriter):
             Node index.
         """
         plan = self.plan
-        incoming = plan.edges_in[k]
-        if not incoming:
-            return
-        dest = plan.input_array(k)
-        with code.block(f"for i in range(N{k}):"):
-            code("acc = x[b, step, i]" if k == plan.spec.input_node else "acc = 0.0")
-            for edge in incoming:
-                if edge.fmt == "dense":
-                    (W,) = edge.weights
-                    with code.block(f"for j in range({W}.shape[1]):"):
-                        code(f"acc += {W}[i, j] * {edge.src}[b, j]")
-                else:
-                    self.uses_csr = True
-                    d, n, p = edge.weights
-                    code(f"acc += _csr_dot({d}, {n}, {p}[i], {p}[i + 1], {edge.src}, b)")
-            code(f"{dest}[b, i] = acc")
-            tape = plan.find("tape", k, "in")
-            if tape is not None and k not in plan.nodes:
-                code(f"{tape}[b, step, i] = acc")
+        for name, incoming, with_x in plan.input_groups(k):
+            dest = plan.input_array(k, name)
+            with code.block(f"for i in range(N{k}):"):
+                code("acc = x[b, step, i]" if with_x else "acc = 0.0")
+                for edge in incoming:
+                    if edge.fmt == "dense":
+                        (W,) = edge.weights
+                        with code.block(f"for j in range({W}.shape[1]):"):
+                            code(f"acc += {W}[i, j] * {edge.src}[b, j]")
+                    else:
+                        self.uses_csr = True
+                        d, n, p = edge.weights
+                        code(f"acc += _csr_dot({d}, {n}, {p}[i], {p}[i + 1], {edge.src}, b)")
+                code(f"{dest}[b, i] = acc")
+                tape = plan.find("tape", k, "in") if name is None else None
+                if tape is not None and k not in plan.nodes:
+                    code(f"{tape}[b, step, i] = acc")
 
     def func(self, code: SourceWriter, k: int) -> None:
         """A function node: activation of its input, then its recordings.
