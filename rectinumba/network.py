@@ -581,7 +581,8 @@ class Network(compat.RectiPyMethods):
         try:
             return self._edges[key]
         except (KeyError, TypeError):
-            msg = f"no edge {key!r} (edges: {self.edges})"
+            extra = f" #{index}" if index else ""
+            msg = f"no edge {source!r} -> {target!r}{extra} (edges: {self.edges})"
             raise EdgeNotFoundError(msg) from None
 
     @exclusive
