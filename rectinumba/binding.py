@@ -30,6 +30,9 @@ ROLES = {
     "scalar": "_scalar",
     "rec": "_rec",
     "train": "_train",
+    "estate": "_edge_state",
+    "econst": "_edge_const",
+    "erec": "_edge_rec",
     "tape": "_tape",
     "lam": "_lam",
     "gcarry": "_gcarry",
@@ -191,6 +194,28 @@ class Binding:
         """A training hook array (see rectinumba.codegen.train), by detail."""
         return self.train_arrays[a.detail]
 
+    def _edge_state(self, a) -> np.ndarray:
+        """A working copy of a template edge's state (B rows x connections)."""
+        key = ("edge", a.owner, a.detail)
+        if key not in self.states:
+            edge = self.edges[a.owner]
+            arr = rows(edge.dynamics.state[a.detail], self.B, f"state {a.detail!r}", edge.label)
+            self.states[key] = np.array(arr, dtype=self.dtype, copy=True)
+        return self.states[key]
+
+    def _edge_const(self, a) -> np.ndarray:
+        """A template edge's parameter or unbound input (B rows x 1; kernels only read it)."""
+        edge = self.edges[a.owner]
+        return rows(edge.dynamics.values[a.detail], self.B, f"value {a.detail!r}", edge.label)
+
+    def _edge_rec(self, a) -> np.ndarray:
+        """A recording of a template edge variable (B, recordings, connections or 1)."""
+        edge = self.edges[a.owner]
+        width = 1 if a.detail[1] else edge.dynamics.n_syn
+        arr = np.zeros((self.B, self.n_rec, width), self.dtype)
+        self.recs[(edge.key, a.detail)] = arr
+        return arr
+
     def _bptt_only(self, a):
         raise NetworkError(f"codegen: argument {a.name!r} (role {a.role!r}) needs a BPTT binding")
 
@@ -205,7 +230,11 @@ class Binding:
         carry : dict
             The runner's carried values.
         """
-        for (k, name), arr in self.states.items():
+        for key, arr in self.states.items():
+            if key[0] == "edge":
+                self.edges[key[1]].dynamics.state[key[2]] = arr
+                continue
+            k, name = key
             node = self.nodes[k]
             if isinstance(node, DiffEqNode):
                 node.state[name] = arr

@@ -205,6 +205,7 @@ class Edge:
         source_var: str | None = None,
         target_var: str | None = None,
         key: tuple | None = None,
+        template: bool = False,
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
@@ -213,6 +214,8 @@ class Edge:
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
         self.source_var, self.target_var = source_var, target_var
         self.key = (source, target) if key is None else tuple(key)
+        #: the per-connection model of a template edge (rectinumba.edge_model.EdgeDynamics)
+        self.dynamics = None
         self.sparse_override, self.dtype = sparse, dtype
         what = f"edge {source!r} -> {target!r} weights"
         shape = weights.shape
@@ -241,7 +244,13 @@ class Edge:
         self.rls_P = None
         self.rls_beta, self.rls_alpha = rls
         self._weights = as_weight_matrix(
-            weights, shape, dtype, sparse=sparse, what=what, trainable=train is not None
+            weights,
+            shape,
+            dtype,
+            sparse=sparse,
+            what=what,
+            # template edges keep the form given: their connections are its entries
+            trainable=train is not None or template,
         )
         self._weights_sparse_given = sparse_given
 
@@ -278,6 +287,45 @@ class Edge:
         else:
             scaled = self._weights * s
         self._weights = scaled
+
+    def connections(self) -> tuple[np.ndarray, np.ndarray]:
+        """Target and source index of every stored weight, in storage order.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(rows, cols)``: every entry of a dense matrix row by row, or the stored entries of
+            a CSR matrix in its data order.
+        """
+        w = self._weights
+        if is_sparse(w):
+            rows = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
+            return rows, np.asarray(w.indices, dtype=np.int64)
+        n_t, n_s = w.shape
+        return np.repeat(np.arange(n_t), n_s), np.tile(np.arange(n_s), n_t)
+
+    def get_var(self, var: str):
+        """A state (per connection) or a parameter of a template edge.
+
+        Parameters
+        ----------
+        var : str
+            A variable of the edge template (``"var"`` or ``"op/var"``).
+
+        Returns
+        -------
+        numpy.ndarray or float
+            See :meth:`rectinumba.edge_model.EdgeDynamics.get`.
+        """
+        return self._template_model("get_var").get(var)
+
+    def _template_model(self, what: str):
+        if self.dynamics is None:
+            raise NetworkError(
+                f"edge {self.label}: {what} reads variables of a template edge; this edge has "
+                "no template (its weights: edge.weights)"
+            )
+        return self.dynamics
 
     @property
     def fmt(self) -> str:

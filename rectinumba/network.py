@@ -15,6 +15,7 @@ import numpy as np
 
 from . import compat
 from .codegen.spec import METHODS
+from .edge_model import attach_dynamics
 from .edges import Edge, default_weights, orient_weights, resolve_endpoints
 from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundError
 from .locking import exclusive, new_lock
@@ -422,6 +423,9 @@ class Network(compat.RectiPyMethods):
         *,
         source_var: str | None = None,
         target_var: str | None = None,
+        template=None,
+        edge_inputs: dict[str, str] | None = None,
+        edge_vars: dict[str, Any] | None = None,
         **kwargs,
     ) -> Edge:
         """Connect ``source`` to ``target``: target input += weights @ source output.
@@ -453,6 +457,20 @@ class Network(compat.RectiPyMethods):
         target_var : str, optional
             The target's input variable the edge drives (summed with every other edge into
             it). Default: the target's ``input_var``.
+        template : str or EdgeTemplate, optional
+            Equations per connection (PyRates' edge operators; a plastic or short-term
+            plastic synapse): connection (i, j) runs the template's model with its source input
+            fed by ``source_var`` of neuron j, and delivers ``weights[i, j] * output`` to
+            ``target_var`` of neuron i. Its states (per connection) take an Euler step with the
+            nodes; see :mod:`rectinumba.edge_model` and the guide's step semantics. A dense
+            ``weights`` makes every entry a connection; a scipy.sparse one its stored entries.
+        edge_inputs : dict, optional
+            For a template with several inputs: input -> ``"source"`` (``source_var``),
+            ``"source/var"`` (a variable of presynaptic neuron j) or ``"target/var"`` (of
+            postsynaptic neuron i, e.g. its spikes).
+        edge_vars : dict, optional
+            Template variable -> value: states a scalar, (n_target, n_source) or
+            (B, n_target, n_source) per connection; parameters a scalar (or (B, 1) per trial).
         **kwargs
             ``sparse`` (force CSR or dense), ``seed`` (for default weights), ``beta``/``alpha``
             (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs``
@@ -490,7 +508,15 @@ class Network(compat.RectiPyMethods):
             source_var=source_var,
             target_var=target_var,
             key=key,
+            template=template is not None,
         )
+        if template is not None:
+            attach_dynamics(edge, template, edge_inputs, edge_vars, src, tgt)
+        elif edge_inputs is not None or edge_vars is not None:
+            raise NetworkError(
+                f"edge {edge.label}: edge_inputs and edge_vars belong to a template edge "
+                "(template=...)"
+            )
         self._edges[key] = edge
         self._changed()
         return edge
@@ -715,6 +741,9 @@ class Network(compat.RectiPyMethods):
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
+        for edge in self._edges.values():
+            if edge.dynamics is not None:
+                edge.dynamics.reset()
         self._runner.reset()
         for label, states in loaded.items():
             self._nodes[label].state.update(states)

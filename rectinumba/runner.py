@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .binding import Binding
-from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
+from .codegen.spec import (
+    ROW_PARALLEL_MIN,
+    DiffEqSpec,
+    EdgeModelSpec,
+    EdgeSpec,
+    FuncSpec,
+    NetworkSpec,
+)
 from .errors import NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
 from .progress import Progress
@@ -57,6 +64,14 @@ class RunResult:
     out: np.ndarray
     recs: dict
     keys: list
+
+
+def _edge_model_spec(edge, record) -> EdgeModelSpec | None:
+    """The codegen view of a template edge's model (None for a plain edge)."""
+    dyn = edge.dynamics
+    if dyn is None:
+        return None
+    return EdgeModelSpec(dyn.model, dyn.output, dyn.source_input, dyn.bindings, tuple(record))
 
 
 class Runner:
@@ -224,6 +239,12 @@ class Runner:
             if isinstance(node, FuncNode):
                 specs.append(FuncSpec(label, node.activation, rec))
                 continue
+            if any(e.dynamics is not None for e in self.edges.values()) and self.method != "euler":
+                raise NetworkError(
+                    f"the network has template edges, which take explicit Euler steps, but it "
+                    f"integrates with method={self.method!r}",
+                    hint="use Network(dt, method='euler') with template (plastic) edges",
+                )
             into = [e for e in self.edges.values() if e.target == label]
             driven_by_edges = any(e.target_var is None for e in into)
             if node.input_var is None and label == inp:
@@ -250,7 +271,13 @@ class Runner:
             )
         edges = tuple(
             EdgeSpec(
-                index[e.source], index[e.target], e.fmt, e.feedback, e.source_var, e.target_var
+                index[e.source],
+                index[e.target],
+                e.fmt,
+                e.feedback,
+                e.source_var,
+                e.target_var,
+                _edge_model_spec(e, records.get(e.key, ())),
             )
             for e in self.edges.values()
         )
@@ -364,6 +391,25 @@ class Runner:
         per_node: dict[str, list[tuple[str, bool]]] = {}
         keys = []
         for label, var, reduce in recording.vars:
+            if isinstance(label, tuple):  # a template edge's variable, per connection
+                edge = self.edges.get(label)
+                if edge is None or edge.dynamics is None:
+                    raise NetworkError(
+                        f"record_vars: {label!r} is not a template edge (template edges: "
+                        f"{[k for k, e in self.edges.items() if e.dynamics is not None]})"
+                    )
+                name = edge.dynamics.resolve(var, "record_vars")
+                if name in edge.dynamics.values:
+                    raise NetworkError(
+                        f"record_vars: {var!r} of edge {edge.label} is one constant value per "
+                        "edge; read it with get_edge(...).get_var(var)"
+                    )
+                item = (name, reduce)
+                lst = per_node.setdefault(label, [])
+                if item not in lst:
+                    lst.append(item)
+                keys.append(((label, var), label, item))
+                continue
             node = self.nodes.get(label) if isinstance(label, str) else None
             if node is None:
                 raise NetworkError(f"no node labelled {label!r} (nodes: {list(self.nodes)})")
@@ -482,10 +528,23 @@ class Runner:
         B : int
             Number of trials.
         """
-        from .backends.status import RLS_NONFINITE, describe, describe_rls
+        from .backends.status import EDGE_NONFINITE, RLS_NONFINITE, describe, describe_rls
 
         b = int(np.flatnonzero(status[:, 0])[0])
         code, step, k, j, neuron = (int(v) for v in status[b])
+        if code == EDGE_NONFINITE:
+            edge = list(self.edges.values())[k]
+            dyn = edge.dynamics
+            var = dyn.model.states[j]
+            row, col = int(dyn.rows[neuron]), int(dyn.cols[neuron])
+            trial = f", trial {b}" if B > 1 else ""
+            raise SimulationError(
+                f"state variable {var!r} of edge {edge.label} became non-finite (NaN or inf) at "
+                f"step {step} (connection from source neuron {col} to target neuron {row}"
+                f"{trial}); the network keeps the state it had before this run",
+                variable=var,
+                hint="a smaller dt, other edge parameters or initial values may keep it finite",
+            )
         if code == RLS_NONFINITE:
             edge = list(self.edges.values())[k]
             raise SimulationError(
@@ -500,7 +559,7 @@ class Runner:
         trials = {}
         for t in np.flatnonzero(status[:, 0]):
             code, step, k, j, neuron = (int(v) for v in status[t])
-            if code == RLS_NONFINITE:
+            if code in (RLS_NONFINITE, EDGE_NONFINITE):
                 continue
             node, var = order[k], spec.nodes[k].model.states[j]
             trials[int(t)] = {

@@ -66,6 +66,12 @@ def helpers(decorator: str, names: set[str]) -> list[str]:
     return lines
 
 
+#: index of an array element by role: per neuron ``i`` of trial ``b`` unless said otherwise
+#: (tapes also by step; a template edge's states per connection ``jj``, its constants per edge,
+#: the source values it reads per source neuron ``j``)
+_INDEX = {"tape": "b, step, i", "esyn": "b, jj", "econst": "b, 0", "epre": "b, j"}
+
+
 class StatementWriter:
     """Prints plan statements for neuron ``i`` of trial ``b``.
 
@@ -100,7 +106,7 @@ class StatementWriter:
         str
             Source text.
         """
-        return f"{name}[b, step, i]" if role == "tape" else f"{name}[b, i]"
+        return f"{name}[{_INDEX.get(role, 'b, i')}]"
 
     def text(self, node: NodePlan, ref: Ref) -> str:
         """Source text of the value ``ref``.

@@ -1063,17 +1063,24 @@ class NetworkPlan:
         #: diff-eq node -> whether a feedback edge reads its output
         self.fb_out: dict[int, bool] = {k: False for k in range(n)}
         for edge in spec.edges:
-            node = spec.nodes[edge.source]
-            var = edge.source_var
-            if not isinstance(node, DiffEqSpec):
-                continue
-            if var is None or var == node.output_var:
-                if edge.feedback:
-                    self.fb_out[edge.source] = True
-                continue
-            dest = self.edge_fbs if edge.feedback else self.edge_vals
-            if var not in dest[edge.source]:
-                dest[edge.source].append(var)
+            reads = [(edge.source, edge.source_var, edge.feedback)]
+            if edge.model is not None:  # template edges read bound variables of both ends
+                for _, side, var in edge.model.bind:
+                    if side == "source":
+                        reads.append((edge.source, var, edge.feedback))
+                    else:
+                        reads.append((edge.target, var, False))
+            for k, var, feedback in reads:
+                node = spec.nodes[k]
+                if not isinstance(node, DiffEqSpec):
+                    continue
+                if var is None or var == node.output_var:
+                    if feedback:
+                        self.fb_out[k] = True
+                    continue
+                dest = self.edge_fbs if feedback else self.edge_vals
+                if var not in dest[k]:
+                    dest[k].append(var)
         #: probed nodes whose probe depends on their input_var: that input is carried between
         #: steps (the probe reads the previous step's value); carry_extra: the same for the other
         #: edge-driven inputs, (node, input) pairs
@@ -1131,23 +1138,29 @@ class NetworkPlan:
                 var = edge.source_var
                 if s in self.nodes and var == spec.nodes[s].output_var:
                     var = None
-                if var is not None:
-                    src = self.arg("scratch", s, ("fb" if edge.feedback else "val", var))
-                elif not edge.feedback:
-                    src = self.arg("scratch", s, "out")
-                elif s in self.nodes:
-                    src = self.arg("scratch", s, "fb")
-                else:
-                    src = self.arg("carry", s, "prev")
+                src = self.source_array(s, var, edge.feedback)
                 ins.append(EdgeIn(e, s, edge.fmt, w, src, var, edge.target_var))
             self.edges_in[k] = ins
+        #: template edges: edge index -> EdgePlan (their loops), and per target node the
+        #: template edges whose update follows its loops
+        self.edge_plans: dict = {}
+        self.edge_updates: dict[int, list[int]] = {k: [] for k in range(n)}
+        if any(edge.model is not None for edge in spec.edges):
+            from .edgeplan import EdgePlan
+
+            for k in range(n):
+                for edge_in in self.edges_in[k]:
+                    edge = spec.edges[edge_in.edge]
+                    if edge.model is not None:
+                        self.edge_plans[edge_in.edge] = EdgePlan(self, edge_in.edge, edge, edge_in)
+                        self.edge_updates[k].append(edge_in.edge)
         self._reorder()
 
     def _reorder(self) -> None:
         """Arguments grouped by node (in node order), then edges, then carried outputs."""
 
         def rank(a: ArgSpec) -> tuple:
-            if a.role == "W":
+            if a.role in ("W", "estate", "econst", "erec"):
                 return (1, a.owner)
             if a.detail == "prev":
                 return (2, a.owner)
@@ -1259,6 +1272,32 @@ class NetworkPlan:
         if with_x and None not in groups:
             groups = {None: [], **groups}
         return [(name, edges, with_x and name is None) for name, edges in groups.items()]
+
+    def source_array(self, k: int, var: str | None, feedback: bool) -> str:
+        """The array holding variable ``var`` of node k as edges read it.
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+        var : str or None
+            A variable of the node (None: its output).
+        feedback : bool
+            Read by a feedback edge (the probe's value on the current state).
+
+        Returns
+        -------
+        str
+            The argument name.
+        """
+        node = self.spec.nodes[k]
+        if k in self.nodes and var == node.output_var:
+            var = None
+        if var is not None:
+            return self.arg("scratch", k, ("fb" if feedback else "val", var))
+        if not feedback:
+            return self.arg("scratch", k, "out")
+        return self.arg("scratch", k, "fb") if k in self.nodes else self.arg("carry", k, "prev")
 
     def probe_values(self, k: int) -> list[str]:
         """Variables of diff-eq node k that its feedback probe evaluates.

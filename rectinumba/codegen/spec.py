@@ -14,6 +14,7 @@ __all__ = [
     "DiffEqSpec",
     "FuncSpec",
     "EdgeSpec",
+    "EdgeModelSpec",
     "NetworkSpec",
     "ACTIVATIONS",
     "ROW_PARALLEL_MIN",
@@ -102,6 +103,23 @@ class FuncSpec:
     record: tuple[tuple[str, bool], ...] = ()
 
     kind = "func"
+
+
+@dataclass(frozen=True)
+class EdgeModelSpec:
+    """The per-connection model of a template edge (see :mod:`rectinumba.edge_model`).
+
+    ``output``: the model variable that the weight multiplies; ``source_input``: the model input
+    fed by the edge's source variable (or None); ``bind``: ``(input, side, node variable)`` for
+    inputs reading a variable of the presynaptic (``"source"``) or postsynaptic (``"target"``)
+    neuron; ``record``: ``(var, reduce)`` recorded per connection (or their mean).
+    """
+
+    model: object  # NodeModel / StoredModel
+    output: str
+    source_input: str | None
+    bind: tuple[tuple[str, str, str], ...] = ()
+    record: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,24 @@ trial's status row. The argument list comes with the source (``RenderedKernel.ar
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 
+from ..backends.status import EDGE_NONFINITE
+from .edgeplan import EdgePlan
 from .emit import StatementWriter, emit_activation, helpers
-from .plan import CPU, FIXED_ARGS, Loop, NetworkPlan, NodePlan, Record, Ref, Target, build_plan
+from .plan import (
+    CPU,
+    FIXED_ARGS,
+    EdgeIn,
+    Loop,
+    NetworkPlan,
+    NodePlan,
+    Record,
+    Ref,
+    Target,
+    build_plan,
+)
 from .source import SourceWriter
 from .spec import ArgSpec, NetworkSpec, RenderedKernel
 
@@ -103,16 +117,18 @@ class CPUWriter(StatementWriter):
         if stmt.mean:
             code(f"racc_{stmt.dest} += {text}")
         else:
+            index = "jj" if isinstance(node, EdgePlan) else "i"
             with code.block("if rec_now:"):
-                code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
+                code(f"{stmt.dest}[b, r, {index}] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
+        edge = isinstance(node, EdgePlan)
         with code.block(f"if not {self.finite(local)} and status[b, 0] == 0:"):
-            code("status[b, 0] = 1")
+            code(f"status[b, 0] = {EDGE_NONFINITE if edge else 1}")
             code("status[b, 1] = gs")
-            code(f"status[b, 2] = {node.k}")
+            code(f"status[b, 2] = {node.e if edge else node.k}")
             code(f"status[b, 3] = {state}")
-            code("status[b, 4] = i")
+            code(f"status[b, 4] = {'jj' if edge else 'i'}")
 
     # ---- loops ---------------------------------------------------------------------------------
     def loops(self, code: SourceWriter, node: NodePlan, loops: list[Loop]) -> None:
@@ -196,7 +212,12 @@ class CPUWriter(StatementWriter):
             with code.block(f"for i in range(N{k}):"):
                 code("acc = x[b, step, i]" if with_x else "acc = 0.0")
                 for edge in incoming:
-                    if edge.fmt == "dense":
+                    if edge.edge in plan.edge_plans:
+                        ep = plan.edge_plans[edge.edge]
+                        with self.connections(code, edge) as weight:
+                            self.statements(code, ep, ep.out_loop)
+                            code(f"acc += {weight} * {self.value(ep, ep.out_key, ep.out_loop)}")
+                    elif edge.fmt == "dense":
                         (W,) = edge.weights
                         with code.block(f"for j in range({W}.shape[1]):"):
                             code(f"acc += {W}[i, j] * {edge.src}[b, j]")
@@ -208,6 +229,57 @@ class CPUWriter(StatementWriter):
                 tape = plan.find("tape", k, "in") if name is None else None
                 if tape is not None and k not in plan.nodes:
                     code(f"{tape}[b, step, i] = acc")
+
+    @contextmanager
+    def connections(self, code: SourceWriter, edge: EdgeIn):
+        """Loop over the connections of row i of a template edge (``j``: source neuron, ``jj``:
+        connection); yields the source text of the connection's weight.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        edge : EdgeIn
+            The edge.
+
+        Yields
+        ------
+        str
+            The weight of connection jj.
+        """
+        if edge.fmt == "dense":
+            (W,) = edge.weights
+            with code.block(f"for j in range({W}.shape[1]):"):
+                code(f"jj = i * {W}.shape[1] + j")
+                yield f"{W}[i, j]"
+        else:
+            d, n, p = edge.weights
+            with code.block(f"for jj in range({p}[i], {p}[i + 1]):"):
+                code(f"j = {n}[jj]")
+                yield f"{d}[jj]"
+
+    def edge_update(self, code: SourceWriter, e: int) -> None:
+        """The update of template edge e's connections (after its target node's loops).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        e : int
+            Edge index.
+        """
+        ep = self.plan.edge_plans[e]
+        edge, t = ep.edge_in, ep.k
+        code(f"# ---- template edge {e}: {ep.label!r}, update of its connections")
+        for dest in ep.update_loop.rec_means:
+            code(f"racc_{dest} = 0.0")
+        with code.block(f"for i in range(N{t}):"):
+            with self.connections(code, edge):
+                self.statements(code, ep, ep.update_loop)
+        n_syn = f"{edge.weights[0]}.size" if edge.fmt == "dense" else f"{edge.weights[0]}.shape[0]"
+        for dest in ep.update_loop.rec_means:
+            with code.block("if rec_now:"):
+                code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / {n_syn}")
 
     def func(self, code: SourceWriter, k: int) -> None:
         """A function node: activation of its input, then its recordings.
@@ -267,6 +339,8 @@ class CPUWriter(StatementWriter):
                 self.loops(code, plan.nodes[k], plan.nodes[k].loops)
             else:
                 self.func(code, k)
+            for e in plan.edge_updates[k]:
+                self.edge_update(code, e)
         o = spec.output_node
         with code.block("if rec_now:"):
             with code.block(f"for i in range(N{o}):"):

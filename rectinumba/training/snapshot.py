@@ -9,7 +9,8 @@ __all__ = ["restore_state", "snapshot_state"]
 
 
 def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
-    """Copies of every diff-eq node's states, the carried feedback values and the step counter.
+    """Copies of every diff-eq node's and template edge's states, the carried feedback values and
+    the step counter.
 
     Parameters
     ----------
@@ -28,6 +29,9 @@ def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
         for label, node in runner.nodes.items()
         if isinstance(node, DiffEqNode)
     }
+    for key, edge in runner.edges.items():  # template edges' states, keyed ("edge", key)
+        if edge.dynamics is not None:
+            states[("edge", key)] = {k: v.copy() for k, v in edge.dynamics.state.items()}
     return states, {k: v.copy() for k, v in runner.carry.items()}, runner.step
 
 
@@ -44,6 +48,7 @@ def restore_state(runner: Any, snapshot: tuple[dict, dict, int]) -> None:
     """
     states, carry, step = snapshot
     for label, state in states.items():
-        runner.nodes[label].state = {k: v.copy() for k, v in state.items()}
+        owner = runner.edges[label[1]].dynamics if isinstance(label, tuple) else runner.nodes[label]
+        owner.state = {k: v.copy() for k, v in state.items()}
     runner.carry = {k: v.copy() for k, v in carry.items()}
     runner.step = step
