@@ -317,7 +317,7 @@ class Runner:
         tuple
             (spec, order, rendered kernel, kernel).
         """
-        key = (tuple(sorted(records.items())), B == 1, train, mode)
+        key = (tuple(sorted(records.items(), key=repr)), B == 1, train, mode)
         found = self._compiled.get(key)
         if found is None:
             spec, order = self.spec(records, B, train, mode)
