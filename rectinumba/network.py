@@ -34,19 +34,44 @@ def _load_model(node):
     """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
     from .equations import NodeModel
     from .equations.stored import load_model
-    from .templates import NodeTemplate, OperatorTemplate
+    from .templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
 
-    if isinstance(node, (NodeTemplate, OperatorTemplate)):
-        return load_model(node)
+    template = node
     if isinstance(node, str):
         from .templates.loader import load_template
 
-        return load_model(load_template(node))
+        template = load_template(node)
+    if isinstance(template, (NodeTemplate, OperatorTemplate)):
+        return load_model(template)
+    if isinstance(template, CircuitTemplate):
+        raise NetworkError(
+            f"node {template.name!r} is a CircuitTemplate (a network of nodes and edges), not a "
+            "node",
+            hint="build it with Network.from_circuit(circuit, ...) or add it to a network with "
+            "net.add_circuit(circuit, ...)",
+        )
+    if isinstance(template, EdgeTemplate):
+        raise NetworkError(
+            f"node {template.name!r} is an EdgeTemplate (equations on a connection), not a node",
+            hint="give it to add_edge(..., template=...) or, for plastic recurrent coupling, to "
+            "add_diffeq_node(..., weights=J, edge_template=...)",
+        )
     if isinstance(node, NodeModel):
         return node
     raise NetworkError(
         f"node must be a template path, a NodeTemplate or an OperatorTemplate, got {node!r}"
     )
+
+
+def _is_circuit(node) -> bool:
+    """Whether ``node`` is a CircuitTemplate or the path of one."""
+    from .templates import CircuitTemplate
+
+    if isinstance(node, str):
+        from .templates.loader import load_template
+
+        node = load_template(node)
+    return isinstance(node, CircuitTemplate)
 
 
 def _trainer(cls, method: str, lock: bool = True):
@@ -217,6 +242,14 @@ class Network(compat.RectiPyMethods):
         """
         dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         method = kwargs.pop("method", "euler")
+        if _is_circuit(node):
+            if weights is not None or source_var is not None or target_var is not None:
+                raise NetworkError(
+                    "from_yaml got a CircuitTemplate: its edges are its coupling; weights, "
+                    "source_var and target_var belong to a single node"
+                )
+            return cls.from_circuit(node, dt=dt, device=device, dtype=dtype, method=method,
+                                    input_var=input_var, output_var=output_var, **kwargs)  # fmt: skip
         net = cls(dt, device=device, dtype=dtype, method=method)
         net.add_diffeq_node(
             label,
@@ -229,6 +262,117 @@ class Network(compat.RectiPyMethods):
             **kwargs,
         )
         return net
+
+    @classmethod
+    def from_circuit(
+        cls,
+        circuit,
+        dt: float = 1e-3,
+        N=1,
+        input_var: str | None = None,
+        output_var: str | None = None,
+        node_vars: dict[str, Any] | None = None,
+        device: str = "cpu",
+        dtype=np.float64,
+        method: str = "euler",
+        **kwargs,
+    ) -> Network:
+        """A Network of a PyRates circuit: one diff-eq node per circuit node, one edge per edge.
+
+        See :mod:`rectinumba.circuits` for the semantics (PyRates' edges, weights, delays,
+        gamma-kernel spreads, edge templates, nested circuits, evaluation order) and what is
+        refused.
+
+        Parameters
+        ----------
+        circuit : str or CircuitTemplate
+            The circuit (``"model_templates.neural_mass_models.jansenrit.JRC"``) or template.
+        dt : float
+            Integration step.
+        N : int or dict
+            Units per node: one value for all, or node path -> value (1: PyRates' mean-field
+            unit). Edges between populations deliver ``weight`` times the source's mean.
+        input_var : str, optional
+            ``node/op/var`` receiving the network input (``inputs`` of ``run`` have N columns
+            of that node); its node becomes :attr:`input_node`.
+        output_var : str, optional
+            ``node/op/var`` whose values are the network output (:attr:`output_node`); default:
+            the first declared output of the first node.
+        node_vars : dict, optional
+            PyRates' ``node/op/var`` or ``all/op/var`` -> value (scalar, or one per unit).
+        device : str
+            ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype : numpy dtype
+            ``np.float64`` or ``np.float32``.
+        method : str
+            Update rule (``"euler"`` when the circuit has edge templates or spreads).
+        **kwargs
+            ``node_kwargs`` (node path -> further add_diffeq_node keywords, e.g. spike_var and
+            spike_def for spiking populations); see :meth:`add_circuit`.
+
+        Returns
+        -------
+        Network
+            The network.
+
+        Examples
+        --------
+        >>> from rectinumba import Network
+        >>> net = Network.from_circuit("model_templates.neural_mass_models.qif.qif_ei",
+        ...                            dt=1e-3, input_var="e/qif_op/I_ext",
+        ...                            output_var="e/qif_op/r")
+        >>> net.nodes, net.input_node, net.output_node
+        (['e', 'i'], 'e', 'e')
+        """
+        net = cls(dt, device=device, dtype=dtype, method=method)
+        net.add_circuit(circuit, N=N, input_var=input_var, output_var=output_var,
+                        node_vars=node_vars, **kwargs)  # fmt: skip
+        return net
+
+    @exclusive
+    def add_circuit(
+        self,
+        circuit,
+        N=1,
+        input_var: str | None = None,
+        output_var: str | None = None,
+        node_vars: dict[str, Any] | None = None,
+        node_kwargs: dict[str, dict] | None = None,
+        prefix: str | None = None,
+    ) -> list[str]:
+        """Add the nodes and edges of a circuit (see :meth:`from_circuit`).
+
+        Parameters
+        ----------
+        circuit : str or CircuitTemplate
+            The circuit or its path.
+        N : int or dict
+            Units per node (or node path -> units).
+        input_var, output_var : str, optional
+            ``node/op/var`` of the network input and output (they choose :attr:`input_node`
+            and :attr:`output_node`).
+        node_vars : dict, optional
+            ``node/op/var`` (``all/op/var``) -> value.
+        node_kwargs : dict, optional
+            Node path -> further :meth:`add_diffeq_node` keywords.
+        prefix : str, optional
+            Label prefix: node ``pc`` becomes ``prefix/pc``.
+
+        Returns
+        -------
+        list of str
+            The labels of the new nodes.
+        """
+        from .circuits import build_circuit
+
+        return build_circuit(self, circuit, N=N, input_var=input_var, output_var=output_var,
+                             node_vars=node_vars, node_kwargs=node_kwargs, prefix=prefix)  # fmt: skip
+
+    def _adopt(self, other: Network) -> None:
+        """Move the nodes and edges of a scratch network (built by the circuit builder) here."""
+        self._nodes.update(other._nodes)
+        self._edges.update(other._edges)
+        self._changed()
 
     # ---- building ------------------------------------------------------------------------
     def _check_label(self, label: str) -> None:
