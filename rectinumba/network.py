@@ -478,6 +478,14 @@ class Network(compat.RectiPyMethods):
         self._check_label(label)
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
+        plastic = compat.plastic_coupling_options(label, kwargs)
+        if plastic is not None:  # RectiPy 0.12's edge_template: J becomes a template self-edge
+            return self._add_plastic_node(
+                label, node, weights, source_var, target_var, train_params, plastic,
+                input_var=input_var, output_var=output_var, spike_var=spike_var,
+                spike_def=spike_def, spike_threshold=spike_threshold, spike_reset=spike_reset,
+                op=op, node_vars=node_vars, record_vars=record_vars, N=N, **kwargs,
+            )  # fmt: skip
         if weights is not None:
             try:
                 shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
@@ -524,6 +532,39 @@ class Network(compat.RectiPyMethods):
         )
         self._nodes[label] = new
         self._changed()
+        return new
+
+    def _add_plastic_node(self, label, node, weights, source_var, target_var, train_params,
+                          plastic, **kwargs) -> DiffEqNode:  # fmt: skip
+        """A node whose recurrent coupling is a template edge onto itself (feedback: it reads
+        ``source_var`` on the current state, as the coupling does)."""
+        if weights is None or source_var is None or target_var is None:
+            raise NetworkError(
+                "edge_template makes the recurrent coupling plastic: give weights, source_var "
+                "and target_var too",
+                node=label,
+            )
+        if "weights" in (train_params or ()):
+            raise NetworkError(
+                "train_params names 'weights', but a coupling with an edge_template follows "
+                "its template's equations",
+                node=label,
+            )
+        shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
+        if kwargs.get("N") is None and len(shape) == 2:
+            kwargs["N"] = shape[0]
+        sparse = kwargs.get("sparse")
+        new = self.add_diffeq_node(label, node, train_params=train_params, **kwargs)
+        try:
+            self.add_edge(
+                label, label, weights, feedback=True, sparse=sparse,
+                source_var=new.resolve(source_var, "source_var"),
+                target_var=new.resolve(target_var, "target_var"), **plastic,
+            )  # fmt: skip
+        except BaseException:
+            del self._nodes[label]
+            self._changed()
+            raise
         return new
 
     @exclusive
