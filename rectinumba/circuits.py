@@ -265,7 +265,9 @@ class _Builder:
         if value == "source":
             return "source"
         try:
-            path, var = split_endpoint(value, self.flat.nodes, what="edge source", where=edge.where)
+            path, var = split_endpoint(
+                edge.prefix + value, self.flat.nodes, what="edge source", where=edge.where
+            )
         except TemplateError as err:
             raise NetworkError(f"{what}: {err.raw_message}") from None
         if path == edge.source:

@@ -356,8 +356,34 @@ def attach_dynamics(edge, template, edge_inputs, edge_vars, source, target) -> N
         edge.source_var,
         edge.dtype,
     )
+    _check_output_reads(dyn, target)
     if edge_vars is not None and not isinstance(edge_vars, dict):
         raise NetworkError(f"edge {edge.label}: edge_vars must be a dict, got {edge_vars!r}")
     for var, value in (edge_vars or {}).items():
         dyn.set_value(var, value, initial=True)
     edge.dynamics = dyn
+
+
+def _check_output_reads(dyn: EdgeDynamics, target) -> None:
+    """The output is formed before the target's update: it may read the target's states, never
+    a value the target computes from its input in the same step (refused here, at add_edge)."""
+    binds = {name: var for name, side, var in dyn.bindings if side == "target"}
+    if not binds:
+        return
+    alg = {d.name: d for d in dyn.model.algebraic}
+    todo, seen = [dyn.output], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in alg:
+            todo.extend(s.name for s in alg[name].expr.free_symbols)
+        elif name in binds and binds[name] not in target.model.states:
+            raise NetworkError(
+                f"{dyn.what}: the edge output reads the target's {binds[name]!r} (through input "
+                f"{name!r}), which the target computes after its input is formed",
+                template=dyn.model.name,
+                hint="the output may read the target's state variables; other target values "
+                "may enter the edge's derivatives only",
+            )

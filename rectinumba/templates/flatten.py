@@ -34,6 +34,9 @@ class FlatEdge:
         as written.
     where : str
         The circuit that defines it (for messages).
+    prefix : str
+        Path of that circuit (``"jrc1/"``; ``""`` at the top): node paths among the edge's
+        values (PyRates' extra edge sources) are relative to it.
     """
 
     source: str
@@ -43,6 +46,7 @@ class FlatEdge:
     template: EdgeTemplate | None
     values: dict
     where: str
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def _collect(circuit: CircuitTemplate, prefix: str, nodes: dict, edges: list, st
     for edge in circuit.edges:
         s, sv = split_endpoint(prefix + edge.source, nodes, what="edge source", where=circuit.name)
         t, tv = split_endpoint(prefix + edge.target, nodes, what="edge target", where=circuit.name)
-        edges.append(FlatEdge(s, t, sv, tv, edge.template, edge.value_dict, circuit.name))
+        edges.append(FlatEdge(s, t, sv, tv, edge.template, edge.value_dict, circuit.name, prefix))
 
 
 def flatten_circuit(circuit: CircuitTemplate) -> FlatCircuit:
