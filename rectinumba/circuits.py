@@ -19,9 +19,9 @@ PyRates semantics (1.0), and what rectinumba does with them:
   before the first step), as PyRates' fixed-step edge buffers (rectinumba delays by exactly that
   many steps also where PyRates drops delays of one step); needs ``Network.add_edge(delay=)``.
 - **spread**: PyRates realises a distributed delay as a gamma kernel: a chain of
-  ``n = round((delay / spread)**2)`` first-order ODEs with rate ``n / delay`` on the edge; rectinumba
-  builds the same chain (as an edge template appended to the edge's own), so results agree with
-  PyRates. Its actual standard deviation is ``delay / sqrt(n)``.
+  ``n = round((delay / spread)**2)`` first-order ODEs with rate ``n / delay`` on the edge;
+  rectinumba builds the same chain (as an edge template appended to the edge's own), so results
+  agree with PyRates. Its actual standard deviation is ``delay / sqrt(n)``.
 - **evaluation order**: PyRates evaluates every node on the same state. rectinumba runs nodes in
   an order in which each edge that a node's input depends on within the step comes first; an edge
   closing a cycle becomes a feedback edge, which reads its source on the current state, i.e. the
@@ -70,7 +70,9 @@ def load_circuit(circuit):
     if not isinstance(circuit, CircuitTemplate):
         raise NetworkError(
             f"expected a CircuitTemplate or its path, got a {type(circuit).__name__}",
-            hint="add a NodeTemplate with add_diffeq_node" if hasattr(circuit, "operators") else None,
+            hint="add a NodeTemplate with add_diffeq_node"
+            if hasattr(circuit, "operators")
+            else None,
         )
     return circuit
 
@@ -127,8 +129,9 @@ def _node_vars(node_vars, flat: FlatCircuit) -> dict[str, dict[str, Any]]:
         hits = []
         for label, template in flat.nodes.items():
             lparts = label.split("/")
+            same_depth = len(path) == len(lparts)
             if path == ["all"] or (
-                len(path) == len(lparts) and all(p in ("all", q) for p, q in zip(path, lparts))
+                same_depth and all(p in ("all", q) for p, q in zip(path, lparts, strict=True))
             ):
                 ops = template.operator_dict
                 if op in ops and var in ops[op].variable_dict:
@@ -198,8 +201,12 @@ class _Builder:
     # ---- edges -------------------------------------------------------------------------------
     def edge_options(self, edge: FlatEdge, scratch) -> dict[str, Any]:
         """add_edge arguments of one circuit edge."""
-        src, tgt = scratch.get_node(self.label(edge.source)), scratch.get_node(self.label(edge.target))
-        what = f"circuit {edge.where!r}: edge {edge.source}/{edge.source_var} -> {edge.target}/{edge.target_var}"
+        src = scratch.get_node(self.label(edge.source))
+        tgt = scratch.get_node(self.label(edge.target))
+        what = (
+            f"circuit {edge.where!r}: edge {edge.source}/{edge.source_var} -> "
+            f"{edge.target}/{edge.target_var}"
+        )
         values = dict(edge.values)
         weight = values.pop("weight", 1.0)
         delay, spread = values.pop("delay", None), values.pop("spread", None)
@@ -220,7 +227,9 @@ class _Builder:
         edge_vars, edge_inputs = {}, {}
         for key, value in values.items():
             if key in ("source_idx", "target_idx"):
-                raise NetworkError(f"{what}: {key} (PyRates' vectorisation indices) is not supported")
+                raise NetworkError(
+                    f"{what}: {key} (PyRates' vectorisation indices) is not supported"
+                )
             if template is None:
                 raise NetworkError(
                     f"{what}: value {key!r} names a template variable, but the edge has no "
@@ -334,7 +343,7 @@ def _feedback_flags(scratch, edges: list[tuple[str, str, dict]]) -> list[bool]:
     """
     nodes = scratch.nodes
     driven: dict[str, set[str]] = {label: set() for label in nodes}
-    for s, t, opts in edges:
+    for _, t, opts in edges:
         node = scratch.get_node(t)
         driven[t].add(node.resolve(opts["target_var"], "target_var"))
     for label in nodes:
@@ -342,7 +351,7 @@ def _feedback_flags(scratch, edges: list[tuple[str, str, dict]]) -> list[bool]:
         if node.input_var is not None:
             driven[label].add(node.input_var)
     dependent = []
-    for s, t, opts in edges:
+    for s, _, opts in edges:
         node = scratch.get_node(s)
         var = node.resolve(opts["source_var"], "source_var")
         dep = _depends(node.model, var, driven[s])

@@ -248,8 +248,10 @@ class Network(compat.RectiPyMethods):
                     "from_yaml got a CircuitTemplate: its edges are its coupling; weights, "
                     "source_var and target_var belong to a single node"
                 )
-            return cls.from_circuit(node, dt=dt, device=device, dtype=dtype, method=method,
-                                    input_var=input_var, output_var=output_var, **kwargs)  # fmt: skip
+            return cls.from_circuit(
+                node, dt=dt, device=device, dtype=dtype, method=method, input_var=input_var,
+                output_var=output_var, **kwargs,
+            )  # fmt: skip
         net = cls(dt, device=device, dtype=dtype, method=method)
         net.add_diffeq_node(
             label,
@@ -365,8 +367,10 @@ class Network(compat.RectiPyMethods):
         """
         from .circuits import build_circuit
 
-        return build_circuit(self, circuit, N=N, input_var=input_var, output_var=output_var,
-                             node_vars=node_vars, node_kwargs=node_kwargs, prefix=prefix)  # fmt: skip
+        return build_circuit(
+            self, circuit, N=N, input_var=input_var, output_var=output_var, node_vars=node_vars,
+            node_kwargs=node_kwargs, prefix=prefix,
+        )  # fmt: skip
 
     def _adopt(self, other: Network) -> None:
         """Move the nodes and edges of a scratch network (built by the circuit builder) here."""

@@ -89,7 +89,8 @@ def test_spread_is_pyrates_gamma_kernel_chain():
         reff = r * xd
         dg = 8.0 * (np.concatenate([[reff], g[:-1]]) - g)
         xd_n = xd + dt * ((1 - xd) / 100.0 - xd * r)
-        r, v = r + dt * (1 / np.pi + 2 * r * v), v + dt * (v**2 - 5 + x[t, 0] + r_in - (np.pi * r) ** 2)
+        dv = v**2 - 5 + x[t, 0] + r_in - (np.pi * r) ** 2
+        r, v = r + dt * (1 / np.pi + 2 * r * v), v + dt * dv
         xd, g = xd_n, g + dt * dg
     out = np.array(out)
     np.testing.assert_allclose(obs["out"][:, 0], out, rtol=1e-10, atol=0)

@@ -109,11 +109,11 @@ def test_edge_variable_errors_name_what_is_wrong():
     W = _weights()
     net = _network(W)
     before = list(net.edges)
-    with pytest.raises(NetworkError, match=r"edge 'a' -> 'b' #1 from li_op/v to lif_op/s_ext exists"):
+    with pytest.raises(NetworkError, match=r"'a' -> 'b' #1 from li_op/v to lif_op/s_ext exists"):
         net.add_edge("a", "b", W["W2"], source_var="li_op/v", target_var="s_ext")
     with pytest.raises(NetworkError, match=r"target_var 'lif_op/v' is not an input variable"):
         net.add_edge("a", "b", W["W2"], target_var="v")
-    with pytest.raises(NetworkError, match=r"target_var 'lif_op/spike' is driven by the node's spikes"):
+    with pytest.raises(NetworkError, match=r"'lif_op/spike' is driven by the node's spikes"):
         net.add_edge("a", "b", W["W2"], target_var="spike")
     with pytest.raises(NetworkError, match=r"source_var: unknown variable 'nope'"):
         net.add_edge("a", "b", W["W2"], source_var="nope")
@@ -135,7 +135,7 @@ def test_chosen_input_and_output_nodes():
     for label in ("a", "b"):
         net.add_diffeq_node(label, TANH, N=2, input_var="li_op/I_ext", output_var="tanh_op/r")
     with pytest.raises(NetworkError, match=r"exactly one input node(?s:.*)net.input_node = label"):
-        net.n_in
+        _ = net.n_in
     net.input_node = "b"
     net.output_node = "a"
     assert (net.input_node, net.output_node, net.n_in) == ("b", "a", 2)
