@@ -165,6 +165,13 @@ class Edge:
     rls : tuple of (float or None, float or None)
         RLS forgetting factor ``beta`` and ``P0 = alpha I`` given to ``add_edge`` (RectiPy's RLS
         edge options), used by fit_rls unless it is given its own.
+    source_var, target_var : str or None
+        Qualified variable of the source the edge reads and input of the target it drives (None:
+        the source's output, the target's ``input_var``).
+    key : tuple or None
+        The edge's key in the network (None: ``(source, target)``).
+    template : bool
+        Whether a template will run per connection (the weights then keep the form given).
 
     Attributes
     ----------
