@@ -320,18 +320,9 @@ def _with_chain(template, order: int, rate: float, what: str):
 
 def _depends(model, name: str, driven: set[str]) -> bool:
     """Whether variable ``name`` of ``model`` depends, within a step, on an input in ``driven``."""
-    alg = {d.name: d for d in model.algebraic}
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        n = todo.pop()
-        if n in driven:
-            return True
-        if n in seen or n not in alg:
-            continue
-        seen.add(n)
-        todo.extend(s.name for s in alg[n].expr.free_symbols)
-    return False
+    from .equations.model import first_dependency
+
+    return first_dependency(model, name, driven) is not None
 
 
 def _feedback_flags(scratch, edges: list[tuple[str, str, dict]]) -> list[bool]:

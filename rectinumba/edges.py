@@ -326,6 +326,19 @@ class Edge:
         """
         return self._template_model("get_var").get(var)
 
+    def set_var(self, var: str, value) -> None:
+        """Set the current value of a template edge's state or parameter.
+
+        Parameters
+        ----------
+        var : str
+            A variable of the edge template.
+        value : float or array_like
+            See :meth:`rectinumba.edge_model.EdgeDynamics.set_value` (the initial value that
+            ``reset`` returns to stays).
+        """
+        self._template_model("set_var").set_value(var, value, initial=False)
+
     def _template_model(self, what: str):
         if self.dynamics is None:
             raise NetworkError(

@@ -869,36 +869,43 @@ class Network(compat.RectiPyMethods):
             )
         return node
 
-    def get_var(self, node: str, var: str) -> np.ndarray:
+    def get_var(self, node: str | tuple, var: str) -> np.ndarray:
         """Value of a state, parameter or undriven input of a diff-eq node.
 
         Parameters
         ----------
-        node : str
-            Node label.
+        node : str or tuple
+            Node label, or the key ``(source, target)`` of a template edge.
         var : str
-            ``"var"``, ``"op/var"`` or ``"weights"`` (the coupling J).
+            ``"var"``, ``"op/var"`` or ``"weights"`` (the coupling J); of a template edge, a
+            variable of its template (:meth:`rectinumba.edges.Edge.get_var`).
 
         Returns
         -------
         numpy.ndarray or scipy.sparse matrix
-            A copy: (N,), or (B, N) after a batched run; J as stored.
+            A copy: (N,), or (B, N) after a batched run; J as stored; a template edge's state
+            (n_target, n_source).
         """
+        if isinstance(node, tuple):
+            return self.get_edge(*node).get_var(var)
         return self._diffeq(node).get(var)
 
     @exclusive
-    def set_var(self, node: str, var: str, value) -> None:
+    def set_var(self, node: str | tuple, var: str, value) -> None:
         """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node.
 
         Parameters
         ----------
-        node : str
-            Node label.
+        node : str or tuple
+            Node label, or the key ``(source, target)`` of a template edge.
         var : str
-            ``"var"``, ``"op/var"`` or ``"weights"``.
+            ``"var"``, ``"op/var"`` or ``"weights"``; of a template edge, a template variable.
         value : float or array_like
             A scalar, (N,), (B, N) or (B, 1) values; for ``"weights"`` an (N, N) matrix.
         """
+        if isinstance(node, tuple):
+            self.get_edge(*node).set_var(var, value)
+            return
         n = self._diffeq(node)
         fmt = n.coupling
         n.set(var, value)

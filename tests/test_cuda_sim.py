@@ -475,7 +475,8 @@ if SIM:
         from test_plastic_edges import _depression_net
 
         errs = []
-        for net in (_depression_net(np.ones((2, 3))), _on_cuda(_depression_net(np.ones((2, 3))), {})):
+        W = np.ones((2, 3))
+        for net in (_depression_net(W), _on_cuda(_depression_net(W), {})):
             net.get_edge("a", "b").dynamics.set_value("k", -1e308, initial=False)
             with pytest.raises(SimulationError) as err:
                 net.run(np.ones((20, 3)), verbose=False)

@@ -92,8 +92,10 @@ def test_stdp_between_spiking_populations_equals_numpy(stdp_case, sparse):
     final = edge.get_var("w")
     assert final.shape == ((2, 3, 5) if not sparse else (3, 5))
     np.testing.assert_array_equal(final[..., mask], obs[(key, "w")][..., -1, :])
-    assert edge.get_var("tau_minus") == 3.0
+    assert edge.get_var("tau_minus") == 3.0 == net.get_var(key, "tau_minus")
     assert edge.dynamics.n_syn == mask.sum()
+    net.set_var(key, "w", 7.0)  # the current value; reset returns to edge_vars
+    np.testing.assert_array_equal(net.get_var(key, "w")[..., mask], 7.0)
     net.reset()
     np.testing.assert_array_equal(edge.get_var("w")[mask], W0[mask])
 
