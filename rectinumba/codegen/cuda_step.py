@@ -345,6 +345,8 @@ class _Writer(StatementWriter):
     def edge_update(self, code: _Code, e: int) -> None:
         """The update of template edge e's connections, threads over the target's rows."""
         ep = self.plan.edge_plans[e]
+        if not ep.update_loop.body:  # no states, nothing recorded
+            return
         code(f"# ---- template edge {e}: update of its connections")
         self.ctx.barrier(code)  # the target's kept values were written by other threads
         with self.ctx.ploop(code, ep.k):

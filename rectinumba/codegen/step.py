@@ -270,6 +270,8 @@ class CPUWriter(StatementWriter):
         """
         ep = self.plan.edge_plans[e]
         edge, t = ep.edge_in, ep.k
+        if not ep.update_loop.body:  # no states, nothing recorded
+            return
         code(f"# ---- template edge {e}: {ep.label!r}, update of its connections")
         for dest in ep.update_loop.rec_means:
             code(f"racc_{dest} = 0.0")
