@@ -96,7 +96,7 @@ def _on_cuda(net: Network, opts: dict | None) -> Network:
         from rectinumba.backends.cuda import CUDABackend
 
         net._backend = CUDABackend("cuda", **opts)
-        net._runner.backend = net._backend  # the runner runs the kernels
+        assert net._runner.backend is net._backend  # the runner runs the CUDA kernels
         net.device = "cuda"
     return net
 
