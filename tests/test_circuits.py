@@ -96,6 +96,30 @@ def test_spread_is_pyrates_gamma_kernel_chain():
     np.testing.assert_allclose(obs["out"][:, 0], out, rtol=1e-10, atol=0)
 
 
+def test_spiking_populations_through_node_kwargs_equal_a_hand_built_network():
+    lif = load_template("model_templates.spiking_neurons.lif.lif")
+    circuit = CircuitTemplate("ei", {"e": lif, "i": lif}, [
+        ("e/lif_op/s", "e/lif_op/s_in", None, {"weight": 2.0}),
+        ("e/lif_op/s", "i/lif_op/s_in", None, {"weight": 4.0}),
+        ("i/lif_op/s", "e/lif_op/s_in", None, {"weight": -3.0}),
+    ])  # fmt: skip
+    spiking = {"spike_var": "spike", "spike_def": "v", "spike_threshold": 1.0,
+               "spike_reset": 0.0}  # fmt: skip
+    net = Network.from_circuit(circuit, dt=0.1, N=4, input_var="e/lif_op/I_ext",
+                               output_var="i/lif_op/s", node_kwargs={"e": spiking, "i": spiking})
+    hand = Network(0.1)
+    for label in ("e", "i"):
+        hand.add_diffeq_node(label, lif, N=4, output_var="lif_op/s",
+                             input_var="lif_op/I_ext" if label == "e" else None, **spiking)
+    hand.add_edge("e", "e", np.full((4, 4), 2.0 / 4), feedback=True, target_var="s_in")
+    hand.add_edge("e", "i", np.full((4, 4), 4.0 / 4), target_var="s_in")
+    hand.add_edge("i", "e", np.full((4, 4), -3.0 / 4), feedback=True, target_var="s_in")
+    x = 0.3 + np.random.default_rng(2).random((300, 4))
+    a, b = net.run(x, verbose=False)["out"], hand.run(x, verbose=False)["out"]
+    assert a.max() > 0.5  # the inhibitory population spiked
+    np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.nocompile
 def test_refused_circuits_name_the_reason():
     with pytest.raises(NetworkError, match=r"neither the edge's source nor its target"):
