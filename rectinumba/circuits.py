@@ -149,9 +149,9 @@ def _node_vars(node_vars, flat: FlatCircuit) -> dict[str, dict[str, Any]]:
 class _Builder:
     """Validates a flattened circuit against the network options, then builds it."""
 
-    def __init__(self, net, flat: FlatCircuit, N, input_var, output_var, node_vars,
-                 node_kwargs, prefix) -> None:  # fmt: skip
-        self.net, self.flat, self.prefix = net, flat, prefix
+    def __init__(self, flat: FlatCircuit, N, input_var, output_var, node_vars, node_kwargs,
+                 prefix) -> None:  # fmt: skip
+        self.flat, self.prefix = flat, prefix
         labels = list(flat.nodes)
         self.N = _per_node(N, labels, "N")
         self.kwargs = _per_node(node_kwargs or {}, labels, "node_kwargs") if node_kwargs else {}
@@ -263,7 +263,6 @@ class _Builder:
         if template is not None:
             opts["template"] = template
             if edge_inputs:
-                edge_inputs = {k: v for k, v in edge_inputs.items()}
                 opts["edge_inputs"] = edge_inputs
             if edge_vars:
                 opts["edge_vars"] = edge_vars
@@ -423,7 +422,7 @@ def build_circuit(net, circuit, *, N=1, input_var=None, output_var=None, node_va
     from .network import Network
 
     flat = flatten_circuit(load_circuit(circuit))
-    builder = _Builder(net, flat, N, input_var, output_var, node_vars, node_kwargs, prefix)
+    builder = _Builder(flat, N, input_var, output_var, node_vars, node_kwargs, prefix)
     clash = sorted({builder.label(p) for p in flat.nodes} & set(net.nodes))
     if clash:
         raise NetworkError(f"add_circuit: the network has nodes labelled {clash} already")
