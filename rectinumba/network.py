@@ -688,7 +688,7 @@ class Network(compat.RectiPyMethods):
         src, tgt = self._nodes[source], self._nodes[target]
         source_var, target_var = resolve_endpoints(src, tgt, source_var, target_var)
         key = self._new_edge_key(source, target, source_var, target_var)
-        n_s, n_t = src.n_out, tgt.n_in
+        n_s, n_t = src.n_out, tgt.n_out  # units (a target without input_var has n_in 0)
         if weights is None:
             weights = default_weights(n_t, n_s, train, opts.seed)
         elif not is_sparse(weights):
