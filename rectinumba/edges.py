@@ -112,9 +112,10 @@ def resolve_endpoints(src, tgt, source_var, target_var) -> tuple[str | None, str
     if target_var is None:
         if tgt.input_var is None:
             raise NetworkError(
-                f"{what}: the target node has no input_var; give target_var (an input variable "
-                "of the target)",
+                f"{what}: the target node has no input_var",
                 node=tgt.label,
+                hint="give the edge a target_var (an input variable of the target), or the "
+                "node an input_var (add_diffeq_node(..., input_var=...))",
             )
         return source_var, None
     name = tgt.resolve(target_var, "target_var")

@@ -1268,7 +1268,9 @@ class NetworkPlan:
         groups: dict[str | None, list[EdgeIn]] = {}
         for edge in self.edges_in[k]:
             groups.setdefault(edge.dest, []).append(edge)
-        with_x = k == spec.input_node and not self.reads_x[k]
+        node = spec.nodes[k]
+        takes_x = isinstance(node, FuncSpec) or node.input_var is not None
+        with_x = k == spec.input_node and not self.reads_x[k] and takes_x
         if with_x and None not in groups:
             groups = {None: [], **groups}
         return [(name, edges, with_x and name is None) for name, edges in groups.items()]
