@@ -16,8 +16,8 @@ runs:
   not the noise stream (a loop of ``reset(); run(x)`` gives new noise each time; set the seed to
   repeat a trajectory). A failed run leaves the stream where it was.
 
-Keys are derived with Philox itself: ``trial_key(s, b)`` is the first word of Philox4x64-10 at
-counter ``(b, 0, 0, 0x5EED)`` under the key ``(s mod 2**64, s // 2**64)``.
+Keys are derived with Philox itself: ``trial_key(s, b)`` is the first two words of Philox4x32-10
+at counter ``(b mod 2**32, b // 2**32, 0, 0x5EED)`` under the key ``(s mod 2**32, s // 2**32)``.
 """
 
 from __future__ import annotations
@@ -28,38 +28,38 @@ import numpy as np
 
 from .errors import NetworkError
 
-__all__ = ["NoiseStream", "trial_key", "philox4x64", "check_seed", "MAX_SEED"]
+__all__ = ["NoiseStream", "trial_key", "philox4x32", "check_seed", "MAX_SEED"]
 
-#: seeds are integers 0 <= seed <= MAX_SEED (128 bits: numpy.random.SeedSequence's entropy)
-MAX_SEED = 2**128 - 1
+#: seeds are integers 0 <= seed <= MAX_SEED (64 bits)
+MAX_SEED = 2**64 - 1
 
-_M64 = 2**64 - 1
-_M = (0xD2E7470EE14C6C93, 0xCA5A826395121157)
-_W = (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B)
+_M32 = 2**32 - 1
+_M = (0xD2511F53, 0xCD9E8D57)
+_W = (0x9E3779B9, 0xBB67AE85)
 
 
-def philox4x64(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
-    """Philox4x64-10 of one counter under one key, in Python integers (the host's reference).
+def philox4x32(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
+    """Philox4x32-10 of one counter under one key, in Python integers (the host's reference).
 
     Parameters
     ----------
     counter : sequence of int
-        Four 64-bit words.
+        Four 32-bit words.
     key : sequence of int
-        Two 64-bit words.
+        Two 32-bit words.
 
     Returns
     -------
     tuple of int
-        Four 64-bit words (``numpy.random.Philox`` gives the same for the same counter and key).
+        Four 32-bit words (Random123's ``philox4x32_10``, cuRAND's Philox4_32_10).
     """
-    c0, c1, c2, c3 = (int(v) & _M64 for v in counter)
-    k0, k1 = (int(v) & _M64 for v in key)
+    c0, c1, c2, c3 = (int(v) & _M32 for v in counter)
+    k0, k1 = (int(v) & _M32 for v in key)
     for r in range(10):
         if r:
-            k0, k1 = (k0 + _W[0]) & _M64, (k1 + _W[1]) & _M64
+            k0, k1 = (k0 + _W[0]) & _M32, (k1 + _W[1]) & _M32
         p0, p1 = _M[0] * c0, _M[1] * c2
-        c0, c1, c2, c3 = (p1 >> 64) ^ c1 ^ k0, p1 & _M64, (p0 >> 64) ^ c3 ^ k1, p0 & _M64
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & _M32, (p0 >> 32) ^ c3 ^ k1, p0 & _M32
     return c0, c1, c2, c3
 
 
@@ -78,7 +78,8 @@ def trial_key(seed: int, trial: int) -> int:
     int
         A 64-bit key.
     """
-    return philox4x64((trial, 0, 0, 0x5EED), (seed & _M64, seed >> 64))[0]
+    words = philox4x32((trial & _M32, trial >> 32, 0, 0x5EED), (seed & _M32, seed >> 32))
+    return (words[0] << 32) | words[1]
 
 
 def check_seed(seed, what: str = "seed") -> int | tuple[int, ...]:
@@ -101,7 +102,7 @@ def check_seed(seed, what: str = "seed") -> int | tuple[int, ...]:
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
         if not ok or not 0 <= int(value) <= MAX_SEED:
             raise NetworkError(
-                f"{what} must be an integer between 0 and 2**128 - 1 (or one such integer per "
+                f"{what} must be an integer between 0 and 2**64 - 1 (or one such integer per "
                 f"trial), got {value!r}"
             )
         return int(value)

@@ -15,7 +15,7 @@ from rectinumba.codegen.plan import build_plan
 from rectinumba.codegen.rng import rng_helpers
 from rectinumba.equations import compile_node
 from rectinumba.errors import EquationError, NetworkError, SimulationError
-from rectinumba.noise import philox4x64, trial_key
+from rectinumba.noise import philox4x32, trial_key
 from rectinumba.templates import NodeTemplate, OperatorTemplate
 
 DT, TAU, SIGMA, MU = 0.01, 0.1, 0.7, 0.3
@@ -94,30 +94,49 @@ def test_noise_needs_euler_maruyama(method):
 
 
 @pytest.mark.nocompile
-@pytest.mark.parametrize("seed", [-1, 2**128, 1.5, "1", True, [[1, 2]], []])
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, "1", True, [[1, 2]], []])
 def test_seeds_are_checked(seed):
     with pytest.raises(NetworkError, match="seed"):
         Network(DT, seed=seed)
 
 
-def test_the_generator_is_numpys_philox_and_the_normals_its_box_muller():
+# Random123's known answers for philox4x32_10 (kat_vectors): counter, key -> output
+KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((2**32 - 1,) * 4, (2**32 - 1,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+def test_the_generator_is_philox4x32_and_the_normals_its_box_muller():
     from rectinumba.codegen.cache import load_source
 
     helpers = "\n".join(rng_helpers("@njit(cache=True, error_model='numpy', fastmath=False)"))
     module = load_source("import math\n\nimport numpy as np\nfrom numba import njit\n\n\n"
                          + helpers + "\n", options="test-rng")  # fmt: skip
-    key, counter = 0x0123456789ABCDEF, (7, 3, 1, 0)
-    words = module._philox(np.uint64(key), np.uint64(0), *(np.uint64(c) for c in counter))
-    bg = np.random.Philox(key=[key, 0], counter=[6, 3, 1, 0])  # numpy increments first
-    assert [int(w) for w in words] == [int(v) for v in bg.random_raw(4)]
-    assert list(words) == list(philox4x64(counter, (key, 0)))
-    z = module._normals4(np.uint64(key), 7, 3, 1, 0)
-    w = [int(v) for v in words]
-    u1, u2 = ((w[0] >> 11) + 1) * 2.0**-53, (w[1] >> 11) * 2.0**-53
-    r = np.sqrt(-2 * np.log(u1))
-    np.testing.assert_allclose(z[:2], [r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)],
-                               rtol=1e-14)  # fmt: skip
-    assert trial_key(5, 1) != trial_key(5, 0) != trial_key(6, 0)
+    for counter, key, answer in KAT:
+        words = module._philox(*(np.uint64(v) for v in key + counter))
+        assert tuple(int(w) for w in words) == answer == philox4x32(counter, key)
+    # normals of (trial key, draw step, neuron, node, block): the polar method on pairs of 53-bit
+    # uniforms in (-1, 1), attempt after attempt until one falls inside the unit circle
+    key, k, q = 0x0123456789ABCDEF, 2, 1
+    retried = 0
+    for m, i in [(2**33 + 7, 3)] + [(s, 5) for s in range(40)]:
+        for attempt in range(50):
+            w = philox4x32((m & 0xFFFFFFFF, m >> 32, i, (k << 16) | (q << 8) | attempt),
+                           (key & 0xFFFFFFFF, key >> 32))  # fmt: skip
+            u = (((w[0] << 32) | w[1]) >> 11) * 2.0**-52 - 1.0
+            v = (((w[2] << 32) | w[3]) >> 11) * 2.0**-52 - 1.0
+            s = u * u + v * v
+            if 0.0 < s < 1.0:
+                break
+        retried += attempt > 0
+        f = np.sqrt(-2.0 * np.log(s) / s)
+        np.testing.assert_allclose(module._normals2(np.uint64(key), m, i, k, q), [u * f, v * f],
+                                   rtol=1e-14)  # fmt: skip
+    assert retried > 0  # the check covered rejected pairs
+    assert len({trial_key(5, 1), trial_key(5, 0), trial_key(6, 0)}) == 3
 
 
 # ---- the Ornstein-Uhlenbeck process --------------------------------------------------------------

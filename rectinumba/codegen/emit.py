@@ -24,7 +24,7 @@ from .plan import (
     Write,
 )
 from .printer import ScalarPrinter
-from .rng import draw_line
+from .rng import NORMALS_PER_CALL, draw_line
 from .source import SourceWriter
 
 __all__ = ["StatementWriter", "helpers", "ELEMENTWISE", "emit_activation"]
@@ -272,8 +272,8 @@ class StatementWriter:
             self.fail(code, node, stmt.state, local)
         elif isinstance(stmt, Draw):
             self.uses_rng = True
-            first = stmt.block * 4
-            names = [node.local_name(("noise", first + q)) for q in range(4)]
+            first = stmt.block * NORMALS_PER_CALL
+            names = [node.local_name(("noise", first + q)) for q in range(NORMALS_PER_CALL)]
             seeds, offset = self.plan.arg("seed", -1, "keys"), self.plan.arg("rng", -1, "offset")
             code(draw_line(node.k, stmt.block, names, seeds, offset))
         else:  # pragma: no cover - plan and writer are written together

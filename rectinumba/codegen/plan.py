@@ -358,7 +358,7 @@ class Draw(Stmt):
     Parameters
     ----------
     block : int
-        Normals ``4*block .. 4*block + 3`` (:data:`~rectinumba.codegen.rng.NORMALS_PER_CALL`).
+        Normals ``2*block``, ``2*block + 1`` (:data:`~rectinumba.codegen.rng.NORMALS_PER_CALL`).
     keys : tuple
         Keys ``("noise", j)`` of the normals this block provides.
     """
@@ -578,6 +578,11 @@ class NodePlan:
                 f"Euler-Maruyama, method='euler'; method={self.rule.name!r} has no SDE scheme here",
                 node=self.spec.label,
                 hint="build the network with Network(dt, method='euler')",
+            )
+        if len(self.noises) > 512:  # the generator's counter holds 256 blocks of two
+            raise EquationError(
+                f"the model has {len(self.noises)} white noises; at most 512 per node",
+                node=self.spec.label,
             )
         for state in self.states:
             drift, terms = split_noise(self.derivs[state], self.noises)
