@@ -6,7 +6,8 @@ an :class:`~rectinumba.codegen.spec.ArgSpec` (name, role, owner, detail). :class
 such a table into arrays: :data:`ROLES` maps each role to the method that supplies it. A run binds
 states, constants, scratch, carried feedback values, weights, thresholds, recordings, training
 hook arrays, history rings and delays (:mod:`rectinumba.history`) and noise keys
-(:mod:`rectinumba.noise`); BPTT (:class:`rectinumba.training.bptt_engine.BPTTBinding`) adds tapes and adjoint
+(:mod:`rectinumba.noise`); BPTT (:class:`rectinumba.training.bptt_engine.BPTTBinding`) adds
+tapes and adjoint
 arrays by implementing the remaining roles. Adding a role: a row in :data:`ROLES` and a method.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
-from .history import delay_steps, edge_ring_key, ring_key, working_ring
+from .history import edge_ring_key, past_steps, ring_key, working_ring
 from .nodes import DiffEqNode
 from .weights import csr_parts
 
@@ -215,11 +216,9 @@ class Binding:
                 self._csr[key] = edge.steps(self.dt)
             else:
                 node = self.nodes[owner]
-                state, scale, param = detail
-                values = np.float64(scale) if param is None else scale * node.values[param]
-                what = f"the delay of past({state}, {param or scale!r})"
-                steps = delay_steps(values, self.dt, what=what, node=node.label)
+                steps = past_steps(node, *detail, self.dt)
                 steps = np.broadcast_to(steps, (max(np.shape(steps)[:1] or (1,)), node.N))
+                what = f"the delay of past({detail[0]})"
                 self._csr[key] = rows(np.ascontiguousarray(steps), self.B, what, node.label)
         return self._csr[key]
 

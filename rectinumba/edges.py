@@ -193,7 +193,8 @@ class Edge:
         )
         if self.delay_kind is not None and train is not None:
             raise NetworkError(
-                f"edge {source!r} -> {target!r}: a delayed edge cannot be trained (train={train!r})",
+                f"edge {source!r} -> {target!r}: a delayed edge cannot be trained "
+                f"(train={train!r})",
                 hint="train an undelayed edge, or keep the delayed one static",
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)

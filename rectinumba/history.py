@@ -26,6 +26,7 @@ from .locking import exclusive
 __all__ = [
     "HistoryMethods",
     "delay_steps",
+    "past_steps",
     "ring_key",
     "edge_ring_key",
     "working_ring",
@@ -110,6 +111,32 @@ def delay_steps(delay, dt: float, *, what: str, node: str | None = None) -> np.n
             node=node,
         )
     return steps.astype(np.int64)
+
+
+def past_steps(node, state: str, scale: float, param: str | None, dt: float) -> np.ndarray:
+    """The steps of the delayed read ``past(state, scale * param)`` of a diff-eq node.
+
+    Parameters
+    ----------
+    node : DiffEqNode
+        The node (its parameter values: (1 or B, N)).
+    state : str
+        The delayed state.
+    scale : float
+        Scale of the delay.
+    param : str or None
+        The delay's parameter (None: the delay is the number ``scale``).
+    dt : float
+        The integration step.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 steps, shape () for a number, (1 or B, N) for a parameter.
+    """
+    values = np.float64(scale) if param is None else scale * node.values[param]
+    what = f"the delay of past({state}, {param or repr(scale)})"
+    return delay_steps(values, dt, what=what, node=node.label)
 
 
 def _rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
@@ -221,13 +248,17 @@ class HistoryMethods:
                 node=node,
                 variable=var,
             )
-        longest = max(int(self._delay_reads(n, d).max(initial=0)) for d in reads)
+        longest = max(int(past_steps(n, *d[1:], self.dt).max(initial=0)) for d in reads)
         return n, state, longest
 
-    def _delay_reads(self, n, read) -> np.ndarray:
-        _, state, scale, param = read
-        values = scale * n.values[param] if param is not None else np.float64(scale)
-        return delay_steps(values, self.dt, what=f"delay of past({state})", node=n.label)
+    def _kept(self, key: tuple, start: np.ndarray, longest: int) -> np.ndarray:
+        """A copy of the history kept under ``key``, or the constant ``start`` (1 or B, n)."""
+        ring = self._runner.carry.get(key)
+        if ring is None:
+            out = np.repeat(start[:, None, :], max(longest, 1), axis=1)
+        else:
+            out = _series(ring, self._runner.step)
+        return out[0].copy() if out.shape[0] == 1 else out.copy()
 
     def get_history(self, node: str, var: str) -> np.ndarray:
         """The history that ``past()`` reads of a state, oldest first.
@@ -248,14 +279,7 @@ class HistoryMethods:
             constant starting history).
         """
         n, state, longest = self._ring_target(node, var)
-        r = self._runner
-        ring = r.carry.get(ring_key(node, state))
-        if ring is None:
-            start = n.state[state]
-            out = np.repeat(start[:, None, :], max(longest, 1), axis=1)
-        else:
-            out = _series(ring, r.step)
-        return out[0].copy() if out.shape[0] == 1 else out.copy()
+        return self._kept(ring_key(node, state), n.state[state], longest)
 
     @exclusive
     def set_history(self, node: str, var: str, values) -> None:
@@ -290,13 +314,9 @@ class HistoryMethods:
             A copy, (H, n_source) or (B, H, n_source); zeros before the first run.
         """
         edge = self._delayed_edge(source, target)
-        r = self._runner
-        ring = r.carry.get(edge_ring_key(source, target))
-        if ring is None:
-            H = max(int(edge.steps(self.dt).max(initial=0)), 1)
-            return np.zeros((H, edge.shape[1]), self.dtype)
-        out = _series(ring, r.step)
-        return out[0].copy() if out.shape[0] == 1 else out.copy()
+        start = np.zeros((1, edge.shape[1]), self.dtype)
+        longest = int(edge.steps(self.dt).max(initial=0))
+        return self._kept(edge_ring_key(source, target), start, longest)
 
     @exclusive
     def set_edge_history(self, source: str, target: str, values) -> None:

@@ -439,8 +439,8 @@ if SIM:
         x = rng.standard_normal((B, T, N))
         rec = [("mg", "x"), ("li", "v")]
         a, b = build(None), build(opts)
-        _same_obs(a.run(x, verbose=False, record_vars=rec), b.run(x, verbose=False, record_vars=rec),
-                  rec)
+        oa = a.run(x, verbose=False, record_vars=rec)
+        _same_obs(oa, b.run(x, verbose=False, record_vars=rec), rec)
         _same_obs(a.run(x[:, :5], verbose=False, record_vars=rec),
                   b.run(x[:, :5], verbose=False, record_vars=rec), rec)  # histories carried
         _close(b.get_history("mg", "x"), a.get_history("mg", "x"))

@@ -30,7 +30,8 @@ Multi-stage update rules (Heun, RK4) are refused: :func:`render_bptt` raises a N
 the method. White noise is held fixed: the backward kernel draws the same normals as the forward
 one (the counter-based generator of :mod:`rectinumba.codegen.rng`, same keys and draw steps), so
 the gradients are those of the loss of that noise realisation (pathwise gradients; multiplicative
-noise contributes through ``d g / d y``). Delays (``past()``, delayed edges) are refused. Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
+noise contributes through ``d g / d y``). Delays (``past()``, delayed edges) are refused.
+Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
 trials run in parallel without races; the caller sums them.
 """
 

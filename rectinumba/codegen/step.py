@@ -386,7 +386,8 @@ class CPUWriter(StatementWriter):
         lines += helpers(decorator(False), self.used_helpers)
         if self.uses_rng:
             # no fast-math: every kernel that draws computes the same normals, bit for bit
-            lines += rng_helpers("@njit(cache=True, error_model='numpy', fastmath=False, nogil=True)")
+            plain = "@njit(cache=True, error_model='numpy', fastmath=False, nogil=True)"
+            lines += rng_helpers(plain)
         return lines
 
 

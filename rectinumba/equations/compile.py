@@ -147,7 +147,10 @@ class _Compiler:
         for op in self.ops:
             self._make_symbols(op)
         self.state_names = {
-            f"{op.name}/{n}" for op in self.ops for n, eq in op.equations.items() if eq.kind == "ode"
+            f"{op.name}/{n}"
+            for op in self.ops
+            for n, eq in op.equations.items()
+            if eq.kind == "ode"
         }
         self.param_names = {
             f"{op.name}/{n}"
