@@ -182,8 +182,10 @@ def test_a_failed_run_leaves_state_and_history_and_longer_delays_keep_the_past(d
     np.testing.assert_array_equal(net.get_history("dde", "x"), before_hist)
     np.testing.assert_array_equal(net.get_var("dde", "x"), before_state)
     # a longer delay (a value: no new kernel) lengthens the history; older steps repeat
+    kernels = dict(net._runner._compiled)
     net.set_var("dde", "d", 2 * d)
-    net.run(np.zeros((2, 1, N)), verbose=False)
+    record(net, np.zeros((2, 1, N)))
+    assert all(net._runner._compiled[k][3] is kernel[3] for k, kernel in kernels.items())
     hist = net.get_history("dde", "x")
     assert hist.shape == (2, 41, N)
     np.testing.assert_array_equal(hist[:, -22:-1], before_hist)  # the 21 values kept before
@@ -200,7 +202,7 @@ def test_history_arguments_are_checked(dde):
     with pytest.raises(NetworkError, match="delay of past.* must be finite and non-negative"):
         net.set_var("dde", "d", -1.0)
         try:
-            net.run(np.zeros((2, 1, N)), verbose=False)
+            record(net, np.zeros((2, 1, N)))
         finally:
             net.set_var("dde", "d", d)
 
