@@ -119,10 +119,10 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         noise = NoiseStream(seed)
         self.dtype = dtype
         self.device = device
-        self._backend = self._make_backend(device)
         self._nodes: dict[str, DiffEqNode | FuncNode] = {}
         self._edges: dict[tuple[str, str], Edge] = {}
-        self._runner = Runner(self._nodes, self._edges, self._backend, dt, dtype, method, noise)
+        backend = self._make_backend(device)
+        self._runner = Runner(self._nodes, self._edges, backend, dt, dtype, method, noise)
         self._call_lock = new_lock()  # one call at a time (rectinumba.locking)
         self._busy_with: str | None = None
 
@@ -179,6 +179,16 @@ class Network(compat.RectiPyMethods, HistoryMethods):
     def method(self, value: str) -> None:
         self._runner.method = choice(value, "method", METHODS)
         self._changed()  # the rule is part of the generated kernels
+
+    @property
+    def _backend(self):
+        """The backend (held by the runner, which runs its kernels: one place, never two)."""
+        return self._runner.backend
+
+    @_backend.setter
+    def _backend(self, backend) -> None:
+        self._runner.backend = backend
+        self._runner.changed()
 
     @staticmethod
     def _make_backend(device: str):
