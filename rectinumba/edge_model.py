@@ -342,6 +342,13 @@ def attach_dynamics(edge, template, edge_inputs, edge_vars, source, target) -> N
             f"edge {edge.label}: a template edge cannot be trained (train={edge.train!r})",
             hint="its connections follow the template's equations",
         )
+    if edge.delay_kind is not None:
+        raise NetworkError(
+            f"edge {edge.label}: a template edge takes no delay (its equations run on the "
+            "source values of the step)",
+            hint="model a distributed delay in the template (e.g. a chain of linear ODEs, as "
+            "PyRates' spread), or delay a plain edge",
+        )
     rows, cols = edge.connections()
     dyn = EdgeDynamics(
         model,

@@ -149,7 +149,6 @@ def test_refused_circuits_name_the_reason():
     assert Network.from_yaml(f"{QIF}.qif", input_var="p/qif_op/I_ext").nodes == ["p"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs add_edge(delay=) from branch delaynoise")
 def test_acceptance_ei_qif_circuit_with_delayed_edge():
     # the built-in E-I circuit: i inhibits e after 2 time units (2000 steps at dt = 1e-3)
     net = Network.from_circuit(f"{QIF}.qif_ei", dt=1e-3, input_var="e/qif_op/I_ext",

@@ -143,3 +143,29 @@ def test_chosen_input_and_output_nodes():
         net.input_node = "z"
     net.pop_node("b")  # a chosen node that goes away is forgotten
     assert net.input_node == "a"
+
+
+def test_delayed_edges_between_any_variables_keep_their_own_histories():
+    # two delayed edges between the same nodes (keys (a, b) and (a, b, 1)): each has its ring
+    net = Network(DT)
+    net.add_diffeq_node("a", TANH, N=2, input_var="li_op/I_ext", output_var="tanh_op/r")
+    net.add_diffeq_node("b", TANH, N=2, input_var="li_op/I_ext", output_var="tanh_op/r")
+    W1, W2 = np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[0.3, 0.0], [-1.0, 2.0]])
+    net.add_edge("a", "b", W1, delay_steps=3)
+    net.add_edge("a", "b", W2, delay=0.5, source_var="li_op/v", target_var="r_in")  # 5 steps
+    x = np.random.default_rng(6).standard_normal((60, 2))
+    obs = net.run(x[:40], verbose=False)
+    obs2 = net.run(x[40:], verbose=False)  # the histories carry over
+    va, vb, ras, vas, out = np.zeros(2), np.zeros(2), [], [], []
+    for t in range(len(x)):
+        ras.append(np.tanh(va)), vas.append(va.copy())
+        out.append(np.tanh(vb))
+        I_b = W1 @ ras[t - 3] if t >= 3 else np.zeros(2)
+        r_b = W2 @ vas[t - 5] if t >= 5 else np.zeros(2)
+        va, vb = va + DT * (-va / 10 + x[t]), vb + DT * (-vb / 10 + r_b + I_b)
+    got = np.concatenate([obs["out"], obs2["out"]])
+    np.testing.assert_allclose(got, out, rtol=1e-12, atol=1e-14)
+    with pytest.raises(NetworkError, match=r"a template edge takes no delay"):
+        net.add_edge("b", "a", np.ones((2, 2)), delay_steps=2, feedback=True, target_var="r_in",
+                     template="model_templates.neural_mass_models.synaptic_plasticity."
+                     "depression_edge")  # fmt: skip

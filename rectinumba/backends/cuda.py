@@ -31,7 +31,7 @@ _INSTALL = (
 )
 _NO_FAILURE = np.iinfo(np.int64).max
 #: roles of the kernel arguments that the kernel may write and the host reads back
-_WRITTEN = ("state", "carry", "rec", "train", "estate", "erec")
+_WRITTEN = ("state", "carry", "rec", "train", "ring", "estate", "erec")
 
 
 def cuda_status() -> tuple[bool, str]:

@@ -27,7 +27,11 @@ Spikes: the spike input holds ``spk / dt`` with ``spk = [v >= threshold]``; its 
 spiked, ``v_{t+1}`` is the reset value, so ``v_{t+1}`` passes no gradient back.
 
 Multi-stage update rules (Heun, RK4) are refused: :func:`render_bptt` raises a NetworkError naming
-the method. Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
+the method. White noise is held fixed: the backward kernel draws the same normals as the forward
+one (the counter-based generator of :mod:`rectinumba.codegen.rng`, same keys and draw steps), so
+the gradients are those of the loss of that noise realisation (pathwise gradients; multiplicative
+noise contributes through ``d g / d y``). Delays (``past()``, delayed edges) are refused.
+Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
 trials run in parallel without races; the caller sums them.
 """
 
@@ -232,8 +236,8 @@ class _Adjoint:
     def targets(self, node: NodePlan, key: tuple, loop: Loop, update: bool = False) -> list[str]:
         """Where d loss / d value(key) accumulates (empty: nothing upstream needs it)."""
         plan, k, kind = self.plan, node.k, key[0]
-        if kind in ("t", "dt", "x"):
-            return []
+        if kind in ("t", "dt", "x", "noise"):
+            return []  # noise is held fixed: the same draws as the forward pass
         if kind == "state":
             j = node.states.index(key[1])
             return [f"nl{j}"] if update else [f"{plan.arg('lam', k, key[1])}[b, i]"]
@@ -558,8 +562,16 @@ _ELEMENTWISE_GRAD = {
 
 
 def check_method(spec: NetworkSpec) -> None:
-    """Refuse what the adjoint cannot differentiate: multi-stage rules, edges between other
-    variables than a node's output and input, template (plastic) edges."""
+    """Refuse what the adjoint cannot differentiate: multi-stage rules, delays, edges between
+    other variables than a node's output and input, template (plastic) edges."""
+    for node in spec.nodes:
+        if getattr(node, "kind", "") == "diffeq" and node.model.delays:
+            raise NetworkError(
+                "fit_bptt and bptt_gradients do not differentiate through delays: the model of "
+                f"node {node.label!r} reads past values (past() / x(t - d))",
+                node=node.label,
+                hint="train a model without delays, or fit a readout (fit_ridge, fit_rls)",
+            )
     for edge in spec.edges:
         what = f"edge {spec.nodes[edge.source].label!r} -> {spec.nodes[edge.target].label!r}"
         if edge.model is not None:
@@ -574,6 +586,14 @@ def check_method(spec: NetworkSpec) -> None:
                 f"input_var; {what} reads {edge.source_var or 'the output'} and drives "
                 f"{edge.target_var or 'input_var'}",
                 hint="train a network whose edges connect outputs to input_vars",
+            )
+        if edge.delay is not None:
+            label = spec.nodes[edge.target].label
+            raise NetworkError(
+                "fit_bptt and bptt_gradients do not differentiate through delayed edges (edge "
+                f"{spec.nodes[edge.source].label!r} -> {label!r})",
+                node=label,
+                hint="train a network without edge delays, or fit a readout (fit_ridge, fit_rls)",
             )
     rule = get_rule(spec.method)
     if not rule.differentiable:

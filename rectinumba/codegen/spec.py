@@ -129,7 +129,9 @@ class EdgeSpec:
     ``source_var``: the source's variable the edge reads (None: its output); ``target_var``: the
     target's input variable it drives (None: the target's ``input_var``). ``model`` (an
     :class:`EdgeModelSpec`) makes the edge a template edge: per connection, the edge model's
-    equations turn the source value into what the weight multiplies.
+    equations turn the source value into what the weight multiplies. ``delay``: None, ``"row"``
+    (one delay per target unit, a scalar included) or ``"full"`` (one delay per connection); the
+    delays in steps are a kernel argument.
     """
 
     source: int
@@ -139,6 +141,7 @@ class EdgeSpec:
     source_var: str | None = None
     target_var: str | None = None
     model: object = None  # EdgeModelSpec
+    delay: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,9 @@ class ArgSpec:
         Identifier in the generated source.
     role : str
         "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
-        values) | "J" | "W" | "scalar" | "rec" | "train", and for BPTT "tape" | "lam" |
-        "gcarry" | "grad" | "adj".
+        values) | "J" | "W" | "scalar" | "rec" | "train" | "ring" (history buffers, kept between
+        calls) | "delay" / "edelay" (delays in steps) | "seed" (per-trial noise keys) | "rng"
+        (noise draw-step offset), and for BPTT "tape" | "lam" | "gcarry" | "grad" | "adj".
     owner : int
         Node index (edge index for role "W" and edge gradients).
     detail : object

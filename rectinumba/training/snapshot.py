@@ -8,9 +8,9 @@ from typing import Any
 __all__ = ["restore_state", "snapshot_state"]
 
 
-def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
-    """Copies of every diff-eq node's and template edge's states, the carried feedback values and
-    the step counter.
+def snapshot_state(runner: Any) -> tuple:
+    """Copies of every diff-eq node's and template edge's states, the carried values (feedback
+    values, histories), the step counter and the noise stream.
 
     Parameters
     ----------
@@ -32,10 +32,11 @@ def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
     for key, edge in runner.edges.items():  # template edges' states, keyed ("edge", key)
         if edge.dynamics is not None:
             states[("edge", key)] = {k: v.copy() for k, v in edge.dynamics.state.items()}
-    return states, {k: v.copy() for k, v in runner.carry.items()}, runner.step
+    carry = {k: v.copy() for k, v in runner.carry.items()}
+    return states, carry, runner.step, runner.noise.copy()
 
 
-def restore_state(runner: Any, snapshot: tuple[dict, dict, int]) -> None:
+def restore_state(runner: Any, snapshot: tuple) -> None:
     """Put the network back into a state taken by :func:`snapshot_state` (copies again, so the
     snapshot can be restored any number of times).
 
@@ -46,9 +47,10 @@ def restore_state(runner: Any, snapshot: tuple[dict, dict, int]) -> None:
     snapshot : tuple
         From :func:`snapshot_state`.
     """
-    states, carry, step = snapshot
+    states, carry, step, noise = snapshot
     for label, state in states.items():
         owner = runner.edges[label[1]].dynamics if isinstance(label, tuple) else runner.nodes[label]
         owner.state = {k: v.copy() for k, v in state.items()}
     runner.carry = {k: v.copy() for k, v in carry.items()}
     runner.step = step
+    runner.noise = noise.copy()
