@@ -504,9 +504,10 @@ class NodePlan:
     """The loops of one diff-eq node per step, and where each of its values lives.
 
     Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge
-    input), ``("state", name, stage)``, ``("const", name)``, ``("past", j)`` (delayed read j of
-    ``model.delays``), ``("noise", j)`` (this step's normal of noise j), ``("spk", s)`` (spike
-    flag; s = 0, or -1 in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
+    input of ``input_var``), ``("in", name)`` (of another edge-driven input), ``("state", name,
+    stage)``, ``("const", name)``, ``("past", j)`` (delayed read j of ``model.delays``),
+    ``("noise", j)`` (this step's normal of noise j), ``("spk", s)`` (spike flag; s = 0, or -1
+    in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
     ``("alg", name, stage)``, ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side
     at a stage), ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an
     input the network drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
