@@ -491,6 +491,15 @@ class NodePlan:
         self.levels, self.L = dependency_levels(spec)
         self.rule = get_rule(plan.spec.method)
         self.S = self.rule.stages
+        #: names of the model's complex-valued variables
+        self.complex = frozenset(model.complex_vars)
+        complex_states = [x for x in self.states if x in self.complex]
+        if complex_states and plan.spec.method == "exp_euler":
+            raise NetworkError(
+                f"method='exp_euler' is not available for complex states ({complex_states[0]!r})",
+                node=spec.label,
+                hint="use method='euler', 'heun' or 'rk4' for models with complex states",
+            )
         row_par = plan.spec.row_parallel and not plan.spec.parallel and spec.coupling == "dense"
         #: CPU only: dense J rows in parallel threads before the loop (one trial at a time)
         self.row_parallel = row_par and not target.coupling_outside and not target.tape
@@ -767,14 +776,13 @@ class NodePlan:
 
     def _expanded(self, expr):
         """``expr`` with element-wise algebraic definitions substituted (recursively)."""
-        import sympy
-
         for _ in range(len(self.alg) + 1):
             names = [n for n in free_names(expr) if n in self.alg and not self.alg[n].reduce]
             if not names:
                 return expr
+            # by name: a complex definition's symbol is not Symbol(name, real=True)
             expr = expr.xreplace(
-                {sympy.Symbol(n, real=True): self.alg[n].expr for n in names}
+                {x: self.alg[x.name].expr for x in expr.free_symbols if x.name in names}
             )
         return expr  # pragma: no cover - definitions are acyclic
 
@@ -911,6 +919,50 @@ class NodePlan:
     def _in_role(self) -> str:
         return "carry" if self.k in self.plan.carry_in else "scratch"
 
+    def value_name(self, key: tuple) -> str | None:
+        """The model variable whose value ``key`` is (None for time, spikes, the network input).
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        str or None
+            The qualified name.
+        """
+        kind, spec = key[0], self.spec
+        if kind in ("state", "const", "alg", "red", "driven"):
+            return key[1]
+        if kind in ("k",):
+            return key[2]
+        if kind == "new":
+            return key[1]
+        if kind == "tgt":
+            return spec.target_var
+        if kind == "src":
+            return spec.source_var
+        if kind == "in":
+            return spec.input_var
+        return None
+
+    def is_complex(self, key: tuple) -> bool:
+        """Whether value ``key`` is complex.
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        bool
+            True for a complex value.
+        """
+        name = self.value_name(key)
+        return name is not None and name in self.complex
+
     def local_name(self, key: tuple) -> str:
         """Name of the per-neuron local holding value ``key``.
 
@@ -1032,7 +1084,10 @@ class NetworkPlan:
         for e, edge in enumerate(spec.edges):
             self.incoming[edge.target].append((e, edge))
         self.reads_x = {
-            k: k == spec.input_node and not self.incoming[k] and k not in self.carry_in
+            k: k == spec.input_node
+            and not self.incoming[k]
+            and k not in self.carry_in
+            and (isinstance(spec.nodes[k], FuncSpec) or spec.nodes[k].input_var is not None)
             for k in range(n)
         }
         self.nodes: dict[int, NodePlan] = {}
