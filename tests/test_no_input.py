@@ -155,3 +155,19 @@ def test_inputs_and_steps_are_checked_before_anything_runs(sl_net):
     other.add_diffeq_node("li", LI, input_var="I_ext", output_var="v", N=2)
     with pytest.raises(NetworkError, match=r"the network takes inputs: give inputs of shape"):
         other.run(steps=10, verbose=False)
+
+
+def test_training_takes_empty_inputs(sl_net):
+    """fit_ridge on an autonomous network: inputs of shape (T, 0) give T; the readout equals
+    the ridge solution on the recorded outputs."""
+    net = sl_net
+    net.reset()
+    T = 800
+    target = np.sin(2.0 * np.arange(T) * DT + 0.3)[:, None]
+    fit = net.fit_ridge(np.zeros((T, 0)), target, sampling_steps=1, alpha=1e-3, verbose=False,
+                        add_readout_node=False, record_output=True)  # fmt: skip
+    X = sl_euler([0.1, 1.0, 2.0], [0.0, 0.5, -0.3], np.array([1.0, 2.0, 3.0]),
+                 np.array([1.0, 0.25, 4.0]), DT, T)[0]  # fmt: skip
+    np.testing.assert_allclose(fit["out"], X, rtol=1e-12, atol=1e-13)
+    w = np.linalg.solve(X.T @ X + 1e-3 * np.eye(3), X.T @ target)
+    np.testing.assert_allclose(fit["w_out"], w, rtol=1e-8)
