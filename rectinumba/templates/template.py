@@ -312,7 +312,9 @@ def _require_term(equations: Sequence[str], term: str, edit: str, **context) -> 
         raise TemplateError(
             f"{edit}: the term {short(term)} occurs in no equation (as a whole term)",
             hint="terms match character by character, spaces included; the equations are: "
-            + "; ".join(repr(eq) for eq in equations),
+            + "; ".join(repr(eq) for eq in equations)
+            + " (PyRates ignored an edit that matches nothing: if this one is a leftover, "
+            "delete it)",
             **context,
         )
 
@@ -392,8 +394,12 @@ def edit_equations(
         )
     unknown = sorted(str(k) for k in edits if k not in EQUATION_EDITS)
     if unknown:
+        misplaced = "variables" in unknown
         raise TemplateError(
             f"unknown equation edit(s) {unknown}; expected some of {list(EQUATION_EDITS)}",
+            hint="'variables:' belongs beside 'equations:' in the template, not inside it"
+            if misplaced
+            else None,
             **context,
         )
     result = list(equations)
