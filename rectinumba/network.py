@@ -111,10 +111,10 @@ class Network(compat.RectiPyMethods):
         method = choice(method, "method", METHODS)
         self.dtype = dtype
         self.device = device
-        self._backend = self._make_backend(device)
         self._nodes: dict[str, DiffEqNode | FuncNode] = {}
         self._edges: dict[tuple[str, str], Edge] = {}
-        self._runner = Runner(self._nodes, self._edges, self._backend, dt, dtype, method)
+        backend = self._make_backend(device)
+        self._runner = Runner(self._nodes, self._edges, backend, dt, dtype, method)
         self._call_lock = new_lock()  # one call at a time (rectinumba.locking)
         self._busy_with: str | None = None
 
@@ -156,6 +156,16 @@ class Network(compat.RectiPyMethods):
     def method(self, value: str) -> None:
         self._runner.method = choice(value, "method", METHODS)
         self._changed()  # the rule is part of the generated kernels
+
+    @property
+    def _backend(self):
+        """The backend (held by the runner, which runs its kernels: one place, never two)."""
+        return self._runner.backend
+
+    @_backend.setter
+    def _backend(self, backend) -> None:
+        self._runner.backend = backend
+        self._runner.changed()
 
     @staticmethod
     def _make_backend(device: str):

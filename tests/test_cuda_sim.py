@@ -96,6 +96,7 @@ def _on_cuda(net: Network, opts: dict | None) -> Network:
         from rectinumba.backends.cuda import CUDABackend
 
         net._backend = CUDABackend("cuda", **opts)
+        assert net._runner.backend is net._backend  # the runner runs the CUDA kernels
         net.device = "cuda"
     return net
 
