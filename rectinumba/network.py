@@ -19,7 +19,7 @@ from .edges import Edge, default_weights, orient_weights
 from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundError
 from .locking import exclusive, new_lock
 from .names import check_name
-from .nodes import DiffEqNode, FuncNode
+from .nodes import DiffEqNode, FuncNode, check_edge_values
 from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
@@ -478,21 +478,7 @@ class Network(compat.RectiPyMethods):
                 hint="a node receives edges through its input_var (add_diffeq_node(..., "
                 "input_var=...)); a node without one takes no input",
             )
-        if isinstance(src, DiffEqNode) and src.output_is_complex:
-            if not (isinstance(tgt, DiffEqNode) and tgt.input_is_complex):
-                into = (
-                    f"the real input {tgt.input_var!r}"
-                    if isinstance(tgt, DiffEqNode)
-                    else "a function node (function nodes compute in real numbers)"
-                )
-                raise NetworkError(
-                    f"edge {source!r} -> {target!r} would carry the complex output "
-                    f"{src.output_var!r} into {into}",
-                    node=target,
-                    hint="give the source a real output_var (e.g. a variable defined as "
-                    "real(z), abs(z) or angle(z)), or a complex input_var to the target "
-                    "(input(complex))",
-                )
+        check_edge_values(src, tgt)
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
             weights = default_weights(n_t, n_s, train, opts.seed)

@@ -16,7 +16,7 @@ from .errors import NetworkError
 from .validate import MAX_UNITS, complex_dtype, integer, value_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
+__all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array", "check_edge_values"]
 
 
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
@@ -594,3 +594,34 @@ class FuncNode:
 
     def __repr__(self) -> str:
         return f"FuncNode({self.label!r}, n={self.n}, {self.activation})"
+
+
+def check_edge_values(source: DiffEqNode | FuncNode, target: DiffEqNode | FuncNode) -> None:
+    """Refuse an edge that would carry complex values into a real input.
+
+    Weights are real; a complex output may feed a complex input variable only (function nodes
+    compute in real numbers). Real outputs may feed any input.
+
+    Parameters
+    ----------
+    source : DiffEqNode or FuncNode
+        The source node.
+    target : DiffEqNode or FuncNode
+        The target node.
+    """
+    if not (isinstance(source, DiffEqNode) and source.output_is_complex):
+        return
+    if isinstance(target, DiffEqNode) and target.input_is_complex:
+        return
+    into = (
+        f"the real input {target.input_var!r}"
+        if isinstance(target, DiffEqNode)
+        else "a function node (function nodes compute in real numbers)"
+    )
+    raise NetworkError(
+        f"edge {source.label!r} -> {target.label!r} would carry the complex output "
+        f"{source.output_var!r} into {into}",
+        node=target.label,
+        hint="give the source a real output_var (e.g. a variable defined as real(z), abs(z) or "
+        "angle(z)), or a complex input_var to the target (input(complex))",
+    )

@@ -356,7 +356,13 @@ class Runner:
             )
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             if x.size or np.iscomplexobj(x) or x.dtype == object:
-                raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
+                raise NetworkError(
+                    f"inputs must be real numbers, got dtype {x.dtype}",
+                    hint="the network input is real (a complex input variable takes it with a "
+                    "zero imaginary part); set complex values with node_vars or set_var"
+                    if np.iscomplexobj(x)
+                    else None,
+                )
             x = x.astype(self.dtype)  # an empty (T, 0) array of any number type
         if x.shape[0] == 0:
             # refused here, before anything runs: an empty batch would replace every state by

@@ -292,6 +292,9 @@ def test_complex_values_never_reach_real_inputs_or_training(coupled):
         Network(1e-2).add_diffeq_node("A", ta, input_var="u", output_var="z", N=2,
                                       node_vars={"Delta": 1j})
     J, W, z0, coupled_net = coupled
+    with pytest.raises(NetworkError, match=r"inputs must be real numbers, got dtype complex128"
+                       r"[\s\S]*the network input is real"):  # fmt: skip
+        coupled_net.run(np.ones((3, 3)) * 1j, verbose=False)
     x, y = np.zeros((5, 3)), np.zeros((5, 2))
     with pytest.raises(NetworkError, match=r"fit_bptt: node 'A' has complex-valued variables"
                        r"[\s\S]*Wirtinger"):  # fmt: skip
