@@ -296,9 +296,17 @@ def test_complex_values_never_reach_real_inputs_or_training(coupled):
                        r"[\s\S]*the network input is real"):  # fmt: skip
         coupled_net.run(np.ones((3, 3)) * 1j, verbose=False)
     x, y = np.zeros((5, 3)), np.zeros((5, 2))
-    with pytest.raises(NetworkError, match=r"fit_bptt: node 'A' has complex-valued variables"
-                       r"[\s\S]*Wirtinger"):  # fmt: skip
+    with pytest.raises(NetworkError, match=r"fit_bptt: node 'A' computes with complex values "
+                       r"\(its variable 'za_op/z' is complex\)[\s\S]*Wirtinger"):  # fmt: skip
         coupled_net.fit_bptt(x, y, verbose=False)
+    # complex intermediate values in a real model (a provably real definition) too
+    phase = OperatorTemplate("p_op", ["v' = -v + r", "r = exp(I*v) + exp(-I*v)"],
+                             {"v": "output(0.1)", "r": "variable"})  # fmt: skip
+    assert compile_node(phase).complex_vars == ()
+    real_net = Network(1e-2)
+    real_net.add_diffeq_node("P", phase, output_var="v", N=2)
+    with pytest.raises(NetworkError, match=r"bptt_gradients: node 'P' computes with complex val"):
+        real_net.bptt_gradients(np.zeros((4, 0)), np.zeros((4, 2)))
     only_a = Network(1e-2)
     only_a.add_diffeq_node("A", ta, input_var="u", output_var="z", N=2)
     with pytest.raises(NetworkError, match=r"fit_ridge: the network output 'za_op/z' of node "

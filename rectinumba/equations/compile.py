@@ -424,8 +424,13 @@ class _Compiler:
 
 
 def _provably_real(expr: Any) -> bool:
-    """Whether sympy proves that ``expr``'s imaginary part is 0 (``z + conj(z)``)."""
+    """Whether sympy proves that ``expr``'s imaginary part is 0 (``z + conj(z)``).
+
+    Numbers are taken as exact rationals for the proof (the parser folds ``-I`` into
+    ``-1.0*I``, and ``sin(v) - sin(1.0*v)`` would not cancel); only the proof sees them.
+    """
     try:
-        return bool(sympy.simplify(sympy.im(expr)) == 0)
+        imaginary = sympy.nsimplify(sympy.im(expr), rational=True)
+        return bool(sympy.simplify(imaginary) == 0)
     except Exception:  # sympy may fail on unusual expressions: then it is not proven
         return False

@@ -36,13 +36,26 @@ def refuse_complex(runner, what: str, whole_network: bool = False) -> None:
     if not whole_network:
         return
     for node in runner.nodes.values():
-        if isinstance(node, DiffEqNode) and node.model.complex_vars:
+        if isinstance(node, DiffEqNode) and _computes_complex(node.model):
+            model = node.model
+            found = [n for n in model.variable_names if model.is_complex(n)]  # states first
             raise NetworkError(
-                f"{what}: node {node.label!r} has complex-valued variables "
-                f"({node.model.complex_vars[0]!r}); gradients through complex states would need "
-                "Wirtinger (complex) adjoints, which rectinumba does not implement",
+                f"{what}: node {node.label!r} computes with complex values"
+                + (f" (its variable {found[0]!r} is complex)" if found else "")
+                + "; gradients through complex values would need Wirtinger (complex) adjoints, "
+                "which rectinumba does not implement",
                 hint="simulate complex models with run(); train real models with fit_bptt",
             )
+
+
+def _computes_complex(model) -> bool:
+    """Whether a model has complex variables or complex intermediate values (``exp(I*v)``)."""
+    if model.complex_vars:
+        return True
+    import sympy
+
+    exprs = [d.expr for d in model.algebraic] + [e for _, e in model.derivatives]
+    return any(e.has(sympy.I) for e in exprs)
 
 
 def is_epoch_list(inputs) -> bool:
