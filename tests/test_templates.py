@@ -287,6 +287,15 @@ BUILTIN_OPERATORS = {
         {**{k: v for k, v in KMO_VARS.items() if k != "s_in"}, "K": (P, 4.0), "R": (V, 0.0),
          "psi": (V, 0.0)},
     ),
+    "rate_neurons.mackey_glass.mackey_glass_op": (
+        ["x' = beta*x(t-tau)/(1 + x(t-tau)^n) - gamma*x + I_ext"],
+        {"x": (O, 1.2), "beta": (P, 0.2), "gamma": (P, 0.1), "n": (P, 10.0), "tau": (P, 17.0),
+         "I_ext": (I, 0.0)},
+    ),
+    "rate_neurons.ornstein_uhlenbeck.ou_op": (
+        ["x' = (mu - x)/tau + sigma*sqrt(2/tau)*xi + I_ext"],
+        {"x": (O, 0.0), "mu": (P, 0.0), "tau": (P, 10.0), "sigma": (P, 1.0), "I_ext": (I, 0.0)},
+    ),
 }
 
 BUILTIN_NODES = {
@@ -309,6 +318,8 @@ BUILTIN_NODES = {
     "oscillators.stuartlandau.sl_pop": ["sl_op"],
     "oscillators.kuramoto.kmo_pop": ["kmo_op"],
     "oscillators.kuramoto.kmo_mf_pop": ["kmo_mf_op"],
+    "rate_neurons.mackey_glass.mackey_glass": ["mackey_glass_op"],
+    "rate_neurons.ornstein_uhlenbeck.ou": ["ou_op"],
 }
 
 #: variables of the built-in library that hold complex values
@@ -349,6 +360,8 @@ def test_builtin_library_lists_exactly_the_table():
         "oscillators/kuramoto",
         "oscillators/stuartlandau",
         "rate_neurons/leaky_integrator",
+        "rate_neurons/mackey_glass",
+        "rate_neurons/ornstein_uhlenbeck",
         "spiking_neurons/adex",
         "spiking_neurons/ik",
         "spiking_neurons/izhikevich",

@@ -31,7 +31,7 @@ _INSTALL = (
 )
 _NO_FAILURE = np.iinfo(np.int64).max
 #: roles of the kernel arguments that the kernel may write and the host reads back
-_WRITTEN = ("state", "carry", "rec", "train")
+_WRITTEN = ("state", "carry", "rec", "train", "ring")
 
 
 def cuda_status() -> tuple[bool, str]:

@@ -104,12 +104,17 @@ class FuncSpec:
 
 @dataclass(frozen=True)
 class EdgeSpec:
-    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes)."""
+    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes).
+
+    ``delay``: None, ``"row"`` (one delay per target unit, a scalar included) or ``"full"``
+    (one delay per connection); the delays in steps are a kernel argument.
+    """
 
     source: int
     target: int
     fmt: str = "dense"  # "dense" | "csr"
     feedback: bool = False
+    delay: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,9 @@ class ArgSpec:
         Identifier in the generated source.
     role : str
         "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
-        values) | "J" | "W" | "scalar" | "rec" | "train", and for BPTT "tape" | "lam" |
-        "gcarry" | "grad" | "adj".
+        values) | "J" | "W" | "scalar" | "rec" | "train" | "ring" (history buffers, kept between
+        calls) | "delay" / "edelay" (delays in steps) | "seed" (per-trial noise keys) | "rng"
+        (noise draw-step offset), and for BPTT "tape" | "lam" | "gcarry" | "grad" | "adj".
     owner : int
         Node index (edge index for role "W" and edge gradients).
     detail : object

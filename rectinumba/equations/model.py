@@ -78,6 +78,13 @@ class NodeModel:
     complex_vars : tuple of str, default ()
         Names of the complex-valued variables (states, parameters, inputs, algebraic definitions
         and reductions), sorted. Defaults of complex variables are Python complex numbers.
+    delays : tuple of (str, str, float, str or None), default ()
+        ``(symbol, state, scale, parameter)`` per delayed read ``past(state, scale*parameter)``
+        (``parameter`` None: the delay is the number ``scale``); expressions read it through
+        ``symbol`` (:mod:`rectinumba.equations.delays`).
+    noises : tuple of str, default ()
+        Names of the white noises (``xi``, ``xi_1``, ...) of the derivatives; expressions read
+        noise ``name`` through the symbol ``@xi:<name>`` (:mod:`rectinumba.equations.noise`).
     """
 
     name: str
@@ -91,6 +98,8 @@ class NodeModel:
     derivatives: tuple[tuple[str, Any], ...]
     links: tuple[tuple[str, str], ...] = ()
     complex_vars: tuple[str, ...] = ()
+    delays: tuple[tuple[str, str, float, str | None], ...] = ()
+    noises: tuple[str, ...] = ()
 
     # ---- convenient views -------------------------------------------------------------
     @property

@@ -30,6 +30,8 @@ _SUMMARY = (
     "outputs",
     "links",
     "complex_vars",
+    "delays",
+    "noises",
 )
 
 
