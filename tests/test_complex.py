@@ -322,3 +322,48 @@ def test_exp_euler_refuses_complex_states():
     net.add_diffeq_node("k", KMO, output_var="z", N=1)
     with pytest.raises(NetworkError, match=r"exp_euler' is not available for complex states"):
         render_network(net._runner.spec()[0])
+
+
+def delayed_template():
+    return OperatorTemplate(
+        "dz_op",
+        "z' = (I*omega - Delta)*z + c*past(z, d)",
+        {"z": "output(0.5+0.2j)", "omega": 2.0, "Delta": 0.3, "c": -0.8, "d": 0.05},
+    )
+
+
+def delayed_numpy(z0, hist, omega, delta, c, k, dt, steps):
+    """Euler loop with a ring of past states: hist[-j] is the value j steps back."""
+    zs = [np.array(h, complex) for h in hist] + [np.array(z0, complex)]
+    outs = []
+    for _ in range(steps):
+        z = zs[-1]
+        outs.append(z.copy())
+        past = np.array([zs[-1 - k[i]][i] for i in range(len(z))])
+        zs.append(z + dt * ((1j * omega - delta) * z + c * past))
+    return np.array(outs), zs
+
+
+def test_a_delayed_complex_state_reads_a_complex_history():
+    """past(z, d) of a complex state: a complex ring, a complex get/set_history."""
+    net = Network(1e-2)
+    net.add_diffeq_node("D", delayed_template(), output_var="z", N=2,
+                        node_vars={"d": [0.05, 0.13]})  # fmt: skip
+    k = [5, 13]
+    out = net.run(steps=60, verbose=False)["out"]
+    z0 = np.array([0.5 + 0.2j] * 2)
+    ref, zs = delayed_numpy(z0, [z0] * 13, 2.0, 0.3, -0.8, k, 1e-2, 60)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    history = net.get_history("D", "z")
+    assert history.dtype == np.complex128 and history.shape[1] == 2
+    np.testing.assert_allclose(history[-1], zs[-2], rtol=1e-12)  # one step before the next
+    # a given complex history, oldest first
+    net.reset()
+    given = np.array([[0.1j, -0.2], [0.3, 0.4j]] * 7)  # (14, 2)
+    net.set_history("D", "z", given)
+    out = net.run(steps=20, verbose=False)["out"]
+    ref, _ = delayed_numpy(z0, list(given), 2.0, 0.3, -0.8, k, 1e-2, 20)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    with pytest.raises(NetworkError, match=r"must be real numbers, got complex"):
+        Network(1e-2).add_diffeq_node("D", delayed_template(), output_var="z", N=2,
+                                      node_vars={"d": 0.1j})

@@ -559,3 +559,14 @@ if SIM:
                            r"at step 10 \(neuron 2\)"):  # fmt: skip
             net.run(np.zeros((30, 3)), record_vars=REC, verbose=False)
         np.testing.assert_array_equal(net.state["A"], before)
+
+    def test_a_delayed_complex_state_on_the_device():
+        from test_complex import delayed_numpy, delayed_template
+
+        net = _on_cuda(Network(1e-2), {"mode": "grid", "threads": 2})
+        net.add_diffeq_node("D", delayed_template(), output_var="z", N=2,
+                            node_vars={"d": [0.05, 0.13]})  # fmt: skip
+        out = net.run(steps=30, verbose=False)["out"]
+        z0 = np.array([0.5 + 0.2j] * 2)
+        ref, _ = delayed_numpy(z0, [z0] * 13, 2.0, 0.3, -0.8, [5, 13], 1e-2, 30)
+        _close(out, ref, 1e-12)
