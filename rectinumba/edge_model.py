@@ -142,6 +142,12 @@ class EdgeDynamics:
     ) -> None:
         self.model, self.what, self.n_syn, self.shape, self.dtype = model, what, n_syn, shape, dtype
         self.rows, self.cols = rows, cols
+        if getattr(model, "complex_vars", ()):
+            raise NetworkError(
+                f"{what}: the edge template {model.name!r} has complex variables "
+                f"{sorted(model.complex_vars)}; edge templates compute in real numbers",
+                template=model.name,
+            )
         self.output = _output(model)
         self.source_input, self.bindings = self._bind(edge_inputs, source, target, source_var)
         bound = {self.source_input, *(b[0] for b in self.bindings)}

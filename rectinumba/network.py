@@ -21,7 +21,7 @@ from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundE
 from .history import HistoryMethods
 from .locking import exclusive, new_lock
 from .names import check_name
-from .nodes import DiffEqNode, FuncNode
+from .nodes import DiffEqNode, FuncNode, check_edge_values
 from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
@@ -329,7 +329,8 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             unit). Edges between populations deliver ``weight`` times the source's mean.
         input_var : str, optional
             ``node/op/var`` receiving the network input (``inputs`` of ``run`` have N columns
-            of that node); its node becomes :attr:`input_node`.
+            of that node); its node becomes :attr:`input_node`. Without it the network takes
+            no input: ``run(steps=T)``.
         output_var : str, optional
             ``node/op/var`` whose values are the network output (:attr:`output_node`); default:
             the first declared output of the first node.
@@ -360,8 +361,14 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         (['e', 'i'], 'e', 'e')
         """
         net = cls(dt, device=device, dtype=dtype, method=method)
-        net.add_circuit(circuit, N=N, input_var=input_var, output_var=output_var,
-                        node_vars=node_vars, **kwargs)  # fmt: skip
+        labels = net.add_circuit(circuit, N=N, input_var=input_var, output_var=output_var,
+                                 node_vars=node_vars, **kwargs)  # fmt: skip
+        # without input_var the first node is the input node (it takes none: n_in is 0); without
+        # output_var the first node's output is the network output
+        if input_var is None:
+            net.input_node = labels[0]
+        if output_var is None:
+            net.output_node = labels[0]
         return net
 
     @exclusive
@@ -721,6 +728,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
                 raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
         src, tgt = self._nodes[source], self._nodes[target]
         source_var, target_var = resolve_endpoints(src, tgt, source_var, target_var)
+        check_edge_values(src, tgt, source_var, target_var, template=template is not None)
         key = self._new_edge_key(source, target, source_var, target_var)
         n_s, n_t = src.n_out, tgt.n_out  # units (a target without input_var has n_in 0)
         if weights is None:
@@ -1048,7 +1056,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
     @exclusive
     def run(
         self,
-        inputs,
+        inputs=None,
         sampling_steps: int = 1,
         cutoff: int = 0,
         verbose: bool = True,
@@ -1056,6 +1064,8 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         sampling_mode: str = "subsample",
+        steps: int | None = None,
+        trials: int | None = None,
         seed=None,
         **kwargs,
     ):
@@ -1066,8 +1076,10 @@ class Network(compat.RectiPyMethods, HistoryMethods):
 
         Parameters
         ----------
-        inputs : array_like
-            (T, n_in), or (B, T, n_in) for B independent trials in one kernel call.
+        inputs : array_like, optional
+            (T, n_in), or (B, T, n_in) for B independent trials in one kernel call. A network
+            whose input node takes no input (``n_in == 0``) runs without: ``run(steps=T)``, or
+            inputs of shape (T, 0) or (B, T, 0).
         sampling_steps : int
             Steps between two recordings.
         cutoff : int
@@ -1084,6 +1096,13 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         sampling_mode : str
             ``"subsample"`` (default): the value at each recording step; ``"average"``: the mean
             over each window of ``sampling_steps`` steps (RectiPy 0.12.2), computed in the kernel.
+        steps : int, optional
+            Number of steps T of a network without input (``inputs=None``); checked against
+            ``inputs`` when both are given.
+        trials : int, optional
+            Number of independent trials B of a network without input: the recordings then have
+            a leading trial axis (also for ``trials=1``), and ``node_vars`` of shape (B, N) or
+            (B, 1) give each trial its own values. Without it, one unbatched trial.
         seed : int or sequence of int, optional
             Sets :attr:`seed` (restarting the noise stream) for this run and the next; None
             continues the stream. A run that fails leaves seed and stream as they were.
@@ -1093,7 +1112,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         Returns
         -------
         Observer
-            The recordings.
+            The recordings (complex arrays for complex variables and a complex output).
 
         Examples
         --------
@@ -1112,25 +1131,30 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         recording = Recording.make(
             sampling_steps, cutoff, record_output, record_vars, sampling_mode
         )
-        x, batched = self._runner.as_inputs(inputs)
+        x, batched = self._runner.as_inputs(inputs, steps, trials)
         res = self._runner.execute(x, recording, verbose=verbose, seed=seed)
         return recording.observer(self.dt, res.out, res.recs, res.keys, batched)
 
     @exclusive
-    def forward(self, x) -> np.ndarray:
+    def forward(self, x=None) -> np.ndarray:
         """One step.
 
         Parameters
         ----------
-        x : array_like
+        x : array_like, optional
             Input of shape (n_in,), or (B, n_in) for B trials (one value: for every input
-            unit, as RectiPy).
+            unit, as RectiPy). A network without input (``n_in == 0``) steps with ``forward()``.
 
         Returns
         -------
         numpy.ndarray
             The output of the step: (n_out,) or (B, n_out).
         """
+        if x is None:
+            if self.n_in:
+                raise NetworkError(f"forward needs an input of shape ({self.n_in},) or (B, "
+                                   f"{self.n_in})")
+            x = np.zeros(0, self.dtype)
         arr = np.asarray(x)
         batched = arr.ndim == 2
         arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
@@ -1144,7 +1168,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         if x3.shape[0] == 0:
             raise NetworkError(f"forward: an input of shape {np.shape(x)} holds no trial (B = 0)")
         if not (np.issubdtype(x3.dtype, np.integer) or np.issubdtype(x3.dtype, np.floating)):
-            raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
+            if x3.size or np.iscomplexobj(x3) or x3.dtype == object:
+                raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
+            x3 = x3.astype(self.dtype)
         out = self._runner.execute(x3, Recording()).out
         return out[:, 0] if batched else out[0, 0]
 

@@ -120,6 +120,24 @@ def test_spiking_populations_through_node_kwargs_equal_a_hand_built_network():
     np.testing.assert_array_equal(a, b)
 
 
+def test_circuits_without_input_run_with_steps():
+    # PyRates' JRC2 (the lumped model as a one-node circuit) equals its node alone; the two
+    # JRCs coupled through gamma-distributed delays (order round((4/1)^2) = 16) run
+    jrc = "model_templates.neural_mass_models.jansenrit"
+    net = Network.from_circuit(f"{jrc}.JRC2", dt=1e-4)
+    assert (net.n_in, net.nodes) == (0, ["jrc"])
+    alone = Network(1e-4)
+    alone.add_diffeq_node("jrc", f"{jrc}.jrc_pop", N=1, output_var="jrc_op/m")
+    np.testing.assert_array_equal(net.run(steps=2000, verbose=False)["out"],
+                                  alone.run(steps=2000, verbose=False)["out"])  # fmt: skip
+    pair = Network.from_circuit(f"{jrc}.JRC_2delaycoupled", dt=1e-4)
+    assert pair.nodes[:3] == ["jrc1/pc", "jrc1/ein", "jrc1/iin"] and pair.n_in == 0
+    edge = pair.get_edge("jrc1/pc", "jrc2/pc")
+    assert edge.dynamics.model.states[-1] == "gamma_delay_op/g16"
+    assert edge.get_var("gamma_delay_op/k") == 16 / 0.004
+    assert np.isfinite(pair.run(steps=500, verbose=False)["out"]).all()
+
+
 @pytest.mark.nocompile
 def test_refused_circuits_name_the_reason():
     with pytest.raises(NetworkError, match=r"neither the edge's source nor its target"):
@@ -175,8 +193,6 @@ def test_acceptance_ei_qif_circuit_with_delayed_edge():
     np.testing.assert_allclose(obs[("i", "r")][:, 0], ris, rtol=1e-10, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="needs summed operator outputs and jansenrit.yaml from "
-                   "branch lang")  # fmt: skip
 def test_acceptance_jansen_rit_three_populations():
     # PyRates' JRC: pc (rpo_e_in + rpo_i -> pro), ein and iin (rpo_e -> pro); seconds, dt 1e-4
     net = Network.from_circuit("model_templates.neural_mass_models.jansenrit.JRC", dt=1e-4,

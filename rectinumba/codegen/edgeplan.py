@@ -56,8 +56,25 @@ class EdgePlan:
         The model's states, in order (failure records index them).
     """
 
-    #: node-like attributes the statement writer asks for
+    #: node-like attributes the statement writer asks for (edge templates are real)
     alg_index: dict = {}
+    complex: frozenset = frozenset()
+
+    @staticmethod
+    def is_complex(key: tuple) -> bool:
+        """Whether value ``key`` is complex: never (edge templates compute in real numbers).
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        bool
+            False.
+        """
+        return False
 
     def __init__(self, plan, e: int, spec: EdgeSpec, edge_in) -> None:
         self.plan, self.e, self.spec, self.edge_in = plan, e, spec, edge_in
