@@ -122,7 +122,8 @@ def test_spiking_populations_through_node_kwargs_equal_a_hand_built_network():
 
 def test_circuits_without_input_run_with_steps():
     # PyRates' JRC2 (the lumped model as a one-node circuit) equals its node alone; the two
-    # JRCs coupled through gamma-distributed delays (order round((4/1)^2) = 16) run
+    # JRCs coupled through gamma-distributed delays (order round((4/1)^2) = 16) build (the chain
+    # runs in test_spread_is_pyrates_gamma_kernel_chain)
     jrc = "model_templates.neural_mass_models.jansenrit"
     net = Network.from_circuit(f"{jrc}.JRC2", dt=1e-4)
     assert (net.n_in, net.nodes) == (0, ["jrc"])
@@ -135,7 +136,6 @@ def test_circuits_without_input_run_with_steps():
     edge = pair.get_edge("jrc1/pc", "jrc2/pc")
     assert edge.dynamics.model.states[-1] == "gamma_delay_op/g16"
     assert edge.get_var("gamma_delay_op/k") == 16 / 0.004
-    assert np.isfinite(pair.run(steps=500, verbose=False)["out"]).all()
 
 
 @pytest.mark.nocompile
