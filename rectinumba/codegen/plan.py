@@ -63,11 +63,18 @@ Where the next features go (each is one addition here plus one print rule per re
   ``sqrt(dt) * g_j * N_j``); the normals ``("noise", j)`` are locals of the update loop, drawn
   by :class:`Draw` statements from the per-trial keys (role ``"seed"``) at draw step
   ``t0 + step + offset`` (role ``"rng"``), see :mod:`rectinumba.codegen.rng`.
-- **edges between any variables** (``source/op/var -> target/op/var``) and edge delays:
-  :class:`EdgeIn` gains a source key (any value of the source node, read from its keep array)
-  and a target input name; the target's ``("in", name)`` keys become one per input variable.
-- **plastic edges**: an edge with its own NodePlan-like loop list (states = weights, arrays of
-  role ``"W"`` become states), emitted after the edge's matvec.
+- **edges between any variables** (done): :class:`EdgeIn` ``key`` (the source variable; None:
+  the output) and ``dest`` (the target input; None: ``input_var``). A source keeps every
+  variable that forward edges read in a ``("val", var)`` scratch array written in stage 0 (the
+  output stays ``"out"``), its probe every variable feedback edges read in ``("fb", var)``; a
+  target has one summed-input array ``("in", name)`` per further edge-driven input (key
+  ``("in", name)``), carried when its probe depends on it (:attr:`NetworkPlan.carry_extra`);
+  :meth:`NetworkPlan.input_groups` lists the sums a renderer prints.
+- **template (plastic) edges** (done): :class:`~rectinumba.codegen.edgeplan.EdgePlan` holds two
+  per-connection loops printed by the same statement writers (roles ``"estate"`` (B, nnz),
+  ``"econst"`` (B, 1), ``"erec"``): the output loop inside the target's input sum, the update
+  loop after the target's loops (:attr:`NetworkPlan.edge_updates`); failures report status
+  ``EDGE_NONFINITE`` (the CUDA failure keys order nodes and edge updates as a step runs them).
 - **event-driven coupling**: a coupling kind beside dense/csr on :class:`Loop` (``coupling``);
   the target key is then a carried (B, N) array decayed in the last loop and incremented by CSC
   columns of spiking sources (new roles for the CSC parts).
