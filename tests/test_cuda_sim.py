@@ -521,6 +521,14 @@ if SIM:
         x = np.random.default_rng(1).standard_normal((2, 30, 1)) * 5.0
         a, b = build(), build(CONFIGS[1])
         _same_obs(a.run(x, verbose=False), b.run(x, verbose=False), [])
+        # the E-I circuit: a delayed edge (20 steps at dt = 0.1) into another input variable
+        ei = [Network.from_circuit("model_templates.neural_mass_models.qif.qif_ei", dt=0.1,
+                                   input_var="e/qif_op/I_ext", output_var="e/qif_op/r")
+              for _ in range(2)]  # fmt: skip
+        _on_cuda(ei[1], CONFIGS[2])
+        x = np.full((1, 30, 1), 5.0)
+        oa, ob = (n.run(x, verbose=False, record_vars=[("i", "r")]) for n in ei)
+        _same_obs(oa, ob, [("i", "r")])
         # a non-finite edge state: the same message (connection, step) as the CPU kernel
         from test_plastic_edges import _depression_net
 
