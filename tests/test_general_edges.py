@@ -169,3 +169,20 @@ def test_delayed_edges_between_any_variables_keep_their_own_histories():
         net.add_edge("b", "a", np.ones((2, 2)), delay_steps=2, feedback=True, target_var="r_in",
                      template="model_templates.neural_mass_models.synaptic_plasticity."
                      "depression_edge")  # fmt: skip
+
+
+def test_input_node_feeding_a_feedback_edge_reads_the_network_input():
+    # regression: an input node without incoming edges whose output (read by a feedback edge)
+    # depends on its input carries that input between steps; the carried array must receive
+    # the network input (it stayed zero before, so the node never saw x)
+    op = OperatorTemplate("o", ["v' = -v + I_ext", "y = tanh(v + I_ext)"],
+                          {"v": "variable(0.0)", "y": "output(0.0)", "I_ext": "input(0.0)"})
+    net = Network(DT)
+    net.add_diffeq_node("a", NodeTemplate("n", [op]), N=1, input_var="I_ext", output_var="y")
+    net.add_func_node("b", 1)
+    net.add_func_node("c", 1)
+    net.add_edge("a", "b", np.ones((1, 1)))
+    net.add_edge("a", "c", np.ones((1, 1)), feedback=True)
+    net.add_edge("b", "c", np.ones((1, 1)))
+    obs = net.run(np.ones((5, 1)), verbose=False, record_vars=[("a", "v")])
+    np.testing.assert_allclose(obs[("a", "v")][:, 0], 1.0 - 0.9 ** np.arange(1, 6), rtol=1e-14)
