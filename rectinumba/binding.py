@@ -303,8 +303,8 @@ class Binding:
             longest = int(self._steps(a.owner, edge.delay_kind).max(initial=0))
             n, start, label = edge.shape[1], np.zeros((1, edge.shape[1])), edge.target
             source = next(node for node in self.nodes if node.label == edge.source)
-            dtype = (
-                source.value_dtype(source.output_var)
+            dtype = (  # the values the edge reads: complex for a complex source variable
+                source.value_dtype(edge.source_var or source.output_var)
                 if isinstance(source, DiffEqNode)
                 else self.dtype
             )

@@ -46,6 +46,9 @@ __all__ = ["build_circuit", "load_circuit", "gamma_chain", "RESERVED_EDGE_VALUES
 
 #: edge values with a meaning of their own (everything else names a template variable)
 RESERVED_EDGE_VALUES = ("weight", "delay", "spread")
+#: highest order of a gamma-kernel delay (spread): its chain has one ODE per order and
+#: connection, and the time to compile it grows faster than the order (100: ~20 s, 400: ~150 s)
+MAX_GAMMA_ORDER = 1000
 
 
 def load_circuit(circuit):
@@ -98,9 +101,10 @@ def gamma_chain(order: int, rate: float, input_name: str):
 
     stem = "g" if not (input_name.startswith("g") and input_name[1:].isdigit()) else "h"
     names = [f"{stem}{i}" for i in range(1, order + 1)]
-    eqs = [f"{names[0]}' = k*({input_name} - {names[0]})"]
-    eqs += [f"{names[i]}' = k*({names[i - 1]} - {names[i]})" for i in range(1, order)]
-    variables: dict[str, Any] = {input_name: "input(0.0)", "k": float(rate)}
+    k = "k" if input_name != "k" else "k_gamma"  # the rate must not take the input's name
+    eqs = [f"{names[0]}' = {k}*({input_name} - {names[0]})"]
+    eqs += [f"{names[i]}' = {k}*({names[i - 1]} - {names[i]})" for i in range(1, order)]
+    variables: dict[str, Any] = {input_name: "input(0.0)", k: float(rate)}
     for i, name in enumerate(names):
         variables[name] = "output(0.0)" if i == order - 1 else "variable(0.0)"
     return OperatorTemplate("gamma_delay_op", eqs, variables)
@@ -243,7 +247,18 @@ class _Builder:
         if spread:
             if not delay:
                 raise NetworkError(f"{what}: spread={spread!r} needs a delay (the kernel's mean)")
-            order = int(np.round((delay / spread) ** 2))
+            if spread < 0:
+                raise NetworkError(f"{what}: spread must not be negative, got {spread!r}")
+            ratio = delay / spread
+            if ratio > np.sqrt(MAX_GAMMA_ORDER + 0.5):  # checked before the square can overflow
+                raise NetworkError(
+                    f"{what}: delay={delay!r} with spread={spread!r} makes a gamma kernel of "
+                    f"order round((delay/spread)**2) = round({ratio:.4g}**2): one ODE per order and "
+                    f"connection; at most {MAX_GAMMA_ORDER} are built",
+                    hint="a larger spread (closer to the delay), or a discrete delay without "
+                    "spread",
+                )
+            order = int(np.round(ratio**2))
             if order < 1:
                 raise NetworkError(
                     f"{what}: delay={delay!r} with spread={spread!r} makes a gamma kernel of order "

@@ -30,6 +30,7 @@ __all__ = [
     "ring_key",
     "edge_ring_key",
     "working_ring",
+    "check_ring_size",
     "MAX_DELAY_STEPS",
     "MAX_RING_BYTES",
 ]
@@ -211,21 +212,43 @@ def working_ring(
     """
     prev = carry.get(key)
     if prev is None:
-        if B * length * n * np.dtype(dtype).itemsize > MAX_RING_BYTES:
-            raise NetworkError(
-                f"delays of up to {length - 1} steps need a history of "
-                f"{B * length * n * np.dtype(dtype).itemsize / 2**30:.1f} GiB; at most "
-                f"{MAX_RING_BYTES / 2**30:.0f} GiB",
-                node=label,
-                hint="use a larger dt or shorter delays",
-            )
+        check_ring_size(B, length, n, dtype, label)
         ring = np.empty((B, length, n), dtype)
         ring[...] = _rows(np.asarray(start, dtype), B, "history", label)[:, None, :]
         return ring
     ring = _rows(prev, B, "the history", label)
     if ring.shape[1] < length:
+        # a kept ring lengthened for longer delays is bounded like a new one
+        check_ring_size(B, length, n, dtype, label)
         return relayout(ring, step, length)
     return np.array(ring, dtype=dtype, copy=True)
+
+
+def check_ring_size(B: int, length: int, n: int, dtype, label: str) -> None:
+    """Refuse a ring of more than :data:`MAX_RING_BYTES` before it is allocated.
+
+    Parameters
+    ----------
+    B : int
+        Trials.
+    length : int
+        Slots (longest delay in steps + 1).
+    n : int
+        Values per trial.
+    dtype : numpy.dtype
+        Value dtype.
+    label : str
+        Node label, for messages.
+    """
+    size = B * length * n * np.dtype(dtype).itemsize
+    if size > MAX_RING_BYTES:
+        raise NetworkError(
+            f"delays of up to {length - 1} steps need a history of {size / 2**30:.1f} GiB "
+            f"({B} trial(s) x {length} steps x {n} values); at most "
+            f"{MAX_RING_BYTES / 2**30:.0f} GiB",
+            node=label,
+            hint="use a larger dt or shorter delays",
+        )
 
 
 def _series(ring: np.ndarray, step: int) -> np.ndarray:
@@ -257,8 +280,12 @@ class HistoryMethods:
         """A copy of the history kept under ``key``, or the constant ``start`` (1 or B, n)."""
         ring = self._runner.carry.get(key)
         if ring is None:
+            check_ring_size(start.shape[0], max(longest, 1), start.shape[1], start.dtype, key[0])
             out = np.repeat(start[:, None, :], max(longest, 1), axis=1)
         else:
+            if ring.shape[1] < longest:  # delays lengthened since: what the next run reads
+                check_ring_size(ring.shape[0], longest, ring.shape[2], ring.dtype, key[0])
+                ring = relayout(ring, self._runner.step, longest)
             out = _series(ring, self._runner.step)
         return out[0].copy() if out.shape[0] == 1 else out.copy()
 
@@ -304,26 +331,28 @@ class HistoryMethods:
         )
         self._runner.carry[ring_key(node, state)] = ring
 
-    def get_edge_history(self, source: str, target: str) -> np.ndarray:
+    def get_edge_history(self, source: str, target: str, index: int = 0) -> np.ndarray:
         """The history of the source values that a delayed edge reads, oldest first.
 
         Parameters
         ----------
         source, target : str
             Node labels of the edge.
+        index : int
+            Which edge between the two nodes (the n of a key ``(source, target, n)``).
 
         Returns
         -------
         numpy.ndarray
             A copy, (H, n_source) or (B, H, n_source); zeros before the first run.
         """
-        edge = self._delayed_edge(source, target)
-        start = np.zeros((1, edge.shape[1]), self._edge_dtype(source))
+        edge = self._delayed_edge(source, target, index)
+        start = np.zeros((1, edge.shape[1]), self._edge_dtype(edge))
         longest = int(edge.steps(self.dt).max(initial=0))
-        return self._kept(edge_ring_key(source, target), start, longest)
+        return self._kept(edge_ring_key(*edge.key), start, longest)
 
     @exclusive
-    def set_edge_history(self, source: str, target: str, values) -> None:
+    def set_edge_history(self, source: str, target: str, values, index: int = 0) -> None:
         """Give the history of the source values that a delayed edge reads.
 
         Parameters
@@ -333,29 +362,31 @@ class HistoryMethods:
         values : float or array_like
             A scalar or (n_source,) (constant), (H, n_source) oldest first, or
             (B, H, n_source) per trial (see :meth:`set_history`).
+        index : int
+            Which edge between the two nodes (the n of a key ``(source, target, n)``).
         """
-        edge = self._delayed_edge(source, target)
+        edge = self._delayed_edge(source, target, index)
         ring = self._history_ring(
-            values, edge.shape[1], what=f"history of edge {source!r} -> {target!r}", node=target,
-            dtype=self._edge_dtype(source),
+            values, edge.shape[1], what=f"history of edge {edge.label}", node=target,
+            dtype=self._edge_dtype(edge),
         )
-        self._runner.carry[edge_ring_key(source, target)] = ring
+        self._runner.carry[edge_ring_key(*edge.key)] = ring
 
-    def _delayed_edge(self, source: str, target: str):
-        edge = self.get_edge(source, target)
+    def _delayed_edge(self, source: str, target: str, index: int):
+        edge = self.get_edge(source, target, index)
         if edge.delay_kind is None:
             raise NetworkError(
-                f"edge {source!r} -> {target!r} has no delay, so it keeps no history",
+                f"edge {edge.label} has no delay, so it keeps no history",
                 hint="add_edge(..., delay=...) or delay_steps=...",
             )
         return edge
 
-    def _edge_dtype(self, source: str) -> np.dtype:
-        """The dtype of a source's output values (complex for a complex output variable)."""
-        node = self.get_node(source)
+    def _edge_dtype(self, edge) -> np.dtype:
+        """The dtype of the values an edge reads (complex for a complex source variable)."""
+        node = self.get_node(edge.source)
         if getattr(node, "model", None) is None:
             return np.dtype(self.dtype)
-        return node.value_dtype(node.output_var)
+        return node.value_dtype(edge.source_var or node.output_var)
 
     def _history_ring(self, values, n: int, *, what: str, node: str, dtype) -> np.ndarray:
         """A ring (B, H, n) before the next step from a history given oldest first."""

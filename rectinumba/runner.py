@@ -548,18 +548,26 @@ class Runner:
         n_rec = recording.count(T)
         cutoff = recording.cutoff if n_rec else T + 1
         nodes = [self.nodes[label] for label in order]
-        binding = Binding(
-            nodes, list(self.edges.values()), B, self.dtype, self.carry, n_rec, train_arrays,
-            dt=self.dt, step=self.step, noise=self.noise,
-        )
-        args = binding.bind(rendered.args)
         out_node = nodes[spec.output_node]
         out_dtype = (
             out_node.value_dtype(out_node.output_var)
             if isinstance(out_node, DiffEqNode)
             else self.dtype
         )
-        out_rec = np.zeros((B, n_rec, out_node.n_out), out_dtype)
+        try:  # working copies and recordings; nothing of the network has changed yet
+            binding = Binding(
+                nodes, list(self.edges.values()), B, self.dtype, self.carry, n_rec, train_arrays,
+                dt=self.dt, step=self.step, noise=self.noise,
+            )
+            args = binding.bind(rendered.args)
+            out_rec = np.zeros((B, n_rec, out_node.n_out), out_dtype)
+        except MemoryError as err:
+            raise NetworkError(
+                f"a run of {T} steps and {B} trial(s) with {n_rec} recorded steps does not fit in "
+                f"memory ({err})",
+                hint="record less (sampling_steps=, record_output=False, fewer record_vars), "
+                "fewer trials, or run in shorter segments",
+            ) from None
         status = np.zeros((B, 5), np.int64)
         chunk = CHUNK_STEPS if T > CHUNK_STEPS else max(T, 1)
         per_step = [

@@ -223,3 +223,53 @@ def test_acceptance_jansen_rit_three_populations():
     np.testing.assert_allclose(obs["out"][:, 0], out, rtol=1e-10, atol=0)
     np.testing.assert_allclose(obs[("ein", "rpo_e/V")][:, 0], vein, rtol=1e-10, atol=0)
     np.testing.assert_allclose(obs[("pc", "rpo_i/V")][:, 0], vpci, rtol=1e-10, atol=0)
+
+
+@pytest.mark.nocompile
+def test_spreads_are_bounded_and_checked_before_building_the_chain():
+    """A gamma order of 10**10 (delay 1, spread 1e-5) used to build its chain until memory ran
+    out; a negative spread was squared away; a tiny one overflowed. Each is refused by name."""
+    pop = load_template(f"{QIF}.qif_pop")
+
+    def circuit(spread):
+        return CircuitTemplate("s", {"p": pop, "q": pop}, [
+            ("p/qif_op/r", "q/qif_op/r_in", None, {"delay": 1.0, "spread": spread})])  # fmt: skip
+
+    for spread, match in [
+        (1e-5, r"round\(1e\+05\*\*2\): one ODE per order and connection; at most 1000"),
+        (1e-300, r"round\(1e\+300\*\*2\).*at most 1000"),
+        (0.03, r"round\(33\.33\*\*2\).*at most 1000"),  # order 1111
+        (-0.5, r"spread must not be negative, got -0\.5"),
+    ]:
+        with pytest.raises(NetworkError, match=match):
+            Network.from_circuit(circuit(spread), dt=1e-3)
+    net = Network.from_circuit(circuit(1 / np.sqrt(1000)), dt=1e-3)  # order 1000: built
+    assert net.get_edge("p", "q").dynamics.model.states[-1] == "gamma_delay_op/g1000"
+
+
+def test_a_spread_after_an_edge_template_whose_output_is_named_k():
+    """The chain's rate was the parameter ``k``: an edge template output named ``k`` (the chain's
+    input) was replaced by the rate, and the edge was refused for having two outputs."""
+    from rectinumba.templates import EdgeTemplate, OperatorTemplate
+
+    scale = OperatorTemplate("scale_op", ["k = c*r_in"],
+                             {"k": "output(0.0)", "c": 2.0, "r_in": "input(0.0)"})  # fmt: skip
+    pop = load_template(f"{QIF}.qif_pop")
+    circuit = CircuitTemplate("s", {"p": pop, "q": pop}, [
+        ("p/qif_op/r", "q/qif_op/r_in", EdgeTemplate("e", [scale]),
+         {"weight": 3.0, "delay": 0.5, "spread": 0.25})])  # fmt: skip  (order 4, rate 8)
+    dt, T = 1e-2, 300
+    net = Network.from_circuit(circuit, dt=dt, input_var="p/qif_op/I_ext",
+                               output_var="q/qif_op/r")  # fmt: skip
+    assert net.get_edge("p", "q").get_var("gamma_delay_op/k_gamma") == 8.0
+    x = np.full((T, 1), 2.0)
+    out = net.run(x, verbose=False)["out"][:, 0]
+    (rp, vp), (rq, vq), g, ref = (0.01, -2.0), (0.01, -2.0), np.zeros(4), []
+    for t in range(T):
+        ref.append(rq)
+        dg = 8.0 * (np.concatenate([[2.0 * rp], g[:-1]]) - g)
+        drp, dvp = 1 / np.pi + 2 * rp * vp, vp**2 - 5 + x[t, 0] - (np.pi * rp) ** 2
+        drq, dvq = 1 / np.pi + 2 * rq * vq, vq**2 - 5 + 3.0 * g[-1] - (np.pi * rq) ** 2
+        rp, vp, rq, vq, g = rp + dt * drp, vp + dt * dvp, rq + dt * drq, vq + dt * dvq, g + dt * dg
+    assert 3.0 * g[-1] > 0.1  # the delayed drive reached q
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=0)

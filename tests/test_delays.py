@@ -316,3 +316,69 @@ def test_edge_delay_arguments_are_checked(kwargs, match):
     with pytest.raises(NetworkError, match="has no delay, so it keeps no history"):
         net.add_edge("inp", "out", weights=np.ones((4, 3)))
         net.get_edge_history("inp", "out")
+
+
+# ---- bounds and further edges (review of round 2) -----------------------------------------------
+def test_a_kept_history_is_bounded_when_longer_delays_lengthen_it(dde):
+    """The ring bound holds for a ring that a run keeps and a later, longer delay lengthens (it
+    used to be checked only for a new ring), and for get_history of a fresh network; what
+    get_history returns after a longer delay is what the next run reads (older steps repeat)."""
+    net, d, inputs = dde
+    net.reset()
+    record(net, inputs[:, :30])
+    before = net.get_history("dde", "x")  # (2, 21, N)
+    net.set_var("dde", "d", 2 * d)  # 40 steps for past(x, 2*d): the next run lengthens the ring
+    lengthened = net.get_history("dde", "x")
+    assert lengthened.shape == (2, 40, N)
+    np.testing.assert_array_equal(lengthened[:, -21:], before)
+    np.testing.assert_array_equal(lengthened[:, :19], np.repeat(before[:, :1], 19, axis=1))
+    huge = np.full_like(d, 2**25 * DT)  # past(x, 2*d) = 2**26 steps: 2 x (2**26 + 1) x 7 doubles
+    net.set_var("dde", "d", huge)
+    try:
+        with pytest.raises(NetworkError, match=r"need a history of 7\.0 GiB .*at most 4 GiB"):
+            record(net, inputs[:, :1])
+        with pytest.raises(NetworkError, match=r"history of [\d.]+ GiB .*at most 4 GiB"):
+            net.get_history("dde", "x")
+    finally:
+        net.set_var("dde", "d", d)
+    np.testing.assert_array_equal(net.get_history("dde", "x")[:, -21:], before)
+    fresh = Network(DT)  # no ring kept: the constant history of a new network is bounded too
+    fresh.add_diffeq_node("dde", dde_template(), N=10, input_var="I", output_var="x",
+                          node_vars={"d": 2**25 * DT})  # fmt: skip
+    with pytest.raises(NetworkError, match=r"history of 5\.0 GiB .*at most 4 GiB"):
+        fresh.get_history("dde", "x")
+
+
+KMO_MF = "model_templates.oscillators.kuramoto.kmo_mf_pop"
+KMO = "model_templates.oscillators.kuramoto.kmo_pop"
+
+
+def test_a_further_delayed_edge_from_a_complex_variable_keeps_a_complex_history():
+    """Edge key (a, b, 1) delays a's complex state z (a's output R is real): its ring holds
+    complex values (it was allocated with the output's real dtype: a numba typing error), and
+    get_edge_history / set_edge_history reach it with index=1."""
+    dt, T, K = 0.01, 12, 3
+    net = Network(dt)
+    net.add_diffeq_node("a", KMO_MF, N=1, output_var="R")
+    net.add_diffeq_node("b", KMO, N=1, output_var="z")
+    net.add_edge("a", "b", np.ones((1, 1)), target_var="s_in")  # R -> s_in, undelayed
+    net.add_edge("a", "b", np.full((1, 1), 0.5), source_var="z", target_var="s_ext",
+                 delay_steps=K)  # fmt: skip
+    assert net.edges == [("a", "b"), ("a", "b", 1)]
+    with pytest.raises(NetworkError, match="has no delay, so it keeps no history"):
+        net.get_edge_history("a", "b")
+    assert net.get_edge_history("a", "b", 1).dtype == np.complex128
+    past = np.array([[0.3 - 0.2j], [0.1 + 0.4j], [-0.2 + 0.1j]])  # oldest first
+    net.set_edge_history("a", "b", past, index=1)
+    zb = net.run(steps=T, verbose=False, record_vars=[("b", "z")])[("b", "z")][:, 0]
+    # numpy: a's mean field and b driven by |z_a| and 0.5 * z_a of K steps before (pre-update)
+    za, z, pre_a, ref = 0.5 + 0.1j, 0.5 + 0.1j, [], []
+    for n in range(T):
+        pre_a.append(za)
+        delayed = pre_a[n - K] if n >= K else past[n - K, 0]
+        z = z + dt * (z * (1j - 1.0) - 0.5 * (abs(za) + 0.5 * delayed))
+        za = za + dt * (za * (1j - 1.0) - 0.5 * 4.0 * (np.conj(za) * za**2 - za))
+        ref.append(z)
+    np.testing.assert_allclose(zb, ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.get_edge_history("a", "b", 1)[:, 0], pre_a[-(K + 1):],
+                               rtol=1e-13)  # fmt: skip
