@@ -389,6 +389,8 @@ class Runner:
                     "n_in == 0)"
                 )
             shape = (trials or 1, steps, 0)
+            if shape[0] * shape[1] * self.dtype.itemsize >= 2**63:  # numpy's largest array
+                raise NetworkError(f"steps={steps} with trials={trials or 1} is too many steps")
             return np.zeros(shape, self.dtype), trials is not None
         try:
             x = np.asarray(inputs)
@@ -561,7 +563,9 @@ class Runner:
             )
             args = binding.bind(rendered.args)
             out_rec = np.zeros((B, n_rec, out_node.n_out), out_dtype)
-        except MemoryError as err:
+        except (MemoryError, ValueError) as err:
+            if not isinstance(err, MemoryError) and "too big" not in str(err):
+                raise  # numpy says "array is too big" for shapes beyond its largest size
             raise NetworkError(
                 f"a run of {T} steps and {B} trial(s) with {n_rec} recorded steps does not fit in "
                 f"memory ({err})",

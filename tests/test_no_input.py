@@ -171,3 +171,25 @@ def test_training_takes_empty_inputs(sl_net):
     np.testing.assert_allclose(fit["out"], X, rtol=1e-12, atol=1e-13)
     w = np.linalg.solve(X.T @ X + 1e-3 * np.eye(3), X.T @ target)
     np.testing.assert_allclose(fit["w_out"], w, rtol=1e-8)
+
+
+def test_runs_that_cannot_fit_in_memory_are_network_errors_that_change_nothing(sl_net):
+    """steps= and trials= alone size every recording: 2**55 steps (or trials: more bytes than any
+    address space) used to end in a raw numpy MemoryError; now a NetworkError that names the
+    run, with the network unchanged (2**62 steps exceed even numpy's largest shape)."""
+    net = sl_net
+    net.reset()
+    net.run(steps=3, verbose=False)
+    state, step = net.get_var("sl", "x"), net._runner.step
+    with pytest.raises(NetworkError, match=r"a run of 36028797018963968 steps and 1 trial.* "
+                                           r"does not fit in memory"):  # fmt: skip
+        net.run(steps=2**55, verbose=False)
+    with pytest.raises(NetworkError, match=r"a run of 2 steps and 36028797018963968 trial"):
+        net.run(steps=2, trials=2**55, verbose=False)
+    with pytest.raises(NetworkError, match=r"steps=4611686018427387904 with trials=1 is too many"):
+        net.run(steps=2**62, verbose=False)
+    assert net._runner.step == step
+    np.testing.assert_array_equal(net.get_var("sl", "x"), state)
+    outs, *_ = sl_euler(state, net.get_var("sl", "z"), np.array([1.0, 2.0, 3.0]),
+                        np.array([1.0, 0.25, 4.0]), DT, 2)  # fmt: skip
+    np.testing.assert_allclose(net.run(steps=2, verbose=False)["out"], outs, rtol=1e-14)
