@@ -188,6 +188,12 @@ def check_delays(delay, delay_steps, shape: tuple[int, int], *, source: str, tar
             f"{what}: delay_steps must be whole numbers of steps",
             hint="give delay= for delays in time units (rounded to steps)",
         )
+    from .history import MAX_DELAY_STEPS
+
+    if arr.size and arr.max() > MAX_DELAY_STEPS:  # checked before the cast can wrap around
+        raise NetworkError(
+            f"{what}: delay_steps of {arr.max():.0f} steps; at most {MAX_DELAY_STEPS} are kept"
+        )
     return kind, None, arr.astype(np.int64)
 
 

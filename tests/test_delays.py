@@ -304,6 +304,11 @@ def test_delayed_edges_match_numpy_and_carry_over():
         (dict(delay_steps=1.5), "delay_steps must be whole numbers of steps"),
         (dict(delay=np.nan), "must be finite"),
         (dict(delay=1.0, train="gd"), "a delayed edge cannot be trained"),
+        # unbounded steps used to skip the delay bound (3e8: a 2.4 GB ring) or, past int64,
+        # wrap around to a negative delay that silently delivered zeros
+        (dict(delay_steps=3e8), r"delay_steps of 300000000 steps; at most 67108864 are kept"),
+        (dict(delay_steps=1e30), r"delay_steps of 1000000000000000019884624838656 steps"),
+        (dict(delay_steps=[0, 1, 2**63, 0]), r"delay_steps of 9223372036854775808 steps"),
     ],
 )
 def test_edge_delay_arguments_are_checked(kwargs, match):
