@@ -148,6 +148,20 @@ class EdgeDynamics:
                 f"{sorted(model.complex_vars)}; edge templates compute in real numbers",
                 template=model.name,
             )
+        unsupported = [
+            (getattr(model, "delays", ()), "past() / x(t - d)", "delay the edge's source instead: "
+             "a plain edge with delay=, or a spread in a circuit"),
+            (getattr(model, "noises", ()), "white noise (xi)", "put the noise into a node's "
+             "equations"),
+        ]  # fmt: skip
+        for present, feature, hint in unsupported:
+            if present:
+                raise NetworkError(
+                    f"{what}: the edge template {model.name!r} uses {feature}; edge equations "
+                    "take neither delays nor noise",
+                    template=model.name,
+                    hint=hint,
+                )
         self.output = _output(model)
         self.source_input, self.bindings = self._bind(edge_inputs, source, target, source_var)
         bound = {self.source_input, *(b[0] for b in self.bindings)}

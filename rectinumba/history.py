@@ -109,8 +109,8 @@ def delay_steps(delay, dt: float, *, what: str, node: str | None = None) -> np.n
         steps = np.rint(d / dt)
     if steps.size and steps.max() > MAX_DELAY_STEPS:
         raise NetworkError(
-            f"{what}: a delay of {d.max()!r} is {steps.max():.0f} steps of dt={dt!r}; at most "
-            f"{MAX_DELAY_STEPS} steps are kept",
+            f"{what}: a delay of {float(d.max())!r} is {steps.max():.6g} steps of dt={dt!r}; at "
+            f"most {MAX_DELAY_STEPS} steps are kept",
             node=node,
         )
     return steps.astype(np.int64)

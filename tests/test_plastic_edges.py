@@ -204,6 +204,14 @@ def test_template_edge_errors_name_what_is_wrong():
     with pytest.raises(NetworkError, match=r"the edge output reads the target's 'lif_op/spike'"):
         net.add_edge("pre", "post", W, template=reads_post_spike, target_var="s_in",
                      edge_inputs={"r_in": "source", "s_post": "target/spike"})  # fmt: skip
+    # past() and noise in edge equations were accepted and failed at run time with a raw
+    # "codegen: no value for '@xi:xi'"; they are refused when the edge is added
+    for rhs, match in (("-w + xi", r"uses white noise \(xi\)"),
+                       ("-w + past(w, 0.2)", r"uses past\(\) / x\(t - d\)")):  # fmt: skip
+        edge = OperatorTemplate("op", [f"w' = {rhs}", "o = w*r_in"],
+                                {"w": "variable(1.0)", "r_in": "input(0.0)", "o": "output(0.0)"})
+        with pytest.raises(NetworkError, match=match + "; edge equations take neither delays"):
+            net.add_edge("pre", "post", W, template=edge, target_var="s_in")
     assert net.edges == []
     net.add_edge("pre", "post", W, template=STDP, target_var="s_in", edge_inputs=BIND)
     net.method = "heun"
