@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import NetworkError
 from .nodes import DiffEqNode
-from .weights import csr_parts
+from .weights import csc_parts, csr_parts, is_sparse
 
 __all__ = ["Binding", "ROLES", "rows"]
 
@@ -30,6 +30,7 @@ ROLES = {
     "scalar": "_scalar",
     "rec": "_rec",
     "train": "_train",
+    "event": "_event",
     "tape": "_tape",
     "lam": "_lam",
     "gcarry": "_gcarry",
@@ -38,6 +39,7 @@ ROLES = {
 }
 
 _PARTS = ("data", "indices", "indptr")
+_CSC_PARTS = ("csc_data", "csc_indices", "csc_indptr")
 
 
 def rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
@@ -109,7 +111,7 @@ class Binding:
         self.states: dict[tuple[int, str], np.ndarray] = {}
         self.carried: dict[tuple[str, object], np.ndarray] = {}
         self.recs: dict[tuple[str, tuple], np.ndarray] = {}
-        self._csr: dict[int, tuple] = {}
+        self._csr: dict[tuple, tuple] = {}
 
     def bind(self, args) -> list:
         """Arrays for an argument table, in its order.
@@ -161,13 +163,37 @@ class Binding:
         return self.carried[key]
 
     def _matrix(self, a):
-        """A coupling J (role "J") or edge weights (role "W"): dense, or one CSR part."""
+        """A coupling J (role "J") or edge weights (role "W"): dense, one CSR part, or (event
+        coupling) its transpose or one CSC part (converted once per binding)."""
         m = self.nodes[a.owner]._weights if a.role == "J" else self.edges[a.owner]._weights
         if a.detail == "dense":
             return m
-        if id(m) not in self._csr:
-            self._csr[id(m)] = csr_parts(m, self.dtype)
-        return self._csr[id(m)][_PARTS.index(a.detail)]
+        if a.detail == "dense_t":
+            key = (id(m), "t")
+            if key not in self._csr:
+                self._csr[key] = (np.ascontiguousarray(m.T, dtype=self.dtype),)
+            return self._csr[key][0]
+        csc = a.detail in _CSC_PARTS
+        key = (id(m), "csc" if csc else "csr")
+        if key not in self._csr:
+            self._csr[key] = (csc_parts if csc else csr_parts)(m, self.dtype)
+        return self._csr[key][(_CSC_PARTS if csc else _PARTS).index(a.detail)]
+
+    def _event(self, a) -> np.ndarray:
+        """Event-driven coupling: ``U = W @ trace`` of the source's current state (B, n_target),
+        or zeros for ``G`` (the spikes' column sums of a step)."""
+        kind, what = a.detail[0], a.detail[1]
+        if kind == "J":
+            m, source = self.nodes[a.owner]._weights, self.nodes[a.owner]
+        else:
+            edge = self.edges[a.owner]
+            m = edge._weights
+            source = next(n for n in self.nodes if n.label == edge.source)
+        if what == "g":
+            return np.zeros((self.B, m.shape[0]), self.dtype)
+        s = rows(source.state[a.detail[2]], self.B, f"state {a.detail[2]!r}", source.label)
+        u = (m @ s.T).T if is_sparse(m) else s @ m.T
+        return np.ascontiguousarray(u, dtype=self.dtype)
 
     def _scalar(self, a):
         """A spiking node's threshold, reset value or surrogate slope."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
+from .propagation import check_mode
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
@@ -97,6 +98,8 @@ class Edge:
     rls : tuple of (float or None, float or None)
         RLS forgetting factor ``beta`` and ``P0 = alpha I`` given to ``add_edge`` (RectiPy's RLS
         edge options), used by fit_rls unless it is given its own.
+    propagation : str
+        ``"auto"``, ``"event"`` or ``"matvec"`` (:mod:`rectinumba.propagation`).
 
     Attributes
     ----------
@@ -114,6 +117,8 @@ class Edge:
     rls_beta, rls_alpha
         Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
         fit_rls uses them unless it is given its own. None when not given.
+    propagation
+        ``"auto"``, ``"event"`` or ``"matvec"``; may be changed between runs.
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class Edge:
         sparse,
         dtype,
         rls: tuple[float | None, float | None] = (None, None),
+        propagation: str = "auto",
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
@@ -135,6 +141,7 @@ class Edge:
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
         self.sparse_override, self.dtype = sparse, dtype
+        self.propagation = propagation
         what = f"edge {source!r} -> {target!r} weights"
         shape = weights.shape
         sparse_given = is_sparse(weights)
@@ -165,6 +172,15 @@ class Edge:
             weights, shape, dtype, sparse=sparse, what=what, trainable=train is not None
         )
         self._weights_sparse_given = sparse_given
+
+    @property
+    def propagation(self) -> str:
+        """How the edge propagates: ``"auto"``, ``"event"`` or ``"matvec"``."""
+        return self._propagation
+
+    @propagation.setter
+    def propagation(self, value: str) -> None:
+        self._propagation = check_mode(value, f"edge {self.source!r} -> {self.target!r}")
 
     @property
     def weights(self):

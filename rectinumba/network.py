@@ -20,6 +20,7 @@ from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundE
 from .locking import exclusive, new_lock
 from .names import check_name
 from .nodes import DiffEqNode, FuncNode
+from .propagation import check_mode
 from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
@@ -307,7 +308,9 @@ class Network(compat.RectiPyMethods):
             Population size when no weights are given.
         **kwargs
             ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR or dense
-            coupling), template variable overrides (``tau=2.0``), and RectiPy's keywords
+            coupling), ``propagation`` (``"auto"``, ``"event"``: spikes add columns of J to a
+            coupling kept per neuron, or ``"matvec"``; see :doc:`/guide/performance`),
+            template variable overrides (``tau=2.0``), and RectiPy's keywords
             (:mod:`rectinumba.compat`). Without ``sparse``, a J in ``train_params`` keeps the form
             it was given: a dense array stays dense and all N x N entries are trained; a
             scipy.sparse matrix keeps its sparsity structure (only its stored entries are trained,
@@ -371,6 +374,7 @@ class Network(compat.RectiPyMethods):
             spike_slope=opts.spike_slope,
             weights=weights,
             sparse=opts.sparse,
+            propagation=opts.propagation,
             train_params=train_params,
             node_vars=opts.node_vars,
             record_vars=record_vars,
@@ -443,7 +447,9 @@ class Network(compat.RectiPyMethods):
             after the previous step's update; see README "Step semantics"), and does not count
             for the evaluation order (it may close a cycle).
         **kwargs
-            ``sparse`` (force CSR or dense), ``seed`` (for default weights), ``beta``/``alpha``
+            ``sparse`` (force CSR or dense), ``propagation`` (``"auto"``, ``"event"`` or
+            ``"matvec"``, as for :meth:`add_diffeq_node`), ``seed`` (for default weights),
+            ``beta``/``alpha``
             (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs``
             (:mod:`rectinumba.compat`).
 
@@ -453,6 +459,7 @@ class Network(compat.RectiPyMethods):
             The edge.
         """
         opts = compat.edge_options(self, train, kwargs)
+        check_mode(opts.propagation, f"edge {source!r} -> {target!r}")
         for label in (source, target):
             if label not in self._nodes:
                 raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
@@ -481,6 +488,7 @@ class Network(compat.RectiPyMethods):
             sparse=opts.sparse,
             dtype=self.dtype,
             rls=(opts.rls_beta, opts.rls_alpha),
+            propagation=opts.propagation,
         )
         self._edges[(source, target)] = edge
         self._changed()

@@ -5,7 +5,8 @@ edge dictionaries (the graph). It
 
 - turns the graph into a :class:`~rectinumba.codegen.spec.NetworkSpec` (evaluation order, input
   and output node) and caches the backend's compiled kernel per (recordings, single trial,
-  training hook, sampling mode) until the graph changes;
+  training hook, sampling mode, event-driven couplings of the call: :mod:`rectinumba.propagation`)
+  until the graph changes;
 - binds the kernel's argument table through :class:`~rectinumba.binding.Binding` (the one role ->
   array table);
 - runs long inputs in chunks of :data:`CHUNK_STEPS` steps, checks inputs for non-finite values
@@ -32,6 +33,7 @@ from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, Netw
 from .errors import NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
 from .progress import Progress
+from .propagation import choose as choose_events
 from .recording import Recording
 
 __all__ = ["Runner", "RunResult", "CHUNK_STEPS"]
@@ -184,7 +186,12 @@ class Runner:
         return order
 
     def spec(
-        self, records: dict | None = None, B: int = 1, train=None, mode: str = "subsample"
+        self,
+        records: dict | None = None,
+        B: int = 1,
+        train=None,
+        mode: str = "subsample",
+        events: frozenset = frozenset(),
     ) -> tuple[NetworkSpec, list[str]]:
         """The structure of the graph for a run.
 
@@ -198,6 +205,9 @@ class Runner:
             Training hook (``NetworkSpec.train``).
         mode : str
             Sampling mode.
+        events : frozenset
+            Event-driven couplings (:func:`rectinumba.propagation.choose`); none by default
+            (the matvec path, which BPTT differentiates).
 
         Returns
         -------
@@ -235,14 +245,19 @@ class Runner:
                     node.spike_def,
                     rec,
                     node.network_reset,
+                    ("J", label) in events,
                 )
             )
         edges = tuple(
-            EdgeSpec(index[s], index[t], e.fmt, e.feedback) for (s, t), e in self.edges.items()
+            EdgeSpec(index[s], index[t], e.fmt, e.feedback, ("W", (s, t)) in events)
+            for (s, t), e in self.edges.items()
         )
         row_par = B == 1 and any(
-            isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN
-            for n in self.nodes.values()
+            isinstance(n, DiffEqNode)
+            and n.coupling == "dense"
+            and n.N >= ROW_PARALLEL_MIN
+            and ("J", label) not in events
+            for label, n in self.nodes.items()
         )
         spec = NetworkSpec(
             tuple(specs),
@@ -254,11 +269,14 @@ class Runner:
             row_parallel=row_par,
             method=self.method,
             record_mode=mode,
+            dtype=self.dtype.name,
         )
         return spec, order
 
-    def compiled(self, records: dict, B: int, train=None, mode: str = "subsample") -> tuple:
-        """The backend's kernel for a run, cached until the graph changes.
+    def compiled(
+        self, records: dict, B: int, train=None, mode: str = "subsample", steps: int | None = None
+    ) -> tuple:
+        """The backend's kernel for a call, cached until the graph changes.
 
         Parameters
         ----------
@@ -270,16 +288,20 @@ class Runner:
             Training hook.
         mode : str
             Sampling mode.
+        steps : int, optional
+            Steps of the call (None: a long run); chooses event-driven couplings with the
+            values of this call (:func:`rectinumba.propagation.choose`).
 
         Returns
         -------
         tuple
             (spec, order, rendered kernel, kernel).
         """
-        key = (tuple(sorted(records.items())), B == 1, train, mode)
+        events = choose_events(self, steps, train)
+        key = (tuple(sorted(records.items())), B == 1, train, mode, events)
         found = self._compiled.get(key)
         if found is None:
-            spec, order = self.spec(records, B, train, mode)
+            spec, order = self.spec(records, B, train, mode, events)
             rendered, kernel = self.backend.kernel(spec)
             found = self._compiled[key] = (spec, order, rendered, kernel)
         return found
@@ -402,7 +424,7 @@ class Runner:
         """
         B, T, _ = x.shape
         records, keys = self.resolve(recording)
-        spec, order, rendered, kernel = self.compiled(records, B, train, recording.mode)
+        spec, order, rendered, kernel = self.compiled(records, B, train, recording.mode, T)
         n_rec = recording.count(T)
         cutoff = recording.cutoff if n_rec else T + 1
         nodes = [self.nodes[label] for label in order]

@@ -50,7 +50,9 @@ class DiffEqSpec:
 
     ``coupling`` is None, ``"dense"`` or ``"csr"``; ``record`` lists ``(var, reduce)`` pairs.
     ``reset=False`` (RectiPy 0.12's ``reset=False``): spikes are detected on ``spike_def`` but the
-    network does not reset it; the model's equations do (an intrinsic reset).
+    network does not reset it; the model's equations do (an intrinsic reset). ``event``: the
+    coupling is propagated by the node's spikes (:mod:`rectinumba.codegen.events`), J stored by
+    columns.
     """
 
     label: str
@@ -64,6 +66,7 @@ class DiffEqSpec:
     spike_def: str | None = None
     record: tuple[tuple[str, bool], ...] = ()
     reset: bool = True
+    event: bool = False
 
     kind = "diffeq"
 
@@ -104,12 +107,16 @@ class FuncSpec:
 
 @dataclass(frozen=True)
 class EdgeSpec:
-    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes)."""
+    """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes).
+
+    ``event``: propagated by the source's spikes (:mod:`rectinumba.codegen.events`).
+    """
 
     source: int
     target: int
     fmt: str = "dense"  # "dense" | "csr"
     feedback: bool = False
+    event: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,9 @@ class NetworkSpec:
     method: str = "euler"
     #: "subsample": record every ``sampling``-th step; "average": the mean over each window
     record_mode: str = "subsample"
+    #: value dtype the kernel's literals are printed in (codegen.printer): "float32" kernels keep
+    #: float32 arithmetic; float64 literals in float32 kernels would promote every expression
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -143,8 +153,9 @@ class ArgSpec:
         Identifier in the generated source.
     role : str
         "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
-        values) | "J" | "W" | "scalar" | "rec" | "train", and for BPTT "tape" | "lam" |
-        "gcarry" | "grad" | "adj".
+        values) | "J" | "W" | "scalar" | "rec" | "train" | "event" (event-driven coupling:
+        ``U = W @ trace`` from the state, and the spikes' column sums), and for BPTT "tape" |
+        "lam" | "gcarry" | "grad" | "adj".
     owner : int
         Node index (edge index for role "W" and edge gradients).
     detail : object

@@ -59,7 +59,7 @@ _DENSE_MV_PAR = """\
 @njit(cache=True, error_model='numpy', fastmath={flags}, parallel=True, nogil=True)
 def _dense_mv_par(J, src, b, dst):
     for i in prange(J.shape[0]):
-        acc = 0.0
+        acc = {zero}
         for j in range(J.shape[1]):
             acc += J[i, j] * src[b, j]
         dst[b, i] = acc"""
@@ -71,7 +71,7 @@ def _dense_mv_par(J, src, b, dst):
 _CSR_DOT = """\
 @njit(cache=True, error_model='numpy', fastmath=False, nogil=True)
 def _csr_dot(data, indices, start, stop, src, b):
-    acc = 0.0
+    acc = {zero}
     for jj in range(start, stop):
         acc += data[jj] * src[b, indices[jj]]
     return acc"""
@@ -130,9 +130,9 @@ class CPUWriter(StatementWriter):
         k = node.k
         for loop in loops:
             for key, _ in loop.reductions:
-                code(f"acc{k}_{node.alg_index[key[1]]} = 0.0")
+                code(f"acc{k}_{node.alg_index[key[1]]} = {self.lit('0.0')}")
             for dest in loop.rec_means:
-                code(f"racc_{dest} = 0.0")
+                code(f"racc_{dest} = {self.lit('0.0')}")
             if loop.coupling and node.row_parallel:
                 self.uses_row_parallel = True
                 J, src = node.arg("J", "dense"), node.arg("scratch", "src")
@@ -149,7 +149,7 @@ class CPUWriter(StatementWriter):
                     code("pass")  # a writer may print nothing of a loop (BPTT recompute)
             for key, kind in loop.reductions:
                 j = node.alg_index[key[1]]
-                code(f"n{k}_red{j} = acc{k}_{j}" + ("" if kind == "vsum" else f" / N{k}"))
+                code(f"n{k}_red{j} = acc{k}_{j}" + ("" if kind == "vsum" else f" / {self.count(k)}"))
             for dest in loop.rec_means:
                 with code.block("if rec_now:"):
                     code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / N{k}")
@@ -168,7 +168,7 @@ class CPUWriter(StatementWriter):
         """
         k, src = node.k, node.arg("scratch", "src")
         if node.spec.coupling == "dense":
-            code("c_tgt = 0.0")
+            code(f"c_tgt = {self.lit('0.0')}")
             with code.block(f"for j in range(N{k}):"):
                 code(f"c_tgt += {node.arg('J', 'dense')}[i, j] * {src}[b, j]")
         else:
@@ -196,9 +196,12 @@ class CPUWriter(StatementWriter):
             return
         dest = plan.input_array(k)
         with code.block(f"for i in range(N{k}):"):
-            code("acc = x[b, step, i]" if k == plan.spec.input_node else "acc = 0.0")
+            code("acc = x[b, step, i]" if k == plan.spec.input_node else f"acc = {self.lit('0.0')}")
             for edge in incoming:
-                if edge.fmt == "dense":
+                if edge.event is not None:
+                    names = self.event_names(edge.event)
+                    code(f"acc += {self.doprint(edge.event.shadow.values[0], names)}")
+                elif edge.fmt == "dense":
                     (W,) = edge.weights
                     with code.block(f"for j in range({W}.shape[1]):"):
                         code(f"acc += {W}[i, j] * {edge.src}[b, j]")
@@ -210,6 +213,42 @@ class CPUWriter(StatementWriter):
             tape = plan.find("tape", k, "in")
             if tape is not None and k not in plan.nodes:
                 code(f"{tape}[b, step, i] = acc")
+            for edge in incoming:
+                if edge.event is not None and edge.event.advance_in_target:
+                    self.event_advance(code, edge.event)
+
+    def spikes(self, code: SourceWriter, node: NodePlan) -> None:
+        """The spike pass of an event source: columns of the neurons that spike this step are
+        added to the ``G`` of each of its event couplings; then ``U`` of event edges to earlier
+        nodes advances (their target read it before this node ran).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The source node.
+        """
+        if not node.scatters:
+            return
+        k, spec = node.k, node.spec
+        v, thr = node.arg("state", spec.spike_def), node.arg("scalar", "threshold")
+        code(f"# ---- spikes of node {k} (the test of its loop): columns into event couplings")
+        with code.block(f"for j in range(N{k}):"):
+            with code.block(f"if {v}[b, j] >= {thr}:"):
+                for ev in node.scatters:
+                    if ev.fmt == "dense":
+                        (wt,) = ev.columns
+                        with code.block(f"for i in range({wt}.shape[1]):"):
+                            code(f"{ev.g}[b, i] += {wt}[j, i]")
+                    else:
+                        d, n, p = ev.columns
+                        with code.block(f"for jj in range({p}[j], {p}[j + 1]):"):
+                            code(f"{ev.g}[b, {n}[jj]] += {d}[jj]")
+        for ev in node.scatters:
+            if ev.kind == "W" and not ev.advance_in_target:
+                with code.block(f"for i in range(N{ev.target}):"):
+                    self.event_advance(code, ev)
 
     def func(self, code: SourceWriter, k: int) -> None:
         """A function node: activation of its input, then its recordings.
@@ -226,7 +265,7 @@ class CPUWriter(StatementWriter):
         inp = "x[b, step, i]" if plan.reads_x[k] else f"{plan.arg('scratch', k, 'in')}[b, i]"
         out = f"{plan.arg('scratch', k, 'out')}[b, i]"
         code(f"# ---- function node {k}: {spec.label!r} ({spec.activation})")
-        emit_activation(code, k, spec.activation, inp, out)
+        emit_activation(code, k, spec.activation, inp, out, self.dtype)
         op = "+=" if self.average else "="
         for var, reduce in spec.record:
             dest = plan.find("rec", k, (var, reduce))
@@ -235,7 +274,7 @@ class CPUWriter(StatementWriter):
             src = out if var == "out" else inp
             with code.block("if rec_now:"):
                 if reduce:
-                    code("ra = 0.0")
+                    code(f"ra = {self.lit('0.0')}")
                     with code.block(f"for i in range(N{k}):"):
                         code(f"ra += {src}")
                     code(f"{dest}[b, r, 0] {op} ra / N{k}")
@@ -266,6 +305,7 @@ class CPUWriter(StatementWriter):
             if k in plan.nodes:
                 model = node_spec.model.name
                 code(f"# ---- diff-eq node {k}: {node_spec.label!r} (model {model!r})")
+                self.spikes(code, plan.nodes[k])
                 self.loops(code, plan.nodes[k], plan.nodes[k].loops)
             else:
                 self.func(code, k)
@@ -320,13 +360,30 @@ class CPUWriter(StatementWriter):
             The lines.
         """
         lines: list[str] = []
+        zero = self.lit("0.0")
         if self.uses_csr:
-            lines += _CSR_DOT.splitlines() + ["", ""]
+            lines += _CSR_DOT.format(zero=zero).splitlines() + ["", ""]
         if self.uses_row_parallel:
             flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-            lines += _DENSE_MV_PAR.format(flags=flags).splitlines() + ["", ""]
-        lines += helpers(decorator(False), self.used_helpers)
+            lines += _DENSE_MV_PAR.format(flags=flags, zero=zero).splitlines() + ["", ""]
+        lines += helpers(decorator(False), self.used_helpers, self.dtype)
         return lines
+
+    def count(self, k: int) -> str:
+        """Node k's number of neurons as a divisor in the kernel's dtype (an int64 divisor makes
+        a float32 quotient float64).
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
+        return f"np.float32(N{k})" if self.dtype == "float32" else f"N{k}"
 
 
 def kernel_head(plan: NetworkPlan, name: str, fixed: list[str], steps: str) -> SourceWriter:
@@ -354,12 +411,14 @@ def kernel_head(plan: NetworkPlan, name: str, fixed: list[str], steps: str) -> S
     head(decorator(spec.parallel))
     with head.block(f"def {name}({', '.join(fixed + [a.name for a in plan.args])}):"):
         head("B = x.shape[0]")
-        head("inv_dt = 1.0 / dt")
+        f32 = spec.dtype == "float32"
+        head("inv_dt = np.float32(1.0) / dt" if f32 else "inv_dt = 1.0 / dt")
         for k in range(len(spec.nodes)):
             head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
         with head.block(f"for b in {'prange' if spec.parallel else 'range'}(B):"):
             with head.block(f"for step in {steps}:"):
-                head("t = (t0 + step) * dt")
+                # float32: the time in float64, rounded once (an int64 step makes it float64)
+                head("t = np.float32((t0 + step) * np.float64(dt))" if f32 else "t = (t0 + step) * dt")
     return head
 
 

@@ -1,0 +1,128 @@
+"""The CSR gather alone: which loop the generated kernels use for ``y = J @ x`` (issue 15, item 2).
+
+Times ``y[i] = sum_jj data[jj] * x[indices[jj]]`` over the rows of a random CSR matrix for
+
+- column indices int64 (numba adds a negative-index wrap-around test to every load) or uint32
+  (unsigned: no test; what :func:`rectinumba.weights.index_dtype` picks for N < 2**32),
+- one accumulator or four independent ones (four dependency chains hide the latency of the
+  floating-point add, which the compiler may not reorder without fast-math),
+- fast-math on or off (with ``reassoc`` LLVM vectorises the gather into AVX gathers),
+
+each as a ratio to scipy's CSR product of the same matrix measured in the same process (median of
+``--repeat`` timings). ``--asm`` prints the inner loop of each variant's machine code.
+
+Usage::
+
+    python benchmarks/csr_gather_bench.py                  # N=10000, p=0.02, float64
+    python benchmarks/csr_gather_bench.py --n 100000 --p 0.002 --dtype float32 --asm
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+FLAGS = {"off": False, "on": {"arcp", "contract", "reassoc"}}
+
+
+def make(fast: bool, four: bool):
+    """A row-gather kernel (all rows) with the given flags and accumulator count."""
+    from numba import njit
+
+    flags = FLAGS["on" if fast else "off"]
+    if four:
+
+        @njit(fastmath=flags, error_model="numpy", nogil=True)
+        def gather(data, indices, indptr, x, y):
+            for i in range(indptr.shape[0] - 1):
+                start, stop = indptr[i], indptr[i + 1]
+                a0 = a1 = a2 = a3 = 0.0
+                jj = start
+                while jj + 4 <= stop:
+                    a0 += data[jj] * x[indices[jj]]
+                    a1 += data[jj + 1] * x[indices[jj + 1]]
+                    a2 += data[jj + 2] * x[indices[jj + 2]]
+                    a3 += data[jj + 3] * x[indices[jj + 3]]
+                    jj += 4
+                while jj < stop:
+                    a0 += data[jj] * x[indices[jj]]
+                    jj += 1
+                y[i] = (a0 + a1) + (a2 + a3)
+
+    else:
+
+        @njit(fastmath=flags, error_model="numpy", nogil=True)
+        def gather(data, indices, indptr, x, y):
+            for i in range(indptr.shape[0] - 1):
+                acc = 0.0
+                for jj in range(indptr[i], indptr[i + 1]):
+                    acc += data[jj] * x[indices[jj]]
+                y[i] = acc
+
+    return gather
+
+
+def median_time(fn, repeat: int, number: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t) / number)
+    return statistics.median(times)
+
+
+def inner_loop_asm(fn, sig) -> str:
+    """The instructions of the hottest loop of a compiled variant (a rough cut of the asm)."""
+    asm = fn.inspect_asm(sig)
+    lines = [ln for ln in asm.splitlines() if ln.strip() and not ln.strip().startswith(".")]
+    loads = [ln for ln in lines if "vgather" in ln or "vfmadd" in ln or "vaddsd" in ln]
+    return "\n".join(loads[:24]) or "(no gather/fma/add instructions found)"
+
+
+def main() -> None:
+    import scipy.sparse as sp
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--p", type=float, default=0.02)
+    parser.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--asm", action="store_true", help="print each variant's inner loop")
+    args = parser.parse_args()
+    dtype = np.dtype(args.dtype)
+    rng = np.random.default_rng(0)
+    J = sp.random(args.n, args.n, density=args.p, format="csr", random_state=1, dtype=dtype)
+    J.data[:] = rng.standard_normal(J.nnz)
+    J.sort_indices()
+    x = rng.standard_normal(args.n).astype(dtype)
+    y = np.zeros(args.n, dtype)
+    number = max(1, int(2e7 // max(J.nnz, 1)))
+    t_sp = median_time(lambda: J @ x, args.repeat, number)
+    print(f"N={args.n} p={args.p} nnz={J.nnz} {dtype}; load {os.getloadavg()[0]:.2f}; "
+          f"scipy CSR J@x {t_sp * 1e6:.0f} us (median of {args.repeat})")
+    indptr = J.indptr.astype(np.int64)
+    ref = J @ x
+    print(f"{'indices':8} {'acc':>3} {'fastmath':8} {'us':>8} {'x scipy':>8}")
+    for idx_dtype in (np.int64, np.uint32):
+        indices = J.indices.astype(idx_dtype)
+        for four in (False, True):
+            for fast in (False, True):
+                fn = make(fast, four)
+                fn(J.data, indices, indptr, x, y)
+                tol = 1e-4 if dtype == np.float32 else 1e-10
+                assert np.allclose(y, ref, rtol=tol, atol=tol * np.abs(J).max() * 10), "wrong sum"
+                t = median_time(lambda: fn(J.data, indices, indptr, x, y), args.repeat, number)
+                print(f"{np.dtype(idx_dtype).name:8} {4 if four else 1:>3} "
+                      f"{'on' if fast else 'off':8} {t * 1e6:8.0f} {t / t_sp:8.2f}")
+                if args.asm:
+                    print(inner_loop_asm(fn, fn.signatures[0]))
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
