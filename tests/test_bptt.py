@@ -243,8 +243,9 @@ def lif_reference(x, W_in, J, W_out, y, dt, thr, reset, tau, tau_s, slope):
     return outs, g
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_lif_surrogate_gradients_match_numpy_reference(rng, sparse):
+@pytest.mark.parametrize("sparse, propagation", [(False, "matvec"), (True, "matvec"), (True, "event")])
+def test_lif_surrogate_gradients_match_numpy_reference(rng, sparse, propagation):
+    """Also with event-driven coupling forced: the run takes it, BPTT the matvec path."""
     N, m, k, T, dt, thr, reset = 6, 2, 2, 120, 0.05, 1.0, 0.0
     J = rng.standard_normal((N, N)) * 0.5 * (rng.random((N, N)) < 0.6)
     W_in = rng.random((N, m)) * 2.0 + 1.0
@@ -269,6 +270,7 @@ def test_lif_surrogate_gradients_match_numpy_reference(rng, sparse):
         sparse=sparse,
         train_params=["weights", "tau"],
         node_vars={"tau": tau},
+        propagation=propagation,
     )
     net.add_func_node("inp", m, "identity")
     net.add_func_node("out", k, "identity")

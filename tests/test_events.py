@@ -400,3 +400,52 @@ def test_float32_events_agree_until_the_first_flip_within_the_float32_bound():
     named = {k: str(v) for k, v in kernel_types(evnet).items() if not k.startswith("$")}
     assert named["ev0"] == named["c_tgt"] == named["d1"] == named["inv_dt"] == "float32"
     assert [k for k, v in named.items() if v == "float64"] == []
+
+
+def test_two_state_trace_with_rk4_equals_numpy():
+    """ik_biexp's trace is two states (x -> s): with rk4, U advances by the trace's four stages
+    with the spikes held, the coupling takes the trace's stage values, and an event edge into a
+    rate node delivers its stage-0 value held over the target's stages (zero-order hold)."""
+    from test_methods import rk_step
+
+    rng = np.random.default_rng(4)
+    N, M, dt, thr, rst = 6, 3, 0.1, 30.0, -60.0
+    J, W = rng.random((N, N)) * 5, rng.standard_normal((M, N)) * 10
+    x = 300 + 200 * rng.random((300, N))
+    net = Network(dt, method="rk4")
+    net.add_diffeq_node("b", "model_templates.spiking_neurons.ik.ik_biexp", weights=J,
+                        source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
+                        op="ik_biexp_op", spike_var="spike", spike_def="v", spike_threshold=thr,
+                        spike_reset=rst, propagation="event")  # fmt: skip
+    net.add_diffeq_node("r", LI, N=M, input_var="I_ext", output_var="v")
+    net.add_edge("b", "r", weights=W, propagation="event")
+    obs = net.run(x, verbose=False, record_vars=[("b", "v"), ("r", "I_ext")])
+    spec = net._runner.compiled({}, 1, steps=300)[0]
+    assert spec.nodes[0].event and spec.edges[0].event
+    C, k, v_r, v_t, g, E_r, b, tau_u, kappa, tau_r, tau_d = (
+        100, 0.7, -60, -40, 1, 0, -2, 33.33, 10, 2.0, 6.0)  # fmt: skip
+    y = np.concatenate([np.full(N, -60.0), np.zeros(3 * N)])  # v, u, s, x
+    r = np.zeros(M)
+    vs, rins, outs, n_spikes = [], [], [], 0
+    for xt in x:
+        spk = (y[:N] >= thr).astype(float)
+        spike = spk / dt
+        r_in = W @ y[2 * N : 3 * N]  # the edge: b's output s before the step, held
+
+        def f(z, c, xt=xt, spike=spike):
+            v, u, s, xs = z[:N], z[N : 2 * N], z[2 * N : 3 * N], z[3 * N :]
+            dv = (k * (v - v_r) * (v - v_t) - u + xt + g * (J @ s) * (E_r - v)) / C
+            du = (b * (v.mean() - v_r) - u) / tau_u + kappa * spike.mean()
+            return np.concatenate([dv, du, -s / tau_d + xs, -xs / tau_r + spike])
+
+        y = rk_step(f, y, dt, "rk4")
+        y[:N][spk > 0] = rst
+        outs.append(r.copy())  # the output: r before its update
+        r = rk_step(lambda z, c, r_in=r_in: -z / 10.0 + r_in, r, dt, "rk4")
+        n_spikes += spk.sum()
+        vs.append(y[:N].copy())
+        rins.append(r_in)
+    assert n_spikes > 20
+    np.testing.assert_allclose(obs[("b", "v")], vs, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(obs[("r", "I_ext")], rins, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(obs["out"], outs, rtol=1e-10, atol=1e-9)
