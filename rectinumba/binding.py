@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import NetworkError
 from .nodes import DiffEqNode
-from .weights import csc_parts, csr_parts, is_sparse
+from .weights import csc_parts, csc_structure, csr_parts, fingerprint, is_sparse
 
 __all__ = ["Binding", "ROLES", "rows"]
 
@@ -92,6 +92,11 @@ class Binding:
         Recordings per record argument.
     train_arrays : dict, optional
         Training hook arrays by ``detail``.
+    columns : dict, optional
+        The runner's cache of weights stored by columns (event-driven coupling),
+        ``(role, owner, detail) -> (matrix, fingerprint, arrays)``: used while the matrix is the
+        same object with the same :func:`~rectinumba.weights.fingerprint` (the runner also drops
+        it after a training transaction), so repeated calls do not convert the weights again.
 
     Attributes
     ----------
@@ -104,10 +109,12 @@ class Binding:
     """
 
     def __init__(
-        self, nodes, edges, B: int, dtype, carry: dict, n_rec: int = 0, train_arrays=None
+        self, nodes, edges, B: int, dtype, carry: dict, n_rec: int = 0, train_arrays=None,
+        columns: dict | None = None,
     ) -> None:
         self.nodes, self.edges, self.B, self.dtype = nodes, edges, int(B), np.dtype(dtype)
         self._carry, self.n_rec, self.train_arrays = carry, n_rec, train_arrays or {}
+        self.columns = {} if columns is None else columns
         self.states: dict[tuple[int, str], np.ndarray] = {}
         self.carried: dict[tuple[str, object], np.ndarray] = {}
         self.recs: dict[tuple[str, tuple], np.ndarray] = {}
@@ -168,16 +175,27 @@ class Binding:
         m = self.nodes[a.owner]._weights if a.role == "J" else self.edges[a.owner]._weights
         if a.detail == "dense":
             return m
-        if a.detail == "dense_t":
-            key = (id(m), "t")
-            if key not in self._csr:
-                self._csr[key] = (np.ascontiguousarray(m.T, dtype=self.dtype),)
-            return self._csr[key][0]
-        csc = a.detail in _CSC_PARTS
-        key = (id(m), "csc" if csc else "csr")
+        if a.detail == "dense_t" or a.detail in _CSC_PARTS:
+            return self._by_columns(a, m)
+        key = (id(m), "csr")
         if key not in self._csr:
-            self._csr[key] = (csc_parts if csc else csr_parts)(m, self.dtype)
-        return self._csr[key][(_CSC_PARTS if csc else _PARTS).index(a.detail)]
+            self._csr[key] = csr_parts(m, self.dtype)
+        return self._csr[key][_PARTS.index(a.detail)]
+
+    def _by_columns(self, a, m) -> np.ndarray:
+        """W^T (dense) or a CSC part of W, from the runner's cache when W is unchanged."""
+        dense = a.detail == "dense_t"
+        key = (a.role, a.owner, "t" if dense else "csc")
+        kept = self.columns.get(key)
+        if (id(m), "cols") not in self._csr:  # checked once per binding
+            if kept is None or kept[0] is not m or kept[1] != fingerprint(m):
+                if dense:
+                    arrays = (np.ascontiguousarray(m.T, dtype=self.dtype),)
+                else:
+                    arrays = csc_parts(m, self.dtype, csc_structure(m))
+                kept = self.columns[key] = (m, fingerprint(m), arrays)
+            self._csr[(id(m), "cols")] = kept[2]
+        return self._csr[(id(m), "cols")][0 if dense else _CSC_PARTS.index(a.detail)]
 
     def _event(self, a) -> np.ndarray:
         """Event-driven coupling: ``U = W @ trace`` of the source's current state (B, n_target),

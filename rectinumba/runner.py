@@ -89,18 +89,22 @@ class Runner:
         #: probed node's previous input)
         self.carry: dict[tuple, np.ndarray] = {}
         self._compiled: dict[tuple, tuple] = {}
+        #: column structures of weights of event-driven couplings (Binding ``columns``)
+        self._columns: dict[tuple, tuple] = {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         # compiled kernels (closures, numba dispatchers) do not pickle; a copy rebuilds them on
         # first use from the process-wide kernel cache
         state["_compiled"] = {}
+        state["_columns"] = {}  # rebuilt on first use
         return state
 
     # ---- the graph --------------------------------------------------------------------------
     def changed(self) -> None:
         """The graph changed: compiled plans are stale."""
         self._compiled.clear()
+        self._columns.clear()
 
     def forget(self, label: str) -> None:
         """Drop what is carried for a removed node.
@@ -429,7 +433,14 @@ class Runner:
         cutoff = recording.cutoff if n_rec else T + 1
         nodes = [self.nodes[label] for label in order]
         binding = Binding(
-            nodes, list(self.edges.values()), B, self.dtype, self.carry, n_rec, train_arrays
+            nodes,
+            list(self.edges.values()),
+            B,
+            self.dtype,
+            self.carry,
+            n_rec,
+            train_arrays,
+            self._columns,
         )
         args = binding.bind(rendered.args)
         out_node = nodes[spec.output_node]
@@ -569,3 +580,6 @@ class Runner:
             for a, copy in saved:
                 a[...] = copy
             raise
+        finally:
+            if arrays:  # weights changed in place: their cached column forms are stale
+                self._columns.clear()

@@ -14,6 +14,8 @@ __all__ = [
     "SPARSE_DENSITY",
     "csr_parts",
     "csc_parts",
+    "csc_structure",
+    "fingerprint",
     "index_dtype",
 ]
 
@@ -188,28 +190,76 @@ def csr_parts(m, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def csc_parts(m, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(data, row indices, column pointers) of ``m`` stored by columns (event-driven coupling).
+def fingerprint(m) -> tuple:
+    """A cheap summary of a matrix's values (one sequential pass): sum and sum of squares.
+
+    A check that the values a cache was made from are still there: training changes weights in
+    place (inside :meth:`rectinumba.runner.Runner.transaction`, which drops such caches too);
+    a change that keeps both sums (a permutation of the values) is not one an update makes.
 
     Parameters
     ----------
-    m : numpy.ndarray or scipy.sparse matrix
+    m : numpy.ndarray or scipy.sparse.csr_matrix
         The matrix.
-    dtype : numpy.dtype
-        Value dtype.
+
+    Returns
+    -------
+    tuple
+        (shape, number of stored values, sum, sum of squares).
+    """
+    data = m.data if is_sparse(m) else m.ravel()
+    return (m.shape, data.size, float(np.sum(data)), float(np.dot(data, data)))
+
+
+def csc_structure(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a CSR matrix's entries go when it is stored by columns (event-driven coupling).
+
+    The structure of a network's weights never changes in place (training changes values
+    only), so it can be kept while the values are gathered again for every call
+    (:func:`csc_parts`).
+
+    Parameters
+    ----------
+    m : scipy.sparse.csr_matrix
+        The matrix (sorted indices).
 
     Returns
     -------
     tuple of numpy.ndarray
-        New arrays: data in ``dtype``, row indices as :func:`index_dtype`, int64 column
-        pointers; column j's entries are ``data[indptr[j]:indptr[j + 1]]`` in row order.
+        ``perm`` (int64: position in ``m.data`` of each entry in column order), row indices as
+        :func:`index_dtype`, int64 column pointers; column j's entries are
+        ``m.data[perm[indptr[j]:indptr[j + 1]]]`` in row order.
     """
     import scipy.sparse as sp
 
-    c = sp.csc_matrix(m)
-    c.sort_indices()
+    position = sp.csr_matrix(
+        (np.arange(m.nnz, dtype=np.int64), m.indices, m.indptr), shape=m.shape
+    ).tocsc()
+    position.sort_indices()
     return (
-        np.ascontiguousarray(c.data, dtype=dtype),
-        _indices(c.indices, m.shape[0]),
-        np.ascontiguousarray(c.indptr, dtype=np.int64),
+        np.ascontiguousarray(position.data, dtype=np.int64),
+        _indices(position.indices, m.shape[0]),
+        np.ascontiguousarray(position.indptr, dtype=np.int64),
     )
+
+
+def csc_parts(m, dtype, structure=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(data, row indices, column pointers) of a CSR matrix stored by columns.
+
+    Parameters
+    ----------
+    m : scipy.sparse.csr_matrix
+        The matrix (sorted indices).
+    dtype : numpy.dtype
+        Value dtype.
+    structure : tuple, optional
+        :func:`csc_structure` of ``m`` (computed when not given).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Data in ``dtype`` (a new array, gathered from ``m.data`` now), row indices as
+        :func:`index_dtype`, int64 column pointers.
+    """
+    perm, indices, indptr = csc_structure(m) if structure is None else structure
+    return np.ascontiguousarray(m.data[perm], dtype=dtype), indices, indptr

@@ -299,6 +299,15 @@ def test_lif_surrogate_gradients_match_numpy_reference(rng, sparse, propagation)
     np.testing.assert_allclose(grads["inp->lif"], g_ref["W_in"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(grads["lif->out"], g_ref["W_out"], rtol=1e-9, atol=1e-12)
     assert np.abs(g_ref["W_in"]).max() > 1e-6
+    if propagation == "event":  # training changes J in place: the event path sees the new J
+        net.fit_bptt(x, y, lr=0.05, update_steps=T, verbose=False)
+        runs = {}
+        for mode in ("matvec", "event"):
+            net.reset()
+            net.get_node("lif").propagation = mode
+            runs[mode] = net.run(x, verbose=False)["out"]
+        np.testing.assert_allclose(runs["event"], runs["matvec"], rtol=1e-10, atol=1e-12)
+        assert np.abs(runs["event"] - outs).max() > 1e-6  # J did change
 
 
 def test_fit_bptt_truncated_steps_equal_manual_sgd(rng):

@@ -71,7 +71,7 @@ def test_every_builtin_spiking_template_couples_through_a_linear_trace(path, op)
     assert trace.summary.states == tuple(sorted(q(s) for s in BUILTIN[path, op]))
     assert trace.source == (1,) + (0,) * (len(BUILTIN[path, op]) - 1)
     # the performance guide's table lists the template with its trace
-    row = f"| ``{path}`` | " + ", ".join(f"``{s}``" for s in BUILTIN[path, op])
+    row = f"* - ``{path}``\n     - " + ", ".join(f"``{s}``" for s in BUILTIN[path, op])
     assert row in GUIDE.read_text(), row
 
 
