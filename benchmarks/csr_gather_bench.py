@@ -4,6 +4,8 @@ Times ``y[i] = sum_jj data[jj] * x[indices[jj]]`` over the rows of a random CSR 
 
 - column indices int64 (numba adds a negative-index wrap-around test to every load) or uint32
   (unsigned: no test; what :func:`rectinumba.weights.index_dtype` picks for N < 2**32),
+- the position ``jj`` in the row as int64 (from int64 row pointers: a wrap-around test on each
+  load of data[jj] and indices[jj]) or as uint64 (the pointers cast: no test),
 - one accumulator or four independent ones (four dependency chains hide the latency of the
   floating-point add, which the compiler may not reorder without fast-math),
 - fast-math on or off (with ``reassoc`` LLVM vectorises the gather into AVX gathers),
@@ -29,41 +31,65 @@ import numpy as np
 FLAGS = {"off": False, "on": {"arcp", "contract", "reassoc"}}
 
 
-def make(fast: bool, four: bool):
-    """A row-gather kernel (all rows) with the given flags and accumulator count."""
+def _gather1(data, indices, indptr, x, y):
+    for i in range(indptr.shape[0] - 1):
+        acc = 0.0
+        for jj in range(indptr[i], indptr[i + 1]):
+            acc += data[jj] * x[indices[jj]]
+        y[i] = acc
+
+
+def _gather1u(data, indices, indptr, x, y):
+    for i in range(indptr.shape[0] - 1):
+        acc = 0.0
+        for jj in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            acc += data[jj] * x[indices[jj]]
+        y[i] = acc
+
+
+def _gather4(data, indices, indptr, x, y):
+    for i in range(indptr.shape[0] - 1):
+        start, stop = indptr[i], indptr[i + 1]
+        a0 = a1 = a2 = a3 = 0.0
+        jj = start
+        while jj + 4 <= stop:
+            a0 += data[jj] * x[indices[jj]]
+            a1 += data[jj + 1] * x[indices[jj + 1]]
+            a2 += data[jj + 2] * x[indices[jj + 2]]
+            a3 += data[jj + 3] * x[indices[jj + 3]]
+            jj += 4
+        while jj < stop:
+            a0 += data[jj] * x[indices[jj]]
+            jj += 1
+        y[i] = (a0 + a1) + (a2 + a3)
+
+
+def _gather4u(data, indices, indptr, x, y):
+    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    for i in range(indptr.shape[0] - 1):
+        start, stop = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
+        a0 = a1 = a2 = a3 = 0.0
+        jj = start
+        while jj + four <= stop:
+            a0 += data[jj] * x[indices[jj]]
+            a1 += data[jj + one] * x[indices[jj + one]]
+            a2 += data[jj + two] * x[indices[jj + two]]
+            a3 += data[jj + three] * x[indices[jj + three]]
+            jj += four
+        while jj < stop:
+            a0 += data[jj] * x[indices[jj]]
+            jj += one
+        y[i] = (a0 + a1) + (a2 + a3)
+
+
+def make(fast: bool, four: bool, unsigned: bool):
+    """A row-gather kernel (all rows) with the given flags, accumulator count and loop counter
+    (``unsigned``: the positions ``jj`` run as uint64, so loads need no wrap-around test)."""
     from numba import njit
 
-    flags = FLAGS["on" if fast else "off"]
-    if four:
-
-        @njit(fastmath=flags, error_model="numpy", nogil=True)
-        def gather(data, indices, indptr, x, y):
-            for i in range(indptr.shape[0] - 1):
-                start, stop = indptr[i], indptr[i + 1]
-                a0 = a1 = a2 = a3 = 0.0
-                jj = start
-                while jj + 4 <= stop:
-                    a0 += data[jj] * x[indices[jj]]
-                    a1 += data[jj + 1] * x[indices[jj + 1]]
-                    a2 += data[jj + 2] * x[indices[jj + 2]]
-                    a3 += data[jj + 3] * x[indices[jj + 3]]
-                    jj += 4
-                while jj < stop:
-                    a0 += data[jj] * x[indices[jj]]
-                    jj += 1
-                y[i] = (a0 + a1) + (a2 + a3)
-
-    else:
-
-        @njit(fastmath=flags, error_model="numpy", nogil=True)
-        def gather(data, indices, indptr, x, y):
-            for i in range(indptr.shape[0] - 1):
-                acc = 0.0
-                for jj in range(indptr[i], indptr[i + 1]):
-                    acc += data[jj] * x[indices[jj]]
-                y[i] = acc
-
-    return gather
+    body = {(False, False): _gather1, (False, True): _gather1u,
+            (True, False): _gather4, (True, True): _gather4u}[four, unsigned]  # fmt: skip
+    return njit(fastmath=FLAGS["on" if fast else "off"], error_model="numpy", nogil=True)(body)
 
 
 def median_time(fn, repeat: int, number: int) -> float:
@@ -77,11 +103,11 @@ def median_time(fn, repeat: int, number: int) -> float:
 
 
 def inner_loop_asm(fn, sig) -> str:
-    """The instructions of the hottest loop of a compiled variant (a rough cut of the asm)."""
+    """A summary of a compiled variant's machine code: wrap-around tests (``sarq $63``), AVX
+    gathers, scalar adds and fused multiply-adds."""
     asm = fn.inspect_asm(sig)
-    lines = [ln for ln in asm.splitlines() if ln.strip() and not ln.strip().startswith(".")]
-    loads = [ln for ln in lines if "vgather" in ln or "vfmadd" in ln or "vaddsd" in ln]
-    return "\n".join(loads[:24]) or "(no gather/fma/add instructions found)"
+    count = {k: asm.count(k) for k in ("sarq\t$63", "vgather", "vaddsd", "vfmadd")}
+    return "    " + ", ".join(f"{k.replace(chr(9), ' ')}: {v}" for k, v in count.items())
 
 
 def main() -> None:
@@ -107,20 +133,23 @@ def main() -> None:
           f"scipy CSR J@x {t_sp * 1e6:.0f} us (median of {args.repeat})")
     indptr = J.indptr.astype(np.int64)
     ref = J @ x
-    print(f"{'indices':8} {'acc':>3} {'fastmath':8} {'us':>8} {'x scipy':>8}")
+    print(f"{'indices':8} {'jj':8} {'acc':>3} {'fastmath':8} {'us':>8} {'x scipy':>8}")
     for idx_dtype in (np.int64, np.uint32):
         indices = J.indices.astype(idx_dtype)
-        for four in (False, True):
-            for fast in (False, True):
-                fn = make(fast, four)
-                fn(J.data, indices, indptr, x, y)
-                tol = 1e-4 if dtype == np.float32 else 1e-10
-                assert np.allclose(y, ref, rtol=tol, atol=tol * np.abs(J).max() * 10), "wrong sum"
-                t = median_time(lambda: fn(J.data, indices, indptr, x, y), args.repeat, number)
-                print(f"{np.dtype(idx_dtype).name:8} {4 if four else 1:>3} "
-                      f"{'on' if fast else 'off':8} {t * 1e6:8.0f} {t / t_sp:8.2f}")
-                if args.asm:
-                    print(inner_loop_asm(fn, fn.signatures[0]))
+        for unsigned in (False, True):
+            for four in (False, True):
+                for fast in (False, True):
+                    fn = make(fast, four, unsigned)
+                    fn(J.data, indices, indptr, x, y)
+                    tol = 1e-4 if dtype == np.float32 else 1e-10
+                    assert np.allclose(y, ref, rtol=tol, atol=tol * np.abs(J).max() * 10)
+                    t = median_time(lambda: fn(J.data, indices, indptr, x, y), args.repeat,
+                                    number)  # fmt: skip
+                    print(f"{np.dtype(idx_dtype).name:8} {'uint64' if unsigned else 'int64':8} "
+                          f"{4 if four else 1:>3} {'on' if fast else 'off':8} {t * 1e6:8.0f} "
+                          f"{t / t_sp:8.2f}")
+                    if args.asm:
+                        print(inner_loop_asm(fn, fn.signatures[0]))
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

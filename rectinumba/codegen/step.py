@@ -20,7 +20,18 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .emit import StatementWriter, emit_activation, helpers
-from .plan import CPU, FIXED_ARGS, Loop, NetworkPlan, NodePlan, Record, Ref, Target, build_plan
+from .plan import (
+    CPU,
+    FIXED_ARGS,
+    Check,
+    Loop,
+    NetworkPlan,
+    NodePlan,
+    Record,
+    Ref,
+    Target,
+    build_plan,
+)
 from .source import SourceWriter
 from .spec import ArgSpec, NetworkSpec, RenderedKernel
 
@@ -64,15 +75,19 @@ def _dense_mv_par(J, src, b, dst):
             acc += J[i, j] * src[b, j]
         dst[b, i] = acc"""
 
-# One CSR row times a source row. Compiled WITHOUT fastmath: with "reassoc" LLVM vectorises the
-# gather loop into AVX gathers, measured 2.1-2.7x slower than this scalar loop (N=10^4, p=0.02,
-# 2M nnz). ``fastmath=False`` must be explicit: numba makes a callee that leaves fastmath unset
-# inherit the caller's flags. Fast-math flags are per instruction, so inlining keeps them apart.
+# One CSR row times a source row (benchmarks/csr_gather_bench.py measures the variants). The
+# position jj runs as uint64 and the column indices are uint32 (weights.index_dtype): numba
+# tests a signed index for a negative value (wrap-around) before every load, which made this
+# loop 1.6x slower than scipy's. One accumulator, WITHOUT fastmath: the sums are the sequential
+# ones, bit for bit (four accumulators reorder them and measured no faster once the tests were
+# gone; with "reassoc" LLVM vectorises the loop into AVX gathers, measured slower).
+# ``fastmath=False`` must be explicit: numba makes a callee that leaves fastmath unset inherit
+# the caller's flags. Fast-math flags are per instruction, so inlining keeps them apart.
 _CSR_DOT = """\
 @njit(cache=True, error_model='numpy', fastmath=False, nogil=True)
 def _csr_dot(data, indices, start, stop, src, b):
     acc = {zero}
-    for jj in range(start, stop):
+    for jj in range(np.uint64(start), np.uint64(stop)):
         acc += data[jj] * src[b, indices[jj]]
     return acc"""
 
@@ -107,12 +122,34 @@ class CPUWriter(StatementWriter):
                 code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
-        with code.block(f"if not {self.finite(local)} and status[b, 0] == 0:"):
-            code("status[b, 0] = 1")
-            code("status[b, 1] = gs")
-            code(f"status[b, 2] = {node.k}")
-            code(f"status[b, 3] = {state}")
-            code("status[b, 4] = i")
+        # a flag, not a branch that writes the status: the loop stays vectorisable (measured
+        # 1.5x faster for LIF neurons); the status is written by the scan after the loop
+        code(f"bad{node.k} |= not {self.finite(local)}")
+
+    def scan_failures(self, code: SourceWriter, node: NodePlan) -> None:
+        """After a loop that flagged a non-finite new state: the status row of the first one
+        (neuron by neuron, states in order), found in the state arrays the loop wrote.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        """
+        k = node.k
+        with code.block(f"if bad{k} and status[b, 0] == 0:"):
+            with code.block(f"for i in range(N{k}):"):
+                for j, state in enumerate(node.states):
+                    y = f"{node.arg('state', state)}[b, i]"
+                    with code.block(f"if not {self.finite(y)} and status[b, 0] == 0:"):
+                        code("status[b, 0] = 1")
+                        code("status[b, 1] = gs")
+                        code(f"status[b, 2] = {k}")
+                        code(f"status[b, 3] = {j}")
+                        code("status[b, 4] = i")
+                with code.block("if status[b, 0] != 0:"):
+                    code("break")
 
     # ---- loops ---------------------------------------------------------------------------------
     def loops(self, code: SourceWriter, node: NodePlan, loops: list[Loop]) -> None:
@@ -140,6 +177,9 @@ class CPUWriter(StatementWriter):
             elif loop.coupling and node.coupling_outside:
                 with code.block(f"for i in range(N{k}):"):
                     self.coupling_row(code, node, loop)
+            checks = any(isinstance(stmt, Check) for stmt in loop.body)
+            if checks:
+                code(f"bad{k} = False")
             with code.block(f"for i in range(N{k}):"):
                 if loop.coupling and not node.coupling_outside:
                     self.coupling_row(code, node, loop)
@@ -147,6 +187,8 @@ class CPUWriter(StatementWriter):
                 self.statements(code, node, loop)
                 if len(code.lines) == before:
                     code("pass")  # a writer may print nothing of a loop (BPTT recompute)
+            if checks:
+                self.scan_failures(code, node)
             for key, kind in loop.reductions:
                 j = node.alg_index[key[1]]
                 code(f"n{k}_red{j} = acc{k}_{j}" + ("" if kind == "vsum" else f" / {self.count(k)}"))
@@ -242,8 +284,8 @@ class CPUWriter(StatementWriter):
                         with code.block(f"for i in range({wt}.shape[1]):"):
                             code(f"{ev.g}[b, i] += {wt}[j, i]")
                     else:
-                        d, n, p = ev.columns
-                        with code.block(f"for jj in range({p}[j], {p}[j + 1]):"):
+                        d, n, p = ev.columns  # unsigned positions: no wrap-around tests
+                        with code.block(f"for jj in range(np.uint64({p}[j]), np.uint64({p}[j + 1])):"):
                             code(f"{ev.g}[b, {n}[jj]] += {d}[jj]")
         for ev in node.scatters:
             if ev.kind == "W" and not ev.advance_in_target:
