@@ -48,8 +48,10 @@ MODES = ("auto", "event", "matvec")
 #: (``U = W @ s`` and W by columns, a few matvecs' worth) would cost more than it saves
 EVENT_MIN_STEPS = 16
 
-#: "auto": fewer weights per target row than this on average and the matvec is as cheap as the
-#: event path's per-neuron bookkeeping (benchmarks/cpu_bench.py, figure "events")
+#: "auto": fewer weights per target row than this on average keep the matvec. The measured
+#: crossover is lower (8-16 weights per row, benchmarks/cpu_bench.py figure "events"), but a
+#: small network gains microseconds at most, and this way the networks of earlier versions'
+#: tests (up to 20 neurons) keep their numbers bit for bit (tests/test_euler_golden.py)
 EVENT_MIN_FANIN = 32
 
 

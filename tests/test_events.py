@@ -1,13 +1,15 @@
 """Event-driven coupling (issue 15): which couplings qualify, the runner's choice, and the event
 path against the matvec path within a rounding bound derived here.
 
-The bound (:func:`event_error`): both kernels compute the same spike flags and the same source
-traces ``s`` bit for bit (asserted); they differ only in how ``u = W @ s`` is formed. The matvec
-sums the n terms of a row (error <= gamma_n * sum_j |W_ij| |s_j|, gamma_n = n eps / (1 - n eps),
-eps the unit roundoff, in any summation order). The event path advances ``U`` with the trace's
-Euler update ``U + dt*(G/dt - U/tau_s)`` while each source advances ``s_j + dt*(-s_j/tau_s +
-f_j/dt)``; in exact arithmetic ``U_k = W @ s_k`` for all k (the update is linear with the same
-coefficients). So the error ``e_k = U_k - W @ s_k`` obeys
+The bound (:func:`event_error`): both kernels compute the same spike flags (asserted); their
+source traces ``s`` may differ in the last bit (the compiler vectorises the two kernels' loops
+differently), which the bound takes from both runs (``|W| @ |s_event - s_matvec|``). Otherwise
+they differ in how ``u = W @ s`` is formed. The matvec sums the n terms of a row (error <=
+gamma_n * sum_j |W_ij| |s_j|, gamma_n = n eps / (1 - n eps), eps the unit roundoff, in any
+summation order). The event path advances ``U`` with the trace's Euler update
+``U + dt*(G/dt - U/tau_s)`` while each source advances ``s_j + dt*(-s_j/tau_s + f_j/dt)``; in
+exact arithmetic ``U_k = W @ s_k`` for all k (the update is linear with the same coefficients).
+So the error ``e_k = U_k - W @ s_k`` (s of the event run) obeys
 
     |e_{k+1}| <= (|1 - dt/tau_s| + c eps) |e_k| + (gamma_m + 2 eps) F_k + c eps M_k
 
@@ -297,18 +299,19 @@ def test_event_coupling_equals_matvec_within_the_derived_rounding_bound(runs):
     x, tau_c, res = runs
     (net, mv, _), (_, ev, _) = res["matvec"], res["event"]
     eps = np.finfo(np.float64).eps / 2
-    for n in "dcp":  # identical spike trains, so identical source traces
+    for n in "dcp":  # identical spike trains (the traces may differ in the last bit)
         assert np.array_equal(mv[(n, "v")] == 0.0, ev[(n, "v")] == 0.0), n
-        assert np.array_equal(mv[(n, "s")], ev[(n, "s")]), n
+        np.testing.assert_allclose(ev[(n, "s")], mv[(n, "s")], rtol=1e-14, atol=0)
     assert (mv[("c", "v")] == 0.0).sum() > 20_000  # spikes enough
     flags = {n: (mv[(n, "v")] == 0.0).astype(float) for n in "dcp"}
     a = {"d": np.full(2, 1 - DT / TAU_S), "c": 1 - DT / tau_c[:, 0],
          "p": np.full(2, 1 - DT / TAU_S)}  # fmt: skip
     E = {}  # event recursion bounds per coupling
     bound_in = {}
+    ds = {n: np.abs(before(ev[(n, "s")]) - before(mv[(n, "s")])) for n in "dcp"}
     for n in "dcp":  # recurrent couplings: the recorded s_in
         J = dense(net.get_var(n, "weights"))
-        E[n] = event_error(J, mv[(n, "s")], flags[n], a[n], eps)
+        E[n] = event_error(J, ev[(n, "s")], flags[n], a[n], eps) + ds[n] @ np.abs(J).T
         pre = before(mv[(n, "s")])
         bound_in[n] = E[n] + matvec_rounding([(J, pre)], eps)
         diff = np.abs(ev[(n, "s_in")] - mv[(n, "s_in")])
@@ -319,7 +322,8 @@ def test_event_coupling_equals_matvec_within_the_derived_rounding_bound(runs):
         assert np.max(bound_in[n].max(axis=1) / scale.max(axis=1)) < 2e-12
     # p's output o = s + g*s_in differs by g * (its s_in's difference) plus its own rounding
     g = 0.01
-    d_o = g * bound_in["p"] + 4 * eps * (np.abs(mv[("p", "o")]) + g * np.abs(mv[("p", "s_in")]))
+    d_o = ds["p"] + g * bound_in["p"] + 4 * eps * (
+        np.abs(mv[("p", "o")]) + g * np.abs(mv[("p", "s_in")]))
     src = {"inp": x, "d": before(mv[("d", "s")]), "c": before(mv[("c", "s")]), "p": mv[("p", "o")]}
     for t in "dcr":  # summed edge inputs: event edges, p's edges, matvecs of both paths
         parts, extra = [], 0.0
@@ -329,7 +333,8 @@ def test_event_coupling_equals_matvec_within_the_derived_rounding_bound(runs):
             w = dense(net.get_edge(s, tt).weights)
             parts.append((w, src[s]))
             if s in "dc":
-                extra = extra + event_error(w, mv[(s, "s")], flags[s], a[s], eps)
+                extra = extra + event_error(w, ev[(s, "s")], flags[s], a[s], eps)
+                extra = extra + ds[s] @ np.abs(w).T
             elif s == "p":
                 extra = extra + d_o @ np.abs(w).T
         bound = extra + matvec_rounding(parts, eps)
@@ -391,8 +396,10 @@ def test_float32_events_agree_until_the_first_flip_within_the_float32_bound():
     assert horizon >= 200
     eps = np.finfo(np.float32).eps / 2
     J = dense(net.get_var("c", "weights")).astype(np.float64)
-    s = mv[("c", "s")][None, :horizon].astype(np.float64)
-    E = event_error(J, s, flags_mv[None, :horizon].astype(float), np.array([1 - DT / TAU_S]), eps)
+    s, s_ev = (r[("c", "s")][None, :horizon].astype(np.float64) for r in (mv, ev))
+    E = event_error(J, s_ev, flags_mv[None, :horizon].astype(float), np.array([1 - DT / TAU_S]),
+                    eps)  # fmt: skip
+    E += np.abs(before(s_ev) - before(s)) @ np.abs(J).T
     # the matvec of a float32 kernel sums in float32 too: the same gamma_n
     bound = E + matvec_rounding([(J, before(s))], eps)
     diff = np.abs(ev[("c", "s_in")][:horizon].astype(np.float64) - mv[("c", "s_in")][:horizon])
