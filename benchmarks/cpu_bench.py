@@ -9,9 +9,11 @@ Usage::
     python benchmarks/cpu_bench.py                 # all figures (~1-2 min on 2 cores)
     python benchmarks/cpu_bench.py --quick         # smaller sizes / fewer steps (~30 s)
     python benchmarks/cpu_bench.py --only dense,sparse
+    python benchmarks/cpu_bench.py --only delay,noise   # overhead of delays / noise per step
 
-Figures: seed, dense, sparse, build, import, start, batch, memory, events (issue 15: spiking
-networks event-driven vs matvec vs scipy, medians of repeated runs, with the machine's load).
+Figures: seed, dense, sparse, build, import, start, batch, memory, delay, noise, events (issue 15:
+spiking networks event-driven vs matvec vs scipy, medians of repeated runs, with the machine's
+load).
 
 Threads: batched runs (B > 1) split trials over numba's threads; single-trial runs of a dense J
 with N >= 512 split J's rows. Set the number of threads with ``NUMBA_NUM_THREADS`` (before the
@@ -588,6 +590,80 @@ def fig_memory(quick: bool) -> list[Row]:
                 float("nan"), "(info)", True)]
 
 
+def _population(equation: str, variables: dict, N: int, **kwargs):
+    """One uncoupled diff-eq node of N neurons driven by the network input."""
+    from rectinumba import Network
+    from rectinumba.templates import NodeTemplate, OperatorTemplate
+
+    op = OperatorTemplate("bench_op", equations=[equation],
+                          variables={"x": "output(0.1)", "I": "input(0.0)", **variables})
+    net = Network(1e-2, seed=1)
+    net.add_diffeq_node("pop", NodeTemplate("bench", operators=[op]), N=N, input_var="I",
+                        output_var="x", **kwargs)
+    return net
+
+
+def _per_step(net, x, quick: bool) -> float:
+    net.run(x[:10], verbose=False, record_output=False)  # compile / load from cache
+    return best(lambda: net.run(x, verbose=False, record_output=False),
+                repeat=3 if quick else 5) / x.shape[0]
+
+
+def fig_delay(quick: bool) -> list[Row]:
+    """Delays: past(x, d) in an uncoupled population, and delayed dense edges."""
+    from rectinumba import Network
+
+    N, T = 1000, 2_000 if quick else 10_000
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((T, N))
+    plain = _population("x' = -x/tau + k*x + I", {"tau": 1.0, "k": -0.5}, N)
+    d = rng.uniform(0.0, 0.5, N)  # up to 50 steps, one delay per neuron
+    delayed = _population("x' = -x/tau + k*x(t - d) + I", {"tau": 1.0, "k": -0.5, "d": 0.5}, N,
+                          node_vars={"d": d})
+    t0, t1 = _per_step(plain, x, quick), _per_step(delayed, x, quick)
+    rows = [Row(f"past(x, d): N={N}, d per neuron (<= 50 steps)", f"{t1 * 1e6:.2f} us/step",
+                f"x' = ... k*x: {t0 * 1e6:.2f} us/step", t1 / t0, "(report)", True)]
+    n = 200
+    W = rng.standard_normal((n, n)) / np.sqrt(n)
+    xin = rng.standard_normal((T, n))
+
+    def edge_net(**delay):
+        net = Network(1e-2)
+        net.add_func_node("inp", n)
+        net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op", N=n,
+                            input_var="I_ext", output_var="v")
+        net.add_edge("inp", "li", weights=W, **delay)
+        return net
+
+    te = _per_step(edge_net(), xin, quick)
+    for what, kw in (("one delay", {"delay_steps": 20}),
+                     ("per target", {"delay_steps": rng.integers(0, 40, n)}),
+                     ("per connection", {"delay_steps": rng.integers(0, 40, (n, n))})):
+        t = _per_step(edge_net(**kw), xin, quick)
+        rows.append(Row(f"dense edge {n}x{n}, {what}", f"{t * 1e6:.2f} us/step",
+                        f"undelayed edge {te * 1e6:.2f} us/step", t / te, "(report)", True))
+    return rows
+
+
+def fig_noise(quick: bool) -> list[Row]:
+    """White noise (Euler-Maruyama, Philox normals) vs the same drift without noise."""
+    N, T = 1000, 2_000 if quick else 10_000
+    x = np.zeros((T, N))
+    v = {"tau": 0.1, "mu": 1.0, "sigma": 1.0}  # mu != 0: no denormals in the drift-only run
+    plain = _population("x' = (mu - x)/tau + I", v, N)
+    noisy = _population("x' = (mu - x)/tau + sigma*sqrt(2/tau)*xi + I", v, N)
+    two = _population("x' = (mu - x)/tau + sigma*(xi + xi_2) + I", v, N)
+    t0, t1, t2 = (_per_step(net, x, quick) for net in (plain, noisy, two))
+    ref = f"drift only {t0 * 1e6:.2f} us/step"
+    per = 1e9 / N
+    return [
+        Row(f"OU process, N={N}, one noise", f"{t1 * 1e6:.2f} us/step ({t1 * per:.1f} ns/neuron)",
+            ref, t1 / t0, "(report)", True),
+        Row(f"  two noises (one draw call)", f"{t2 * 1e6:.2f} us/step", ref, t2 / t0, "(report)",
+            True),
+    ]
+
+
 FIGURES = {
     "seed": fig_seed,
     "dense": fig_dense,
@@ -597,6 +673,8 @@ FIGURES = {
     "start": fig_start,
     "batch": fig_batch,
     "memory": fig_memory,
+    "delay": fig_delay,
+    "noise": fig_noise,
     "events": fig_events,
 }
 

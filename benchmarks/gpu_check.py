@@ -16,7 +16,8 @@ For each case it
    and prints the GPU's throughput in trial-steps per second as a multiple of the CPU's.
 
 Cases: dense rate network N = 10^4; sparse LIF N = 10^5 with p = 0.001 (CSR); B = 1024 trials of a
-dense rate network with N = 100.
+dense rate network with N = 100; B = 1024 trials of N = 100 noisy delayed units (white noise and
+``x(t - d)`` with a delay per neuron: the counter-based generator must give the CPU's normals).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ LIF = "model_templates.spiking_neurons.lif.lif"
 @dataclass
 class Case:
     name: str
-    kind: str  # "rate" | "lif"
+    kind: str  # "rate" | "lif" | "noisy" (noise + delays, uncoupled)
     N: int
     B: int
     p: float  # connection probability (1.0 = dense)
@@ -51,11 +52,13 @@ def cases(smoke: bool) -> list[Case]:
             Case("dense rate N=16", "rate", 16, 1, 1.0, (2, 6), 5, 4),
             Case("sparse LIF N=64 p=0.1", "lif", 64, 1, 0.1, (2, 6), 5, 4),
             Case("B=4 x N=8 rate", "rate", 8, 4, 1.0, (2, 6), 5, 4),
+            Case("B=4 x N=8 noise + delay", "noisy", 8, 4, 1.0, (2, 6), 5, 4),
         ]
     return [
         Case("dense rate N=1e4", "rate", 10_000, 1, 1.0, (100, 1100), 10, 10),
         Case("sparse LIF N=1e5 p=0.001", "lif", 100_000, 1, 0.001, (100, 2100), 20, 20),
         Case("B=1024 x N=100 rate", "rate", 100, 1024, 1.0, (50, 1050), 10, 10),
+        Case("B=1024 x N=100 noise + delay", "noisy", 100, 1024, 1.0, (50, 1050), 10, 200),
     ]
 
 
@@ -63,6 +66,8 @@ def weights(case: Case, rng: np.random.Generator):
     import scipy.sparse as sp
 
     N = case.N
+    if case.kind == "noisy":
+        return None
     if case.p >= 1.0:
         return rng.standard_normal((N, N)) * (1.5 / np.sqrt(N))
     J = sp.random(N, N, density=case.p, format="csr", random_state=rng, data_rvs=rng.standard_normal)
@@ -70,11 +75,28 @@ def weights(case: Case, rng: np.random.Generator):
     return J
 
 
+def noisy_template():
+    """x' = (mu - x)/tau + k*x(t - d) + sigma*sqrt(2/tau)*xi + I_ext (d per neuron)."""
+    from rectinumba.templates import NodeTemplate, OperatorTemplate
+
+    op = OperatorTemplate(
+        "nd_op",
+        equations=["x' = (mu - x)/tau + k*x(t - d) + sigma*sqrt(2/tau)*xi + I_ext"],
+        variables={"x": "output(0.0)", "mu": 0.5, "tau": 0.1, "k": -2.0, "d": 0.2, "sigma": 1.0,
+                   "I_ext": "input(0.0)"},
+    )
+    return NodeTemplate("noisy_delayed", operators=[op])
+
+
 def build(case: Case, J, device: str, dtype, mode: str = "auto"):
     from rectinumba import Network
 
-    net = Network(1e-2 if case.kind == "rate" else 0.1, device=device, dtype=dtype)
-    if case.kind == "rate":
+    net = Network(1e-2 if case.kind != "lif" else 0.1, device=device, dtype=dtype, seed=7)
+    if case.kind == "noisy":
+        d = np.linspace(0.0, 0.5, case.N)  # 0 .. 50 steps
+        net.add_diffeq_node("n", noisy_template(), N=case.N, input_var="I_ext", output_var="x",
+                            node_vars={"d": d})
+    elif case.kind == "rate":
         net.add_diffeq_node("n", LI_TANH, weights=J, source_var="tanh_op/r", target_var="li_op/r_in",
                             input_var="li_op/I_ext", output_var="li_op/v")
     else:
@@ -89,7 +111,7 @@ def build(case: Case, J, device: str, dtype, mode: str = "auto"):
 
 
 def inputs(case: Case, T: int, rng: np.random.Generator, dtype) -> np.ndarray:
-    scale = 1.0 if case.kind == "rate" else 15.0
+    scale = 15.0 if case.kind == "lif" else 1.0
     x = rng.random((case.B, T, case.N), dtype=np.dtype(dtype).type)
     x += 0.5
     x *= scale
@@ -98,6 +120,8 @@ def inputs(case: Case, T: int, rng: np.random.Generator, dtype) -> np.ndarray:
 
 def step_bytes(case: Case, J, itemsize: int) -> int:
     """Bytes one step must move at least: the coupling matrix and each state read + written."""
+    if case.kind == "noisy":  # no coupling; the ring is read once and written once per neuron
+        return 4 * case.B * case.N * itemsize
     if case.p >= 1.0:
         mat = case.N * case.N * itemsize
     else:
@@ -185,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         ok_check = err < 1e-9
         failed |= not ok_check
         dtype = np.float32
-        Jf = J.astype(dtype)
+        Jf = None if J is None else J.astype(dtype)
         gpu = build(case, Jf, "cuda", dtype, args.mode)
         t_short, t_long = case.t_gpu
         x_short, x_long = inputs(case, t_short, rng, dtype), inputs(case, t_long, rng, dtype)

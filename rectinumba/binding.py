@@ -4,8 +4,10 @@ Every kernel rectinumba generates (the CPU step kernel, the CUDA kernel, the BPT
 backward kernels) takes the arguments of a :class:`~rectinumba.codegen.plan.NetworkPlan`, each
 an :class:`~rectinumba.codegen.spec.ArgSpec` (name, role, owner, detail). :class:`Binding` turns
 such a table into arrays: :data:`ROLES` maps each role to the method that supplies it. A run binds
-states, constants, scratch, carried feedback values, weights, thresholds, recordings and training
-hook arrays; BPTT (:class:`rectinumba.training.bptt_engine.BPTTBinding`) adds tapes and adjoint
+states, constants, scratch, carried feedback values, weights, thresholds, recordings, training
+hook arrays, history rings and delays (:mod:`rectinumba.history`) and noise keys
+(:mod:`rectinumba.noise`); BPTT (:class:`rectinumba.training.bptt_engine.BPTTBinding`) adds
+tapes and adjoint
 arrays by implementing the remaining roles. Adding a role: a row in :data:`ROLES` and a method.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
+from .history import edge_ring_key, past_steps, ring_key, working_ring
 from .nodes import DiffEqNode
 from .weights import csc_parts, csc_structure, csr_parts, fingerprint, is_sparse
 
@@ -30,6 +33,11 @@ ROLES = {
     "scalar": "_scalar",
     "rec": "_rec",
     "train": "_train",
+    "ring": "_ring",
+    "delay": "_delay",
+    "edelay": "_edge_delay",
+    "seed": "_seed",
+    "rng": "_rng",
     "event": "_event",
     "tape": "_tape",
     "lam": "_lam",
@@ -92,6 +100,12 @@ class Binding:
         Recordings per record argument.
     train_arrays : dict, optional
         Training hook arrays by ``detail``.
+    dt : float
+        Integration step (delays in time become steps).
+    step : int
+        The network's step counter at the first step (history rings are positioned by it).
+    noise : NoiseStream, optional
+        The network's noise stream (keys and draw step of noisy kernels).
     columns : dict, optional
         The runner's cache of weights stored by columns (event-driven coupling),
         ``(role, owner, detail) -> (matrix, fingerprint, arrays)``: used while the matrix is the
@@ -109,11 +123,12 @@ class Binding:
     """
 
     def __init__(
-        self, nodes, edges, B: int, dtype, carry: dict, n_rec: int = 0, train_arrays=None,
-        columns: dict | None = None,
+        self, nodes, edges, B: int, dtype, carry: dict, n_rec: int = 0, train_arrays=None, *,
+        dt: float = 1.0, step: int = 0, noise=None, columns: dict | None = None,
     ) -> None:
         self.nodes, self.edges, self.B, self.dtype = nodes, edges, int(B), np.dtype(dtype)
         self._carry, self.n_rec, self.train_arrays = carry, n_rec, train_arrays or {}
+        self.dt, self.step, self.noise = float(dt), int(step), noise
         self.columns = {} if columns is None else columns
         self.states: dict[tuple[int, str], np.ndarray] = {}
         self.carried: dict[tuple[str, object], np.ndarray] = {}
@@ -177,10 +192,7 @@ class Binding:
             return m
         if a.detail == "dense_t" or a.detail in _CSC_PARTS:
             return self._by_columns(a, m)
-        key = (id(m), "csr")
-        if key not in self._csr:
-            self._csr[key] = csr_parts(m, self.dtype)
-        return self._csr[key][_PARTS.index(a.detail)]
+        return self._csr_of(m)[_PARTS.index(a.detail)]
 
     def _by_columns(self, a, m) -> np.ndarray:
         """W^T (dense) or a CSC part of W, from the runner's cache when W is unchanged."""
@@ -234,6 +246,73 @@ class Binding:
     def _train(self, a):
         """A training hook array (see rectinumba.codegen.train), by detail."""
         return self.train_arrays[a.detail]
+
+    # ---- histories and noise ------------------------------------------------------------
+    def _steps(self, owner: int, detail) -> np.ndarray:
+        """Delays in steps: (B, N) for a past() read ``(state, scale, param)`` of node
+        ``owner``; for edge ``owner`` (detail ``"row"``/``"full"``) the edge's steps."""
+        key = ("steps", owner, detail)
+        if key not in self._csr:
+            if isinstance(detail, str):
+                edge = self.edges[owner]
+                self._csr[key] = edge.steps(self.dt)
+            else:
+                node = self.nodes[owner]
+                steps = past_steps(node, *detail, self.dt)
+                steps = np.broadcast_to(steps, (max(np.shape(steps)[:1] or (1,)), node.N))
+                what = f"the delay of past({detail[0]})"
+                self._csr[key] = rows(np.ascontiguousarray(steps), self.B, what, node.label)
+        return self._csr[key]
+
+    def _ring(self, a) -> np.ndarray:
+        """A working copy of a history ring, long enough for the longest delay of this run."""
+        if a.detail == "edge":
+            edge = self.edges[a.owner]
+            key = edge_ring_key(edge.source, edge.target)
+            longest = int(self._steps(a.owner, edge.delay_kind).max(initial=0))
+            n, start, label = edge.shape[1], np.zeros((1, edge.shape[1])), edge.target
+        else:
+            node = self.nodes[a.owner]
+            state = a.detail[1]
+            key = ring_key(node.label, state)
+            reads = [d[1:] for d in node.model.delays if d[1] == state]
+            longest = max(int(self._steps(a.owner, tuple(r)).max(initial=0)) for r in reads)
+            n, label = node.N, node.label
+            start = self._state(type(a)(a.name, "state", a.owner, state))
+        if key not in self.carried:
+            self.carried[key] = working_ring(
+                self._carry, key, self.B, longest + 1, n, self.step, start, self.dtype, label
+            )
+        return self.carried[key]
+
+    def _delay(self, a) -> np.ndarray:
+        """The delay of a past() read in steps, (B, N) int64."""
+        return self._steps(a.owner, tuple(a.detail))
+
+    def _edge_delay(self, a) -> np.ndarray:
+        """An edge's delays in steps: (n_target,), (n_target, n_source) or one per CSR entry."""
+        edge = self.edges[a.owner]
+        steps = self._steps(a.owner, a.detail)
+        if a.detail == "row":
+            return np.ascontiguousarray(np.broadcast_to(steps, (edge.shape[0],)))
+        if edge.fmt == "dense":
+            return np.ascontiguousarray(np.broadcast_to(steps, edge.shape))
+        _, indices, indptr = self._csr_of(edge._weights)
+        rows_of = np.repeat(np.arange(edge.shape[0]), np.diff(indptr))
+        return np.ascontiguousarray(np.broadcast_to(steps, edge.shape)[rows_of, indices])
+
+    def _csr_of(self, m):
+        if id(m) not in self._csr:
+            self._csr[id(m)] = csr_parts(m, self.dtype)
+        return self._csr[id(m)]
+
+    def _seed(self, a) -> np.ndarray:
+        """The per-trial generator keys of the network's noise stream."""
+        return self.noise.keys(self.B)
+
+    def _rng(self, a) -> np.int64:
+        """Offset of the draw step: draw step = step counter + offset."""
+        return np.int64(self.noise.step - self.step)
 
     def _bptt_only(self, a):
         raise NetworkError(f"codegen: argument {a.name!r} (role {a.role!r}) needs a BPTT binding")

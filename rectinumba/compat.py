@@ -565,7 +565,8 @@ def edge_options(network: Any, train: str | None, kwargs: dict[str, Any]) -> Edg
         if key in kw:
             raise NetworkError(
                 f"add_edge: {key}= (RectiPy 0.12's delayed/filtered edges) is not supported",
-                hint="delays belong to the model equations (template language)",
+                hint="add_edge(..., delay=...) delays an edge by a time (delay_steps=... by whole "
+                "steps); past(x, d) delays a state in the model equations",
             )
     beta, alpha = kw.pop("beta", None), kw.pop("alpha", None)
     if (beta is not None or alpha is not None) and train != "rls":

@@ -1,4 +1,4 @@
-"""Edges between nodes: a weight matrix (n_target, n_source), dense or CSR."""
+"""Edges between nodes: a weight matrix (n_target, n_source), dense or CSR, optionally delayed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .propagation import check_mode
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights"]
+__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights", "check_delays"]
 
 TRAIN_MODES = (None, "gd", "rls")
 
@@ -72,6 +72,52 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
     )
 
 
+def check_delays(delay, delay_steps, shape: tuple[int, int], *, source: str, target: str):
+    """Validated copies of an edge's delays: ``(kind, delay, delay_steps)``.
+
+    Parameters
+    ----------
+    delay : float or array_like or None
+        Delays in time units (rounded to steps when a run starts: ``round(delay / dt)``).
+    delay_steps : int or array_like or None
+        Delays in whole steps.
+    shape : tuple of int
+        (n_target, n_source).
+    source, target : str
+        Node labels, for messages.
+
+    Returns
+    -------
+    tuple
+        ``kind`` (None, ``"row"``: a scalar or one delay per target unit, ``"full"``: one per
+        connection), and float64 / int64 arrays (None where not given).
+    """
+    what = f"edge {source!r} -> {target!r}"
+    if delay is not None and delay_steps is not None:
+        raise NetworkError(f"{what}: give delay (time) or delay_steps (steps), not both")
+    given = delay if delay is not None else delay_steps
+    if given is None:
+        return None, None, None
+    name = "delay" if delay is not None else "delay_steps"
+    arr = real_array(given, np.float64, what=f"{what} {name}")
+    if arr.shape not in ((), (shape[0],), shape):
+        raise NetworkError(
+            f"{what}: {name} of shape {arr.shape} fits neither a scalar, one per target unit "
+            f"({shape[0]},) nor one per connection {shape} (n_target, n_source)"
+        )
+    if (arr < 0).any():
+        raise NetworkError(f"{what}: {name} must not be negative, got {arr.min()!r}")
+    kind = "full" if arr.ndim == 2 else "row"
+    if delay is not None:
+        return kind, arr, None
+    if (arr != np.rint(arr)).any():
+        raise NetworkError(
+            f"{what}: delay_steps must be whole numbers of steps",
+            hint="give delay= for delays in time units (rounded to steps)",
+        )
+    return kind, None, arr.astype(np.int64)
+
+
 class Edge:
     """Weights from ``source`` to ``target``; the target's input is ``weights @ out_source``.
 
@@ -98,6 +144,10 @@ class Edge:
     rls : tuple of (float or None, float or None)
         RLS forgetting factor ``beta`` and ``P0 = alpha I`` given to ``add_edge`` (RectiPy's RLS
         edge options), used by fit_rls unless it is given its own.
+    delay : float or array_like or None
+        Delays in time units (see :meth:`rectinumba.Network.add_edge`).
+    delay_steps : int or array_like or None
+        Delays in whole steps.
     propagation : str
         ``"auto"``, ``"event"`` or ``"matvec"`` (:mod:`rectinumba.propagation`).
 
@@ -117,6 +167,9 @@ class Edge:
     rls_beta, rls_alpha
         Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
         fit_rls uses them unless it is given its own. None when not given.
+    delay_kind
+        None (no delay), ``"row"`` (a scalar or one delay per target unit) or ``"full"`` (one
+        per connection).
     propagation
         ``"auto"``, ``"event"`` or ``"matvec"``; may be changed between runs.
     """
@@ -133,11 +186,22 @@ class Edge:
         sparse,
         dtype,
         rls: tuple[float | None, float | None] = (None, None),
+        delay=None,
+        delay_steps=None,
         propagation: str = "auto",
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
                 f"edge {source!r} -> {target!r}: train must be one of {TRAIN_MODES}, got {train!r}"
+            )
+        self.delay_kind, self._delay, self._delay_steps = check_delays(
+            delay, delay_steps, tuple(weights.shape), source=source, target=target
+        )
+        if self.delay_kind is not None and train is not None:
+            raise NetworkError(
+                f"edge {source!r} -> {target!r}: a delayed edge cannot be trained "
+                f"(train={train!r})",
+                hint="train an undelayed edge, or keep the delayed one static",
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
         self.sparse_override, self.dtype = sparse, dtype
@@ -216,6 +280,28 @@ class Edge:
             scaled = self._weights * s
         self._weights = scaled
 
+    def steps(self, dt: float) -> np.ndarray:
+        """The delays in whole steps for integration step ``dt``.
+
+        Parameters
+        ----------
+        dt : float
+            The integration step.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 steps: shape (), (n_target,) or (n_target, n_source); ``round(delay / dt)``
+            (halves to even) for delays in time units.
+        """
+        if self.delay_kind is None:
+            return np.zeros((), np.int64)
+        if self._delay_steps is not None:
+            return self._delay_steps.copy()
+        from .history import delay_steps
+
+        return delay_steps(self._delay, dt, what=f"edge {self.source!r} -> {self.target!r} delay")
+
     @property
     def fmt(self) -> str:
         """How the weights run: ``"dense"`` or ``"csr"``."""
@@ -228,4 +314,8 @@ class Edge:
 
     def __repr__(self) -> str:
         fb = ", feedback" if self.feedback else ""
-        return f"Edge({self.source!r} -> {self.target!r}, {self.shape}, train={self.train!r}{fb})"
+        delayed = ", delayed" if self.delay_kind else ""
+        return (
+            f"Edge({self.source!r} -> {self.target!r}, {self.shape}, train={self.train!r}"
+            f"{fb}{delayed})"
+        )

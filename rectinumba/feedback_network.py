@@ -27,4 +27,6 @@ class FeedbackNetwork(Network):
         ``np.float64`` (default) or ``np.float32``.
     method : str
         Update rule, as for :class:`~rectinumba.Network`.
+    seed : int or sequence of int, optional
+        Noise seed, as for :class:`~rectinumba.Network`.
     """

@@ -17,6 +17,7 @@ from . import compat
 from .codegen.spec import METHODS
 from .edges import Edge, default_weights, orient_weights
 from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundError
+from .history import HistoryMethods
 from .locking import exclusive, new_lock
 from .names import check_name
 from .nodes import DiffEqNode, FuncNode
@@ -61,7 +62,7 @@ def _trainer(cls, method: str, lock: bool = True):
     return exclusive(call) if lock else call
 
 
-class Network(compat.RectiPyMethods):
+class Network(compat.RectiPyMethods, HistoryMethods):
     """A recurrent network of rate or spiking neuron populations and function layers.
 
     Parameters
@@ -76,6 +77,10 @@ class Network(compat.RectiPyMethods):
         Update rule: ``"euler"`` (default, explicit Euler), ``"heun"`` (RK2), ``"rk4"``
         (classic Runge-Kutta) or ``"exp_euler"`` (exponential Euler, for equations linear in
         their own state). See README "Step semantics" for how stages treat inputs and spikes.
+        Models with white noise (``xi``) integrate by Euler-Maruyama (``"euler"`` only).
+    seed : int or sequence of int, optional
+        Seed of the noise of noisy models (:attr:`seed`); None draws one from the operating
+        system's entropy.
 
     Notes
     -----
@@ -105,17 +110,20 @@ class Network(compat.RectiPyMethods):
     """
 
     def __init__(
-        self, dt: float, device: str = "cpu", dtype=np.float64, method: str = "euler"
+        self, dt: float, device: str = "cpu", dtype=np.float64, method: str = "euler", seed=None
     ) -> None:
+        from .noise import NoiseStream
+
         dt = self._check_dt(dt)
         dtype = compat.as_float_dtype(dtype)
         method = choice(method, "method", METHODS)
+        noise = NoiseStream(seed)
         self.dtype = dtype
         self.device = device
-        self._backend = self._make_backend(device)
         self._nodes: dict[str, DiffEqNode | FuncNode] = {}
         self._edges: dict[tuple[str, str], Edge] = {}
-        self._runner = Runner(self._nodes, self._edges, self._backend, dt, dtype, method)
+        backend = self._make_backend(device)
+        self._runner = Runner(self._nodes, self._edges, backend, dt, dtype, method, noise)
         self._call_lock = new_lock()  # one call at a time (rectinumba.locking)
         self._busy_with: str | None = None
 
@@ -149,6 +157,21 @@ class Network(compat.RectiPyMethods):
         self._runner.dt = self._check_dt(value)
 
     @property
+    def seed(self):
+        """Seed of the noise of noisy models: an int, or one int per trial.
+
+        Trial ``b`` of a run draws its noise from :func:`rectinumba.noise.trial_key`
+        ``(seed, b)`` (one seed per trial: from its own seed alone). Setting it (here, or with
+        ``run(..., seed=...)``) restarts the noise stream; runs without a seed continue it, so two
+        runs of T steps equal one of 2T; ``reset()`` leaves it alone. See :mod:`rectinumba.noise`.
+        """
+        return self._runner.noise.seed
+
+    @seed.setter
+    def seed(self, value) -> None:
+        self._runner.noise.reseed(value)
+
+    @property
     def method(self) -> str:
         """Update rule (see :class:`Network`; may be changed between runs)."""
         return self._runner.method
@@ -157,6 +180,16 @@ class Network(compat.RectiPyMethods):
     def method(self, value: str) -> None:
         self._runner.method = choice(value, "method", METHODS)
         self._changed()  # the rule is part of the generated kernels
+
+    @property
+    def _backend(self):
+        """The backend (held by the runner, which runs its kernels: one place, never two)."""
+        return self._runner.backend
+
+    @_backend.setter
+    def _backend(self, backend) -> None:
+        self._runner.backend = backend
+        self._runner.changed()
 
     @staticmethod
     def _make_backend(device: str):
@@ -423,6 +456,8 @@ class Network(compat.RectiPyMethods):
         train: str | None = None,
         mask=None,
         feedback: bool = False,
+        delay=None,
+        delay_steps=None,
         **kwargs,
     ) -> Edge:
         """Connect ``source`` to ``target``: target input += weights @ source output.
@@ -446,6 +481,14 @@ class Network(compat.RectiPyMethods):
             The edge delivers the source's output evaluated on its current state (the state
             after the previous step's update; see README "Step semantics"), and does not count
             for the evaluation order (it may close a cycle).
+        delay : float or array_like, optional
+            Transmission delay in time units (as dt): a scalar, one per target unit
+            (n_target,), or one per connection (n_target, n_source). Rounded to whole steps when
+            a run starts, ``k = round(delay / dt)`` (halves to even): the target receives the
+            source's output of k steps before (nothing, 0, before the first step); 0 steps is
+            no delay. Delayed edges are static (not trained).
+        delay_steps : int or array_like, optional
+            The same in whole steps (give one of ``delay`` and ``delay_steps``).
         **kwargs
             ``sparse`` (force CSR or dense), ``propagation`` (``"auto"``, ``"event"`` or
             ``"matvec"``, as for :meth:`add_diffeq_node`), ``seed`` (for default weights),
@@ -489,6 +532,8 @@ class Network(compat.RectiPyMethods):
             dtype=self.dtype,
             rls=(opts.rls_beta, opts.rls_alpha),
             propagation=opts.propagation,
+            delay=delay,
+            delay_steps=delay_steps,
         )
         self._edges[(source, target)] = edge
         self._changed()
@@ -602,6 +647,7 @@ class Network(compat.RectiPyMethods):
         """
         edge = self.get_edge(source, target)
         del self._edges[(source, target)]
+        self._runner.forget_edge(source, target)
         self._changed()
         return edge
 
@@ -729,6 +775,7 @@ class Network(compat.RectiPyMethods):
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         sampling_mode: str = "subsample",
+        seed=None,
         **kwargs,
     ):
         """Simulate ``T`` steps; returns an :class:`~rectinumba.observer.Observer`.
@@ -756,6 +803,9 @@ class Network(compat.RectiPyMethods):
         sampling_mode : str
             ``"subsample"`` (default): the value at each recording step; ``"average"``: the mean
             over each window of ``sampling_steps`` steps (RectiPy 0.12.2), computed in the kernel.
+        seed : int or sequence of int, optional
+            Sets :attr:`seed` (restarting the noise stream) for this run and the next; None
+            continues the stream. A run that fails leaves seed and stream as they were.
         **kwargs
             RectiPy's keywords (:func:`rectinumba.compat.run_options`); others are refused.
 
@@ -782,7 +832,7 @@ class Network(compat.RectiPyMethods):
             sampling_steps, cutoff, record_output, record_vars, sampling_mode
         )
         x, batched = self._runner.as_inputs(inputs)
-        res = self._runner.execute(x, recording, verbose=verbose)
+        res = self._runner.execute(x, recording, verbose=verbose, seed=seed)
         return recording.observer(self.dt, res.out, res.recs, res.keys, batched)
 
     @exclusive

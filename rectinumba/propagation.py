@@ -22,7 +22,8 @@ Each node and edge has a ``propagation`` setting (``add_diffeq_node(..., propaga
 ``"matvec"``
     always the matvec.
 
-Training takes the matvec where it must: ``fit_bptt``/``bptt_gradients`` differentiate the matvec
+Delayed edges (``add_edge(..., delay=...)``) take the matvec. Training takes the matvec where
+it must: ``fit_bptt``/``bptt_gradients`` differentiate the matvec
 path, and an edge trained by ``fit_rls`` changes inside the run.
 
 The choice is made per call by :func:`choose` and is part of the runner's kernel cache key, so
@@ -122,7 +123,10 @@ def choose(runner, steps: int | None, train=None) -> frozenset:
     chosen = set()
     for key, owner, src, what in wanted:
         forced = owner.propagation == "event"
-        reason = _problem(key, src, specs.get(src.label), forced)
+        if key[0] == "W" and getattr(owner, "delay_kind", None) is not None:
+            reason = "the edge has a delay (its ring buffer holds values, not events)"
+        else:
+            reason = _problem(key, src, specs.get(src.label), forced)
         if not reason and not forced:
             w = owner._weights
             if short or _fanin(w) < EVENT_MIN_FANIN:

@@ -12,8 +12,9 @@ edge dictionaries (the graph). It
 - runs long inputs in chunks of :data:`CHUNK_STEPS` steps, checks inputs for non-finite values
   chunk by chunk, maps a kernel's status row to a :class:`~rectinumba.errors.SimulationError`,
   and commits the new state only when every chunk succeeded;
-- keeps what carries over from run to run besides the node states: the step counter and the
-  carried feedback values;
+- keeps what carries over from run to run besides the node states: the step counter, the
+  carried feedback values, the history rings of delays (:mod:`rectinumba.history`) and the
+  noise stream (:mod:`rectinumba.noise`);
 - offers :meth:`Runner.transaction` to trainers: a failing block leaves states, carried values,
   the step counter and given arrays as they were.
 
@@ -78,15 +79,23 @@ class Runner:
         Value dtype.
     method : str
         Update rule name.
+    noise : NoiseStream, optional
+        The noise stream (a new one, seeded from the operating system, by default).
     """
 
-    def __init__(self, nodes: dict, edges: dict, backend, dt: float, dtype, method: str) -> None:
+    def __init__(
+        self, nodes: dict, edges: dict, backend, dt: float, dtype, method: str, noise=None
+    ) -> None:
+        from .noise import NoiseStream
+
         self.nodes, self.edges, self.backend = nodes, edges, backend
         self.dt, self.dtype, self.method = float(dt), np.dtype(dtype), method
+        #: seed and draw step of the noise of noisy models
+        self.noise = noise if noise is not None else NoiseStream()
         #: steps run since the last reset (time of the next step = step * dt)
         self.step = 0
-        #: (label, detail) -> carried feedback values (a function node's previous output, a
-        #: probed node's previous input)
+        #: (label, detail) -> carried values: feedback values (a function node's previous output,
+        #: a probed node's previous input) and history rings (rectinumba.history)
         self.carry: dict[tuple, np.ndarray] = {}
         self._compiled: dict[tuple, tuple] = {}
         #: column structures of weights of event-driven couplings (Binding ``columns``)
@@ -114,8 +123,20 @@ class Runner:
         label : str
             The node's label.
         """
-        for key in [k for k in self.carry if k[0] == label]:
+        for key in [k for k in self.carry if k[0] == label or k[1] == ("edge-ring", label)]:
             del self.carry[key]
+
+    def forget_edge(self, source: str, target: str) -> None:
+        """Drop the history of a removed edge.
+
+        Parameters
+        ----------
+        source, target : str
+            Node labels of the edge.
+        """
+        from .history import edge_ring_key
+
+        self.carry.pop(edge_ring_key(source, target), None)
 
     def io_candidates(self) -> tuple[list[str], list[str]]:
         """Nodes without incoming / without outgoing (non-feedback) edges.
@@ -253,7 +274,7 @@ class Runner:
                 )
             )
         edges = tuple(
-            EdgeSpec(index[s], index[t], e.fmt, e.feedback, ("W", (s, t)) in events)
+            EdgeSpec(index[s], index[t], e.fmt, e.feedback, e.delay_kind, ("W", (s, t)) in events)
             for (s, t), e in self.edges.items()
         )
         row_par = B == 1 and any(
@@ -404,6 +425,7 @@ class Runner:
         verbose: bool = False,
         train=None,
         train_arrays=None,
+        seed=None,
     ) -> RunResult:
         """Run the kernel over x (B, T, m); commit the new state only on success.
 
@@ -420,12 +442,25 @@ class Runner:
         train_arrays : dict, optional
             The ``detail`` of each hook argument -> array; details starting with ``"steps:"``
             are per-step arrays (B, T, ...) sliced per chunk.
+        seed : int or sequence of int, optional
+            Reseed the noise stream first (undone when the run fails).
 
         Returns
         -------
         RunResult
             The recordings.
         """
+        if seed is None:
+            return self._execute(x, recording, verbose, train, train_arrays)
+        before = self.noise.copy()
+        self.noise.reseed(seed)
+        try:
+            return self._execute(x, recording, verbose, train, train_arrays)
+        except BaseException:
+            self.noise = before
+            raise
+
+    def _execute(self, x, recording, verbose, train, train_arrays) -> RunResult:
         B, T, _ = x.shape
         records, keys = self.resolve(recording)
         spec, order, rendered, kernel = self.compiled(records, B, train, recording.mode, T)
@@ -440,7 +475,10 @@ class Runner:
             self.carry,
             n_rec,
             train_arrays,
-            self._columns,
+            dt=self.dt,
+            step=self.step,
+            noise=self.noise,
+            columns=self._columns,
         )
         args = binding.bind(rendered.args)
         out_node = nodes[spec.output_node]
@@ -485,6 +523,7 @@ class Runner:
         recording.finish([out_rec, *binding.recs.values()], T)
         binding.commit(self.carry)
         self.step += T
+        self.noise.step += T
         return RunResult(out_rec, binding.recs, keys)
 
     def raise_status(self, status, spec: NetworkSpec, order: list[str], B: int) -> None:
@@ -551,7 +590,8 @@ class Runner:
 
     # ---- state --------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget carried values and restart the step counter (node states are the nodes')."""
+        """Forget carried values and histories and restart the step counter (node states are the
+        nodes'; the noise stream continues, see :mod:`rectinumba.noise`)."""
         self.carry.clear()
         self.step = 0
 

@@ -95,8 +95,8 @@ def _on_cuda(net: Network, opts: dict | None) -> Network:
     if opts is not None:
         from rectinumba.backends.cuda import CUDABackend
 
-        net._backend = net._runner.backend = CUDABackend("cuda", **opts)
-        net._runner.changed()  # kernels compiled for the CPU backend are dropped
+        net._backend = CUDABackend("cuda", **opts)
+        assert net._runner.backend is net._backend  # the runner runs the CUDA kernels
         net.device = "cuda"
     return net
 
@@ -433,6 +433,56 @@ if SIM:
         vals = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4, -2.6, 3.0, -3.0, 1e17 + 2, np.inf])
         got = np.array([module._rint(v) for v in vals])
         np.testing.assert_array_equal(got, np.rint(vals))
+
+    @pytest.mark.parametrize("opts", CONFIGS[:2])
+    def test_delays_in_equations_and_on_edges_match_the_cpu(rng, opts):
+        """Mackey-Glass (x(t - tau), a tau per neuron and trial) fed through delayed edges:
+        one delay per target unit (dense), per connection (dense and CSR); histories carry."""
+        B, N, T = 2, 3, 14
+        tau = rng.uniform(0.1, 0.6, (B, N))
+        W = rng.standard_normal((N, N))
+        Ws = sp.csr_matrix(W * (rng.random((N, N)) < 0.6))
+
+        def build(o):
+            net = Network(0.1)
+            net.add_func_node("inp", N)
+            net.add_diffeq_node("mg", "model_templates.rate_neurons.mackey_glass.mackey_glass",
+                                N=N, input_var="I_ext", output_var="x",
+                                node_vars={"tau": tau, "beta": 2.0})
+            net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op",
+                                N=N, input_var="I_ext", output_var="v")
+            net.add_edge("inp", "mg", weights=np.eye(N), delay=np.array([0.0, 0.1, 0.25]))
+            net.add_edge("mg", "li", weights=W, delay_steps=np.arange(N * N).reshape(N, N) % 4)
+            net.add_edge("inp", "li", weights=Ws, delay_steps=(np.arange(N * N) % 3).reshape(N, N))
+            return _on_cuda(net, o)
+
+        x = rng.standard_normal((B, T, N))
+        rec = [("mg", "x"), ("li", "v")]
+        a, b = build(None), build(opts)
+        oa = a.run(x, verbose=False, record_vars=rec)
+        _same_obs(oa, b.run(x, verbose=False, record_vars=rec), rec)
+        _same_obs(a.run(x[:, :5], verbose=False, record_vars=rec),
+                  b.run(x[:, :5], verbose=False, record_vars=rec), rec)  # histories carried
+        _close(b.get_history("mg", "x"), a.get_history("mg", "x"))
+        _close(b.get_edge_history("mg", "li"), a.get_edge_history("mg", "li"))
+
+    @pytest.mark.parametrize("opts", CONFIGS[:2])
+    def test_noise_draws_the_cpus_normals(opts):
+        """The counter-based generator gives the device the CPU's noise for the same seed."""
+        B, N, T = 2, 3, 12
+
+        def build(o):
+            net = Network(0.01, seed=21)
+            net.add_diffeq_node("ou", "model_templates.rate_neurons.ornstein_uhlenbeck.ou", N=N,
+                                input_var="I_ext", output_var="x", node_vars={"tau": 0.1})
+            return _on_cuda(net, o)
+
+        a, b = build(None), build(opts)
+        x = np.zeros((B, T, N))
+        oa, ob = a.run(x, verbose=False), b.run(x, verbose=False)
+        assert np.abs(oa["out"]).max() > 0.05  # the noise moved it
+        _close(ob["out"], oa["out"], 1e-12)
+        _close(b.run(x, verbose=False)["out"], a.run(x, verbose=False)["out"], 1e-12)  # continued
 
     def test_hostile_printable_names_run_in_the_simulator_and_run_nothing(tmp_path):
         """Issue 10.1: template, operator and node names full of quotes, backslashes, '#' and

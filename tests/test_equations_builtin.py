@@ -168,6 +168,32 @@ def expected_ik(name: str) -> Expected:
     return Expected(states, params, o.q(dict(I_ext=0, spike=0, s_in=0)), derivatives, algebraic)
 
 
+def expected_mackey_glass() -> Expected:
+    o = Op("mackey_glass_op")
+    past = S("@past0")  # x(t - tau): the model's one delayed read, past(x, tau)
+    return Expected(
+        states=o.q(dict(x=1.2)),
+        params=o.q(dict(beta=0.2, gamma=0.1, n=10, tau=17)),
+        inputs=o.q(dict(I_ext=0)),
+        derivatives={
+            "mackey_glass_op/x": o.beta * past / (1 + past**o.n) - o.gamma * o.x + o.I_ext
+        },
+    )
+
+
+def expected_ou() -> Expected:
+    o = Op("ou_op")
+    return Expected(
+        states=o.q(dict(x=0)),
+        params=o.q(dict(mu=0, tau=10, sigma=1)),
+        inputs=o.q(dict(I_ext=0)),
+        derivatives={
+            "ou_op/x": (o.mu - o.x) / o.tau + o.sigma * sympy.sqrt(2 / o.tau) * S("@xi:xi")
+            + o.I_ext
+        },
+    )
+
+
 # dot path -> (expected model, expected NodeModel name)
 TABLE = {
     "rate_neurons.leaky_integrator.li_op": (expected_li_op, "li_op"),
@@ -188,11 +214,18 @@ TABLE = {
     "spiking_neurons.ik.ik": (lambda: expected_ik("ik_op"), "ik"),
     "spiking_neurons.ik.iku": (lambda: expected_ik("iku_op"), "iku"),
     "spiking_neurons.ik.ik_biexp": (lambda: expected_ik("ik_biexp_op"), "ik_biexp"),
+    "rate_neurons.mackey_glass.mackey_glass_op": (expected_mackey_glass, "mackey_glass_op"),
+    "rate_neurons.mackey_glass.mackey_glass": (expected_mackey_glass, "mackey_glass"),
+    "rate_neurons.ornstein_uhlenbeck.ou_op": (expected_ou, "ou_op"),
+    "rate_neurons.ornstein_uhlenbeck.ou": (expected_ou, "ou"),
 }
 
 
 def check(model: NodeModel, exp: Expected) -> None:
     assert model.initial_values == exp.states
+    for symbol, state, scale, param in model.delays:  # the library's delays: past(x, tau)
+        assert (symbol, state, scale, param) == ("@past0", model.states[0], 1.0,
+                                                 model.states[0].split("/")[0] + "/tau")
     assert set(model.states) == set(exp.states)
     assert model.param_defaults == exp.params
     assert model.input_defaults == exp.inputs
@@ -250,6 +283,7 @@ def test_every_builtin_template_compiles(path):
         assert model.states, "a built-in neuron model has at least one state"
     assert model.outputs, "every built-in template has an output"
     known = {*model.states, *model.param_defaults, *model.input_defaults, *model.algebraic_names}
+    known |= {d[0] for d in model.delays} | {f"@xi:{n}" for n in model.noises}
     exprs = [rhs for _, rhs in model.derivatives] + [d.expr for d in model.algebraic]
     for expr in exprs:
         assert {s.name for s in expr.free_symbols} <= known

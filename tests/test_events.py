@@ -155,6 +155,17 @@ def test_auto_chooses_events_for_long_runs_of_well_connected_traces():
     net.set_var("lif", "tau_s", 2.0)
     net.set_var("lif", "s_ext", 0.5)
     assert choose(net._runner, 1000) == frozenset()  # a driven trace: the matvec
+    net.set_var("lif", "s_ext", 0.0)
+    net.add_func_node("out", 40)
+    net.add_edge("lif", "out", weights=np.eye(40))
+    assert choose(net._runner, 1000) == {("J", "lif"), ("W", ("lif", "out"))}
+    net.pop_edge("lif", "out")
+    net.add_edge("lif", "out", weights=np.eye(40), delay_steps=3, propagation="event")
+    with pytest.raises(NetworkError, match=r"edge 'lif' -> 'out': propagation='event' is not "
+                       r"possible: the edge has a delay"):
+        choose(net._runner, 1000)
+    net.get_edge("lif", "out").propagation = "auto"
+    assert choose(net._runner, 1000) == {("J", "lif")}
 
 
 @pytest.mark.nocompile

@@ -146,3 +146,25 @@ def test_fit_ridge_overflowing_sums_are_an_error_not_a_nan_readout():
     with pytest.raises(SimulationError, match=r"fit_ridge: X\^T X or X\^T Y is not finite"):
         net.fit_ridge(x, np.ones((5, 1)), verbose=False, add_readout_node=False)
     assert net.nodes == ["inp"] and net._runner.step == 0
+
+
+def test_bptt_gradients_refuse_a_nonfinite_loss_or_gradient(rng, monkeypatch):
+    from rectinumba.training.bptt_engine import BPTTEngine
+
+    net = bptt_net(*arrays(rng))
+    x = rng.standard_normal((10, 2))
+    state = net.state["rnn"].copy()
+    with pytest.raises(SimulationError, match=r"bptt_gradients: the loss is not finite .*10 steps"):
+        with np.errstate(over="ignore"):
+            net.bptt_gradients(x, np.full((10, 2), 1e200))
+    window = BPTTEngine.window
+
+    def poisoned(self, *args, **kwargs):
+        value, grads, out = window(self, *args, **kwargs)
+        grads["inp->rnn"] = grads["inp->rnn"] * np.nan
+        return value, grads, out
+
+    monkeypatch.setattr(BPTTEngine, "window", poisoned)
+    with pytest.raises(SimulationError, match=r"bptt_gradients: the gradient of 'inp->rnn'"):
+        net.bptt_gradients(x, np.zeros((10, 2)))
+    np.testing.assert_array_equal(net.state["rnn"], state)

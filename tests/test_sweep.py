@@ -309,7 +309,7 @@ def test_progress_bar_counts_chunks(qif_inputs, capsys):
     [
         ({"nope/eta": [1.0]}, {}, r"'nope/eta'.*'eta'.*not|'nope/eta'"),
         ({"rnn/qif_op/spike": [1.0]}, {}, r"sweep parameter 'rnn/qif_op/spike'"),
-        ({"seed": [1, 2]}, {}, r"'seed' is reserved for per-point noise seeds"),
+        ({"seed": [1, 2]}, {}, r"'seed' gives each point its noise seed, but no model"),
         ({"eta": [1.0, np.nan]}, {}, r"'eta': values must be finite; entry 1"),
         ({"eta": [[1.0, 2.0]]}, {}, r"'eta': expected a 1-D array"),
         ({"eta": []}, {}, r"'eta' has no values"),
@@ -507,3 +507,70 @@ def test_edge_scale_weights_keeps_the_storage_and_the_mask():
     assert np.allclose(edge.weights.toarray(), W.toarray() * mask * 3.0, rtol=1e-15, atol=0)
     edge.scale_weights(0.0)  # the CSR structure stays: the compiled kernel stays valid
     assert edge.fmt == "csr" and not edge.weights.toarray().any()
+
+
+# ---- noise seeds ---------------------------------------------------------------------------------
+OU = "model_templates.rate_neurons.ornstein_uhlenbeck.ou"
+
+
+def ou_net() -> Network:
+    net = Network(1e-2, seed=77)
+    net.add_diffeq_node("ou", OU, N=3, input_var="I_ext", output_var="x",
+                        node_vars={"tau": 0.2})  # fmt: skip
+    return net
+
+
+#: a table of (tau, seed) points: two points share a seed, two a tau
+OU_POINTS = {"tau": np.array([0.2, 0.2, 0.5, 0.5, 0.3]), "seed": np.array([1, 2, 2, 3, 1])}
+
+
+@pytest.fixture(scope="module")
+def ou_local():
+    return sweep(ou_net(), OU_POINTS, steps=60, product=False, batch_size=2, output="numpy")
+
+
+def test_a_point_of_a_noisy_sweep_depends_on_its_seed_alone(ou_local):
+    x = ou_local.data["out"]
+    again = sweep(ou_net(), OU_POINTS, steps=60, product=False, batch_size=3, output="numpy")
+    assert np.array_equal(again.data["out"], x)  # other chunks: the same noise
+    # the point run alone with run(seed=...) on a copy
+    for i in (0, 3):
+        copy = ou_net()
+        copy.set_var("ou", "tau", OU_POINTS["tau"][i])
+        alone_x = copy.run(np.zeros((60, 3)), verbose=False, seed=int(OU_POINTS["seed"][i]))
+        assert np.array_equal(x[i], alone_x["out"])
+    assert not np.allclose(x[0], x[4])  # same seed, another tau
+    # without a seed column, point p's seed is point_seed(net.seed, p), whatever the chunks
+    grid = {"tau": np.array([0.2, 0.3, 0.4])}
+    a = sweep(ou_net(), grid, steps=30, batch_size=1, output="numpy").data["out"]
+    b = sweep(ou_net(), grid, steps=30, batch_size=3, output="numpy").data["out"]
+    assert np.array_equal(a, b)
+    from rectinumba.sweeps.params import point_seed
+
+    copy = ou_net()
+    copy.set_var("ou", "tau", 0.3)
+    ref = copy.run(np.zeros((30, 3)), verbose=False, seed=point_seed(77, 1))["out"]
+    assert np.array_equal(a[1], ref)
+
+
+def test_noisy_sweeps_on_a_process_pool_equal_local(ou_local):
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        res = sweep(ou_net(), OU_POINTS, steps=60, product=False, batch_size=2, executor=ex,
+                    output="numpy")  # fmt: skip
+    assert np.array_equal(res.data["out"], ou_local.data["out"])
+
+
+def test_noisy_sweeps_on_dask_equal_local(ou_local, dask_client):
+    res = sweep(ou_net(), OU_POINTS, steps=60, product=False, batch_size=2,
+                executor=dask_client, output="numpy")  # fmt: skip
+    assert np.array_equal(res.data["out"], ou_local.data["out"])
+
+
+@pytest.mark.nocompile
+def test_seed_columns_are_checked():
+    with pytest.raises(NetworkError, match="no model of the network has noise"):
+        sweep(qif_net(), {"seed": [1, 2]}, steps=5)
+    for bad in ([-1], [1.5], [[1, 2]], []):
+        with pytest.raises(NetworkError, match="expected one integer 0 <= seed < 2\\*\\*63"):
+            sweep(ou_net(), {"seed": bad}, steps=5, product=False)

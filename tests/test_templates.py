@@ -210,6 +210,15 @@ BUILTIN_OPERATORS = {
             "r_in": (I, 0.0),
         },
     ),
+    "rate_neurons.mackey_glass.mackey_glass_op": (
+        ["x' = beta*x(t-tau)/(1 + x(t-tau)^n) - gamma*x + I_ext"],
+        {"x": (O, 1.2), "beta": (P, 0.2), "gamma": (P, 0.1), "n": (P, 10.0), "tau": (P, 17.0),
+         "I_ext": (I, 0.0)},
+    ),
+    "rate_neurons.ornstein_uhlenbeck.ou_op": (
+        ["x' = (mu - x)/tau + sigma*sqrt(2/tau)*xi + I_ext"],
+        {"x": (O, 0.0), "mu": (P, 0.0), "tau": (P, 10.0), "sigma": (P, 1.0), "I_ext": (I, 0.0)},
+    ),
 }
 
 BUILTIN_NODES = {
@@ -226,6 +235,8 @@ BUILTIN_NODES = {
     "spiking_neurons.adex.adex": ["adex_op"],
     "spiking_neurons.theta.theta": ["theta_op"],
     "neural_mass_models.qif.qif_pop": ["qif_op"],
+    "rate_neurons.mackey_glass.mackey_glass": ["mackey_glass_op"],
+    "rate_neurons.ornstein_uhlenbeck.ou": ["ou_op"],
 }
 
 
@@ -256,6 +267,8 @@ def test_builtin_library_lists_exactly_the_table():
     assert files == [
         "neural_mass_models/qif",
         "rate_neurons/leaky_integrator",
+        "rate_neurons/mackey_glass",
+        "rate_neurons/ornstein_uhlenbeck",
         "spiking_neurons/adex",
         "spiking_neurons/ik",
         "spiking_neurons/izhikevich",

@@ -27,7 +27,11 @@ Spikes: the spike input holds ``spk / dt`` with ``spk = [v >= threshold]``; its 
 spiked, ``v_{t+1}`` is the reset value, so ``v_{t+1}`` passes no gradient back.
 
 Multi-stage update rules (Heun, RK4) are refused: :func:`render_bptt` raises a NetworkError naming
-the method. Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
+the method. White noise is held fixed: the backward kernel draws the same normals as the forward
+one (the counter-based generator of :mod:`rectinumba.codegen.rng`, same keys and draw steps), so
+the gradients are those of the loss of that noise realisation (pathwise gradients; multiplicative
+noise contributes through ``d g / d y``). Delays (``past()``, delayed edges) are refused.
+Gradients are accumulated per trial (leading axis B of every ``grad`` argument) so that
 trials run in parallel without races; the caller sums them.
 """
 
@@ -232,8 +236,8 @@ class _Adjoint:
     def targets(self, node: NodePlan, key: tuple, loop: Loop, update: bool = False) -> list[str]:
         """Where d loss / d value(key) accumulates (empty: nothing upstream needs it)."""
         plan, k, kind = self.plan, node.k, key[0]
-        if kind in ("t", "dt", "x"):
-            return []
+        if kind in ("t", "dt", "x", "noise"):
+            return []  # noise is held fixed: the same draws as the forward pass
         if kind == "state":
             j = node.states.index(key[1])
             return [f"nl{j}"] if update else [f"{plan.arg('lam', k, key[1])}[b, i]"]
@@ -558,7 +562,24 @@ _ELEMENTWISE_GRAD = {
 
 
 def check_method(spec: NetworkSpec) -> None:
-    """Refuse update rules the adjoint cannot differentiate (multi-stage rules)."""
+    """Refuse update rules the adjoint cannot differentiate (multi-stage rules), and delays."""
+    for node in spec.nodes:
+        if getattr(node, "kind", "") == "diffeq" and node.model.delays:
+            raise NetworkError(
+                "fit_bptt and bptt_gradients do not differentiate through delays: the model of "
+                f"node {node.label!r} reads past values (past() / x(t - d))",
+                node=node.label,
+                hint="train a model without delays, or fit a readout (fit_ridge, fit_rls)",
+            )
+    for edge in spec.edges:
+        if edge.delay is not None:
+            label = spec.nodes[edge.target].label
+            raise NetworkError(
+                "fit_bptt and bptt_gradients do not differentiate through delayed edges (edge "
+                f"{spec.nodes[edge.source].label!r} -> {label!r})",
+                node=label,
+                hint="train a network without edge delays, or fit a readout (fit_ridge, fit_rls)",
+            )
     rule = get_rule(spec.method)
     if not rule.differentiable:
         raise NetworkError(

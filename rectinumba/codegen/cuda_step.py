@@ -40,8 +40,9 @@ from functools import lru_cache
 
 from ..errors import BackendError
 from .emit import ELEMENTWISE, StatementWriter, helpers
-from .plan import CUDA, NetworkPlan, NodePlan, Record, Ref, build_plan
+from .plan import CUDA, EdgeIn, NetworkPlan, NodePlan, Record, Ref, build_plan
 from .printer import ScalarPrinter
+from .rng import rng_helpers
 from .source import SourceWriter
 from .spec import ArgSpec, DiffEqSpec, NetworkSpec
 
@@ -256,6 +257,23 @@ class _Ctx:
                 code("cuda.atomic.add(z_cnt, step % 3, 1)")
 
 
+def _delayed_lane_matvec(edge: EdgeIn) -> list[str]:
+    """Lane-strided partial row product of a delayed edge: weights times its ring."""
+    R, D = edge.ring, edge.steps
+    slot = StatementWriter.past_slot
+    lines = [f"sl = {slot(R, f'{D}[i]')}"] if edge.delay == "row" else []
+    full = edge.delay == "full"
+    if edge.fmt == "dense":
+        (W,) = edge.weights
+        lines.append(f"for j in range(lane, {W}.shape[1], lanes):")
+        lines += [f"    sl = {slot(R, f'{D}[i, j]')}"] if full else []
+        return lines + [f"    acc += {W}[i, j] * {R}[b, sl, j]"]
+    d, n, p = edge.weights
+    lines.append(f"for jj in range({p}[i] + lane, {p}[i + 1], lanes):")
+    lines += [f"    sl = {slot(R, f'{D}[jj]')}"] if full else []
+    return lines + [f"    acc += {d}[jj] * {R}[b, sl, {n}[jj]]"]
+
+
 def _lane_matvec(name: str, fmt: str, src: str, ncols: str) -> list[str]:
     """Lane-strided partial row product of matrix ``name`` (CPU argument naming) with src."""
     if fmt == "dense":
@@ -315,6 +333,7 @@ class _Writer(StatementWriter):
         """Print a node's loops with a barrier between them; ``first``: the node's first loops
         of the step (they clear next step's reduction slots)."""
         k, ctx = node.k, self.ctx
+        self.ring_positions(code, [node.arg("ring", ("past", s)) for s in node.rings])
         for q, loop in enumerate(loops):
             if q > 0:
                 ctx.barrier(code)
@@ -430,6 +449,8 @@ class _Writer(StatementWriter):
                 extra += f" + {self.doprint(edge.event.shadow.values[0], names)}"
                 if edge.event.advance_in_target:
                     self.event_advance(advance, edge.event)
+            elif edge.delay is not None:
+                lines += _delayed_lane_matvec(edge)
             elif edge.fmt == "dense":
                 (W,) = edge.weights
                 lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
@@ -439,6 +460,12 @@ class _Writer(StatementWriter):
         plus_x = " + x[b, step, i]" if k == plan.spec.input_node else ""
         code(f"# ---- edges into node {k}")
         self.ctx.barrier(code)  # sources were written by other threads
+        for edge in incoming:
+            if edge.delay is not None:  # this step's source values into the edge's ring
+                self.ring_positions(code, [edge.ring])
+                with self.ctx.ploop(code, edge.source):
+                    code(f"{edge.ring}[b, rp_{edge.ring}, i] = {edge.src}[b, i]")
+                self.ctx.barrier(code)
         # braces of the printed expressions must survive the write lines' .format
         writes = [f"{dest}[b, i] = {{total}}{plus_x}{extra.replace('{', '{{').replace('}', '}}')}"]
         writes += [line.replace("{", "{{").replace("}", "}}") for line in advance.lines]
@@ -556,6 +583,8 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
             head("nf = 0")
             _step_head(head, None, spec.record_mode, spec.dtype)
     extra = helpers("@cuda.jit(device=True)", writer.used_helpers, spec.dtype)
+    if writer.uses_rng:
+        extra += rng_helpers("@cuda.jit(device=True)")
     source = _HEADER + "\n".join(extra + head.lines + body.lines) + "\n"
     return CudaKernelSource(
         source, mode, tuple(plan.args), buffers, len(spec.nodes), ctx.n_states

@@ -15,6 +15,7 @@ from .plan import (
     Accumulate,
     Assign,
     Check,
+    Draw,
     Loop,
     NetworkPlan,
     NodePlan,
@@ -26,6 +27,7 @@ from .plan import (
     Write,
 )
 from .printer import ScalarPrinter
+from .rng import NORMALS_PER_CALL, draw_line
 from .source import SourceWriter
 
 __all__ = ["StatementWriter", "helpers", "ELEMENTWISE", "emit_activation"]
@@ -111,6 +113,8 @@ class StatementWriter:
     def __init__(self, plan: NetworkPlan) -> None:
         self.plan = plan
         self.used_helpers: set[str] = set()
+        #: a statement draws normals (the module needs the generator, codegen.rng)
+        self.uses_rng = False
         self.dtype = plan.spec.dtype
 
     def lit(self, text: str) -> str:
@@ -144,7 +148,42 @@ class StatementWriter:
         str
             Source text.
         """
+        if role == "ring":  # this step's slot of a history ring (see ring_positions)
+            return f"{name}[b, rp_{name}, i]"
         return f"{name}[b, step, i]" if role == "tape" else f"{name}[b, i]"
+
+    @staticmethod
+    def ring_positions(code: SourceWriter, rings) -> None:
+        """``rp_<ring>``: the slot of this step in each ring, ``L_<ring>``: its length.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        rings : iterable of str
+            Ring argument names.
+        """
+        for ring in rings:
+            code(f"L_{ring} = {ring}.shape[1]")
+            code(f"rp_{ring} = (t0 + step) % L_{ring}")
+
+    @staticmethod
+    def past_slot(ring: str, steps: str) -> str:
+        """The slot of ring ``ring`` ``steps`` steps before this step (``steps <= L - 1``).
+
+        Parameters
+        ----------
+        ring : str
+            Ring argument name.
+        steps : str
+            Source text of the delay in steps.
+
+        Returns
+        -------
+        str
+            Source text of the slot index.
+        """
+        return f"rp_{ring} - {steps} + (L_{ring} if {steps} > rp_{ring} else 0)"
 
     def text(self, node: NodePlan, ref: Ref) -> str:
         """Source text of the value ``ref``.
@@ -176,6 +215,8 @@ class StatementWriter:
             return "(" + " + ".join(self.text(node, p) for p in ref.parts) + ")"
         if where == "red":
             return self.reduction(node, ref)
+        if where == "past":
+            return f"{ref.name}[b, {self.past_slot(ref.name, f'{ref.role}[b, i]')}, i]"
         raise AssertionError(where)  # pragma: no cover - plan and writer are written together
 
     def value(self, node: NodePlan, key: tuple, loop: Loop) -> str:
@@ -336,6 +377,12 @@ class StatementWriter:
         elif isinstance(stmt, Check):
             local = node.local_name(stmt.key)
             self.fail(code, node, stmt.state, local)
+        elif isinstance(stmt, Draw):
+            self.uses_rng = True
+            first = stmt.block * NORMALS_PER_CALL
+            names = [node.local_name(("noise", first + q)) for q in range(NORMALS_PER_CALL)]
+            seeds, offset = self.plan.arg("seed", -1, "keys"), self.plan.arg("rng", -1, "offset")
+            code(draw_line(node.k, stmt.block, names, seeds, offset))
         else:  # pragma: no cover - plan and writer are written together
             raise AssertionError(stmt)
 

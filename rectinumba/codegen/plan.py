@@ -46,12 +46,20 @@ Where the next features go (each is one addition here plus one print rule per re
 - **complex states**: a per-node value dtype on :class:`NodePlan` (from the model), the binder
   allocates complex arrays for that owner, locals are complex, :class:`Check` prints the
   non-finite test on both parts (``cmath.isfinite``); literals come from the printer.
-- **delays** ``past(x, d)``: a new key ``("past", name, d)`` resolved to a ring-buffer read
-  (a new argument role ``"ring"`` (B, D, N) carried between runs like ``"carry"``), and a
-  statement kind ``Push`` in the last loop writing the new value into the ring.
-- **noise**: a key ``("noise", name)`` resolved to a per-(trial, neuron) normal draw from an RNG
-  state argument (role ``"rng"``, carried); Euler-Maruyama is an :class:`UpdateRule` whose
-  :meth:`new_value` adds ``sqrt(dt) * g * xi``.
+- **delays** (done): ``past(x, d)`` is the key ``("past", j)`` (j indexes ``model.delays``), a
+  read of the ring buffer of state x (argument role ``"ring"``, (B, L, N), carried between runs)
+  at ``K[b, i]`` steps back (role ``"delay"``, (B, N) int64 steps, from the delay's values and
+  dt when a run starts). The first loop of a step (and of a feedback probe) writes the state
+  before the update into slot ``(t0 + step) % L`` (a :class:`Write` of role ``"ring"``), so a
+  delay of 0 steps reads the current value. Edge delays: :class:`EdgeIn` ``delay`` ("row": one
+  delay per target unit, "full": one per connection), a ring of the source's output (role
+  ``"ring"``, detail ``"edge"``) and the steps (role ``"edelay"``).
+- **noise** (done): each derivative is split into drift and diffusion
+  (:func:`rectinumba.equations.noise.split_noise`); the update rule adds
+  :meth:`~rectinumba.codegen.update.UpdateRule.noise_term` (Euler-Maruyama:
+  ``sqrt(dt) * g_j * N_j``); the normals ``("noise", j)`` are locals of the update loop, drawn
+  by :class:`Draw` statements from the per-trial keys (role ``"seed"``) at draw step
+  ``t0 + step + offset`` (role ``"rng"``), see :mod:`rectinumba.codegen.rng`.
 - **edges between any variables** (``source/op/var -> target/op/var``) and edge delays:
   :class:`EdgeIn` gains a source key (any value of the source node, read from its keep array)
   and a target input name; the target's ``("in", name)`` keys become one per input variable.
@@ -88,11 +96,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ..equations.delays import PAST_PREFIX
 from ..errors import EquationError, NetworkError
 from .events import G_SYMBOL, U_PREFIX, EventCoupling, node_trace, shadow
+from .rng import NORMALS_PER_CALL
 from .source import free_names
 from .spec import ArgSpec, DiffEqSpec, FuncSpec, NetworkSpec
-from .update import dt_symbol, get_rule, parse_stage_symbol
+from .update import dt_symbol, get_rule, parse_normal_symbol, parse_stage_symbol
 
 __all__ = [
     "FIXED_ARGS",
@@ -107,6 +117,7 @@ __all__ = [
     "Record",
     "Reset",
     "Check",
+    "Draw",
     "Loop",
     "EdgeIn",
     "NodePlan",
@@ -190,11 +201,12 @@ class Ref:
         ``"local"`` (a per-neuron local called ``name``), ``"arr"`` (element ``[b, i]`` of
         argument ``name``; ``[b, step, i]`` for role ``"tape"``), ``"x"`` (the network input),
         ``"t"`` (time), ``"spike"`` (``flag * inv_dt``), ``"sum"`` (sum of ``parts``), ``"red"``
-        (a population reduction).
+        (a population reduction), ``"past"`` (a read of ring ``name`` at the delay in steps
+        ``role``, see :mod:`rectinumba.equations.delays`).
     name : str
-        Local or argument name; a reduction's index.
+        Local or argument name; a reduction's index; the ring argument (``"past"``).
     role : str
-        Role of the argument (``"arr"``).
+        Role of the argument (``"arr"``); the delay-steps argument (``"past"``).
     parts : tuple of Ref
         Summands (``"sum"``) or the spike flag (``"spike"``).
     stage : int
@@ -345,6 +357,22 @@ class Check(Stmt):
     state: int
 
 
+@dataclass(frozen=True)
+class Draw(Stmt):
+    """Draw block ``block`` of the node's standard normals for this neuron and step.
+
+    Parameters
+    ----------
+    block : int
+        Normals ``2*block``, ``2*block + 1`` (:data:`~rectinumba.codegen.rng.NORMALS_PER_CALL`).
+    keys : tuple
+        Keys ``("noise", j)`` of the normals this block provides.
+    """
+
+    block: int
+    keys: tuple
+
+
 # ---- loops ----------------------------------------------------------------------------------
 @dataclass
 class Loop:
@@ -398,6 +426,13 @@ class EdgeIn:
         ``(W,)`` or the CSR parts (data, indices, indptr).
     src : str
         The source's out, fb (diff-eq feedback) or prev (function feedback) array.
+    delay : str or None
+        None, ``"row"`` (one delay in steps per target unit) or ``"full"`` (one per connection:
+        (n_target, n_source) dense, or aligned with the CSR data).
+    ring : str
+        The ring buffer of the source values (delayed edges).
+    steps : str
+        The delays in steps (delayed edges).
     event : EventCoupling or None
         Set when the edge is propagated by the source's spikes (``weights`` are its columns;
         ``src`` is unused).
@@ -408,6 +443,9 @@ class EdgeIn:
     fmt: str
     weights: tuple[str, ...]  # ("e0_W",) or the CSR parts (data, indices, indptr)
     src: str  # the source's out, fb (diff-eq feedback) or prev (function feedback) array
+    delay: str | None = None
+    ring: str = ""
+    steps: str = ""
     event: EventCoupling | None = None
 
 
@@ -470,8 +508,9 @@ class NodePlan:
     """The loops of one diff-eq node per step, and where each of its values lives.
 
     Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge
-    input), ``("state", name, stage)``, ``("const", name)``, ``("spk", s)`` (spike flag; s = 0,
-    or -1 in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
+    input), ``("state", name, stage)``, ``("const", name)``, ``("past", j)`` (delayed read j of
+    ``model.delays``), ``("noise", j)`` (this step's normal of noise j), ``("spk", s)`` (spike
+    flag; s = 0, or -1 in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
     ``("alg", name, stage)``, ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side
     at a stage), ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an
     input the network drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
@@ -509,6 +548,14 @@ class NodePlan:
         self.levels, self.L = dependency_levels(spec)
         self.rule = get_rule(plan.spec.method)
         self.S = self.rule.stages
+        #: delayed reads (symbol, state, scale, parameter) and the states they read (one ring each)
+        self.delays = tuple(tuple(d) for d in model.delays)
+        self.rings = list(dict.fromkeys(d[1] for d in self.delays))
+        self.noises = tuple(model.noises)
+        #: state -> [(noise index, diffusion coefficient)]; derivs then hold the drifts
+        self.diffusion: dict[str, list] = {}
+        if self.noises:
+            self._split_noise()
         row_par = plan.spec.row_parallel and not plan.spec.parallel and spec.coupling == "dense"
         #: CPU only: dense J rows in parallel threads before the loop (one trial at a time)
         self.row_parallel = (
@@ -544,6 +591,27 @@ class NodePlan:
         """
         return self.plan.arg(role, self.k, detail)
 
+    def _split_noise(self) -> None:
+        from ..equations.noise import split_noise
+
+        if not self.rule.stochastic:
+            raise EquationError(
+                f"the model has white noise ({', '.join(self.noises)}): it integrates with "
+                f"Euler-Maruyama, method='euler'; method={self.rule.name!r} has no SDE scheme here",
+                node=self.spec.label,
+                hint="build the network with Network(dt, method='euler')",
+            )
+        if len(self.noises) > 512:  # the generator's counter holds 256 blocks of two
+            raise EquationError(
+                f"the model has {len(self.noises)} white noises; at most 512 per node",
+                node=self.spec.label,
+            )
+        for state in self.states:
+            drift, terms = split_noise(self.derivs[state], self.noises)
+            self.derivs[state] = drift
+            if terms:
+                self.diffusion[state] = terms
+
     def _declare(self) -> None:
         """Declare the node's fixed arguments in a stable order (states, constants, buffers)."""
         k, spec, t = self.k, self.spec, self.plan.target
@@ -570,6 +638,13 @@ class NodePlan:
             self.plan.declare(ArgSpec(f"n{k}_rst", "scalar", k, "reset"))
         if self.k in self.plan.probed:
             self.plan.declare(ArgSpec(f"n{k}_fb", "scratch", k, "fb"))
+        for r, state in enumerate(self.rings):
+            self.plan.declare(ArgSpec(f"n{k}_h{r}_{mangle(state)}", "ring", k, ("past", state)))
+        for j, (_, state, scale, param) in enumerate(self.delays):
+            self.plan.declare(ArgSpec(f"n{k}_d{j}", "delay", k, (state, scale, param)))
+        if self.diffusion:
+            self.plan.declare(ArgSpec("rng_keys", "seed", -1, "keys"))
+            self.plan.declare(ArgSpec("rng_off", "rng", -1, "offset"))
         if t.tape or t.from_tape:
             for j, s in enumerate(self.states):
                 self.plan.declare(ArgSpec(f"n{k}_ty{j}_{mangle(s)}", "tape", k, ("y", s)))
@@ -598,6 +673,8 @@ class NodePlan:
             return ("state", name, stage if stage > 0 else 0)
         if name in self.consts:
             return ("const", name)
+        if name.startswith(PAST_PREFIX):
+            return ("past", int(name[len(PAST_PREFIX) :]))
         if spec.spiking and name == spec.spike_var:
             return ("spike", -1 if stage < 0 else 0)
         if (self.coupled and name == spec.target_var) or name == spec.input_var:
@@ -674,6 +751,13 @@ class NodePlan:
         """Statements of pass m of stage s (s = -1: the feedback probe) into ``loop``."""
         spec, L, t = self.spec, self.L, self.plan.target
         body = loop.body
+        if m == 0 and s in (0, -1):
+            # the delayed states' values of this step enter their rings first: a delay of 0 steps
+            # reads the current value (the probe writes the same values: the state is unchanged)
+            for state in self.rings:
+                key = ("state", state, 0)
+                body.append(Write(self.arg("ring", ("past", state)), "ring", key))
+                self._read(key, loop)
         if m == 0 and spec.spiking and (s == 0 or (s < 0 and spec.spike_var in needed)):
             v = self._key(spec.spike_def, 0)
             self._read(v, loop)
@@ -762,12 +846,22 @@ class NodePlan:
                 self._produce(key, loop)
             return
         t = self.plan.target
+        if self.diffusion:
+            n = len(self.noises)
+            for q in range(-(-n // NORMALS_PER_CALL)):
+                first = q * NORMALS_PER_CALL
+                keys = tuple(("noise", j) for j in range(first, min(n, first + NORMALS_PER_CALL)))
+                body.append(Draw(q, keys))
+                for key in keys:
+                    self._produce(key, loop)
         for j, state in enumerate(self.states):
             if t.tape:
                 body.append(Write(self.arg("tape", ("y", state)), "tape", ("state", state, 0)))
                 self._read(("state", state, 0), loop)
             try:
                 expr = rule.new_value(state, lambda st=state: self._expanded(self.derivs[st]))
+                if state in self.diffusion:
+                    expr = expr + rule.noise_term(self.diffusion[state])
             except EquationError as err:
                 raise EquationError(
                     err.raw_message, node=spec.label, variable=state, hint=err.context.get("hint")
@@ -819,8 +913,11 @@ class NodePlan:
         keys = []
         for name in sorted(free_names(expr)):
             stage = parse_stage_symbol(name)
+            noise = parse_normal_symbol(name)
             if stage is not None:
                 key = ("k", stage[0], stage[1])
+            elif noise is not None:
+                key = ("noise", noise)
             elif name == dt_symbol().name:
                 key = ("dt",)
             else:
@@ -938,6 +1035,12 @@ class NodePlan:
             return Ref(key, "x")
         if kind == "const":
             return Ref(key, "arr", self.arg("const", key[1]), "const")
+        if kind == "past":
+            _, state, scale, param = self.delays[key[1]]
+            ring = self.arg("ring", ("past", state))
+            return Ref(key, "past", ring, self.arg("delay", (state, scale, param)))
+        if kind == "noise":
+            return Ref(key, "local", self.local_name(key))
         if kind == "state" and key[2] == 0:
             if t.from_tape:
                 return Ref(key, "arr", self.arg("tape", ("y", key[1])), "tape")
@@ -1012,6 +1115,8 @@ class NodePlan:
             return "spk"
         if kind == "evnew":
             return f"ev{key[1]}"
+        if kind == "noise":
+            return f"xi{k}_{key[1]}"
         raise NetworkError(f"codegen: no local for {key!r}", node=self.spec.label)
 
     def names(self, keys, loop: Loop) -> dict[str, Ref]:
@@ -1138,7 +1243,7 @@ class NetworkPlan:
                         "W", e, s, k, edge.fmt, spec.nodes[s].output_var, k > s
                     )
                     self.nodes[s].scatters.append(ev)
-                    ins.append(EdgeIn(e, s, edge.fmt, ev.columns, "", ev))
+                    ins.append(EdgeIn(e, s, edge.fmt, ev.columns, "", event=ev))
                     continue
                 if edge.fmt == "dense":
                     w = (self.declare(ArgSpec(f"e{e}_W", "W", e, "dense")),)
@@ -1154,7 +1259,11 @@ class NetworkPlan:
                     src = self.arg("scratch", s, "fb")
                 else:
                     src = self.arg("carry", s, "prev")
-                ins.append(EdgeIn(e, s, edge.fmt, w, src))
+                ring = steps = ""
+                if edge.delay is not None:
+                    ring = self.declare(ArgSpec(f"e{e}_H", "ring", e, "edge"))
+                    steps = self.declare(ArgSpec(f"e{e}_D", "edelay", e, edge.delay))
+                ins.append(EdgeIn(e, s, edge.fmt, w, src, edge.delay, ring, steps))
             self.edges_in[k] = ins
         self._reorder()
 
@@ -1162,7 +1271,9 @@ class NetworkPlan:
         """Arguments grouped by node (in node order), then edges, then carried outputs."""
 
         def rank(a: ArgSpec) -> tuple:
-            if a.role == "W" or (a.role == "event" and a.detail[0] == "W"):
+            if a.role in ("W", "edelay") or (a.role == "ring" and a.detail == "edge") or (
+                a.role == "event" and a.detail[0] == "W"
+            ):
                 return (1, a.owner)
             if a.detail == "prev":
                 return (2, a.owner)

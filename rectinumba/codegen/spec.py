@@ -109,13 +109,16 @@ class FuncSpec:
 class EdgeSpec:
     """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes).
 
-    ``event``: propagated by the source's spikes (:mod:`rectinumba.codegen.events`).
+    ``delay``: None, ``"row"`` (one delay per target unit, a scalar included) or ``"full"``
+    (one delay per connection); the delays in steps are a kernel argument. ``event``: propagated
+    by the source's spikes (:mod:`rectinumba.codegen.events`; never with a delay).
     """
 
     source: int
     target: int
     fmt: str = "dense"  # "dense" | "csr"
     feedback: bool = False
+    delay: str | None = None
     event: bool = False
 
 
@@ -153,9 +156,11 @@ class ArgSpec:
         Identifier in the generated source.
     role : str
         "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
-        values) | "J" | "W" | "scalar" | "rec" | "train" | "event" (event-driven coupling:
-        ``U = W @ trace`` from the state, and the spikes' column sums), and for BPTT "tape" |
-        "lam" | "gcarry" | "grad" | "adj".
+        values) | "J" | "W" | "scalar" | "rec" | "train" | "ring" (history buffers, kept between
+        calls) | "delay" / "edelay" (delays in steps) | "seed" (per-trial noise keys) | "rng"
+        (noise draw-step offset) | "event" (event-driven coupling: ``U = W @ trace`` from the
+        state, and the spikes' column sums), and for BPTT "tape" | "lam" | "gcarry" | "grad" |
+        "adj".
     owner : int
         Node index (edge index for role "W" and edge gradients).
     detail : object

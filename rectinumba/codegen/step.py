@@ -24,6 +24,7 @@ from .plan import (
     CPU,
     FIXED_ARGS,
     Check,
+    EdgeIn,
     Loop,
     NetworkPlan,
     NodePlan,
@@ -32,6 +33,7 @@ from .plan import (
     Target,
     build_plan,
 )
+from .rng import rng_helpers
 from .source import SourceWriter
 from .spec import ArgSpec, NetworkSpec, RenderedKernel
 
@@ -165,6 +167,7 @@ class CPUWriter(StatementWriter):
             The loops.
         """
         k = node.k
+        self.ring_positions(code, [node.arg("ring", ("past", s)) for s in node.rings])
         for loop in loops:
             for key, _ in loop.reductions:
                 code(f"acc{k}_{node.alg_index[key[1]]} = {self.lit('0.0')}")
@@ -237,12 +240,17 @@ class CPUWriter(StatementWriter):
         if not incoming:
             return
         dest = plan.input_array(k)
+        for edge in incoming:
+            if edge.delay is not None:
+                self.push_edge(code, edge)
         with code.block(f"for i in range(N{k}):"):
             code("acc = x[b, step, i]" if k == plan.spec.input_node else f"acc = {self.lit('0.0')}")
             for edge in incoming:
                 if edge.event is not None:
                     names = self.event_names(edge.event)
                     code(f"acc += {self.doprint(edge.event.shadow.values[0], names)}")
+                elif edge.delay is not None:
+                    self.delayed_edge_row(code, edge)
                 elif edge.fmt == "dense":
                     (W,) = edge.weights
                     with code.block(f"for j in range({W}.shape[1]):"):
@@ -291,6 +299,46 @@ class CPUWriter(StatementWriter):
             if ev.kind == "W" and not ev.advance_in_target:
                 with code.block(f"for i in range(N{ev.target}):"):
                     self.event_advance(code, ev)
+
+    def push_edge(self, code: SourceWriter, edge: EdgeIn) -> None:
+        """Write the source values of this step into a delayed edge's ring.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        edge : EdgeIn
+            The delayed edge.
+        """
+        self.ring_positions(code, [edge.ring])
+        with code.block(f"for j in range({edge.ring}.shape[2]):"):
+            code(f"{edge.ring}[b, rp_{edge.ring}, j] = {edge.src}[b, j]")
+
+    def delayed_edge_row(self, code: SourceWriter, edge: EdgeIn) -> None:
+        """``acc +=`` row i of a delayed edge: weights times the ring at each delay.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        edge : EdgeIn
+            The delayed edge.
+        """
+        R, D = edge.ring, edge.steps
+        if edge.delay == "row":
+            code(f"sl = {self.past_slot(R, f'{D}[i]')}")
+        if edge.fmt == "dense":
+            (W,) = edge.weights
+            with code.block(f"for j in range({W}.shape[1]):"):
+                if edge.delay == "full":
+                    code(f"sl = {self.past_slot(R, f'{D}[i, j]')}")
+                code(f"acc += {W}[i, j] * {R}[b, sl, j]")
+        else:
+            d, n, p = edge.weights
+            with code.block(f"for jj in range({p}[i], {p}[i + 1]):"):
+                if edge.delay == "full":
+                    code(f"sl = {self.past_slot(R, f'{D}[jj]')}")
+                code(f"acc += {d}[jj] * {R}[b, sl, {n}[jj]]")
 
     def func(self, code: SourceWriter, k: int) -> None:
         """A function node: activation of its input, then its recordings.
@@ -409,6 +457,10 @@ class CPUWriter(StatementWriter):
             flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
             lines += _DENSE_MV_PAR.format(flags=flags, zero=zero).splitlines() + ["", ""]
         lines += helpers(decorator(False), self.used_helpers, self.dtype)
+        if self.uses_rng:
+            # no fast-math: every kernel that draws computes the same normals, bit for bit
+            plain = "@njit(cache=True, error_model='numpy', fastmath=False, nogil=True)"
+            lines += rng_helpers(plain)
         return lines
 
     def count(self, k: int) -> str:

@@ -11,6 +11,12 @@ value of a state is (:meth:`UpdateRule.new_value`), all as sympy expressions ove
 The renderers (:mod:`rectinumba.codegen.plan`) print these expressions; the BPTT renderer
 (:mod:`rectinumba.codegen.adjoint`) differentiates them. Nothing else knows what Euler is.
 
+Stochastic equations (white noise ``xi`` in a derivative, :mod:`rectinumba.equations.noise`): the
+plan splits each derivative into its drift ``f`` and diffusion coefficients ``g_j``, builds the
+new value from the drift as usual and adds :meth:`UpdateRule.noise_term`. Euler's is
+Euler-Maruyama, ``+ sqrt(dt) * sum_j g_j * N_j`` with :func:`normal_symbol` ``(j)`` a standard
+normal drawn for this neuron and step (Itô calculus). Rules without an SDE scheme refuse noise.
+
 Rules are registered in :data:`RULES` (name -> rule). Adding one: subclass :class:`UpdateRule`
 (or instantiate :class:`ExplicitRK` with a Butcher tableau), add it to ``RULES`` and to
 ``METHODS`` in :mod:`rectinumba.codegen.spec`, and add a convergence test.
@@ -37,6 +43,8 @@ __all__ = [
     "stage_symbol",
     "state_symbol",
     "dt_symbol",
+    "normal_symbol",
+    "parse_normal_symbol",
     "phi1",
 ]
 
@@ -94,6 +102,42 @@ def stage_symbol(stage: int, state: str):
     import sympy
 
     return sympy.Symbol(f"@k{stage}:{state}", real=True)
+
+
+def normal_symbol(j: int):
+    """The sympy symbol of the standard normal drawn for noise ``j`` of a node in this step.
+
+    Parameters
+    ----------
+    j : int
+        Index into the node model's ``noises``.
+
+    Returns
+    -------
+    sympy.Symbol
+        ``@n<j>``.
+    """
+    import sympy
+
+    return sympy.Symbol(f"@n{j}", real=True)
+
+
+def parse_normal_symbol(name: str) -> int | None:
+    """Noise index of a :func:`normal_symbol` name.
+
+    Parameters
+    ----------
+    name : str
+        A symbol name.
+
+    Returns
+    -------
+    int or None
+        None for any other name.
+    """
+    if name.startswith("@n") and name[2:].isdigit():
+        return int(name[2:])
+    return None
 
 
 def parse_stage_symbol(name: str) -> tuple[int, str] | None:
@@ -179,6 +223,29 @@ class UpdateRule:
         """
         raise NotImplementedError
 
+    #: the rule integrates stochastic equations (:meth:`noise_term`)
+    stochastic: bool = False
+
+    def noise_term(self, terms: Sequence[tuple[int, Any]]) -> Any:
+        """What white noise adds to a state's new value.
+
+        Parameters
+        ----------
+        terms : sequence of (int, sympy.Expr)
+            ``(j, g_j)``: noise index and diffusion coefficient (the factor of ``xi_j`` in the
+            derivative), in model symbols at the state before the step.
+
+        Returns
+        -------
+        sympy.Expr
+            The term, over model symbols, :func:`normal_symbol` and :func:`dt_symbol`.
+        """
+        raise EquationError(
+            f"white noise (xi) needs an SDE scheme: method='euler' integrates it by "
+            f"Euler-Maruyama; method={self.name!r} has none here",
+            hint="build the network with Network(dt, method='euler') for noisy models",
+        )
+
     def __repr__(self) -> str:
         return f"<update rule {self.name!r}>"
 
@@ -209,6 +276,31 @@ class ExplicitRK(UpdateRule):
     def differentiable(self) -> bool:  # type: ignore[override]
         # the adjoint renderer differentiates single-stage updates only
         return len(self.b) == 1
+
+    @property
+    def stochastic(self) -> bool:  # type: ignore[override]
+        # a one-stage explicit rule is Euler: with noise, Euler-Maruyama
+        return len(self.b) == 1
+
+    def noise_term(self, terms: Sequence[tuple[int, Any]]) -> Any:
+        """Euler-Maruyama: ``sqrt(dt) * sum_j g_j * N_j`` (single-stage rules only).
+
+        Parameters
+        ----------
+        terms : sequence of (int, sympy.Expr)
+            ``(j, g_j)`` pairs (see :meth:`UpdateRule.noise_term`).
+
+        Returns
+        -------
+        sympy.Expr
+            The term.
+        """
+        if not self.stochastic:
+            return super().noise_term(terms)
+        import sympy
+
+        total = sympy.Add(*[g * normal_symbol(j) for j, g in terms])
+        return sympy.sqrt(dt_symbol()) * total
 
     def _combination(self, state: str, coefficients: Sequence[Fraction]) -> Any:
         import sympy

@@ -13,6 +13,10 @@ What happens, per node:
 5. variables are classified: states (have a derivative; initial value = default), algebraic,
    inputs (``input`` without a link), parameters (plain numbers, and ``variable``/``output``
    without an equation, constant at their default).
+
+Delayed reads ``past(x, d)`` / ``x(t - d)`` become symbols ``@past<j>`` listed in
+``NodeModel.delays`` (:mod:`.delays`); white noises ``xi``, ``xi_*`` become symbols ``@xi:<name>``
+listed in ``NodeModel.noises`` (:mod:`.noise`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import sympy
 
 from ..errors import EquationError, TemplateError
 from ..templates.template import NodeTemplate, OperatorTemplate, Variable
+from .delays import delay_spec, past_symbol_name
 from .model import Definition, NodeModel
-from .parse import Equation, Namespace, parse_rhs, split_equation
+from .noise import noise_symbol, nonlinear_noise
+from .parse import Equation, Namespace, Refusal, parse_rhs, split_equation
 
 __all__ = ["compile_node"]
 
@@ -127,6 +133,10 @@ class _Compiler:
         self.defs: dict[str, _Def] = {}
         self.reductions: dict[tuple[str, Any], str] = {}
         self.counter = 0
+        #: (state, scale, parameter) -> symbol name of each delayed read, in order of appearance
+        self.delays: dict[tuple[str, float, str | None], str] = {}
+        #: noise names in order of appearance
+        self.noises: list[str] = []
 
     # ---- steps -----------------------------------------------------------------------------
     def run(self) -> NodeModel:
@@ -136,6 +146,18 @@ class _Compiler:
         self._link()
         for op in self.ops:
             self._make_symbols(op)
+        self.state_names = {
+            f"{op.name}/{n}"
+            for op in self.ops
+            for n, eq in op.equations.items()
+            if eq.kind == "ode"
+        }
+        self.param_names = {
+            f"{op.name}/{n}"
+            for op in self.ops
+            for n, v in op.variables.items()
+            if v.kind != "input" and n not in op.equations
+        }
         derivatives: dict[str, Any] = {}
         for op in self.ops:
             self._parse(op, derivatives)
@@ -238,14 +260,55 @@ class _Compiler:
                 self.defs[name] = _Def(name, expr, kind, self._next(), op, None)
             return _symbol(name)
 
-        namespace = Namespace(op.symbols, reduce)
+        kind = {"eq": "ode"}  # the kind of the equation being parsed (noise is for derivatives)
+
+        def noise(name: str) -> Any:
+            if kind["eq"] != "ode":
+                raise Refusal(
+                    f"white noise {name!r} may only appear in differential equations "
+                    "(x' = f + g*xi), not in algebraic definitions",
+                    f"add g*{name} to the derivative that the definition feeds",
+                )
+            if name not in self.noises:
+                self.noises.append(name)
+            return noise_symbol(name)
+
+        namespace = Namespace(op.symbols, reduce, self._past, noise)
         for name, eq in op.equations.items():
+            kind["eq"] = eq.kind
             rhs = parse_rhs(eq, namespace, **ctx)
             qualified = f"{op.name}/{name}"
             if eq.kind == "ode":
+                bad = nonlinear_noise(rhs, tuple(self.noises))
+                if bad is not None:
+                    raise EquationError(
+                        f"white noise {bad!r} must enter the derivative linearly: "
+                        f"{name}' = f + g*{bad}, with g free of noise",
+                        equation=eq.text,
+                        column=eq.rhs_col,
+                        variable=name,
+                        hint="Euler-Maruyama integrates f dt + g dW; products or functions of "
+                        "noises have no meaning there",
+                        **ctx,
+                    )
                 derivatives[qualified] = rhs
             else:
                 self.defs[qualified] = _Def(qualified, rhs, None, self._next(), op, eq)
+
+    def _past(self, name: str, variable: Any, delay: Any) -> Any:
+        """The symbol of the delayed read ``past(variable, delay)`` (see :mod:`.delays`)."""
+        state = getattr(variable, "name", None)
+        if state not in self.state_names:
+            raise Refusal(
+                f"past() reads the history of a state variable (one with a derivative); "
+                f"{name!r} is not one",
+                "delay a state, e.g. past(v, d) where v' = ... is an equation of the node",
+            )
+        key = (state, *delay_spec(delay, self.param_names))
+        symbol = self.delays.get(key)
+        if symbol is None:
+            symbol = self.delays[key] = past_symbol_name(len(self.delays))
+        return _symbol(symbol)
 
     def _next(self) -> int:
         self.counter += 1
@@ -335,4 +398,6 @@ class _Compiler:
             algebraic=tuple(Definition(d.name, d.expr, d.reduce) for d in ordered),
             derivatives=tuple((s, derivatives[s]) for s in states),
             links=tuple(self.links.items()),
+            delays=tuple((sym, *key) for key, sym in self.delays.items()),
+            noises=tuple(self.noises),
         )

@@ -74,6 +74,13 @@ class NodeModel:
         ``(state, rhs)`` pairs, same order as ``states``.
     links : tuple of (str, str), default ()
         ``(input name, output name)`` pairs: operator inputs replaced by another operator's output.
+    delays : tuple of (str, str, float, str or None), default ()
+        ``(symbol, state, scale, parameter)`` per delayed read ``past(state, scale*parameter)``
+        (``parameter`` None: the delay is the number ``scale``); expressions read it through
+        ``symbol`` (:mod:`rectinumba.equations.delays`).
+    noises : tuple of str, default ()
+        Names of the white noises (``xi``, ``xi_1``, ...) of the derivatives; expressions read
+        noise ``name`` through the symbol ``@xi:<name>`` (:mod:`rectinumba.equations.noise`).
     """
 
     name: str
@@ -86,6 +93,8 @@ class NodeModel:
     algebraic: tuple[Definition, ...]
     derivatives: tuple[tuple[str, Any], ...]
     links: tuple[tuple[str, str], ...] = ()
+    delays: tuple[tuple[str, str, float, str | None], ...] = ()
+    noises: tuple[str, ...] = ()
 
     # ---- convenient views -------------------------------------------------------------
     @property

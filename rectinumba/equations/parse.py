@@ -31,12 +31,15 @@ import sympy
 
 from ..errors import EquationError, RectinumbaError
 from ..names import nfkc_form
+from .delays import HISTORY_FUNCTION
 from .functions import FUNCTIONS, REDUCTIONS
 from .model import TIME
+from .noise import is_noise_name
 
 __all__ = [
     "Equation",
     "Namespace",
+    "Refusal",
     "split_equation",
     "parse_rhs",
     "parse_expression",
@@ -86,6 +89,23 @@ class Equation:
     rhs_col: int
 
 
+class Refusal(Exception):
+    """Raised by a :class:`Namespace` callback to refuse a construct; the parser turns it into
+    an :class:`~rectinumba.errors.EquationError` with a caret under the construct.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in the model's terms.
+    hint : str, optional
+        What to write instead.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
 class Namespace:
     """What names mean while rendering one right-hand side.
 
@@ -93,19 +113,30 @@ class Namespace:
     ----------
     symbols
         Bare name -> sympy expression for every declared variable (declared names win over the
-        constants ``t``, ``pi``, ``E``).
+        constants ``t``, ``pi``, ``E`` and the noise names ``xi``, ``xi_*``).
     reduce
         Called as ``reduce(kind, expr, text)`` for ``mean(...)``/``vsum(...)``; returns the
         expression standing for the reduction. None: reductions are refused.
+    past
+        Called as ``past(name, variable, delay)`` for ``past(x, d)`` and ``x(t - d)`` (bare name
+        and expression of the variable, rendered delay); returns the expression standing for the
+        delayed value or raises :class:`Refusal`. None: delays are refused.
+    noise
+        Called as ``noise(name)`` for an undeclared noise name (``xi``, ``xi_1``, ...); returns its
+        symbol or raises :class:`Refusal`. None: noise names are undefined names.
     """
 
     def __init__(
         self,
         symbols: Mapping[str, Any],
         reduce: Callable[[str, Any, str], Any] | None = None,
+        past: Callable[[str, Any, Any], Any] | None = None,
+        noise: Callable[[str], Any] | None = None,
     ) -> None:
         self.symbols = dict(symbols)
         self.reduce = reduce
+        self.past = past
+        self.noise = noise
 
     def lookup(self, name: str) -> Any | None:
         """The expression for a bare name, or None when the name is undefined."""
@@ -431,6 +462,8 @@ class _Renderer:
 
     def render_Name(self, node: ast.Name) -> Any:
         value = self.ns.lookup(node.id)
+        if value is None and self.ns.noise is not None and is_noise_name(node.id):
+            return self._noise(node)
         if value is None:
             if node.id in FUNCTIONS or node.id in REDUCTIONS:
                 raise _Refused(
@@ -528,8 +561,12 @@ class _Renderer:
                 raise _Refused(_REFUSED["Starred"][0], arg)
         if name in REDUCTIONS:
             return self._reduction(node, name)
+        if name == HISTORY_FUNCTION and name not in self.ns.symbols:
+            return self._past_call(node)
         spec = FUNCTIONS.get(name)
         if spec is None:
+            if name in self.ns.symbols and self.ns.past is not None and len(node.args) == 1:
+                return self._delayed_call(node, name)
             if name in self.ns.symbols:
                 raise _Refused(f"{name!r} is a variable, not a function", node.func)
             raise _Refused(
@@ -548,6 +585,67 @@ class _Renderer:
         if folded is not None:
             return folded
         return self.sympy_op(node, lambda: spec.build(*args))
+
+    # ---- delays and noise (rectinumba.equations.delays / .noise) ---------------------------
+    def _past_call(self, node: ast.Call) -> Any:
+        """``past(x, d)``: the value of variable x a time d ago."""
+        if self.ns.past is None:
+            raise _Refused("delays (past(x, d)) are not available here", node.func)
+        if len(node.args) != 2:
+            raise _Refused(
+                f"past takes exactly 2 arguments (a variable and a delay), got {len(node.args)}",
+                node,
+                "write past(x, d): the value of x a time d ago",
+            )
+        target = node.args[0]
+        if not isinstance(target, ast.Name) or target.id not in self.ns.symbols:
+            raise _Refused(
+                "the first argument of past() must be a declared variable",
+                target,
+                "write past(x, d) with x a state variable of the operator",
+            )
+        delay = self.render(node.args[1])
+        return self._history(node, target.id, delay)
+
+    def _delayed_call(self, node: ast.Call, name: str) -> Any:
+        """``x(t - d)`` (PyRates' notation for ``past(x, d)``); ``x(t)`` is ``x``."""
+        arg = node.args[0]
+        time_free = TIME not in self.ns.symbols
+        if isinstance(arg, ast.Name) and arg.id == TIME and time_free:
+            return self.ns.symbols[name]
+        is_delay = (
+            isinstance(arg, ast.BinOp)
+            and isinstance(arg.op, ast.Sub)
+            and isinstance(arg.left, ast.Name)
+            and arg.left.id == TIME
+        )
+        if not is_delay or not time_free:
+            raise _Refused(
+                f"{name!r} is a variable: call it only with a delayed time, {name}(t - d)",
+                arg,
+                f"write {name}(t - d) or past({name}, d) for the value a time d ago",
+            )
+        delay = self.render(arg.right)
+        return self._history(node, name, delay)
+
+    def _history(self, node: ast.Call, name: str, delay: Any) -> Any:
+        try:
+            return self.ns.past(name, self.ns.symbols[name], delay)
+        except Refusal as exc:
+            raise _Refused(exc.message, node, exc.hint) from None
+
+    def _noise(self, node: ast.Name) -> Any:
+        """A white-noise name (``xi``, ``xi_1``, ...) that the template does not declare."""
+        if self.in_reduction:
+            raise _Refused(
+                f"white noise {node.id!r} cannot be averaged over the population (mean/vsum)",
+                node,
+                f"add the noise term outside the reduction, e.g. ... + sigma*{node.id}",
+            )
+        try:
+            return self.ns.noise(node.id)
+        except Refusal as exc:
+            raise _Refused(exc.message, node, exc.hint) from None
 
     def _reduction(self, node: ast.Call, name: str) -> Any:
         if len(node.args) != 1:

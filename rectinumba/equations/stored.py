@@ -20,7 +20,10 @@ from .model import NodeModel
 
 __all__ = ["StoredModel", "load_model", "template_key"]
 
-_SUMMARY = ("name", "operators", "states", "initial", "params", "inputs", "outputs", "links")
+_SUMMARY = (
+    "name", "operators", "states", "initial", "params", "inputs", "outputs", "links", "delays",
+    "noises",
+)
 
 
 @lru_cache(maxsize=1)

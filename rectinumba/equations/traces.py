@@ -122,6 +122,18 @@ def _linear_parts(expr, symbols, constants: set[str]):
     return coeffs, ([] if rest == 0 else list(sympy.Add.make_args(rest)))
 
 
+def _shown(names) -> str:
+    """Names for a message (internal symbols of noises and delayed values in words)."""
+    words = []
+    for n in sorted(names):
+        if n.startswith("@xi:"):
+            n = f"the noise {n[4:]}"
+        elif n.startswith("@past"):
+            n = "a delayed value (past)"
+        words.append(n)
+    return ", ".join(dict.fromkeys(words))
+
+
 def _zero_candidates(term, constants: set[str]) -> tuple[str, ...]:
     """Names of factors of ``term`` that make it vanish when they are zero."""
     names = []
@@ -200,7 +212,7 @@ def linear_trace(
     for m in order:
         bad = {x.name for x in rhs[m].free_symbols} - allowed
         if bad:
-            return no(f"d/dt {m} reads {', '.join(sorted(bad))}")
+            return no(f"d/dt {m} reads {_shown(bad)}")
         parts = _linear_parts(rhs[m], syms + [spike], consts)
         if isinstance(parts, str):
             return no(f"d/dt {m}: {parts}")
@@ -216,7 +228,7 @@ def linear_trace(
         B.append(coeffs[-1])
     bad = {x.name for x in src.free_symbols} - set(order) - consts
     if bad:
-        return no(f"{source_var} reads {', '.join(sorted(bad))}")
+        return no(f"{source_var} reads {_shown(bad)}")
     parts = _linear_parts(src, syms, consts)
     if isinstance(parts, str) or parts[1]:
         return no(f"{source_var} is not a linear combination of {', '.join(order)}")

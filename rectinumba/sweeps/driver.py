@@ -164,8 +164,10 @@ def sweep(
         Parameter key -> values. Keys: ``"node/op/var"`` or ``"node/var"`` (a parameter, an
         undriven input or an initial state; the node may be left out when there is only one
         diff-eq node), ``"node/weights"`` (a factor on J), ``"source->target"`` (a factor on
-        an edge's weights), ``"inputs"`` (a factor on the inputs). ``"seed"`` is reserved for
-        noisy models (not available yet).
+        an edge's weights), ``"inputs"`` (a factor on the inputs), ``"seed"`` (the noise seed
+        of each point of a noisy model: its noise depends on that seed alone, as in
+        ``run(..., seed=seed)``; without it point p takes the seed
+        :func:`~rectinumba.sweeps.params.point_seed` ``(net.seed, p)``).
     inputs : numpy.ndarray, callable or None
         (T, n_in) inputs shared by all points; a function ``inputs(point) -> (T, n_in)`` of the
         point's values (a dict key -> value), evaluated on the worker (it must pickle for

@@ -15,11 +15,12 @@ factors of those two kinds and each group runs in its own batched calls (results
 point runs with exactly the matrix ``set_var(node, "weights", s * J)`` or
 ``get_edge(source, target).scale_weights(s)`` gives it).
 
-``"seed"`` is reserved for the per-point noise seeds of noisy models, which rectinumba does not
-have yet. When they come, a ``seed`` column (one integer per point, or drawn from one base seed
-by point index) travels with the point rows like any other column and becomes the per-trial seed
-of the batched run: a point's noise then depends on its seed alone, not on the chunk, the worker
-or the executor it lands on.
+``"seed"``: the noise seed of each point of a noisy model (integers ``0 <= seed < 2**63``). It
+travels with the point rows like any other column and becomes the per-trial seed of the batched
+run (``net.seed = seeds``, which restarts the noise stream): a point's noise depends on its seed
+alone, not on the chunk, the worker or the executor it lands on, and equals a run of the point
+alone with ``run(..., seed=seed)``. Without a seed column, point ``p`` of a noisy model takes the
+seed :func:`point_seed` ``(net.seed, p)``.
 """
 
 from __future__ import annotations
@@ -33,12 +34,55 @@ import numpy as np
 
 from ..errors import NetworkError
 
-__all__ = ["Target", "ParamTable", "INPUT_SCALE", "SEED"]
+__all__ = ["Target", "ParamTable", "INPUT_SCALE", "SEED", "point_seed", "is_noisy"]
 
 #: key of the factor on the input array
 INPUT_SCALE = "inputs"
-#: reserved key: per-point seeds of noisy models
+#: key of the per-point seeds of noisy models
 SEED = "seed"
+
+
+def is_noisy(net) -> bool:
+    """Whether a network's models draw white noise.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+
+    Returns
+    -------
+    bool
+        True when a diff-eq node's model has a noise (``xi``).
+    """
+    return any(
+        net[label]["kind"] == "diffeq" and net.get_node(label).model.noises for label in net.nodes
+    )
+
+
+def point_seed(seed, p: int) -> int:
+    """The seed of point ``p`` of a sweep of a noisy network without a ``"seed"`` column.
+
+    Parameters
+    ----------
+    seed : int
+        The network's seed (``net.seed``).
+    p : int
+        Point index (in the parameter table's order).
+
+    Returns
+    -------
+    int
+        ``rectinumba.noise.trial_key(seed, p)``: independent of chunks and executors.
+    """
+    from ..noise import trial_key
+
+    if isinstance(seed, tuple):
+        raise NetworkError(
+            "the network has one seed per trial; a sweep of a noisy network needs one integer "
+            "seed (net.seed = s) or a 'seed' column"
+        )
+    return trial_key(seed, int(p))
 
 
 @dataclass(frozen=True)
@@ -80,10 +124,12 @@ def _resolve(net, key: Any) -> tuple[Target, tuple]:
     if not isinstance(key, str) or not key:
         raise NetworkError(f"sweep parameter keys must be non-empty strings, got {key!r}")
     if key == SEED:
-        raise NetworkError(
-            "sweep parameter 'seed' is reserved for per-point noise seeds, and rectinumba has no "
-            "noisy models yet"
-        )
+        if not is_noisy(net):
+            raise NetworkError(
+                "sweep parameter 'seed' gives each point its noise seed, but no model of the "
+                "network has noise (xi)"
+            )
+        return Target(key, "seed"), ("seed",)
     if key == INPUT_SCALE:
         return Target(key, "inputs"), ("inputs",)
     if "->" in key:
@@ -119,8 +165,26 @@ def _resolve(net, key: Any) -> tuple[Target, tuple]:
     return Target(key, "var", node=label, var=var, size=node.N), ("var", label, name)
 
 
+def _seed_column(value: Any) -> np.ndarray:
+    """Seeds as a read-only int64 array (integers 0 <= seed < 2**63)."""
+    arr = np.asarray(value)
+    integral = np.issubdtype(arr.dtype, np.integer) or (
+        np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr) & (arr == np.rint(arr)))
+    )
+    if arr.ndim != 1 or arr.size == 0 or not integral or (arr < 0).any() or (arr >= 2**63).any():
+        raise NetworkError(
+            f"sweep parameter 'seed': expected one integer 0 <= seed < 2**63 per point, got "
+            f"{value!r}"
+        )
+    seeds = arr.astype(np.int64)
+    seeds.flags.writeable = False
+    return seeds
+
+
 def _column(key: str, value: Any, *, grid: bool, target: Target) -> np.ndarray:
     """``value`` as a float64 array of one (or, in a table, one per neuron) value per point."""
+    if target.kind == "seed":
+        return _seed_column(value)
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -285,4 +349,24 @@ class ParamTable:
         dict
             Key -> value (a float, or an (N,) array for per-neuron columns).
         """
-        return {k: (float(v[i]) if v.ndim == 1 else v[i].copy()) for k, v in self.columns.items()}
+        return {k: point_value(v, i) for k, v in self.columns.items()}
+
+
+def point_value(column: np.ndarray, i: int) -> Any:
+    """Value of one point in a column: an int (seeds), a float, or an (N,) array.
+
+    Parameters
+    ----------
+    column : numpy.ndarray
+        A column of a parameter table.
+    i : int
+        Row.
+
+    Returns
+    -------
+    int or float or numpy.ndarray
+        The value.
+    """
+    if column.ndim > 1:
+        return column[i].copy()
+    return int(column[i]) if column.dtype == np.int64 else float(column[i])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NetworkError, SimulationError
-from .params import INPUT_SCALE, Target
+from .params import INPUT_SCALE, SEED, Target, is_noisy, point_seed, point_value
 from .reduce import Reduction, record_name
 
 __all__ = ["RunSpec", "Shared", "Chunk", "ChunkResult", "run_chunk", "INPUT_BYTES"]
@@ -221,7 +221,7 @@ def _point_inputs(run: RunSpec, columns: dict[str, np.ndarray], take: np.ndarray
     """(B, T, m) inputs of a function of the point, one call per point."""
     arrays = []
     for row in take:
-        point = {k: (float(v[row]) if v.ndim == 1 else v[row].copy()) for k, v in columns.items()}
+        point = {k: point_value(v, row) for k, v in columns.items()}
         x = np.asarray(run.inputs(point), dtype=np.float64)
         if x.ndim == 1 and run.n_in == 1:
             x = x[:, None]
@@ -234,7 +234,13 @@ def _point_inputs(run: RunSpec, columns: dict[str, np.ndarray], take: np.ndarray
     return np.stack(arrays)
 
 
-def _apply_point_values(net, run: RunSpec, columns: dict[str, np.ndarray], take: np.ndarray):
+def _apply_point_values(
+    net, run: RunSpec, columns: dict[str, np.ndarray], take: np.ndarray, index: np.ndarray
+):
+    if SEED in run.targets:  # one seed per point: the trials' own noise streams, from step 0
+        net.seed = [int(s) for s in columns[SEED][take]]
+    elif is_noisy(net):
+        net.seed = [point_seed(net.seed, p) for p in index[take]]
     for key, target in run.targets.items():
         col = columns[key]
         if target.kind == "var":
@@ -245,6 +251,7 @@ def _apply_point_values(net, run: RunSpec, columns: dict[str, np.ndarray], take:
             net.set_var(target.node, "weights", _scaled(J, col[take[0]], net.dtype))
         elif target.kind == "edge":
             net.get_edge(*target.edge).scale_weights(col[take[0]])
+        # "seed": set above; "inputs": scales the inputs (see _simulate)
 
 
 def _simulate(shared: Shared, chunk: Chunk, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -256,7 +263,7 @@ def _simulate(shared: Shared, chunk: Chunk, rows: np.ndarray) -> dict[str, np.nd
     # a single point runs as two identical trials: the batched kernel, not a second compile
     take = rows if len(rows) > 1 else np.repeat(rows, 2)
     B = len(take)
-    _apply_point_values(net, run, chunk.columns, take)
+    _apply_point_values(net, run, chunk.columns, take, chunk.index)
     scale = chunk.columns[INPUT_SCALE][take] if INPUT_SCALE in run.targets else None
     per_point = _point_inputs(run, chunk.columns, take) if callable(run.inputs) else None
     seg = min(run.steps, max(1, INPUT_BYTES // (B * run.n_in * net.dtype.itemsize)))

@@ -30,12 +30,12 @@ __all__ = ["BPTTTrainer"]
 _FIT_KWARGS = {"record_output", "record_loss", "record_vars", "checkpoint"}
 
 
-def _check_finite(what: str, values, where: str) -> None:
+def _check_finite(what: str, values, where: str, method: str = "fit_bptt") -> None:
     """Raise a SimulationError naming ``what`` and the window when ``values`` holds NaN or inf."""
     arr = np.asarray(values)
     if not np.isfinite(arr).all():
         raise SimulationError(
-            f"fit_bptt: {what} is not finite (NaN or inf) in {where}; the trained parameters "
+            f"{method}: {what} is not finite (NaN or inf) in {where}; the trained parameters "
             "and the network state are as they were before this call",
             hint="a smaller lr, gradient-friendlier initial values or a shorter update_steps "
             "window may keep training finite",
@@ -167,6 +167,12 @@ class BPTTTrainer:
         dict
             Name (as :meth:`bptt_parameters`) -> gradient with the shape of the trained array
             (node parameters of shape (1, N) give (N,)).
+
+        Raises
+        ------
+        SimulationError
+            When the loss or a gradient is not finite (NaN or inf), naming it; a non-finite state
+            is reported as in :meth:`Network.run`.
         """
         from .bptt_engine import BPTTEngine
 
@@ -177,13 +183,17 @@ class BPTTTrainer:
             raise NetworkError("bptt_gradients takes one sequence (an array), not a list of epochs")
         x, y = epochs[0]
         engine = BPTTEngine(self.runner, x.shape[0])
-        _, grads, _ = engine.window(
+        value, grads, _ = engine.window(
             x,
             loss_fn,
             y if batched else y[0],
             batched=batched,
             checkpoint=self._check_checkpoint(checkpoint),
         )
+        where = f"the sequence of {x.shape[1]} steps"
+        _check_finite("the loss", [value], where, "bptt_gradients")
+        for name, g in grads.items():
+            _check_finite(f"the gradient of {name!r}", g, where, "bptt_gradients")
         from .bptt_engine import trainable_parameters
 
         kinds = trainable_parameters(self.runner)

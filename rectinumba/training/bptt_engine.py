@@ -80,10 +80,12 @@ class BPTTBinding(Binding):
         Value dtype.
     carry : dict
         The runner's carried values (copied).
+    **clock
+        ``dt``, ``step`` and ``noise`` (see :class:`~rectinumba.binding.Binding`).
     """
 
-    def __init__(self, nodes, edges, B: int, dtype, carry: dict) -> None:
-        super().__init__(nodes, edges, B, dtype, carry)
+    def __init__(self, nodes, edges, B: int, dtype, carry: dict, **clock) -> None:
+        super().__init__(nodes, edges, B, dtype, carry, **clock)
         self.T_tape = 1
         self._tapes: dict[tuple, np.ndarray] = {}
         self.adjoints: dict[tuple, np.ndarray] | None = None
@@ -176,7 +178,9 @@ class BPTTEngine:
         # error messages count steps from here (the start of the epoch or bptt_gradients call)
         self.origin = self.runner.step
         r = self.runner
-        self.binding = BPTTBinding(self.nodes, self.edges, self.B, r.dtype, r.carry)
+        self.binding = BPTTBinding(
+            self.nodes, self.edges, self.B, r.dtype, r.carry, dt=r.dt, step=r.step, noise=r.noise
+        )
         self.binding.bind(self.rendered.forward_args)  # creates the working copies
 
     def snapshot(self) -> tuple[dict, dict]:
@@ -220,6 +224,7 @@ class BPTTEngine:
         for key, arr in self.binding.carried.items():
             self.runner.carry[key] = arr.copy()
         self.runner.step += int(steps)
+        self.runner.noise.step += int(steps)  # noisy models: the noise was drawn for these steps
 
     @property
     def state(self) -> dict:

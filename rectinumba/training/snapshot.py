@@ -8,8 +8,9 @@ from typing import Any
 __all__ = ["restore_state", "snapshot_state"]
 
 
-def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
-    """Copies of every diff-eq node's states, the carried feedback values and the step counter.
+def snapshot_state(runner: Any) -> tuple:
+    """Copies of every diff-eq node's states, the carried values (feedback values, histories),
+    the step counter and the noise stream.
 
     Parameters
     ----------
@@ -28,10 +29,11 @@ def snapshot_state(runner: Any) -> tuple[dict, dict, int]:
         for label, node in runner.nodes.items()
         if isinstance(node, DiffEqNode)
     }
-    return states, {k: v.copy() for k, v in runner.carry.items()}, runner.step
+    carry = {k: v.copy() for k, v in runner.carry.items()}
+    return states, carry, runner.step, runner.noise.copy()
 
 
-def restore_state(runner: Any, snapshot: tuple[dict, dict, int]) -> None:
+def restore_state(runner: Any, snapshot: tuple) -> None:
     """Put the network back into a state taken by :func:`snapshot_state` (copies again, so the
     snapshot can be restored any number of times).
 
@@ -42,8 +44,9 @@ def restore_state(runner: Any, snapshot: tuple[dict, dict, int]) -> None:
     snapshot : tuple
         From :func:`snapshot_state`.
     """
-    states, carry, step = snapshot
+    states, carry, step, noise = snapshot
     for label, state in states.items():
         runner.nodes[label].state = {k: v.copy() for k, v in state.items()}
     runner.carry = {k: v.copy() for k, v in carry.items()}
     runner.step = step
+    runner.noise = noise.copy()
