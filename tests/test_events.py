@@ -467,3 +467,15 @@ def test_two_state_trace_with_rk4_equals_numpy():
     np.testing.assert_allclose(obs[("b", "v")], vs, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(obs[("r", "I_ext")], rins, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(obs["out"], outs, rtol=1e-10, atol=1e-9)
+
+
+def test_float32_noise_kernels_compute_in_float32():
+    """float32 literals reach every expression: the only float64 locals of a noisy float32
+    kernel are the generator's raw normals (rounded once to float32)."""
+    net = Network(DT, dtype=np.float32)
+    net.add_diffeq_node("ou", "model_templates.rate_neurons.ornstein_uhlenbeck.ou", N=4,
+                        input_var="I_ext", output_var="x")  # fmt: skip
+    net.run(np.ones((10, 4), np.float32), verbose=False)
+    named = {k: str(v) for k, v in kernel_types(net).items() if not k.startswith("$")}
+    assert named["y0"] == "float32"
+    assert sorted(k for k, v in named.items() if v == "float64") == ["xi0_0_64", "xi0_1_64"]

@@ -382,7 +382,12 @@ class StatementWriter:
             first = stmt.block * NORMALS_PER_CALL
             names = [node.local_name(("noise", first + q)) for q in range(NORMALS_PER_CALL)]
             seeds, offset = self.plan.arg("seed", -1, "keys"), self.plan.arg("rng", -1, "offset")
-            code(draw_line(node.k, stmt.block, names, seeds, offset))
+            if self.dtype == "float32":  # the generator's float64 normals, once rounded
+                code(draw_line(node.k, stmt.block, [f"{n}_64" for n in names], seeds, offset))
+                for n in names:
+                    code(f"{n} = np.float32({n}_64)")
+            else:
+                code(draw_line(node.k, stmt.block, names, seeds, offset))
         else:  # pragma: no cover - plan and writer are written together
             raise AssertionError(stmt)
 
