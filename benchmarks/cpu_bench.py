@@ -52,26 +52,25 @@ class Row:
     load: float | None = None  # 1-minute load average right after the measurement
 
 
-def best(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
-    """Minimum over ``repeat`` timings of ``number`` calls, in seconds per call."""
+def timings(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> list[float]:
+    """``repeat`` timings of ``number`` calls, in seconds per call."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         for _ in range(number):
             fn()
         times.append((time.perf_counter() - t) / number)
-    return min(times)
+    return times
+
+
+def best(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
+    """Minimum over ``repeat`` timings of ``number`` calls, in seconds per call."""
+    return min(timings(fn, repeat, number))
 
 
 def median(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
     """Median over ``repeat`` timings of ``number`` calls, in seconds per call."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t) / number)
-    return float(np.median(times))
+    return float(np.median(timings(fn, repeat, number)))
 
 
 def load() -> float:

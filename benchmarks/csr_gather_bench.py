@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
+
+from cpu_bench import median  # same folder: ``python benchmarks/csr_gather_bench.py``
 
 FLAGS = {"off": False, "on": {"arcp", "contract", "reassoc"}}
 
@@ -92,16 +93,6 @@ def make(fast: bool, four: bool, unsigned: bool):
     return njit(fastmath=FLAGS["on" if fast else "off"], error_model="numpy", nogil=True)(body)
 
 
-def median_time(fn, repeat: int, number: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t) / number)
-    return statistics.median(times)
-
-
 def inner_loop_asm(fn, sig) -> str:
     """A summary of a compiled variant's machine code: wrap-around tests (``sarq $63``), AVX
     gathers, scalar adds and fused multiply-adds."""
@@ -128,7 +119,7 @@ def main() -> None:
     x = rng.standard_normal(args.n).astype(dtype)
     y = np.zeros(args.n, dtype)
     number = max(1, int(2e7 // max(J.nnz, 1)))
-    t_sp = median_time(lambda: J @ x, args.repeat, number)
+    t_sp = median(lambda: J @ x, args.repeat, number)
     print(f"N={args.n} p={args.p} nnz={J.nnz} {dtype}; load {os.getloadavg()[0]:.2f}; "
           f"scipy CSR J@x {t_sp * 1e6:.0f} us (median of {args.repeat})")
     indptr = J.indptr.astype(np.int64)
@@ -143,7 +134,7 @@ def main() -> None:
                     fn(J.data, indices, indptr, x, y)
                     tol = 1e-4 if dtype == np.float32 else 1e-10
                     assert np.allclose(y, ref, rtol=tol, atol=tol * np.abs(J).max() * 10)
-                    t = median_time(lambda: fn(J.data, indices, indptr, x, y), args.repeat,
+                    t = median(lambda: fn(J.data, indices, indptr, x, y), args.repeat,
                                     number)  # fmt: skip
                     print(f"{np.dtype(idx_dtype).name:8} {'uint64' if unsigned else 'int64':8} "
                           f"{4 if four else 1:>3} {'on' if fast else 'off':8} {t * 1e6:8.0f} "

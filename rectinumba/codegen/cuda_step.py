@@ -174,12 +174,7 @@ class _Ctx:
                     code(line.format(total="acc"))
         with code.block("else:"):
             code("rpb = nt // lanes")
-            if self.mode == "block":
-                head = f"for base in range(0, N{k}, rpb):"
-                total = f"N{k}"
-            else:
-                head = f"for base in range(cuda.blockIdx.x * rpb, B * N{k}, cuda.gridDim.x * rpb):"
-                total = f"B * N{k}"
+            head, total = self._groups(k)
             with code.block(head):
                 code("row = base + tid // lanes")
                 code("acc = 0.0")
@@ -217,12 +212,7 @@ class _Ctx:
                         code(line)
         with code.block("else:"):
             code("rpb = nt // lanes")
-            if self.mode == "block":
-                head = f"for base in range(0, N{k}, rpb):"
-                total = f"N{k}"
-            else:
-                head = f"for base in range(cuda.blockIdx.x * rpb, B * N{k}, cuda.gridDim.x * rpb):"
-                total = f"B * N{k}"
+            head, total = self._groups(k)
             with code.block(head):
                 code("col = base + tid // lanes")
                 # threads past rpb * lanes would take the next base's first column twice
@@ -236,6 +226,16 @@ class _Ctx:
                         for line in lines:
                             code(line)
         code.synced = False
+
+    def _groups(self, k: int) -> tuple[str, str]:
+        """Loop over groups of ``lanes`` threads (``rpb`` rows or columns of node k per block at
+        a time) and the number of rows or columns."""
+        if self.mode == "block":
+            return f"for base in range(0, N{k}, rpb):", f"N{k}"
+        return (
+            f"for base in range(cuda.blockIdx.x * rpb, B * N{k}, cuda.gridDim.x * rpb):",
+            f"B * N{k}",
+        )
 
     def _row_index(self, code: _Code, k: int) -> None:
         if self.mode == "block":
