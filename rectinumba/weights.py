@@ -191,11 +191,13 @@ def csr_parts(m, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fingerprint(m) -> tuple:
-    """A cheap summary of a matrix's values (one sequential pass): sum and sum of squares.
+    """A cheap summary of a matrix's values: sum, smallest and largest value.
 
     A check that the values a cache was made from are still there: training changes weights in
     place (inside :meth:`rectinumba.runner.Runner.transaction`, which drops such caches too);
-    a change that keeps both sums (a permutation of the values) is not one an update makes.
+    a change that keeps all three (a permutation of the values) is not one an update makes.
+    Plain reductions: no temporary array, no BLAS call (its threads can take milliseconds to
+    wake on a busy machine).
 
     Parameters
     ----------
@@ -205,10 +207,12 @@ def fingerprint(m) -> tuple:
     Returns
     -------
     tuple
-        (shape, number of stored values, sum, sum of squares).
+        (shape, number of stored values, sum, minimum, maximum).
     """
     data = m.data if is_sparse(m) else m.ravel()
-    return (m.shape, data.size, float(np.sum(data)), float(np.dot(data, data)))
+    if data.size == 0:
+        return (m.shape, 0)
+    return (m.shape, data.size, float(np.add.reduce(data)), float(data.min()), float(data.max()))
 
 
 def csc_structure(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -85,7 +85,7 @@ T = 2000
 inp = np.zeros((T, N))
 results = {}
 for name, net in [("CSR", net_csr), ("dense", net_dense), ("events", net_events)]:
-    net.run(inp[:1], verbose=False)  # compile (or load from the cache)
+    net.run(inp[:100], verbose=False)  # compile (or load from the cache) the kernel of long runs
     net.reset()
     t0 = time.perf_counter()
     results[name] = net.run(inp, verbose=False, record_vars=[("lif", "v")])
