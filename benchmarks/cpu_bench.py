@@ -309,7 +309,8 @@ def fig_events(quick: bool) -> list[Row]:
     faster = min(times, key=times.get)
     rows += [
         Row(f"dense LIF N={N} ({spk:.0f} spikes/step), event-driven",
-            f"{times['event'] * us:.0f} us/step", f"dense matvec {times['matvec'] * us:.0f} us/step",
+            f"{times['event'] * us:.0f} us/step",
+            f"dense matvec {times['matvec'] * us:.0f} us/step",
             times["event"] / times["matvec"], "(report)", True, loads["event"]),
         Row("  auto chooses", auto, f"faster: {faster}", float("nan"), "the faster",
             auto == faster, loads["matvec"]),

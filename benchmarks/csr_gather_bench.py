@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
-
 from cpu_bench import median  # same folder: ``python benchmarks/csr_gather_bench.py``
 
 FLAGS = {"off": False, "on": {"arcp", "contract", "reassoc"}}
@@ -134,8 +132,8 @@ def main() -> None:
                     fn(J.data, indices, indptr, x, y)
                     tol = 1e-4 if dtype == np.float32 else 1e-10
                     assert np.allclose(y, ref, rtol=tol, atol=tol * np.abs(J).max() * 10)
-                    t = median(lambda: fn(J.data, indices, indptr, x, y), args.repeat,
-                                    number)  # fmt: skip
+                    t = median(lambda fn=fn, ix=indices: fn(J.data, ix, indptr, x, y),
+                                    args.repeat, number)  # fmt: skip
                     print(f"{np.dtype(idx_dtype).name:8} {'uint64' if unsigned else 'int64':8} "
                           f"{4 if four else 1:>3} {'on' if fast else 'off':8} {t * 1e6:8.0f} "
                           f"{t / t_sp:8.2f}")

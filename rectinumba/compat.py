@@ -201,7 +201,8 @@ def diffeq_node_options(
         As given; template variable overrides passed as keywords are merged into a copy.
     kwargs : dict
         Every other keyword. Understood: ``reset_var`` and ``reset`` (RectiPy 0.12),
-        ``spike_slope``, ``sparse`` and ``propagation`` (rectinumba), ``dtype``, ``float_precision``, ``device``
+        ``spike_slope``, ``sparse`` and ``propagation`` (rectinumba), ``dtype``,
+        ``float_precision``, ``device``
         and ``dt`` (must agree with the network), ``spike_center`` (1 only), ``solver``
         ("euler" only), ``edge_attr``/``edge_template`` (None only), the PyRates keywords of
         :data:`NODE_IGNORED`, and any name of a template parameter or state (an override, as

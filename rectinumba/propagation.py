@@ -35,8 +35,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .errors import NetworkError
 from .weights import is_sparse
 
@@ -143,7 +141,7 @@ def choose(runner, steps: int | None, train=None) -> frozenset:
 
 
 def _problem(key: tuple, src, spec, forced: bool) -> str:
-    """Why coupling ``key`` out of node ``src`` cannot be event-driven in this run ('' if it can)."""
+    """Why coupling ``key`` out of node ``src`` cannot be event-driven now ('' if it can)."""
     from .equations.traces import trace_summary, value_problem
     from .nodes import DiffEqNode
 

@@ -243,7 +243,9 @@ def lif_reference(x, W_in, J, W_out, y, dt, thr, reset, tau, tau_s, slope):
     return outs, g
 
 
-@pytest.mark.parametrize("sparse, propagation", [(False, "matvec"), (True, "matvec"), (True, "event")])
+@pytest.mark.parametrize(
+    "sparse, propagation", [(False, "matvec"), (True, "matvec"), (True, "event")]
+)
 def test_lif_surrogate_gradients_match_numpy_reference(rng, sparse, propagation):
     """Also with event-driven coupling forced: the run takes it, BPTT the matvec path."""
     N, m, k, T, dt, thr, reset = 6, 2, 2, 120, 0.05, 1.0, 0.0

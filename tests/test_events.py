@@ -90,7 +90,7 @@ def _custom(equations, variables):
         (["s' = -s/tau*(1 + t) + spike"], {}, "s", "reads t"),
         (["s' = -mean(s)/tau + spike"], {}, "s", "population reduction"),
         (["s' = -s/tau + spike + 0.1"], {}, "s", "constant drive 0.1"),
-        (["s' = -s/tau + spike*s"], {}, "s", "not linear in op/s (its coefficient reads ['op/spike"),
+        (["s' = -s/tau + spike*s"], {}, "s", "not linear in op/s (its coefficient reads ['op/sp"),
         (["s' = -s/tau + spike", "r = s + 1"], {"r": "output(0.0)"}, "r", "not a linear comb"),
         (["s' = -s/tau + spike + I"], {}, "s", "reads op/I"),
         (["s' = -s/tau + spike"], {}, "v", "resets op/v"),
@@ -225,8 +225,10 @@ def network(mode: str, dtype=np.float64, tau_c=TAU_S, N=30, M=5) -> Network:
     net.add_diffeq_node("p", lifo_template(), weights=rng.random((N, N)) * 0.1, source_var="s",
                         target_var="s_in", output_var="o", **spiking)  # fmt: skip
     net.add_diffeq_node("r", LI, N=M, input_var="I_ext", output_var="v")
-    csr = lambda seed: sp.random(M if seed == 3 else N, N, density=0.5, random_state=seed,
-                                 format="csr") * 0.3  # noqa: E731
+    def csr(seed):
+        return sp.random(M if seed == 3 else N, N, density=0.5, random_state=seed,
+                         format="csr") * 0.3  # fmt: skip
+
     edges = [("inp", "d", np.eye(N) * 1.2, {}), ("inp", "c", np.eye(N) * 1.3, {}),
              ("inp", "p", np.eye(N) * 1.1, {}),
              ("c", "r", csr(3), {"sparse": True}),

@@ -194,7 +194,8 @@ class CPUWriter(StatementWriter):
                 self.scan_failures(code, node)
             for key, kind in loop.reductions:
                 j = node.alg_index[key[1]]
-                code(f"n{k}_red{j} = acc{k}_{j}" + ("" if kind == "vsum" else f" / {self.count(k)}"))
+                mean = "" if kind == "vsum" else f" / {self.count(k)}"
+                code(f"n{k}_red{j} = acc{k}_{j}{mean}")
             for dest in loop.rec_means:
                 with code.block("if rec_now:"):
                     code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / N{k}")
@@ -293,7 +294,8 @@ class CPUWriter(StatementWriter):
                             code(f"{ev.g}[b, i] += {wt}[j, i]")
                     else:
                         d, n, p = ev.columns  # unsigned positions: no wrap-around tests
-                        with code.block(f"for jj in range(np.uint64({p}[j]), np.uint64({p}[j + 1])):"):
+                        span = f"np.uint64({p}[j]), np.uint64({p}[j + 1])"
+                        with code.block(f"for jj in range({span}):"):
                             code(f"{ev.g}[b, {n}[jj]] += {d}[jj]")
         for ev in node.scatters:
             if ev.kind == "W" and not ev.advance_in_target:
@@ -512,7 +514,10 @@ def kernel_head(plan: NetworkPlan, name: str, fixed: list[str], steps: str) -> S
         with head.block(f"for b in {'prange' if spec.parallel else 'range'}(B):"):
             with head.block(f"for step in {steps}:"):
                 # float32: the time in float64, rounded once (an int64 step makes it float64)
-                head("t = np.float32((t0 + step) * np.float64(dt))" if f32 else "t = (t0 + step) * dt")
+                if f32:
+                    head("t = np.float32((t0 + step) * np.float64(dt))")
+                else:
+                    head("t = (t0 + step) * dt")
     return head
 
 

@@ -95,8 +95,6 @@ class LinearTrace:
 def _expanded(model, expr, names: set[str]):
     """``expr`` with element-wise algebraic definitions substituted; None when it reads a
     population reduction."""
-    import sympy
-
     alg = {d.name: d for d in model.algebraic}
     for _ in range(len(alg) + 1):
         found = [s for s in expr.free_symbols if s.name in alg]
@@ -114,11 +112,11 @@ def _linear_parts(expr, symbols, constants: set[str]):
     import sympy
 
     coeffs = [sympy.diff(expr, s) for s in symbols]
-    for s, c in zip(symbols, coeffs):
+    for s, c in zip(symbols, coeffs, strict=True):
         bad = {x.name for x in c.free_symbols} - constants
         if bad:
             return f"it is not linear in {s.name} (its coefficient reads {sorted(bad)})"
-    rest = sympy.expand(expr - sum(c * s for c, s in zip(coeffs, symbols)))
+    rest = sympy.expand(expr - sum(c * s for c, s in zip(coeffs, symbols, strict=True)))
     return coeffs, ([] if rest == 0 else list(sympy.Add.make_args(rest)))
 
 
