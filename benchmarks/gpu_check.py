@@ -20,6 +20,11 @@ default for it: spiking columns scattered with atomics) and with ``propagation="
 B = 1024 trials of a dense rate network with N = 100; B = 1024 trials of N = 100 noisy delayed
 units (white noise and ``x(t - d)`` with a delay per neuron: the counter-based generator must give
 the CPU's normals). The floor of an event-driven step counts the neuron states only.
+
+Before the cases, :func:`language_agreement` checks the template-language features of issue 12
+on the device (agreement with the CPU only, no timing): a network without input (Stuart-Landau,
+per-trial values), summed operator outputs (Jansen-Rit PC) and complex states (the Kuramoto mean
+field with complex coupling, in complex128 and complex64).
 """
 
 from __future__ import annotations
@@ -178,6 +183,61 @@ def agreement(case: Case, J, rng, mode: str) -> float:
     return float(max(err, np.max(np.abs(sa - sb)) / max(np.max(np.abs(sa)), 1e-300)))
 
 
+def language_agreement(mode: str) -> list[tuple[str, float, float]]:
+    """(name, largest relative CPU/GPU difference, tolerance) of the issue-12 models."""
+    from rectinumba import Network
+
+    def rel(a, b) -> float:
+        a, b = np.asarray(a), np.asarray(b)
+        return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-300))
+
+    def pair(build, run, tol, name):
+        cpu, gpu = build("cpu"), build("cuda")
+        if mode != "auto":
+            from rectinumba.backends.cuda import CUDABackend
+
+            gpu._backend = CUDABackend("cuda", mode=mode)
+        oa, ob = run(cpu), run(gpu)
+        keys = oa.recorded_state_variables
+        err = max(rel(oa["out"], ob["out"]), *(rel(oa[k], ob[k]) for k in keys))
+        return name, err, tol
+
+    def sl(device):
+        net = Network(1e-2, device=device)
+        net.add_diffeq_node("sl", "model_templates.oscillators.stuartlandau.sl_pop", output_var="x",
+                            N=64, node_vars={"mu": np.linspace(0.1, 2, 4)[:, None]})
+        return net
+
+    def pc(device):
+        net = Network(1e-4, device=device)
+        net.add_diffeq_node("pc", "model_templates.neural_mass_models.jansenrit.PC",
+                            input_var="rpo_e_in/m_in", output_var="pro/m", N=256,
+                            node_vars={"rpo_i/m_in": -np.linspace(0, 80, 256)})
+        return net
+
+    def kmo(device, dtype=np.float64):
+        rng = np.random.default_rng(5)
+        net = Network(1e-2, device=device, dtype=dtype)
+        op = "model_templates.oscillators.kuramoto.kmo_pop"
+        net.add_diffeq_node("k", op, weights=rng.standard_normal((300, 300)) / 30, source_var="z",
+                            target_var="s_in", output_var="z",
+                            node_vars={"z": rng.standard_normal(300) * (0.3 + 0.2j)})
+        return net
+
+    x = np.random.default_rng(1).random((200, 256)) * 100
+    return [
+        pair(sl, lambda n: n.run(steps=300, trials=4, record_vars=[("sl", "z")], verbose=False),
+             1e-9, "no input: Stuart-Landau B=4"),
+        pair(pc, lambda n: n.run(x, record_vars=[("pc", "pro/V")], verbose=False), 1e-9,
+             "summed outputs: JR PC N=256"),
+        pair(kmo, lambda n: n.run(steps=300, record_vars=[("k", "z", True)], verbose=False),
+             1e-9, "complex128: Kuramoto N=300"),
+        pair(lambda d: kmo(d, np.float32),
+             lambda n: n.run(steps=300, record_vars=[("k", "z", True)], verbose=False),
+             1e-4, "complex64: Kuramoto N=300"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sim-smoke", action="store_true", help="tiny sizes in the CUDA simulator")
@@ -210,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     failed = False
     start = time.perf_counter()
+    if not args.only and not args.sim_smoke:
+        for name, err, tol in language_agreement(args.mode):
+            failed |= not err < tol
+            print(f"{name}: CPU/GPU rel diff {err:.1e} ({'ok' if err < tol else 'FAIL'})")
     for case in cases(args.sim_smoke):
         if args.only and args.only not in case.name:
             continue

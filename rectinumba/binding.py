@@ -9,6 +9,10 @@ hook arrays, history rings and delays (:mod:`rectinumba.history`) and noise keys
 (:mod:`rectinumba.noise`); BPTT (:class:`rectinumba.training.bptt_engine.BPTTBinding`) adds
 tapes and adjoint
 arrays by implementing the remaining roles. Adding a role: a row in :data:`ROLES` and a method.
+
+Value types: an array holding the values of a complex model variable (its state, parameter,
+scratch values, recording, the node output) is complex (:meth:`Binding.value_dtype`); every
+other array has the network's dtype.
 """
 
 from __future__ import annotations
@@ -81,6 +85,31 @@ def rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
     )
 
 
+def _variable_of(node: DiffEqNode, role: str, detail) -> str | None:
+    """The model variable whose values an argument of a diff-eq node holds (None: real data)."""
+    if role in ("state", "const"):
+        return detail
+    if role == "rec":
+        return detail[0]
+    if role not in ("scratch", "carry"):
+        return None
+    if isinstance(detail, str):
+        return {
+            "out": node.output_var,
+            "fb": node.output_var,
+            "in": node.input_var,
+            "src": node.source_var,
+        }.get(detail)
+    kind = detail[0]
+    if kind == "keep":
+        return {"tgt": node.target_var, "spk": None}.get(detail[1], detail[1])
+    if kind == "stage":
+        return detail[1]
+    if kind == "k":
+        return detail[2]
+    return None
+
+
 class Binding:
     """The arrays of one kernel call (or of a series of calls sharing state).
 
@@ -135,6 +164,24 @@ class Binding:
         self.recs: dict[tuple[str, tuple], np.ndarray] = {}
         self._csr: dict[tuple, tuple] = {}
 
+    def value_dtype(self, a) -> np.dtype:
+        """The dtype of the array of argument ``a``: complex for a complex model variable.
+
+        Parameters
+        ----------
+        a : ArgSpec
+            The argument.
+
+        Returns
+        -------
+        numpy.dtype
+            The dtype.
+        """
+        node = self.nodes[a.owner] if a.role not in ("W",) else None
+        if not isinstance(node, DiffEqNode):
+            return self.dtype
+        return node.value_dtype(_variable_of(node, a.role, a.detail))
+
     def bind(self, args) -> list:
         """Arrays for an argument table, in its order.
 
@@ -157,7 +204,7 @@ class Binding:
         if key not in self.states:
             node = self.nodes[a.owner]
             arr = rows(node.state[a.detail], self.B, f"state {a.detail!r}", node.label)
-            self.states[key] = np.array(arr, dtype=self.dtype, copy=True)
+            self.states[key] = np.array(arr, dtype=self.value_dtype(a), copy=True)
         return self.states[key]
 
     def _const(self, a) -> np.ndarray:
@@ -168,7 +215,7 @@ class Binding:
 
     def _scratch(self, a) -> np.ndarray:
         """Zeros (B, n) for per-step values between loops."""
-        return np.zeros((self.B, self.nodes[a.owner].n_out), self.dtype)
+        return np.zeros((self.B, self.nodes[a.owner].n_out), self.value_dtype(a))
 
     def _carry_array(self, a) -> np.ndarray:
         """A working copy of a value carried from the previous run (zeros after a reset)."""
@@ -177,7 +224,7 @@ class Binding:
         if key not in self.carried:
             prev = self._carry.get(key)
             arr = (
-                np.zeros((self.B, node.n_out), self.dtype)
+                np.zeros((self.B, node.n_out), self.value_dtype(a))
                 if prev is None
                 else rows(prev, self.B, "feedback buffer", node.label).copy()
             )
@@ -239,7 +286,7 @@ class Binding:
         """A recording buffer (B, recordings, width)."""
         node = self.nodes[a.owner]
         width = 1 if a.detail[1] else node.n_out
-        arr = np.zeros((self.B, self.n_rec, width), self.dtype)
+        arr = np.zeros((self.B, self.n_rec, width), self.value_dtype(a))
         self.recs[(node.label, a.detail)] = arr
         return arr
 
@@ -271,17 +318,23 @@ class Binding:
             key = edge_ring_key(edge.source, edge.target)
             longest = int(self._steps(a.owner, edge.delay_kind).max(initial=0))
             n, start, label = edge.shape[1], np.zeros((1, edge.shape[1])), edge.target
+            source = next(node for node in self.nodes if node.label == edge.source)
+            dtype = (
+                source.value_dtype(source.output_var)
+                if isinstance(source, DiffEqNode)
+                else self.dtype
+            )
         else:
             node = self.nodes[a.owner]
             state = a.detail[1]
             key = ring_key(node.label, state)
             reads = [d[1:] for d in node.model.delays if d[1] == state]
             longest = max(int(self._steps(a.owner, tuple(r)).max(initial=0)) for r in reads)
-            n, label = node.N, node.label
+            n, label, dtype = node.N, node.label, node.value_dtype(state)
             start = self._state(type(a)(a.name, "state", a.owner, state))
         if key not in self.carried:
             self.carried[key] = working_ring(
-                self._carry, key, self.B, longest + 1, n, self.step, start, self.dtype, label
+                self._carry, key, self.B, longest + 1, n, self.step, start, dtype, label
             )
         return self.carried[key]
 

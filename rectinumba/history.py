@@ -297,7 +297,9 @@ class HistoryMethods:
             than H steps read the oldest row. Copied; ``reset()`` forgets it.
         """
         n, state, _ = self._ring_target(node, var)
-        ring = self._history_ring(values, n.N, what=f"history of {var!r}", node=node)
+        ring = self._history_ring(
+            values, n.N, what=f"history of {var!r}", node=node, dtype=n.value_dtype(state)
+        )
         self._runner.carry[ring_key(node, state)] = ring
 
     def get_edge_history(self, source: str, target: str) -> np.ndarray:
@@ -314,7 +316,7 @@ class HistoryMethods:
             A copy, (H, n_source) or (B, H, n_source); zeros before the first run.
         """
         edge = self._delayed_edge(source, target)
-        start = np.zeros((1, edge.shape[1]), self.dtype)
+        start = np.zeros((1, edge.shape[1]), self._edge_dtype(source))
         longest = int(edge.steps(self.dt).max(initial=0))
         return self._kept(edge_ring_key(source, target), start, longest)
 
@@ -332,7 +334,8 @@ class HistoryMethods:
         """
         edge = self._delayed_edge(source, target)
         ring = self._history_ring(
-            values, edge.shape[1], what=f"history of edge {source!r} -> {target!r}", node=target
+            values, edge.shape[1], what=f"history of edge {source!r} -> {target!r}", node=target,
+            dtype=self._edge_dtype(source),
         )
         self._runner.carry[edge_ring_key(source, target)] = ring
 
@@ -345,13 +348,20 @@ class HistoryMethods:
             )
         return edge
 
-    def _history_ring(self, values, n: int, *, what: str, node: str) -> np.ndarray:
-        """A ring (B, H, n) before the next step from a history given oldest first."""
-        from .validate import real_array
+    def _edge_dtype(self, source: str) -> np.dtype:
+        """The dtype of a source's output values (complex for a complex output variable)."""
+        node = self.get_node(source)
+        if getattr(node, "model", None) is None:
+            return np.dtype(self.dtype)
+        return node.value_dtype(node.output_var)
 
-        arr = real_array(values, self.dtype, what=what, node=node)
+    def _history_ring(self, values, n: int, *, what: str, node: str, dtype) -> np.ndarray:
+        """A ring (B, H, n) before the next step from a history given oldest first."""
+        from .validate import value_array
+
+        arr = value_array(values, dtype, what=what, node=node)
         if arr.ndim == 0:
-            arr = np.full((1, 1, n), arr, self.dtype)
+            arr = np.full((1, 1, n), arr, dtype)
         elif arr.ndim == 1 and arr.shape[0] == n:
             arr = arr.reshape(1, 1, n)
         elif arr.ndim == 2 and arr.shape[1] == n and arr.shape[0] >= 1:
@@ -365,6 +375,6 @@ class HistoryMethods:
                 node=node,
             )
         H, step = arr.shape[1], self._runner.step
-        ring = np.empty(arr.shape, self.dtype)
+        ring = np.empty(arr.shape, dtype)
         ring[:, (step - np.arange(H, 0, -1)) % H] = arr
         return ring

@@ -20,7 +20,7 @@ from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundE
 from .history import HistoryMethods
 from .locking import exclusive, new_lock
 from .names import check_name
-from .nodes import DiffEqNode, FuncNode
+from .nodes import DiffEqNode, FuncNode, check_edge_values
 from .propagation import check_mode
 from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
@@ -513,8 +513,12 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         src, tgt = self._nodes[source], self._nodes[target]
         if isinstance(tgt, DiffEqNode) and tgt.input_var is None:
             raise NetworkError(
-                f"edge {source!r} -> {target!r}: the target node has no input_var", node=target
+                f"edge {source!r} -> {target!r}: the target node has no input_var",
+                node=target,
+                hint="a node receives edges through its input_var (add_diffeq_node(..., "
+                "input_var=...)); a node without one takes no input",
             )
+        check_edge_values(src, tgt)
         n_s, n_t = src.n_out, tgt.n_in
         if weights is None:
             weights = default_weights(n_t, n_s, train, opts.seed)
@@ -767,7 +771,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
     @exclusive
     def run(
         self,
-        inputs,
+        inputs=None,
         sampling_steps: int = 1,
         cutoff: int = 0,
         verbose: bool = True,
@@ -775,6 +779,8 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         record_output: bool = True,
         record_vars: Sequence[tuple] | None = None,
         sampling_mode: str = "subsample",
+        steps: int | None = None,
+        trials: int | None = None,
         seed=None,
         **kwargs,
     ):
@@ -785,8 +791,10 @@ class Network(compat.RectiPyMethods, HistoryMethods):
 
         Parameters
         ----------
-        inputs : array_like
-            (T, n_in), or (B, T, n_in) for B independent trials in one kernel call.
+        inputs : array_like, optional
+            (T, n_in), or (B, T, n_in) for B independent trials in one kernel call. A network
+            whose input node takes no input (``n_in == 0``) runs without: ``run(steps=T)``, or
+            inputs of shape (T, 0) or (B, T, 0).
         sampling_steps : int
             Steps between two recordings.
         cutoff : int
@@ -803,6 +811,13 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         sampling_mode : str
             ``"subsample"`` (default): the value at each recording step; ``"average"``: the mean
             over each window of ``sampling_steps`` steps (RectiPy 0.12.2), computed in the kernel.
+        steps : int, optional
+            Number of steps T of a network without input (``inputs=None``); checked against
+            ``inputs`` when both are given.
+        trials : int, optional
+            Number of independent trials B of a network without input: the recordings then have
+            a leading trial axis (also for ``trials=1``), and ``node_vars`` of shape (B, N) or
+            (B, 1) give each trial its own values. Without it, one unbatched trial.
         seed : int or sequence of int, optional
             Sets :attr:`seed` (restarting the noise stream) for this run and the next; None
             continues the stream. A run that fails leaves seed and stream as they were.
@@ -812,7 +827,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         Returns
         -------
         Observer
-            The recordings.
+            The recordings (complex arrays for complex variables and a complex output).
 
         Examples
         --------
@@ -831,25 +846,30 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         recording = Recording.make(
             sampling_steps, cutoff, record_output, record_vars, sampling_mode
         )
-        x, batched = self._runner.as_inputs(inputs)
+        x, batched = self._runner.as_inputs(inputs, steps, trials)
         res = self._runner.execute(x, recording, verbose=verbose, seed=seed)
         return recording.observer(self.dt, res.out, res.recs, res.keys, batched)
 
     @exclusive
-    def forward(self, x) -> np.ndarray:
+    def forward(self, x=None) -> np.ndarray:
         """One step.
 
         Parameters
         ----------
-        x : array_like
+        x : array_like, optional
             Input of shape (n_in,), or (B, n_in) for B trials (one value: for every input
-            unit, as RectiPy).
+            unit, as RectiPy). A network without input (``n_in == 0``) steps with ``forward()``.
 
         Returns
         -------
         numpy.ndarray
             The output of the step: (n_out,) or (B, n_out).
         """
+        if x is None:
+            if self.n_in:
+                raise NetworkError(f"forward needs an input of shape ({self.n_in},) or (B, "
+                                   f"{self.n_in})")
+            x = np.zeros(0, self.dtype)
         arr = np.asarray(x)
         batched = arr.ndim == 2
         arr = arr.reshape(1) if arr.ndim == 0 else arr  # one value (RectiPy: for every unit)
@@ -863,7 +883,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         if x3.shape[0] == 0:
             raise NetworkError(f"forward: an input of shape {np.shape(x)} holds no trial (B = 0)")
         if not (np.issubdtype(x3.dtype, np.integer) or np.issubdtype(x3.dtype, np.floating)):
-            raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
+            if x3.size or np.iscomplexobj(x3) or x3.dtype == object:
+                raise NetworkError(f"forward: the input must be real numbers, got dtype {x3.dtype}")
+            x3 = x3.astype(self.dtype)
         out = self._runner.execute(x3, Recording()).out
         return out[:, 0] if batched else out[0, 0]
 

@@ -14,10 +14,10 @@ import numpy as np
 from .codegen.spec import ACTIVATIONS
 from .errors import NetworkError
 from .propagation import check_mode
-from .validate import MAX_UNITS, integer, real_array
+from .validate import MAX_UNITS, complex_dtype, integer, value_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array"]
+__all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array", "check_edge_values"]
 
 
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
@@ -33,7 +33,7 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
     n : int
         Number of units.
     dtype : numpy dtype
-        The dtype of the result.
+        The dtype of the result (a complex dtype accepts complex values, a real one refuses them).
     node, variable : str
         Node label and variable name, for error messages (keyword only).
 
@@ -42,7 +42,7 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
     numpy.ndarray
         A new (B, n) array.
     """
-    arr = real_array(value, dtype, what="values", node=node, variable=variable)
+    arr = value_array(value, dtype, what="values", node=node, variable=variable)
     if arr.ndim == 0:
         return np.full((1, n), arr, dtype=dtype)
     if arr.ndim == 1 and arr.shape[0] == n:
@@ -113,7 +113,8 @@ class DiffEqNode:
     op : str or None
         Operator that bare names belong to.
     dtype : numpy.dtype
-        Float type of every array.
+        Float type of every array (the variables of ``model.complex_vars`` hold the matching
+        complex type: complex128, complex64 for float32).
 
     Attributes
     ----------
@@ -165,6 +166,7 @@ class DiffEqNode:
         dtype,
     ) -> None:
         self.label, self.model, self.N, self.dtype, self.op = label, model, int(N), dtype, op
+        self.complex_dtype = complex_dtype(dtype)
         self.network_reset = bool(reset)  # False: the model resets spike_def itself (RectiPy 0.12)
         resolve = self.resolve
         self.output_var = resolve(output_var, "output_var")
@@ -208,6 +210,13 @@ class DiffEqNode:
                 node=label,
                 variable=self.spike_def,
             )
+        if self.spike_def is not None and model.is_complex(self.spike_def):
+            raise NetworkError(
+                f"spike_def must be a real state; {self.spike_def!r} is complex",
+                node=label,
+                variable=self.spike_def,
+                hint="define spikes on a real state (e.g. a phase angle(z) kept as a state)",
+            )
         self.spike_threshold = _number(spike_threshold, "spike_threshold", label)
         self.spike_reset = _number(spike_reset, "spike_reset", label)
         if self.spiking and not self.spike_threshold > self.spike_reset:
@@ -234,15 +243,26 @@ class DiffEqNode:
                     "recurrent weights need both source_var and target_var", node=label
                 )
             self.set_weights(weights)
+            if model.is_complex(self.source_var) and not model.is_complex(self.target_var):
+                raise NetworkError(
+                    f"the coupling carries complex values (source_var {self.source_var!r} is "
+                    f"complex) into the real input {self.target_var!r}",
+                    node=label,
+                    variable=self.target_var,
+                    hint="declare the target input complex (input(complex)), or couple a real "
+                    "variable of the model, e.g. one defined as real(...) or abs(...)",
+                )
         elif self.target_var is not None and self.source_var is not None:
             raise NetworkError("source_var/target_var given without weights", node=label)
 
         # values: parameters and inputs at their defaults, states at their initial values
         self.values = {
-            n: np.full((1, self.N), v, dtype=dtype)
+            n: np.full((1, self.N), v, dtype=self.value_dtype(n))
             for n, v in list(model.params) + list(model.inputs)
         }
-        self.initial = {n: np.full((1, self.N), v, dtype=dtype) for n, v in model.initial}
+        self.initial = {
+            n: np.full((1, self.N), v, dtype=self.value_dtype(n)) for n, v in model.initial
+        }
         for key, value in (node_vars or {}).items():
             self._set_default(key, value)
         self.state = {n: v.copy() for n, v in self.initial.items()}
@@ -307,10 +327,37 @@ class DiffEqNode:
         """Qualified names of the state variables, in the order of :meth:`flat_state`."""
         return list(self.model.states)
 
+    def value_dtype(self, name: str | None) -> np.dtype:
+        """The dtype of the values of variable ``name``.
+
+        Parameters
+        ----------
+        name : str or None
+            A qualified variable name (None: a real value such as a spike flag).
+
+        Returns
+        -------
+        numpy.dtype
+            The node's dtype, or its complex counterpart for a complex variable.
+        """
+        if name is not None and self.model.is_complex(name):
+            return self.complex_dtype
+        return np.dtype(self.dtype)
+
     @property
     def n_in(self) -> int:
-        """Input size: ``N``."""
-        return self.N
+        """Input size: ``N``, or 0 for a node without ``input_var`` (it takes no input)."""
+        return 0 if self.input_var is None else self.N
+
+    @property
+    def input_is_complex(self) -> bool:
+        """Whether the input variable holds complex values (edges may then carry complex ones)."""
+        return self.input_var is not None and self.model.is_complex(self.input_var)
+
+    @property
+    def output_is_complex(self) -> bool:
+        """Whether the output variable holds complex values."""
+        return self.model.is_complex(self.output_var)
 
     @property
     def n_out(self) -> int:
@@ -363,7 +410,7 @@ class DiffEqNode:
 
     def _set_default(self, key: str, value) -> None:
         name = self.resolve(key, "node_vars")
-        arr = values_array(value, self.N, self.dtype, node=self.label, variable=key)
+        arr = values_array(value, self.N, self.value_dtype(name), node=self.label, variable=key)
         if name in self.initial:
             self.initial[name] = arr
         elif name in self.values:
@@ -434,7 +481,7 @@ class DiffEqNode:
             self.set_weights(value)
             return
         name = self.resolve(var, "set_var")
-        arr = values_array(value, self.N, self.dtype, node=self.label, variable=var)
+        arr = values_array(value, self.N, self.value_dtype(name), node=self.label, variable=var)
         if name in self.state:
             self.state[name] = arr
         elif name in self.values and name not in (self.input_var, self.target_var, self.spike_var):
@@ -453,7 +500,8 @@ class DiffEqNode:
         -------
         numpy.ndarray
             Each state variable's N values in turn, (S*N,); (B, S*N) when there are B > 1
-            trials.
+            trials. Complex when the model has a complex state (real states then have zero
+            imaginary parts).
         """
         arrays = [self.state[s] for s in self.model.states]
         B = max(a.shape[0] for a in arrays) if arrays else 1
@@ -477,8 +525,11 @@ class DiffEqNode:
         dict
             State name -> new (1 or B, N) array; nothing on the node changes.
         """
-        arr = real_array(flat, self.dtype, what="state vector", node=self.label)
-        S = len(self.model.states)
+        states = self.model.states
+        complex_states = [x for x in states if self.model.is_complex(x)]
+        dtype = self.complex_dtype if complex_states else self.dtype
+        arr = value_array(flat, dtype, what="state vector", node=self.label)
+        S = len(states)
         if arr.ndim not in (1, 2) or arr.shape[-1] != S * self.N or arr.size == 0:
             raise NetworkError(
                 f"state vector of shape {arr.shape} does not fit {S} states x {self.N} neurons: "
@@ -486,9 +537,19 @@ class DiffEqNode:
                 node=self.label,
             )
         arr = arr.reshape(-1, S * self.N)
-        return {
-            s: arr[:, j * self.N : (j + 1) * self.N].copy() for j, s in enumerate(self.model.states)
-        }
+        out = {}
+        for j, s in enumerate(states):
+            part = arr[:, j * self.N : (j + 1) * self.N]
+            if complex_states and s not in complex_states:
+                if np.any(part.imag != 0):
+                    raise NetworkError(
+                        f"the state vector gives the real state {s!r} complex values",
+                        node=self.label,
+                        variable=s,
+                    )
+                part = part.real
+            out[s] = np.array(part, dtype=self.value_dtype(s), copy=True)
+        return out
 
     def load_flat_state(self, flat) -> None:
         """Set the states from a flat state vector (validated first; see
@@ -550,3 +611,34 @@ class FuncNode:
 
     def __repr__(self) -> str:
         return f"FuncNode({self.label!r}, n={self.n}, {self.activation})"
+
+
+def check_edge_values(source: DiffEqNode | FuncNode, target: DiffEqNode | FuncNode) -> None:
+    """Refuse an edge that would carry complex values into a real input.
+
+    Weights are real; a complex output may feed a complex input variable only (function nodes
+    compute in real numbers). Real outputs may feed any input.
+
+    Parameters
+    ----------
+    source : DiffEqNode or FuncNode
+        The source node.
+    target : DiffEqNode or FuncNode
+        The target node.
+    """
+    if not (isinstance(source, DiffEqNode) and source.output_is_complex):
+        return
+    if isinstance(target, DiffEqNode) and target.input_is_complex:
+        return
+    into = (
+        f"the real input {target.input_var!r}"
+        if isinstance(target, DiffEqNode)
+        else "a function node (function nodes compute in real numbers)"
+    )
+    raise NetworkError(
+        f"edge {source.label!r} -> {target.label!r} would carry the complex output "
+        f"{source.output_var!r} into {into}",
+        node=target.label,
+        hint="give the source a real output_var (e.g. a variable defined as real(z), abs(z) or "
+        "angle(z)), or a complex input_var to the target (input(complex))",
+    )

@@ -251,11 +251,6 @@ class Runner:
                 specs.append(FuncSpec(label, node.activation, rec))
                 continue
             driven_by_edges = any(t == label for (s, t) in self.edges)
-            if node.input_var is None and label == inp:
-                raise NetworkError(
-                    "the input node needs input_var (the variable receiving the network input)",
-                    node=label,
-                )
             coupled = node.coupling is not None
             specs.append(
                 DiffEqSpec(
@@ -332,20 +327,49 @@ class Runner:
         return found
 
     # ---- inputs and recordings ----------------------------------------------------------------
-    def as_inputs(self, inputs) -> tuple[np.ndarray, bool]:
+    def as_inputs(
+        self, inputs, steps: int | None = None, trials: int | None = None
+    ) -> tuple[np.ndarray, bool]:
         """Inputs as (B, T, n_in) and whether they were batched.
 
         Parameters
         ----------
-        inputs : array_like
-            (T, n_in), (B, T, n_in), or (T,) for one input.
+        inputs : array_like or None
+            (T, n_in), (B, T, n_in), or (T,) for one input; None for a network without input
+            (``n_in == 0``), which then needs ``steps``.
+        steps : int, optional
+            Number of steps T: required without inputs, checked against them otherwise.
+        trials : int, optional
+            Number of trials B (batched results even for 1): without inputs, the default is
+            one unbatched trial; checked against batched inputs otherwise.
 
         Returns
         -------
         tuple of (numpy.ndarray, bool)
             The inputs and whether they were batched (a NetworkError for anything else).
         """
+        from .validate import integer
+
         m = self.nodes[self.io_nodes()[0]].n_in
+        if steps is not None:
+            steps = integer(steps, "steps", low=0)
+        if trials is not None:
+            trials = integer(trials, "trials", low=1)
+        if inputs is None:
+            if m:
+                raise NetworkError(
+                    f"the network takes inputs: give inputs of shape (T, {m}) or (B, T, {m})",
+                    hint="steps= (and trials=) alone run networks whose input node takes no "
+                    "input (n_in == 0)",
+                )
+            if steps is None:
+                raise NetworkError(
+                    "without inputs the number of steps is unknown: run(steps=T), or inputs of "
+                    "shape (T, 0), or (B, T, 0) for B trials (the network takes no input, "
+                    "n_in == 0)"
+                )
+            shape = (trials or 1, steps, 0)
+            return np.zeros(shape, self.dtype), trials is not None
         try:
             x = np.asarray(inputs)
         except ValueError as err:  # ragged nested lists
@@ -368,16 +392,34 @@ class Runner:
 
         x = compat.spread_input_columns(x, m)  # (T, 1): every input unit gets the column
         if x.shape[2] != m:
+            hint = None
+            if m == 0:
+                hint = "the input node takes no input (n_in == 0): run(steps=T), or inputs of "
+                hint += "shape (T, 0)"
             raise NetworkError(
                 f"inputs have {x.shape[2]} columns but the input node takes {m}: expected shape "
-                f"(T, {m}) or (B, T, {m}), got {np.shape(inputs)}"
+                f"(T, {m}) or (B, T, {m}), got {np.shape(inputs)}",
+                hint=hint,
             )
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise NetworkError(f"inputs must be real numbers, got dtype {x.dtype}")
+            if x.size or np.iscomplexobj(x) or x.dtype == object:
+                raise NetworkError(
+                    f"inputs must be real numbers, got dtype {x.dtype}",
+                    hint="the network input is real (a complex input variable takes it with a "
+                    "zero imaginary part); set complex values with node_vars or set_var"
+                    if np.iscomplexobj(x)
+                    else None,
+                )
+            x = x.astype(self.dtype)  # an empty (T, 0) array of any number type
         if x.shape[0] == 0:
             # refused here, before anything runs: an empty batch would replace every state by
             # a (0, N) array
             raise NetworkError(f"inputs of shape {np.shape(inputs)} hold no trial (B = 0)")
+        if steps is not None and steps != x.shape[1]:
+            raise NetworkError(f"steps={steps} disagrees with inputs of {x.shape[1]} steps")
+        if trials is not None and (not batched or trials != x.shape[0]):
+            have = f"{x.shape[0]} trials" if batched else "unbatched inputs (T, n_in)"
+            raise NetworkError(f"trials={trials} disagrees with {have}")
         return x, batched
 
     def resolve(self, recording: Recording) -> tuple[dict, list]:
@@ -482,7 +524,12 @@ class Runner:
         )
         args = binding.bind(rendered.args)
         out_node = nodes[spec.output_node]
-        out_rec = np.zeros((B, n_rec, out_node.n_out), self.dtype)
+        out_dtype = (
+            out_node.value_dtype(out_node.output_var)
+            if isinstance(out_node, DiffEqNode)
+            else self.dtype
+        )
+        out_rec = np.zeros((B, n_rec, out_node.n_out), out_dtype)
         status = np.zeros((B, 5), np.int64)
         chunk = CHUNK_STEPS if T > CHUNK_STEPS else max(T, 1)
         per_step = [

@@ -1,7 +1,9 @@
 """Validation of the numbers and arrays users pass (scikit-learn's ``check_array`` is the model).
 
-One place checks kind (real numbers only: no strings, objects or complex values), shape is the
-caller's business, finiteness, and makes the copy that the network then owns. Nothing downstream
+One place checks kind (real numbers only: no strings, objects or complex values; complex values
+only where :func:`value_array` is given a complex dtype, for complex model variables), shape is
+the caller's business, finiteness (of both parts of a complex number), and makes the copy that the
+network then owns. Nothing downstream
 re-checks or mutates a caller's array, and a refused value is reported before any state changes.
 Scalars: :func:`integer` (counts, steps), :func:`number` (rates, penalties), :func:`choice`
 (names from a fixed set): "must be a positive integer, got 'a'" is written once, here.
@@ -17,6 +19,8 @@ from .errors import NetworkError, RectinumbaError, short
 
 __all__ = [
     "real_array",
+    "value_array",
+    "complex_dtype",
     "first_nonfinite",
     "integer",
     "number",
@@ -31,9 +35,27 @@ MAX_INT = 2**62
 MAX_UNITS = 2**31 - 1
 
 
-def _kind_problem(arr: np.ndarray) -> str | None:
-    if np.iscomplexobj(arr):
+def complex_dtype(dtype) -> np.dtype:
+    """The complex dtype of complex values in a network of real dtype ``dtype``.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        ``float64`` or ``float32``.
+
+    Returns
+    -------
+    numpy.dtype
+        ``complex128``, or ``complex64`` for ``float32``.
+    """
+    return np.dtype(np.complex64 if np.dtype(dtype) == np.float32 else np.complex128)
+
+
+def _kind_problem(arr: np.ndarray, complex_ok: bool = False) -> str | None:
+    if np.iscomplexobj(arr) and not complex_ok:
         return f"must be real numbers, got complex values (dtype {arr.dtype})"
+    if complex_ok and np.iscomplexobj(arr):
+        return None
     if not (
         np.issubdtype(arr.dtype, np.floating)
         or np.issubdtype(arr.dtype, np.integer)
@@ -95,13 +117,58 @@ def real_array(
     numpy.ndarray
         A new array that the caller owns (never a view of ``value``).
     """
+    return _checked_array(value, dtype, False, what, error, finite, context)
+
+
+def value_array(
+    value: Any,
+    dtype,
+    *,
+    what: str,
+    error: type[RectinumbaError] = NetworkError,
+    finite: bool = True,
+    **context: Any,
+) -> np.ndarray:
+    """:func:`real_array`, except that a complex ``dtype`` accepts complex (and real) values.
+
+    For the values of model variables: a complex variable takes complex numbers, a real one
+    refuses them (naming the variable through ``context``).
+
+    Parameters
+    ----------
+    value : Any
+        A scalar, a nested sequence or an array.
+    dtype : numpy dtype
+        The dtype of the result (real or complex).
+    what : str
+        What the value is, for messages.
+    error : type of RectinumbaError
+        The class raised.
+    finite : bool
+        Refuse NaN and infinite entries (in either part).
+    **context : Any
+        ``node``, ``variable``... for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array that the caller owns.
+    """
+    complex_ok = np.dtype(dtype).kind == "c"
+    return _checked_array(value, dtype, complex_ok, what, error, finite, context)
+
+
+def _checked_array(value, dtype, complex_ok, what, error, finite, context) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:  # ragged nested lists
         raise error(f"{what} must be numbers, got {short(value)} ({exc})", **context) from None
-    problem = _kind_problem(arr)
+    problem = _kind_problem(arr, complex_ok)
     if problem is not None:
-        raise error(f"{what} {problem}", **context)
+        hint = None
+        if np.iscomplexobj(arr) and context.get("variable") is not None:
+            hint = "the variable is real; only variables declared complex take complex values"
+        raise error(f"{what} {problem}", **{"hint": hint, **context})
     try:
         out = np.array(arr, dtype=dtype, order="C", copy=True)
     except OverflowError:

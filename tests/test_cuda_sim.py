@@ -496,3 +496,96 @@ if SIM:
         for b in range(2):
             _close(out[b], leaky_reference(x[b]))
         assert not sentinel.exists()
+
+    # ---- template language (issue 12): no input, summed outputs, complex values ---------------
+    def test_a_network_without_input_on_the_device():
+        """Stuart-Landau oscillators (no input_var): run(steps=, trials=), per-trial values and
+        forward(), against the numpy loop of tests/test_no_input.py."""
+        from test_no_input import SL, sl_euler
+
+        mu = np.array([[0.25], [1.0]])
+        for opts in CONFIGS[:2]:
+            net = _on_cuda(Network(1e-2), opts)
+            net.add_diffeq_node("sl", SL, output_var="x", N=3,
+                                node_vars={"mu": mu, "x": [0.5, 1.5, -1.0]})  # fmt: skip
+            obs = net.run(steps=25, trials=2, record_vars=[("sl", "z")], verbose=False)
+            for b in range(2):
+                outs, _, _, zs = sl_euler([0.5, 1.5, -1.0], [0.0] * 3, 1.0, mu[b, 0], 1e-2, 25)
+                _close(obs["out"][b], outs, 1e-12)
+                _close(obs[("sl", "z")][b], zs, 1e-12)
+        one = _on_cuda(Network(1e-2), {})
+        one.add_diffeq_node("sl", SL, output_var="x", N=2)
+        steps = [one.forward() for _ in range(3)]
+        _close(steps, sl_euler([1.0, 1.0], [0.0, 0.0], 1.0, 1.0, 1e-2, 3)[0], 1e-13)
+
+    def test_summed_operator_outputs_on_the_device():
+        from test_summed_outputs import PC, jansen_rit_pc
+
+        rng = np.random.default_rng(3)
+        m_in = 100.0 + 50.0 * rng.random((20, 2))
+        m_inh = np.array([-10.0, -60.0])
+        net = _on_cuda(Network(1e-4), {"mode": "grid", "threads": 2})
+        net.add_diffeq_node("pc", PC, input_var="rpo_e_in/m_in", output_var="pro/m", N=2,
+                            node_vars={"rpo_i/m_in": m_inh})  # fmt: skip
+        obs = net.run(m_in, verbose=False, record_vars=[("pc", "pro/V")])
+        outs, psp, _ = jansen_rit_pc(m_in, m_inh, 1e-4)
+        _close(obs["out"], outs, 1e-10)
+        _close(obs[("pc", "pro/V")], psp, 1e-10)
+
+    @pytest.mark.parametrize("opts", CONFIGS)
+    def test_complex_values_on_the_device(opts):
+        """Complex coupling (lane row sums through the complex shared array), a complex mean in
+        the equations (two atomic slots), a complex edge, a recorded complex mean (float view),
+        real read-outs: against the numpy loop of tests/test_complex.py."""
+        from test_complex import REC, two_nodes, two_nodes_numpy
+
+        rng = np.random.default_rng(21)
+        J, W = rng.standard_normal((3, 3)) * 0.5, rng.standard_normal((2, 3))
+        z0 = np.array([0.5 + 0.2j, -0.3j, 0.1])
+        net = _on_cuda(two_nodes(J, W, z0), opts)
+        x = np.random.default_rng(2).standard_normal((15, 3))
+        obs = net.run(x, record_vars=REC, verbose=False)
+        ref = two_nodes_numpy(J, W, z0, x)
+        _close(obs["out"], ref["out"], 1e-12)
+        for key in REC:
+            want = ref[key[:2] + (len(key) > 2,)]
+            assert obs[key[:2]].dtype == want.dtype, key
+            _close(obs[key[:2]].reshape(want.shape), want, 1e-12)
+        _close(net.get_var("A", "z"), ref[("A", "z", False)][-1], 1e-12)
+
+    def test_complex64_and_nonfinite_complex_states_on_the_device():
+        from test_complex import KMO, REC, kmo_euler, two_nodes
+
+        net = _on_cuda(Network(1e-2, dtype=np.float32), {})
+        net.add_diffeq_node("k", KMO, output_var="z", N=2,
+                            node_vars={"z": np.array([0.5 + 0.1j, -0.2j])})  # fmt: skip
+        obs = net.run(steps=20, record_vars=[("k", "R")], verbose=False)
+        outs, Rs, _, _ = kmo_euler([0.5 + 0.1j, -0.2j], 1.0, 1.0, 4.0, 1e-2, 20)
+        assert obs["out"].dtype == np.complex64 and obs[("k", "R")].dtype == np.float32
+        _close(obs["out"], outs, 1e-5)
+        _close(obs[("k", "R")], Rs, 1e-5)
+        # an imaginary part that overflows is reported like on the CPU (tests/test_complex.py:
+        # the derivative of neuron 2 overflows at step 10)
+        rng = np.random.default_rng(21)
+        net = two_nodes(rng.standard_normal((3, 3)) * 0.5, rng.standard_normal((2, 3)),
+                        np.zeros(3, complex))  # fmt: skip
+        net = _on_cuda(net, {"mode": "grid", "threads": 2})
+        for name, value in (("omega", 0.0), ("Delta", -300.0), ("k", 0.0), ("c", 0.0)):
+            net.set_var("A", name, value)
+        net.set_var("A", "z", [1e-3j, 2e-3j, 1e300j])
+        before = net.state["A"].copy()
+        with pytest.raises(SimulationError, match=r"'za_op/z' of node 'A' became non-finite .*"
+                           r"at step 10 \(neuron 2\)"):  # fmt: skip
+            net.run(np.zeros((30, 3)), record_vars=REC, verbose=False)
+        np.testing.assert_array_equal(net.state["A"], before)
+
+    def test_a_delayed_complex_state_on_the_device():
+        from test_complex import delayed_numpy, delayed_template
+
+        net = _on_cuda(Network(1e-2), {"mode": "grid", "threads": 2})
+        net.add_diffeq_node("D", delayed_template(), output_var="z", N=2,
+                            node_vars={"d": [0.05, 0.13]})  # fmt: skip
+        out = net.run(steps=30, verbose=False)["out"]
+        z0 = np.array([0.5 + 0.2j] * 2)
+        ref, _ = delayed_numpy(z0, [z0] * 13, 2.0, 0.3, -0.8, [5, 13], 1e-2, 30)
+        _close(out, ref, 1e-12)

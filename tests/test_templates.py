@@ -84,6 +84,49 @@ IK_VARS = {
     "s_in": (I, 0.0),
 }
 IK_V = "v' = (k*(v-v_r)*(v-v_theta) - u + I_ext + eta + g*s_in*(E_r - v)) / C"
+JR_RPO = {
+    "V": (O, 0.0),
+    "X": (V, 0.0),
+    "h": (P, 3.25e-3),
+    "tau": (P, 10e-3),
+    "m_in": (I, 0.0),
+}
+JRC_EQUATIONS = [
+    "d/dt * V_ein = X_ein",
+    "d/dt * X_ein =  h_e*c/tau_e * m - V_ein/tau_e^2 - 2.*X_ein/tau_e",
+    "d/dt * V_iin = X_iin",
+    "d/dt * X_iin =  h_e*c/(ei_ratio*tau_e) * m - V_iin/tau_e^2 - 2.*X_iin/tau_e",
+    "d/dt * V_e = X_e",
+    "d/dt * X_e =  h_e/tau_e * (c*0.8*m_max*sigmoid(r*(V_ein-V_thr)) + c*m_in/io_ratio + u) "
+    "- V_e/tau_e^2 - 2.*X_e/tau_e",
+    "d/dt * V_i = X_i",
+    "d/dt * X_i =  h_i*c/(ei_ratio*tau_i) * m_max*sigmoid(r*(V_iin-V_thr)) - V_i/tau_i^2 "
+    "- 2.*X_i/tau_i",
+    "m = m_max*sigmoid(r*(V_e - V_i - V_thr))",
+]
+JRC_VARS = {
+    "m": (O, 0.0),
+    "h_e": (P, 3.25e-3),
+    "tau_e": (P, 10e-3),
+    "h_i": (P, 22e-3),
+    "tau_i": (P, 20e-3),
+    **{name: (V, 0.0) for name in ("V_ein", "X_ein", "V_iin", "X_iin", "V_e", "X_e", "V_i", "X_i")},
+    "m_in": (I, 0.0),
+    "m_max": (P, 5.0),
+    "r": (P, 560.0),
+    "V_thr": (P, 6e-3),
+    "c": (P, 135.0),
+    "ei_ratio": (P, 4.0),
+    "io_ratio": (P, 3.0),
+    "u": (I, 220.0),
+}
+KMO_VARS = {
+    "z": (O, 0.5 + 0.1j),
+    "omega": (P, 1.0),
+    "Delta": (P, 1.0),
+    "s_in": (I, 0.0),
+    "s_ext": (I, 0.0),
+}
 IKU_U = "u' = (b*(mean(v)-v_r) - u)/tau_u + kappa*mean(spike)"
 SYN = {"I_ext": (I, 0.0), "spike": (I, 0.0), "s_in": (I, 0.0)}
 
@@ -210,6 +253,40 @@ BUILTIN_OPERATORS = {
             "r_in": (I, 0.0),
         },
     ),
+    # the Jansen-Rit populations (PyRates' names; pro/V sums the synapses' outputs V)
+    "neural_mass_models.jansenrit.rpo_e": (
+        ["V' = X", "X' = h*m_in/tau - 2*X/tau - V/tau**2"],
+        JR_RPO,
+    ),
+    "neural_mass_models.jansenrit.rpo_i": (
+        ["V' = X", "X' = h*m_in/tau - 2*X/tau - V/tau**2"],
+        {**JR_RPO, "h": (P, 22e-3), "tau": (P, 20e-3)},
+    ),
+    "neural_mass_models.jansenrit.rpo_e_in": (
+        ["V' = X", "X' = h*(m_in + u)/tau - 2*X/tau - V/tau**2"],
+        {**JR_RPO, "u": (I, 220.0)},
+    ),
+    "neural_mass_models.jansenrit.pro": (
+        ["m = m_max / (1 + exp(s*(V_thr - V)))"],
+        {"m": (O, 0.0), "m_max": (P, 5.0), "s": (P, 560.0), "V_thr": (P, 6e-3), "V": (I, 0.0)},
+    ),
+    "neural_mass_models.jansenrit.jrc_op": (JRC_EQUATIONS, JRC_VARS),
+    # a model without input
+    "oscillators.stuartlandau.sl_op": (
+        ["x' = omega*z + x*(mu - x^2 - z^2)", "z' = -omega*x + z*(mu - x^2 - z^2)"],
+        {"x": (O, 1.0), "z": (V, 0.0), "omega": (P, 1.0), "mu": (P, 1.0)},
+    ),
+    # complex states (the defaults compare equal to real ones: complexness is checked apart)
+    "oscillators.kuramoto.kmo_op": (
+        ["z' = z*(I*omega - Delta) - 0.5*(s_in + s_ext)"],
+        KMO_VARS,
+    ),
+    "oscillators.kuramoto.kmo_mf_op": (
+        ["z' = z*(I*omega - Delta) - 0.5*(K*(conj(z)*z^2 - z) + s_ext)", "R = abs(z)",
+         "psi = angle(z)"],
+        {**{k: v for k, v in KMO_VARS.items() if k != "s_in"}, "K": (P, 4.0), "R": (V, 0.0),
+         "psi": (V, 0.0)},
+    ),
     "rate_neurons.mackey_glass.mackey_glass_op": (
         ["x' = beta*x(t-tau)/(1 + x(t-tau)^n) - gamma*x + I_ext"],
         {"x": (O, 1.2), "beta": (P, 0.2), "gamma": (P, 0.1), "n": (P, 10.0), "tau": (P, 17.0),
@@ -235,8 +312,20 @@ BUILTIN_NODES = {
     "spiking_neurons.adex.adex": ["adex_op"],
     "spiking_neurons.theta.theta": ["theta_op"],
     "neural_mass_models.qif.qif_pop": ["qif_op"],
+    "neural_mass_models.jansenrit.PC": ["rpo_e_in", "rpo_i", "pro"],
+    "neural_mass_models.jansenrit.IN": ["rpo_e", "pro"],
+    "neural_mass_models.jansenrit.jrc_pop": ["jrc_op"],
+    "oscillators.stuartlandau.sl_pop": ["sl_op"],
+    "oscillators.kuramoto.kmo_pop": ["kmo_op"],
+    "oscillators.kuramoto.kmo_mf_pop": ["kmo_mf_op"],
     "rate_neurons.mackey_glass.mackey_glass": ["mackey_glass_op"],
     "rate_neurons.ornstein_uhlenbeck.ou": ["ou_op"],
+}
+
+#: variables of the built-in library that hold complex values
+BUILTIN_COMPLEX = {
+    "oscillators.kuramoto.kmo_op": {"z", "s_in", "s_ext"},
+    "oscillators.kuramoto.kmo_mf_op": {"z", "s_ext"},
 }
 
 
@@ -248,6 +337,7 @@ def test_builtin_operator_matches_table(path):
     assert op.name == path.rsplit(".", 1)[1]
     assert list(op.equations) == equations
     assert kinds(op) == variables
+    assert {n for n, v in op.variables if v.is_complex} == BUILTIN_COMPLEX.get(path, set())
     # RectiPy's prefix reaches the same built-in file
     assert load_template("neuron_model_templates." + path) == op
 
@@ -265,7 +355,10 @@ def test_builtin_library_lists_exactly_the_table():
     root = builtin_dir()
     files = sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
     assert files == [
+        "neural_mass_models/jansenrit",
         "neural_mass_models/qif",
+        "oscillators/kuramoto",
+        "oscillators/stuartlandau",
         "rate_neurons/leaky_integrator",
         "rate_neurons/mackey_glass",
         "rate_neurons/ornstein_uhlenbeck",

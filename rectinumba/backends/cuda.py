@@ -145,8 +145,15 @@ class _Launch:
             return d
 
         t_start = time.perf_counter()
-        call = [T, t0, s0, dt, cutoff, sampling, dev(x, False), dev(out_rec, True)]
+        # the kernel takes B from x: a network without input (x of shape (B, T, 0)) gets a
+        # (B, 1, 1) stand-in that it never reads
+        x_dev = dev(x, False) if x.size else cuda.to_device(np.zeros((B, 1, 1), dtype))
+        call = [T, t0, s0, dt, cutoff, sampling, x_dev, dev(out_rec, True)]
         for a, arr in zip(src.args, args, strict=True):
+            if a.role == "rec" and a.detail[1] and arr.dtype.kind == "c":
+                # a complex recorded mean adds real and imaginary parts atomically into the
+                # (B, R, 2) float view of its (B, R, 1) complex recording
+                arr = arr.view(arr.real.dtype)
             if isinstance(arr, np.ndarray) and arr.ndim > 0:
                 call.append(dev(arr, a.role in _WRITTEN))
             else:

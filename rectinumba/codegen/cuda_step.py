@@ -26,6 +26,14 @@ of the update rule and one for the feedback probe) and softmax accumulate per tr
 into device buffers double-buffered by step parity, so no buffer needs clearing behind a barrier;
 recorded means add atomically into the recording.
 
+Complex values (complex states or algebraic values, see :mod:`rectinumba.equations.functions`):
+atomics take real numbers, so a complex reduction occupies two slots (real, imaginary part) of
+its buffer, and a complex recorded mean is accumulated into the (B, R, 2) float view of its
+(B, R, 1) complex recording (the launcher passes the view); lane row sums of complex rows use a
+complex shared array. Everything else is numba's complex arithmetic and ``cmath``, which CUDA
+device code supports (numba-cuda's list of supported cmath functions covers every function the
+printer emits: exp, log, sqrt, phase, isfinite and the trigonometric and hyperbolic ones).
+
 Non-finite states: each failing (step, node, neuron, state) writes an int64 key with ``atomic.min``
 into ``z_fail``; the key orders failures like the CPU loop does, so the host decodes exactly the
 status row the CPU kernel writes. In block mode a trial stops at the step after its first
@@ -134,6 +142,8 @@ class _Ctx:
     def __init__(self, spec: NetworkSpec, mode: str) -> None:
         self.spec, self.mode = spec, mode
         self.buffers: list[Buffer] = []
+        #: a complex row sum needs the complex shared array ``shc``
+        self.uses_shc = False
         self.n_states = max(
             [1] + [len(n.model.states) for n in spec.nodes if isinstance(n, DiffEqSpec)]
         )
@@ -158,12 +168,22 @@ class _Ctx:
             code(f"i = q - b * N{k}")
         return blk
 
-    def rows(self, code: _Code, k: int, accumulate: list[str], write: str | list[str]) -> None:
+    def rows(
+        self,
+        code: _Code,
+        k: int,
+        accumulate: list[str],
+        write: str | list[str],
+        complex_rows: bool = False,
+    ) -> None:
         """Row sums over node k's rows: the lines ``accumulate`` add this lane's terms of row
         (b, i) to ``acc`` (lane-strided loops); the lines ``write`` (``.format(total=...)``)
-        store the row's sum (one thread per row runs them)."""
+        store the row's sum (one thread per row runs them). ``complex_rows``: the terms are
+        complex (partial sums go through ``shc``)."""
         writes = [write] if isinstance(write, str) else list(write)
         code.synced = False
+        shared = "shc" if complex_rows else "sh"
+        self.uses_shc = self.uses_shc or complex_rows
         with code.block("if lanes == 1:"):
             lp = self.ploop(code, k)
             with lp:
@@ -182,13 +202,13 @@ class _Ctx:
                     self._row_index(code, k)
                     for line in accumulate:
                         code(line)
-                code("sh[tid] = acc")
+                code(f"{shared}[tid] = acc")
                 code("cuda.syncthreads()")
                 with code.block(f"if lane == 0 and row < {total}:"):
                     self._row_index(code, k)
                     code("tot = 0.0")
                     with code.block("for l in range(lanes):"):
-                        code("tot += sh[tid + l]")
+                        code(f"tot += {shared}[tid + l]")
                     for line in writes:
                         code(line.format(total="tot"))
                 code("cuda.syncthreads()")
@@ -297,35 +317,55 @@ class _Writer(StatementWriter):
         #: reduction slots per node: stage s (-1: the feedback probe) uses slots
         #: (s + 1) * n_red ... (s + 2) * n_red - 1 of z_red<k>
         self.red_buffers: dict[int, str] = {}
+        #: node -> (slots per stage, reduction name -> first slot within a stage); a complex
+        #: reduction takes two slots (real and imaginary part)
+        self.red_slots: dict[int, tuple[int, dict[str, int]]] = {}
         for k, node in plan.nodes.items():
             if node.n_reductions:
-                slots = (node.S + 1) * node.n_reductions
+                offsets, width = {}, 0
+                for d in node.reductions:
+                    offsets[d.name] = width
+                    width += 2 if d.name in node.complex else 1
+                self.red_slots[k] = (width, offsets)
+                slots = (node.S + 1) * width
                 self.red_buffers[k] = ctx.buffer(f"z_red{k}", "red", k, slots)
 
     def _slot(self, node: NodePlan, key: tuple) -> int:
-        idx = [d.name for d in node.reductions].index(key[1])
-        return (key[2] + 1) * node.n_reductions + idx
+        width, offsets = self.red_slots[node.k]
+        return (key[2] + 1) * width + offsets[key[1]]
 
     def reduction(self, node: NodePlan, ref: Ref) -> str:
-        k = node.k
-        total = f"{self.red_buffers[k]}[par, b, {self._slot(node, ref.key)}]"
+        k, buf, slot = node.k, self.red_buffers[node.k], self._slot(node, ref.key)
+        total = f"{buf}[par, b, {slot}]"
+        if ref.key[1] in node.complex:
+            total = f"complex({total}, {buf}[par, b, {slot + 1}])"
         kind = node.alg[ref.key[1]].reduce
         count = f"np.float32(N{k})" if self.dtype == "float32" else f"N{k}"
         return total if kind == "vsum" else f"({total} / {count})"
 
     def accumulate(self, code, node, loop, key, text) -> None:
-        slot = self._slot(node, key)
-        code(f"cuda.atomic.add({self.red_buffers[node.k]}, (par, b, {slot}), {text})")
+        slot, buf = self._slot(node, key), self.red_buffers[node.k]
+        if key[1] in node.complex:
+            code(f"zt = {text}")
+            code(f"cuda.atomic.add({buf}, (par, b, {slot}), zt.real)")
+            code(f"cuda.atomic.add({buf}, (par, b, {slot + 1}), zt.imag)")
+            return
+        code(f"cuda.atomic.add({buf}, (par, b, {slot}), {text})")
 
     def record(self, code, node, stmt: Record, text: str) -> None:
         with code.block("if rec_now:"):
-            if stmt.mean:
+            if stmt.mean and node.is_complex(stmt.key):
+                # the launcher passes the (B, R, 2) float view of the complex recording
+                code(f"zt = ({text}) / N{node.k}")
+                code(f"cuda.atomic.add({stmt.dest}, (b, r, 0), zt.real)")
+                code(f"cuda.atomic.add({stmt.dest}, (b, r, 1), zt.imag)")
+            elif stmt.mean:
                 code(f"cuda.atomic.add({stmt.dest}, (b, r, 0), ({text}) / N{node.k})")
             else:
                 code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
-        with code.block(f"if not {self.finite(local)}:"):
+        with code.block(f"if not {self.finite(local, self.state_is_complex(node, state))}:"):
             self.ctx.fail(code, node.k, state)
 
     # ---- loops ---------------------------------------------------------------------------------
@@ -358,7 +398,7 @@ class _Writer(StatementWriter):
         lines = _lane_matvec(name, spec.coupling, src, f"N{k}")
         code(f"# recurrent coupling of node {k}")
         dest = node.arg("scratch", ("keep", "tgt"))
-        self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}")
+        self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}", node.is_complex(("src",)))
 
     def func(self, code: _Code, k: int) -> None:
         """A function node: activation of its input (max/sum by atomics), then recordings."""
@@ -469,16 +509,17 @@ class _Writer(StatementWriter):
         # braces of the printed expressions must survive the write lines' .format
         writes = [f"{dest}[b, i] = {{total}}{plus_x}{extra.replace('{', '{{').replace('}', '}}')}"]
         writes += [line.replace("{", "{{").replace("}", "}}") for line in advance.lines]
-        self.ctx.rows(code, k, lines, writes)
+        complex_rows = k in plan.nodes and plan.nodes[k].is_complex(("in",))
+        self.ctx.rows(code, k, lines, writes, complex_rows)
         self.ctx.barrier(code)
 
 
 _HEADER = '''\
 # Generated by rectinumba.codegen.cuda_step; do not edit. One CUDA kernel runs all T steps.
-import math
+{cmath_import}import math
 
 import numpy as np
-from numba import cuda, float64
+from numba import cuda, float64{complex_import}
 
 
 @cuda.jit(device=True)
@@ -573,6 +614,8 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
         head("nt = cuda.blockDim.x")
         head("lane = tid % lanes")
         head(f"sh = cuda.shared.array({MAX_THREADS}, float64)")
+        if ctx.uses_shc:
+            head(f"shc = cuda.shared.array({MAX_THREADS}, complex128)")
         if mode == "block":
             with head.block("for b in range(cuda.blockIdx.x, B, cuda.gridDim.x):"):
                 _step_head(head, "z_fail[b]", spec.record_mode, spec.dtype)
@@ -585,7 +628,11 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
     extra = helpers("@cuda.jit(device=True)", writer.used_helpers, spec.dtype)
     if writer.uses_rng:
         extra += rng_helpers("@cuda.jit(device=True)")
-    source = _HEADER + "\n".join(extra + head.lines + body.lines) + "\n"
+    top = _HEADER.format(
+        cmath_import="import cmath\n" if writer.uses_cmath else "",
+        complex_import=", complex128" if ctx.uses_shc else "",
+    )
+    source = top + "\n".join(extra + head.lines + body.lines) + "\n"
     return CudaKernelSource(
         source, mode, tuple(plan.args), buffers, len(spec.nodes), ctx.n_states
     )

@@ -113,6 +113,8 @@ class StatementWriter:
     def __init__(self, plan: NetworkPlan) -> None:
         self.plan = plan
         self.used_helpers: set[str] = set()
+        #: the printed code calls cmath (complex values): the module imports it
+        self.uses_cmath = False
         #: a statement draws normals (the module needs the generator, codegen.rng)
         self.uses_rng = False
         self.dtype = plan.spec.dtype
@@ -276,6 +278,8 @@ class StatementWriter:
             Source text.
         """
         text = self.printer(names, self.dtype).doprint(expr)
+        if "cmath." in text:
+            self.uses_cmath = True
         for helper in ("_phi1p", "_phi1"):
             if helper + "(" in text:
                 self.used_helpers.add(helper)
@@ -396,21 +400,43 @@ class StatementWriter:
         if name is not None:
             code(f"{self.element(name, 'scratch')} = {local}")
 
-    @staticmethod
-    def finite(local: str) -> str:
-        """Test that a new state value is finite (one place for complex states to change).
+    def finite(self, local: str, complex_value: bool = False) -> str:
+        """Test that a new state value is finite (both parts of a complex one).
 
         Parameters
         ----------
         local : str
             The local holding the value.
+        complex_value : bool
+            The value is complex.
 
         Returns
         -------
         str
             A boolean expression.
         """
+        if complex_value:
+            self.uses_cmath = True
+            return f"cmath.isfinite({local})"
         return f"math.isfinite({local})"
+
+    @staticmethod
+    def state_is_complex(node: NodePlan, state: int) -> bool:
+        """Whether state ``state`` (index) of ``node`` is complex.
+
+        Parameters
+        ----------
+        node : NodePlan
+            The node.
+        state : int
+            State index.
+
+        Returns
+        -------
+        bool
+            True for a complex state.
+        """
+        return node.states[state] in node.complex
 
     # ---- backend hooks ----------------------------------------------------------------------
     def reduction(self, node: NodePlan, ref: Ref) -> str:

@@ -43,9 +43,12 @@ Where the next features go (each is one addition here plus one print rule per re
   passes x of shape (B, T, 0); :attr:`NetworkPlan.reads_x` is False everywhere.
 - **summed operator outputs**: an equations-layer change (the input becomes an algebraic sum);
   the plan sees an ordinary algebraic definition.
-- **complex states**: a per-node value dtype on :class:`NodePlan` (from the model), the binder
-  allocates complex arrays for that owner, locals are complex, :class:`Check` prints the
-  non-finite test on both parts (``cmath.isfinite``); literals come from the printer.
+- **complex values** (done): ``model.complex_vars`` names the complex variables
+  (:meth:`NodePlan.is_complex` of a value key); the binder allocates complex arrays for them
+  (:meth:`rectinumba.binding.Binding.value_dtype`), locals are complex, :class:`Check` prints
+  the non-finite test on both parts (``cmath.isfinite``), the printer calls ``cmath`` where an
+  argument is complex; the CUDA renderer splits complex reductions and recorded means into real
+  parts (atomics are real).
 - **delays** (done): ``past(x, d)`` is the key ``("past", j)`` (j indexes ``model.delays``), a
   read of the ring buffer of state x (argument role ``"ring"``, (B, L, N), carried between runs)
   at ``K[b, i]`` steps back (role ``"delay"``, (B, N) int64 steps, from the delay's values and
@@ -548,6 +551,15 @@ class NodePlan:
         self.levels, self.L = dependency_levels(spec)
         self.rule = get_rule(plan.spec.method)
         self.S = self.rule.stages
+        #: names of the model's complex-valued variables
+        self.complex = frozenset(model.complex_vars)
+        complex_states = [x for x in self.states if x in self.complex]
+        if complex_states and plan.spec.method == "exp_euler":
+            raise NetworkError(
+                f"method='exp_euler' is not available for complex states ({complex_states[0]!r})",
+                node=spec.label,
+                hint="use method='euler', 'heun' or 'rk4' for models with complex states",
+            )
         #: delayed reads (symbol, state, scale, parameter) and the states they read (one ring each)
         self.delays = tuple(tuple(d) for d in model.delays)
         self.rings = list(dict.fromkeys(d[1] for d in self.delays))
@@ -928,14 +940,13 @@ class NodePlan:
 
     def _expanded(self, expr):
         """``expr`` with element-wise algebraic definitions substituted (recursively)."""
-        import sympy
-
         for _ in range(len(self.alg) + 1):
             names = [n for n in free_names(expr) if n in self.alg and not self.alg[n].reduce]
             if not names:
                 return expr
+            # by name: a complex definition's symbol is not Symbol(name, real=True)
             expr = expr.xreplace(
-                {sympy.Symbol(n, real=True): self.alg[n].expr for n in names}
+                {x: self.alg[x.name].expr for x in expr.free_symbols if x.name in names}
             )
         return expr  # pragma: no cover - definitions are acyclic
 
@@ -1086,6 +1097,52 @@ class NodePlan:
     def _in_role(self) -> str:
         return "carry" if self.k in self.plan.carry_in else "scratch"
 
+    def value_name(self, key: tuple) -> str | None:
+        """The model variable whose value ``key`` is (None for time, spikes, the network input).
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        str or None
+            The qualified name.
+        """
+        kind, spec = key[0], self.spec
+        if kind in ("state", "const", "alg", "red", "driven"):
+            return key[1]
+        if kind == "past":
+            return self.delays[key[1]][1]  # the delayed state
+        if kind in ("k",):
+            return key[2]
+        if kind == "new":
+            return key[1]
+        if kind == "tgt":
+            return spec.target_var
+        if kind == "src":
+            return spec.source_var
+        if kind == "in":
+            return spec.input_var
+        return None
+
+    def is_complex(self, key: tuple) -> bool:
+        """Whether value ``key`` is complex.
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        bool
+            True for a complex value.
+        """
+        name = self.value_name(key)
+        return name is not None and name in self.complex
+
     def local_name(self, key: tuple) -> str:
         """Name of the per-neuron local holding value ``key``.
 
@@ -1212,7 +1269,10 @@ class NetworkPlan:
         for e, edge in enumerate(spec.edges):
             self.incoming[edge.target].append((e, edge))
         self.reads_x = {
-            k: k == spec.input_node and not self.incoming[k] and k not in self.carry_in
+            k: k == spec.input_node
+            and not self.incoming[k]
+            and k not in self.carry_in
+            and (isinstance(spec.nodes[k], FuncSpec) or spec.nodes[k].input_var is not None)
             for k in range(n)
         }
         self.nodes: dict[int, NodePlan] = {}

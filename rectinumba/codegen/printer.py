@@ -4,6 +4,13 @@ Symbols are looked up in a mapping from qualified variable name to the source te
 value at the point of use (an array element, a local, a literal). Everything printed is made of
 our own symbols and sympy's functions: user text never reaches the generated code unparsed.
 
+Complex values (:func:`rectinumba.equations.functions.is_complex_valued`: complex symbols, the
+imaginary unit) change only what needs to change, so a real expression prints exactly as before:
+analytic functions of a complex argument call ``cmath`` (which numba supports on the CPU and in
+CUDA device code), ``re``/``im``/``conjugate`` become ``.real``/``.imag``/``.conjugate()``,
+``arg`` becomes ``cmath.phase`` (``math.atan2(0.0, x)`` for a real x, numpy.angle's value), a
+non-integer power of a complex value ``cmath.exp(p * cmath.log(z))``; ``I`` prints as ``1j``.
+
 Literals: in a float64 kernel a number prints as a Python float (numba types it float64). In a
 float32 kernel (``dtype="float32"``) every number prints as ``np.float32(...)``: a bare Python
 float would turn each expression it touches into float64 arithmetic (numba follows numpy's
@@ -18,7 +25,26 @@ from collections.abc import Mapping
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
+from ..equations.functions import is_complex_valued
+
 __all__ = ["ScalarPrinter", "print_expr"]
+
+#: sympy functions printed from ``cmath`` when their argument is complex (same names there)
+_CMATH = ("exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan")
+
+
+def _analytic(name: str):
+    """``_print_<name>``: ``cmath.<name>`` for a complex argument, else sympy's ``math.<name>``."""
+    real_printer = getattr(PythonCodePrinter, f"_print_{name}")
+
+    def print_function(self, expr) -> str:
+        if any(is_complex_valued(a) for a in expr.args):
+            args = ", ".join(self._print(a) for a in expr.args)
+            return f"cmath.{name}({args})"
+        return real_printer(self, expr)
+
+    print_function.__name__ = f"_print_{name}"
+    return print_function
 
 
 def _as_literal(method):
@@ -108,8 +134,36 @@ class ScalarPrinter(PythonCodePrinter):
     def _print_Rational(self, expr) -> str:  # noqa: N802
         return self.literal(repr(float(expr.p) / float(expr.q)))
 
+    # ---- complex values (see the module docstring) -------------------------------------------
+    def _print_re(self, expr) -> str:
+        return f"({self._print(expr.args[0])}).real"
+
+    def _print_im(self, expr) -> str:
+        return f"({self._print(expr.args[0])}).imag"
+
+    def _print_RealPart(self, expr) -> str:  # noqa: N802
+        return f"({self._print(expr.args[0])}).real"
+
+    def _print_conjugate(self, expr) -> str:
+        return f"({self._print(expr.args[0])}).conjugate()"
+
+    def _print_arg(self, expr) -> str:
+        arg = expr.args[0]
+        if is_complex_valued(arg):
+            return f"cmath.phase({self._print(arg)})"
+        return f"math.atan2({self.literal('0.0')}, {self._print(arg)})"
+
+    def _print_ImaginaryUnit(self, expr) -> str:  # noqa: N802
+        return "np.complex64(1j)" if self._float32 else "1j"  # the kernel's dtype, as literal()
+
     def _print_Pow(self, expr, rational=False) -> str:  # noqa: N802
         base, exp = expr.args
+        if (is_complex_valued(base) or is_complex_valued(exp)) and not (
+            exp.is_Integer and abs(int(exp)) <= 4
+        ):
+            if exp == sympy.Rational(1, 2):
+                return f"cmath.sqrt({self._print(base)})"
+            return f"cmath.exp(({self._print(exp)}) * cmath.log({self._print(base)}))"
         if exp.is_Integer and abs(int(exp)) <= 4:
             b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Pow"])
             n = abs(int(exp))
@@ -121,6 +175,10 @@ class ScalarPrinter(PythonCodePrinter):
         if exp == sympy.Rational(1, 2):
             return f"math.sqrt({self._print(base)})"
         return super()._print_Pow(expr, rational=rational)
+
+
+for _name in _CMATH:
+    setattr(ScalarPrinter, f"_print_{_name}", _analytic(_name))
 
 
 def print_expr(expr, names: Mapping[str, str], dtype: str = "float64") -> str:

@@ -5,12 +5,21 @@ What happens, per node:
 1. every equation is split into target and right-hand side and checked against the declared
    variables (no derivative of an input or an undeclared name, no variable defined twice);
 2. operators are linked: an ``input`` of operator B named like an ``output`` of another operator A
-   *is* that output (``tanh_op/v`` reads ``li_op/v``);
+   *is* that output (``tanh_op/v`` reads ``li_op/v``); an input named like the outputs of several
+   operators receives their sum (PyRates: Jansen-Rit's ``pro/V`` is ``rpo_e_in/V + rpo_i/V``),
+   an algebraic definition ``pro/V = rpo_e_in/V + rpo_i/V`` that the rest of the compiler and
+   codegen treat like any other;
 3. each right-hand side is parsed (:mod:`.parse`) with the operator's variables as
-   ``sympy.Symbol("op/var", real=True)``; ``mean(...)``/``vsum(...)`` become population
-   definitions named ``op/mean(<text>)``;
+   ``sympy.Symbol("op/var", real=True)`` (``complex=True`` for complex ones, see below);
+   ``mean(...)``/``vsum(...)`` become population definitions named ``op/mean(<text>)``;
 4. algebraic definitions are ordered topologically (an algebraic cycle is an error naming it);
-5. variables are classified: states (have a derivative; initial value = default), algebraic,
+5. value types: states, parameters and inputs are complex when declared so (a complex default,
+   ``variable(complex)``); an algebraic variable has the type of its expression, except that
+   one whose imaginary part sympy proves to be 0 is real (its definition is wrapped in
+   :class:`~.functions.RealPart`). The derivative of a real state must be real (or provably
+   real). Types of algebraic variables propagate through later definitions, so steps 3-5 repeat
+   until they are stable (a model without complex values parses once);
+6. variables are classified: states (have a derivative; initial value = default), algebraic,
    inputs (``input`` without a link), parameters (plain numbers, and ``variable``/``output``
    without an equation, constant at their default).
 
@@ -32,6 +41,7 @@ import sympy
 from ..errors import EquationError, TemplateError
 from ..templates.template import NodeTemplate, OperatorTemplate, Variable
 from .delays import delay_spec, past_symbol_name
+from .functions import RealPart, is_complex_valued
 from .model import Definition, NodeModel
 from .noise import noise_symbol, nonlinear_noise
 from .parse import Equation, Namespace, Refusal, parse_rhs, split_equation
@@ -91,7 +101,9 @@ def _compile_cached(template: NodeTemplate) -> NodeModel:
     return _Compiler(template).run()
 
 
-def _symbol(name: str) -> sympy.Symbol:
+def _symbol(name: str, is_complex: bool = False) -> sympy.Symbol:
+    if is_complex:
+        return sympy.Symbol(name, complex=True)
     return sympy.Symbol(name, real=True)
 
 
@@ -130,9 +142,13 @@ class _Compiler:
         self.file = node.path
         self.ops = [_Op(op, op.variable_dict) for op in node.operators]
         self.links: dict[str, str] = {}
+        #: summed inputs: qualified input -> the outputs it sums, in operator order
+        self.sums: dict[str, list[tuple[_Op, str]]] = {}
         self.defs: dict[str, _Def] = {}
         self.reductions: dict[tuple[str, Any], str] = {}
         self.counter = 0
+        #: qualified names of complex-valued variables (declared, then inferred)
+        self.complex: set[str] = set()
         #: (state, scale, parameter) -> symbol name of each delayed read, in order of appearance
         self.delays: dict[tuple[str, float, str | None], str] = {}
         #: noise names in order of appearance
@@ -144,6 +160,21 @@ class _Compiler:
             self._check_names(op)
             self._split(op)
         self._link()
+        self.complex = self._declared_complex()
+        while True:
+            derivatives, ordered = self._parse_all()
+            found = self._infer_complex(ordered)
+            if found == self.complex:
+                break
+            self.complex = found  # grows only: an algebraic variable turned complex
+        derivatives = self._check_real_states(derivatives)
+        ordered = [self._real_part(d) for d in ordered]
+        return self._assemble(derivatives, ordered)
+
+    def _parse_all(self) -> tuple[dict[str, Any], list[_Def]]:
+        """Parse every equation with the current value types; ordered definitions."""
+        self.defs, self.reductions, self.counter = {}, {}, 0
+        self.delays, self.noises = {}, []
         for op in self.ops:
             self._make_symbols(op)
         self.state_names = {
@@ -161,7 +192,57 @@ class _Compiler:
         derivatives: dict[str, Any] = {}
         for op in self.ops:
             self._parse(op, derivatives)
-        return self._assemble(derivatives, self._order())
+        self._add_sums()
+        return derivatives, self._order()
+
+    # ---- value types ---------------------------------------------------------------------
+    def _declared_complex(self) -> set[str]:
+        names = set()
+        for op in self.ops:
+            for name, var in op.variables.items():
+                qualified = f"{op.name}/{name}"
+                if var.is_complex and qualified not in self.links:
+                    names.add(qualified)
+        return names
+
+    def _infer_complex(self, ordered: list[_Def]) -> set[str]:
+        """Declared complex variables plus the algebraic definitions with complex values."""
+        names = self._declared_complex()
+        for d in ordered:
+            if d.name in names:
+                continue
+            if is_complex_valued(d.expr) and not (d.reduce is None and _provably_real(d.expr)):
+                names.add(d.name)
+        return names
+
+    def _real_part(self, d: _Def) -> _Def:
+        """A real definition whose expression has complex parts: wrapped in RealPart."""
+        if d.name in self.complex or not is_complex_valued(d.expr):
+            return d
+        return _Def(d.name, RealPart(d.expr), d.reduce, d.key, d.op, d.equation)
+
+    def _check_real_states(self, derivatives: dict[str, Any]) -> dict[str, Any]:
+        """The derivative of a real state must be real: provably real ones take RealPart."""
+        out = {}
+        for name, rhs in derivatives.items():
+            if name not in self.complex and is_complex_valued(rhs):
+                if not _provably_real(rhs):
+                    op_name, var = name.split("/", 1)
+                    op = next(o for o in self.ops if o.name == op_name)
+                    eq = op.equations[var]
+                    raise EquationError(
+                        f"the derivative of the real state {var!r} has complex values",
+                        hint=f"declare it complex, e.g. {var}: variable(complex) or a complex "
+                        f"initial value such as variable(0.5+0.1j); or take real(...) of the "
+                        "right-hand side",
+                        equation=eq.text,
+                        column=eq.rhs_col,
+                        variable=var,
+                        **op.context(self.file),
+                    )
+                rhs = RealPart(rhs)
+            out[name] = rhs
+        return out
 
     def _check_names(self, op: _Op) -> None:
         if "/" in op.name:
@@ -229,20 +310,24 @@ class _Compiler:
                     and other.variables.get(name, Variable("parameter")).kind == "output"
                 ]
                 if len(sources) > 1:
-                    names = ", ".join(f"{s.name}/{name}" for s in sources)
-                    raise EquationError(
-                        f"input {op.name}/{name} matches the outputs of several operators: {names}",
-                        hint="rename the outputs so that each input links to one of them",
-                        variable=name,
-                        **op.context(self.file),
-                    )
-                if sources:
+                    # PyRates: an input fed by several operator outputs receives their sum
+                    self.sums[f"{op.name}/{name}"] = [(s, f"{s.name}/{name}") for s in sources]
+                elif sources:
                     self.links[f"{op.name}/{name}"] = f"{sources[0].name}/{name}"
 
     def _make_symbols(self, op: _Op) -> None:
         for name in op.variables:
-            qualified = f"{op.name}/{name}"
-            op.symbols[name] = _symbol(self.links.get(qualified, qualified))
+            qualified = self.links.get(f"{op.name}/{name}", f"{op.name}/{name}")
+            op.symbols[name] = _symbol(qualified, qualified in self.complex)
+
+    def _add_sums(self) -> None:
+        """The definitions of summed inputs: ``op/in = src1/in + src2/in + ...``."""
+        for qualified, sources in self.sums.items():
+            op_name, name = qualified.split("/", 1)
+            op = next(o for o in self.ops if o.name == op_name)
+            terms = [src.symbols[name] for src, _ in sources]
+            expr = sympy.Add(*terms)
+            self.defs[qualified] = _Def(qualified, expr, None, self._next(), op, None)
 
     def _parse(self, op: _Op, derivatives: dict[str, Any]) -> None:
         ctx = op.context(self.file)
@@ -258,7 +343,7 @@ class _Compiler:
                     name = f"{base}#{n}"
                 self.reductions[key] = name
                 self.defs[name] = _Def(name, expr, kind, self._next(), op, None)
-            return _symbol(name)
+            return _symbol(name, is_complex_valued(expr))
 
         kind = {"eq": "ode"}  # the kind of the equation being parsed (noise is for derivatives)
 
@@ -305,10 +390,12 @@ class _Compiler:
                 "delay a state, e.g. past(v, d) where v' = ... is an equation of the node",
             )
         key = (state, *delay_spec(delay, self.param_names))
+        if key[2] in self.complex:
+            raise Refusal(f"a delay must be real; the parameter {key[2]!r} is complex")
         symbol = self.delays.get(key)
         if symbol is None:
             symbol = self.delays[key] = past_symbol_name(len(self.delays))
-        return _symbol(symbol)
+        return _symbol(symbol, state in self.complex)  # a complex state's past is complex
 
     def _next(self) -> int:
         self.counter += 1
@@ -382,7 +469,7 @@ class _Compiler:
                 elif eq is not None:
                     continue  # algebraic: in `ordered`
                 elif var.kind == "input":
-                    if qualified not in self.links:
+                    if qualified not in self.links and qualified not in self.sums:
                         inputs.append((qualified, var.default))
                 else:
                     # plain numbers, and variables/outputs that no equation defines
@@ -398,6 +485,20 @@ class _Compiler:
             algebraic=tuple(Definition(d.name, d.expr, d.reduce) for d in ordered),
             derivatives=tuple((s, derivatives[s]) for s in states),
             links=tuple(self.links.items()),
+            complex_vars=tuple(sorted(self.complex)),
             delays=tuple((sym, *key) for key, sym in self.delays.items()),
             noises=tuple(self.noises),
         )
+
+
+def _provably_real(expr: Any) -> bool:
+    """Whether sympy proves that ``expr``'s imaginary part is 0 (``z + conj(z)``).
+
+    Numbers are taken as exact rationals for the proof (the parser folds ``-I`` into
+    ``-1.0*I``, and ``sin(v) - sin(1.0*v)`` would not cancel); only the proof sees them.
+    """
+    try:
+        imaginary = sympy.nsimplify(sympy.im(expr), rational=True)
+        return bool(sympy.simplify(imaginary) == 0)
+    except Exception:  # sympy may fail on unusual expressions: then it is not proven
+        return False

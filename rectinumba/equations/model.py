@@ -3,7 +3,8 @@
 Produced by :func:`rectinumba.equations.compile_node` from a NodeTemplate. All names are qualified
 ``op/var`` strings; every expression is a sympy expression whose free symbols are
 ``sympy.Symbol(qualified_name, real=True)`` for states, parameters, inputs, algebraic definitions
-(including reductions), plus ``sympy.Symbol("t", real=True)`` for time.
+(including reductions), plus ``sympy.Symbol("t", real=True)`` for time; the variables listed in
+``complex_vars`` are ``sympy.Symbol(qualified_name, complex=True)`` and hold complex values.
 
 Evaluation order of one right-hand side (what codegen emits):
   1. every ``algebraic`` definition in the given (topological) order; a definition with
@@ -74,6 +75,9 @@ class NodeModel:
         ``(state, rhs)`` pairs, same order as ``states``.
     links : tuple of (str, str), default ()
         ``(input name, output name)`` pairs: operator inputs replaced by another operator's output.
+    complex_vars : tuple of str, default ()
+        Names of the complex-valued variables (states, parameters, inputs, algebraic definitions
+        and reductions), sorted. Defaults of complex variables are Python complex numbers.
     delays : tuple of (str, str, float, str or None), default ()
         ``(symbol, state, scale, parameter)`` per delayed read ``past(state, scale*parameter)``
         (``parameter`` None: the delay is the number ``scale``); expressions read it through
@@ -93,6 +97,7 @@ class NodeModel:
     algebraic: tuple[Definition, ...]
     derivatives: tuple[tuple[str, Any], ...]
     links: tuple[tuple[str, str], ...] = ()
+    complex_vars: tuple[str, ...] = ()
     delays: tuple[tuple[str, str, float, str | None], ...] = ()
     noises: tuple[str, ...] = ()
 
@@ -121,6 +126,21 @@ class NodeModel:
     def algebraic_names(self) -> tuple[str, ...]:
         """Names of the algebraic definitions, in evaluation order."""
         return tuple(d.name for d in self.algebraic)
+
+    def is_complex(self, name: str) -> bool:
+        """Whether the variable ``name`` (qualified) holds complex values.
+
+        Parameters
+        ----------
+        name : str
+            A qualified ``op/var`` name (or a reduction's name).
+
+        Returns
+        -------
+        bool
+            True for a complex-valued variable.
+        """
+        return name in self.complex_vars
 
     @property
     def variable_names(self) -> tuple[str, ...]:

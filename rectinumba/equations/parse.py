@@ -12,12 +12,19 @@ Comparisons become ``Piecewise((1, rel), (0, True))`` (1.0 where true, else 0.0)
 Operations whose operands are all numbers are folded in float64 arithmetic (Python floats), the
 arithmetic the generated code does: sympy never evaluates a constant, so a hostile ``9**9**9``
 or ``exp(exp(1e300))`` costs nothing, and a constant that overflows, divides by zero or leaves
-the real domain (``log(-1)``) is refused at the token that makes it so.
+the real domain (``log(-1)``) is refused at the token that makes it so. Constants with an
+imaginary part (``1j``, ``I``) fold in complex128 arithmetic (``cmath``).
+
+Complex numbers: ``1j`` literals, and ``I``, the imaginary unit, unless the template declares a
+variable ``I`` (declared names always win); variables declared complex are
+``sympy.Symbol(name, complex=True)``. Functions that need real arguments (``maxi``, ``sign``,
+comparisons, ...) refuse complex ones at the token.
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
 import keyword
 import math
 import operator
@@ -32,9 +39,12 @@ import sympy
 from ..errors import EquationError, RectinumbaError
 from ..names import nfkc_form
 from .delays import HISTORY_FUNCTION
-from .functions import FUNCTIONS, REDUCTIONS
+from .functions import FUNCTIONS, REDUCTIONS, is_complex_valued
 from .model import TIME
 from .noise import is_noise_name
+
+#: the imaginary unit's name (a declared variable of that name wins)
+IMAGINARY_UNIT = "I"
 
 __all__ = [
     "Equation",
@@ -113,7 +123,7 @@ class Namespace:
     ----------
     symbols
         Bare name -> sympy expression for every declared variable (declared names win over the
-        constants ``t``, ``pi``, ``E`` and the noise names ``xi``, ``xi_*``).
+        constants ``t``, ``pi``, ``E``, ``I`` and the noise names ``xi``, ``xi_*``).
     reduce
         Called as ``reduce(kind, expr, text)`` for ``mean(...)``/``vsum(...)``; returns the
         expression standing for the reduction. None: reductions are refused.
@@ -148,6 +158,8 @@ class Namespace:
             return sympy.pi
         if name == "E":
             return sympy.E
+        if name == IMAGINARY_UNIT:
+            return sympy.I
         return None
 
 
@@ -352,6 +364,46 @@ _REFUSED: dict[str, tuple[str, str | None]] = {
 }
 
 
+def complex_constant(value: complex) -> Any:
+    """A Python complex number as a sympy number ``a + b*I`` (``a`` alone when ``b`` is 0).
+
+    Parameters
+    ----------
+    value : complex
+        The number.
+
+    Returns
+    -------
+    sympy.Expr
+        The sympy number.
+    """
+    imag = sympy.Float(value.imag) * sympy.I
+    if value.imag == 0.0:
+        return sympy.Float(value.real)
+    if value.real == 0.0:
+        return imag
+    return sympy.Add(sympy.Float(value.real), imag)
+
+
+#: undefined names that are spellings of something the language has, and what to write instead
+_SPELLINGS = {
+    "pi": "write pi (lower case) for the constant 3.14159...",
+    "e": "write E for Euler's number 2.71828... (or exp(x))",
+    "i": "for the imaginary unit write I or 1j, or declare it as PyRates does, i: 0.0+1.0j",
+    "j": "for the imaginary unit write I or 1j",
+    "inf": "infinite numbers are not allowed in equations",
+    "nan": "NaN is not allowed in equations",
+    "true": "equations hold numbers: write 1.0 (or a comparison such as x > 0)",
+    "false": "equations hold numbers: write 0.0",
+}
+
+
+def _name_hint(name: str) -> str:
+    """A hint (ending in "; ") for an undefined name that means something else, or ""."""
+    hint = _SPELLINGS.get(name.lower())
+    return f"{hint}; " if hint else ""
+
+
 class _Renderer:
     """Render an ``ast`` expression into sympy through ``render_<NodeType>`` methods."""
 
@@ -389,12 +441,32 @@ class _Renderer:
         except Exception as exc:  # sympy raises TypeError, ValueError, ... on odd numbers
             raise _Refused(f"cannot build this expression: {exc}", node) from None
 
-    def fold(self, node: ast.AST, values: list[Any], fn: Callable[..., Any]) -> Any | None:
-        """``fn`` applied in float64 when every value is a number (no symbols), else None."""
+    def fold(
+        self,
+        node: ast.AST,
+        values: list[Any],
+        fn: Callable[..., Any],
+        complex_fn: Callable[..., Any] | None = None,
+        what: str = "this operation",
+    ) -> Any | None:
+        """``fn`` applied in float64 when every value is a number (no symbols), else None.
+
+        When a value has an imaginary part, ``complex_fn`` (default ``fn``) is applied in
+        complex128 instead; ``complex_fn=False`` refuses complex values (``what`` needs real
+        numbers).
+        """
         if not all(getattr(v, "is_number", False) for v in values):
             return None
         try:
-            result = fn(*(float(v) for v in values))
+            numbers = [float(v) if v.is_real else complex(v) for v in values]
+        except (TypeError, ValueError):
+            raise _Refused("the constant is undefined (not a number)", node) from None
+        has_complex = any(isinstance(v, complex) for v in numbers)
+        if has_complex and complex_fn is False:
+            raise _Refused(f"{what} needs real numbers, got a complex constant", node)
+        call = (complex_fn or fn) if has_complex else fn
+        try:
+            result = call(*numbers)
         except ZeroDivisionError:
             raise _Refused("division by zero in a constant expression", node) from None
         except OverflowError:
@@ -404,13 +476,25 @@ class _Renderer:
                 "the constant is undefined (outside the function's domain)", node
             ) from None
         if isinstance(result, complex):
-            raise _Refused("the constant is a complex number", node)
-        result = float(result)
-        if math.isnan(result):
+            if not has_complex:
+                raise _Refused(
+                    "the constant is a complex number (a real operation left the real domain)",
+                    node,
+                    "write complex constants explicitly, e.g. 1j or I",
+                )
+            return self._number(node, result)
+        return self._number(node, float(result))
+
+    def _number(self, node: ast.AST, value: float | complex) -> Any:
+        """A finite float or complex constant as a sympy number (refused otherwise)."""
+        parts = (value.real, value.imag) if isinstance(value, complex) else (value,)
+        if any(math.isnan(p) for p in parts):
             raise _Refused("the constant is undefined (not a number)", node)
-        if math.isinf(result):
+        if any(math.isinf(p) for p in parts):
             raise _Refused("the constant overflows double precision", node)
-        return sympy.Float(result)
+        if not isinstance(value, complex):
+            return sympy.Float(value)
+        return complex_constant(value)
 
     # ---- dispatch --------------------------------------------------------------------------
     def render(self, node: ast.AST) -> Any:
@@ -455,7 +539,7 @@ class _Renderer:
                 raise _Refused("the number is too large for double precision", node)
             return sympy.Float(value)
         if isinstance(value, complex):
-            raise _Refused("complex numbers are not supported", node)
+            return self._number(node, value)
         if isinstance(value, (str, bytes)):
             raise _Refused("strings are not allowed in equations", node)
         raise _Refused(f"the constant {value!r} is not allowed in equations", node)
@@ -474,7 +558,8 @@ class _Renderer:
             raise _Refused(
                 f"undefined variable {node.id!r}",
                 node,
-                f"declared variables: {', '.join(known) if known else '(none)'}; "
+                _name_hint(node.id)
+                + f"declared variables: {', '.join(known) if known else '(none)'}; "
                 "declare it under 'variables:'",
             )
         return value
@@ -530,7 +615,14 @@ class _Renderer:
             ops = zip(node.ops, xs[:-1], xs[1:], strict=True)
             return float(all(_FLOAT_COMPARE[type(op)](a, b) for op, a, b in ops))
 
-        folded = self.fold(node, operands, numeric)
+        folded = self.fold(node, operands, numeric, False, "a comparison")
+        for operand, sub in zip(operands, [node.left, *node.comparators], strict=True):
+            if is_complex_valued(operand):
+                raise _Refused(
+                    "comparisons need real values; this operand is complex",
+                    sub,
+                    "compare real(...), imag(...) or abs(...) of it",
+                )
         if folded is not None:
             return folded
         relations = [
@@ -569,10 +661,13 @@ class _Renderer:
                 return self._delayed_call(node, name)
             if name in self.ns.symbols:
                 raise _Refused(f"{name!r} is a variable, not a function", node.func)
+            close = difflib.get_close_matches(name, [*FUNCTIONS, *REDUCTIONS], n=1)
             raise _Refused(
                 f"unknown function {name!r}",
                 node.func,
-                "available functions: " + ", ".join(sorted((*FUNCTIONS, *REDUCTIONS))),
+                (f"did you mean {close[0]}()? " if close else "")
+                + "available functions: "
+                + ", ".join(sorted((*FUNCTIONS, *REDUCTIONS))),
             )
         if len(node.args) != spec.arity:
             raise _Refused(
@@ -581,9 +676,18 @@ class _Renderer:
                 node,
             )
         args = [self.render(arg) for arg in node.args]
-        folded = self.fold(node, args, spec.numeric)
+        complex_fn = spec.complex_numeric if spec.complex_numeric is not None else False
+        folded = self.fold(node, args, spec.numeric, complex_fn, f"{name}()")
         if folded is not None:
             return folded
+        if spec.real_only:
+            for arg, sub in zip(args, node.args, strict=True):
+                if is_complex_valued(arg):
+                    raise _Refused(
+                        f"{name}() takes real arguments; this argument is complex",
+                        sub,
+                        "take real(...), imag(...), abs(...) or angle(...) of it first",
+                    )
         return self.sympy_op(node, lambda: spec.build(*args))
 
     # ---- delays and noise (rectinumba.equations.delays / .noise) ---------------------------
@@ -675,8 +779,6 @@ def _bad_constants(expr: Any) -> str | None:
     """Why a rendered expression cannot be simulated (complex or undefined constants), or None."""
     if expr.has(sympy.zoo) or expr.has(sympy.nan):
         return "the expression contains an undefined number (e.g. a division by zero)"
-    if expr.has(sympy.I):
-        return "the expression contains a complex number"
     if expr.has(sympy.oo) or expr.has(-sympy.oo):
         return "the expression contains an infinite number"
     if any(abs(f) > _FLOAT_MAX for f in expr.atoms(sympy.Float)):

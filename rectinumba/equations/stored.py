@@ -21,7 +21,16 @@ from .model import NodeModel
 __all__ = ["StoredModel", "load_model", "template_key"]
 
 _SUMMARY = (
-    "name", "operators", "states", "initial", "params", "inputs", "outputs", "links", "delays",
+    "name",
+    "operators",
+    "states",
+    "initial",
+    "params",
+    "inputs",
+    "outputs",
+    "links",
+    "complex_vars",
+    "delays",
     "noises",
 )
 
@@ -50,13 +59,25 @@ def template_key(template: NodeTemplate | OperatorTemplate) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _encode(value):
+    """JSON has no complex numbers: ``{"complex": [re, im]}`` stands for one."""
+    if isinstance(value, complex):
+        return {"complex": [value.real, value.imag]}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
 def _summary(model: NodeModel) -> dict[str, Any]:
-    data = {f: getattr(model, f) for f in _SUMMARY}
+    data = {f: _encode(getattr(model, f)) for f in _SUMMARY}
     data["variable_names"] = model.variable_names
     return json.loads(json.dumps(data))  # tuples -> lists, exactly as they come back from disk
 
 
 def _tuples(value):
+    if isinstance(value, dict) and set(value) == {"complex"}:
+        re_part, im_part = value["complex"]
+        return complex(re_part, im_part)
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
@@ -91,6 +112,7 @@ class StoredModel:
         return getattr(self.full, attr)
 
     resolve = NodeModel.resolve
+    is_complex = NodeModel.is_complex
     initial_values = NodeModel.initial_values
     param_defaults = NodeModel.param_defaults
     input_defaults = NodeModel.input_defaults

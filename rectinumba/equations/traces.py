@@ -199,6 +199,9 @@ def linear_trace(
         rhs[m] = e
         todo.extend(x.name for x in e.free_symbols if x.name in derivs)
     order = [s for s in states if s in trace]
+    complex_vars = set(getattr(model, "complex_vars", ()))
+    if complex_vars & (trace | {source_var}):
+        return no(f"{source_var} is complex-valued (event-driven traces are real)")
     if reset is not None and reset in trace:
         return no(f"the network resets {reset} at spikes, and {source_var} depends on it")
     syms = [sympy.Symbol(s, real=True) for s in order]

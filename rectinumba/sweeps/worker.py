@@ -266,7 +266,8 @@ def _simulate(shared: Shared, chunk: Chunk, rows: np.ndarray) -> dict[str, np.nd
     _apply_point_values(net, run, chunk.columns, take, chunk.index)
     scale = chunk.columns[INPUT_SCALE][take] if INPUT_SCALE in run.targets else None
     per_point = _point_inputs(run, chunk.columns, take) if callable(run.inputs) else None
-    seg = min(run.steps, max(1, INPUT_BYTES // (B * run.n_in * net.dtype.itemsize)))
+    # a network without input (n_in == 0) runs in one segment of empty (B, T, 0) inputs
+    seg = min(run.steps, max(1, INPUT_BYTES // (B * max(run.n_in, 1) * net.dtype.itemsize)))
     # one input buffer for all segments: fresh large arrays cost page faults at every call
     buf = np.zeros((B, seg, run.n_in), dtype=net.dtype)
     keys = run.record_keys

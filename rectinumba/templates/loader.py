@@ -21,6 +21,7 @@ YAML is read with ``yaml.safe_load`` only and parsed files are cached by path an
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import os
@@ -318,9 +319,29 @@ def _resolve(path: Any, referrer: Path | None) -> tuple[Path, str | None]:
     if found is None:
         raise _NotFound(
             f"template file not found for {short(path)}; looked for "
-            + ", ".join(str(c) for c in candidates)
+            + ", ".join(str(c) for c in candidates),
+            hint=_search_hint(packages),
         )
     return found, name
+
+
+def _search_hint(packages: list[str]) -> str:
+    """Where a dot path ``pkg.file.template`` is searched, and what to do when it is not found."""
+    order = (
+        "a dot path pkg.file.template is searched in rectinumba's built-in library (for the "
+        "prefixes model_templates. and neuron_model_templates.), in importable packages "
+        "(sys.path), then next to the file that refers to it and in the working directory"
+    )
+    if packages and packages[0] in _BUILTIN_PREFIXES:
+        root = builtin_dir()
+        files = sorted(str(f.relative_to(root).with_suffix("")) for f in root.rglob("*.yaml"))
+        order += (
+            "; the built-in library holds " + ", ".join(files) + " (PyRates' own files are not "
+            "part of it: copy the file you need next to yours, keeping its folders, e.g. "
+            + "/".join(packages)
+            + "/<file>.yaml, or refer to it by a relative path)"
+        )
+    return order
 
 
 def _lookup(file: Path, name: str | None) -> tuple[str, Any]:
@@ -335,10 +356,12 @@ def _lookup(file: Path, name: str | None) -> tuple[str, Any]:
             )
         name = names[0]
     if name == "aliases" or name not in data:
+        close = difflib.get_close_matches(name, names, n=1)
         raise _NameNotFound(
             f"template {short(name)} not found; the file defines {short(names)}",
             file=str(file),
             template=name,
+            hint=f"did you mean {close[0]!r}?" if close else None,
         )
     return name, data[name]
 

@@ -5,6 +5,7 @@ No sympy, no numba here. Templates are hashable so compiled models can be cached
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ __all__ = [
     "VARIABLE_KINDS",
     "Variable",
     "parse_number",
+    "parse_value",
     "parse_variable",
+    "COMPLEX_KEYWORD",
     "OperatorTemplate",
     "NodeTemplate",
     "EdgeTemplate",
@@ -34,13 +37,33 @@ __all__ = [
 VARIABLE_KINDS = ("input", "output", "variable", "parameter")
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_REAL = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+# a complex literal as Python writes it: "0.5+0.1j", "-0.6-0.8j", "1j", "+2.5e-3j" (no spaces)
+_COMPLEX = re.compile(rf"^(?:(?P<re>[+-]?{_REAL})(?=[+-]))?(?P<im>[+-]?{_REAL})[jJ]$")
 _KIND_CALL = re.compile(r"^(input|output|variable|state_var)\s*(\(\s*(?P<arg>[^()]*?)\s*\))?$")
+
+#: the argument of ``variable(complex)``: a complex variable starting at 0
+COMPLEX_KEYWORD = "complex"
 
 
 def parse_number(value: Any, *, what: str = "value", **context) -> float:
     """Read a YAML scalar as a float; numeric strings such as ``"10e-3"`` are numbers.
 
     Only a plain decimal literal is accepted (checked with a regular expression, never evaluated).
+
+    Parameters
+    ----------
+    value : Any
+        The scalar (a number or a string).
+    what : str
+        What the value is, for messages.
+    **context : str
+        ``file``, ``template``... for messages.
+
+    Returns
+    -------
+    float
+        The number.
     """
     if isinstance(value, bool):
         raise TemplateError(f"{what} must be a number, got the boolean {short(value)}", **context)
@@ -52,7 +75,46 @@ def parse_number(value: Any, *, what: str = "value", **context) -> float:
             return float(text)
         if text.lower() in ("inf", "+inf", "-inf", "nan"):
             return float(text)
+    if isinstance(value, complex) or (isinstance(value, str) and _COMPLEX.match(value.strip())):
+        raise TemplateError(
+            f"{what} must be a real number, got the complex number {short(value)}",
+            hint="complex values are for variables: variable(0.5+0.1j), output(complex), or a "
+            "complex parameter 0.0+1.0j",
+            **context,
+        )
     raise TemplateError(f"{what} must be a number, got {short(value)}", **context)
+
+
+def parse_value(value: Any, *, what: str = "value", **context) -> float | complex:
+    """Read a YAML scalar as a float, or as a complex number where it is written as one.
+
+    Complex literals are written as Python writes them, without spaces: ``0.5+0.1j``,
+    ``-0.6-0.8j``, ``1j`` (checked with a regular expression, then read by ``complex()``; never
+    evaluated). A Python ``complex`` passes through. Everything else is :func:`parse_number`'s.
+
+    Parameters
+    ----------
+    value : Any
+        The scalar.
+    what : str
+        What the value is, for messages.
+    **context : str
+        ``file``, ``template``... for messages.
+
+    Returns
+    -------
+    float or complex
+        The value; a complex number only where one was written.
+    """
+    if isinstance(value, complex):
+        result = value
+    elif isinstance(value, str) and _COMPLEX.match(value.strip()):
+        result = complex(value.strip())
+    else:
+        return parse_number(value, what=what, **context)
+    if not (math.isfinite(result.real) and math.isfinite(result.imag)):
+        raise TemplateError(f"{what} must be finite, got {short(value)}", **context)
+    return result
 
 
 @dataclass(frozen=True)
@@ -64,30 +126,55 @@ class Variable:
     kind : {"input", "output", "variable", "parameter"}
         What the variable is: set from outside, the operator's output, another state or
         algebraic variable, or a constant.
-    default : float or str, default 0.0
+    default : float or complex or str, default 0.0
         Initial value (states), default value (inputs, parameters); numeric strings such as
-        ``"10e-3"`` are read as numbers.
+        ``"10e-3"`` and complex literals such as ``"0.5+0.1j"`` are read as numbers.
+    is_complex : bool, default False
+        The variable holds complex values (complex128; complex64 in float32 networks). Set by
+        a complex default, or by ``variable(complex)`` (default 0). Part of equality: two
+        templates that differ only in it are different models.
     """
 
     kind: str
-    default: float = 0.0
+    default: float | complex = 0.0
+    is_complex: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in VARIABLE_KINDS:
             raise TemplateError(
                 f"unknown variable kind {short(self.kind)}; expected one of {VARIABLE_KINDS}"
             )
-        object.__setattr__(self, "default", parse_number(self.default, what="variable default"))
+        default = parse_value(self.default, what="variable default")
+        is_complex = bool(self.is_complex) or isinstance(default, complex)
+        object.__setattr__(self, "default", complex(default) if is_complex else default)
+        object.__setattr__(self, "is_complex", is_complex)
 
 
 def parse_variable(value: Any, **context) -> Variable:
     """Read a YAML variable declaration.
 
-    ``input(0)``, ``output(1.5)``, ``variable(-60)`` (also bare ``input``), or a plain number for a
-    parameter. A :class:`Variable` passes through. Anything else is a :class:`TemplateError`.
+    ``input(0)``, ``output(1.5)``, ``variable(-60)`` (also bare ``input``), complex ones
+    ``variable(-0.6-0.8j)``, ``output(complex)`` (complex, starting at 0), or a plain number
+    (real or complex) for a parameter; older PyRates files write a mapping
+    ``{default: output(0), description: ..., unit: ...}`` (``dtype: complex`` makes it complex).
+    A :class:`Variable` passes through. Anything else is a :class:`TemplateError`.
+
+    Parameters
+    ----------
+    value : Any
+        The declaration as written.
+    **context : str
+        ``file``, ``template``, ``variable`` for messages.
+
+    Returns
+    -------
+    Variable
+        The variable.
     """
     if isinstance(value, Variable):
         return value
+    if isinstance(value, Mapping):
+        return _mapping_variable(value, **context)
     if isinstance(value, str):
         match = _KIND_CALL.match(value.strip())
         if match:
@@ -95,18 +182,45 @@ def parse_variable(value: Any, **context) -> Variable:
             if kind == "state_var":
                 kind = "variable"
             arg = match.group("arg")
-            default = (
-                parse_number(arg, what=f"default of {short(value)}", **context) if arg else 0.0
-            )
+            if arg == COMPLEX_KEYWORD:
+                return Variable(kind, 0j, is_complex=True)
+            default = parse_value(arg, what=f"default of {short(value)}", **context) if arg else 0.0
             return Variable(kind, default)
     try:
-        return Variable("parameter", parse_number(value, what="variable value", **context))
+        return Variable("parameter", parse_value(value, what="variable value", **context))
     except TemplateError:
         raise TemplateError(
             f"cannot read variable declaration {short(value)}: expected input(v0), output(v0), "
-            "variable(v0) or a number",
+            "variable(v0) (v0 real, complex as 0.5+0.1j, or the word complex) or a number",
             **context,
         ) from None
+
+
+#: keys of the mapping form of a variable (older PyRates files); only ``default`` and ``dtype``
+#: mean something here, the others are documentation
+_MAPPING_KEYS = ("default", "dtype", "description", "unit", "label")
+
+
+def _mapping_variable(value: Mapping, **context) -> Variable:
+    unknown = sorted(str(k) for k in value if k not in _MAPPING_KEYS)
+    if unknown or "default" not in value:
+        raise TemplateError(
+            f"cannot read variable declaration {short(value)}: a mapping needs 'default' and may "
+            f"have {', '.join(_MAPPING_KEYS[1:])}"
+            + (f"; unknown key(s) {unknown}" if unknown else ""),
+            **context,
+        )
+    var = parse_variable(value["default"], **context)
+    dtype = value.get("dtype")
+    if dtype is None or (isinstance(dtype, str) and dtype.startswith("float")):
+        return var
+    if isinstance(dtype, str) and dtype.startswith("complex"):
+        return Variable(var.kind, var.default, is_complex=True)
+    raise TemplateError(
+        f"variable dtype {short(dtype)} is not supported: values are float (the network's "
+        "dtype) or complex",
+        **context,
+    )
 
 
 def _as_equations(equations: str | Iterable[str], name: str) -> tuple[str, ...]:
@@ -198,7 +312,9 @@ def _require_term(equations: Sequence[str], term: str, edit: str, **context) -> 
         raise TemplateError(
             f"{edit}: the term {short(term)} occurs in no equation (as a whole term)",
             hint="terms match character by character, spaces included; the equations are: "
-            + "; ".join(repr(eq) for eq in equations),
+            + "; ".join(repr(eq) for eq in equations)
+            + " (PyRates ignored an edit that matches nothing: if this one is a leftover, "
+            "delete it)",
             **context,
         )
 
@@ -278,8 +394,12 @@ def edit_equations(
         )
     unknown = sorted(str(k) for k in edits if k not in EQUATION_EDITS)
     if unknown:
+        misplaced = "variables" in unknown
         raise TemplateError(
             f"unknown equation edit(s) {unknown}; expected some of {list(EQUATION_EDITS)}",
+            hint="'variables:' belongs beside 'equations:' in the template, not inside it"
+            if misplaced
+            else None,
             **context,
         )
     result = list(equations)

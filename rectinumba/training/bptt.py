@@ -23,6 +23,7 @@ from ..errors import BackendError, NetworkError, SimulationError
 from ..recording import Recording
 from ..validate import integer, number
 from .data import epochs as _epochs
+from .data import refuse_complex
 from .snapshot import restore_state, snapshot_state
 
 __all__ = ["BPTTTrainer"]
@@ -111,6 +112,7 @@ class BPTTTrainer:
                 hint="build the network with device='cpu' for BPTT training",
             )
 
+        refuse_complex(self.runner, what, whole_network=True)
         loss_fn = get_loss(loss, **(loss_kwargs or {}))
 
         # batched class indices (B, T) -> (B, T, 1), the layout _epochs expects

@@ -7,7 +7,55 @@ import numpy as np
 from ..errors import NetworkError
 from ..runner import RunResult
 
-__all__ = ["target_array", "epochs", "merge", "is_epoch_list"]
+__all__ = ["target_array", "epochs", "merge", "is_epoch_list", "refuse_complex"]
+
+
+def refuse_complex(runner, what: str, whole_network: bool = False) -> None:
+    """Refuse training on complex values: losses, readouts and RLS are real arithmetic.
+
+    Parameters
+    ----------
+    runner : Runner
+        The network's runner.
+    what : str
+        Method name for messages.
+    whole_network : bool
+        Refuse any complex-valued model in the network (BPTT differentiates every node), not
+        just a complex network output.
+    """
+    from ..nodes import DiffEqNode
+
+    out = runner.nodes[runner.io_nodes()[1]]
+    if isinstance(out, DiffEqNode) and out.output_is_complex:
+        raise NetworkError(
+            f"{what}: the network output {out.output_var!r} of node {out.label!r} is complex; "
+            "losses, readouts and RLS work on real numbers",
+            hint="make the output a real variable of the model (defined as real(z), abs(z) or "
+            "angle(z)), or add a function node reading such a variable",
+        )
+    if not whole_network:
+        return
+    for node in runner.nodes.values():
+        if isinstance(node, DiffEqNode) and _computes_complex(node.model):
+            model = node.model
+            found = [n for n in model.variable_names if model.is_complex(n)]  # states first
+            raise NetworkError(
+                f"{what}: node {node.label!r} computes with complex values"
+                + (f" (its variable {found[0]!r} is complex)" if found else "")
+                + "; gradients through complex values would need Wirtinger (complex) adjoints, "
+                "which rectinumba does not implement",
+                hint="simulate complex models with run(); train real models with fit_bptt",
+            )
+
+
+def _computes_complex(model) -> bool:
+    """Whether a model has complex variables or complex intermediate values (``exp(I*v)``)."""
+    if model.complex_vars:
+        return True
+    import sympy
+
+    exprs = [d.expr for d in model.algebraic] + [e for _, e in model.derivatives]
+    return any(e.has(sympy.I) for e in exprs)
 
 
 def is_epoch_list(inputs) -> bool:

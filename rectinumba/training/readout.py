@@ -28,7 +28,7 @@ from ..errors import BackendError, NetworkError, SimulationError
 from ..recording import Recording
 from ..validate import integer, number
 from .data import epochs as _epochs
-from .data import is_epoch_list, merge
+from .data import is_epoch_list, merge, refuse_complex
 from .snapshot import restore_state, snapshot_state
 
 __all__ = ["RidgeTrainer", "RLSTrainer", "Evaluator"]
@@ -209,6 +209,7 @@ class RidgeTrainer(_Trainer):
                 "fit_ridge: a node labelled 'readout' exists already",
                 hint="pop_node('readout') first, or pass add_readout_node=False",
             )
+        refuse_complex(runner, "fit_ridge")
         epochs, batched = _epochs(runner, inputs, targets, "fit_ridge")
         rows = sum(x.shape[0] * max(0, -(-(x.shape[1] - cutoff) // sampling)) for x, _ in epochs)
         if rows == 0:  # refused before running: a failed fit leaves the network as it was
@@ -349,6 +350,12 @@ class RLSTrainer(_Trainer):
             raise NetworkError(
                 f"{where} has a mask; RLS would fill the masked weights",
                 hint="add the trained edge without a mask",
+            )
+        target = self.runner.nodes[edge.target]
+        if getattr(target, "input_is_complex", False):
+            raise NetworkError(
+                f"{where} feeds the complex input {target.input_var!r}; RLS is real arithmetic",
+                hint="train an edge into a real input",
             )
         return e, edge
 
@@ -624,6 +631,7 @@ class Evaluator(_Trainer):
         net, runner = self.net, self.runner
         rec = Recording.make(sampling_steps, cutoff, True, record_vars, sampling_mode)
         cutoff = rec.cutoff
+        refuse_complex(runner, "test")
         epochs, batched = _epochs(runner, inputs, targets, "test")
         n_out, k = net.n_out, epochs[0][1].shape[2]
         # class losses take one class index per step: a (T,) or (T, 1) target
