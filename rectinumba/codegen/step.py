@@ -80,9 +80,11 @@ def _dense_mv_par(J, src, b, dst):
 # One CSR row times a source row (benchmarks/csr_gather_bench.py measures the variants). The
 # position jj runs as uint64 and the column indices are uint32 (weights.index_dtype): numba
 # tests a signed index for a negative value (wrap-around) before every load, which made this
-# loop 1.6x slower than scipy's. One accumulator, WITHOUT fastmath: the sums are the sequential
-# ones, bit for bit (four accumulators reorder them and measured no faster once the tests were
-# gone; with "reassoc" LLVM vectorises the loop into AVX gathers, measured slower).
+# loop 1.7x slower than scipy's; without the tests it is as fast (0.96-0.98x, N=10^4, p=0.02).
+# One accumulator, WITHOUT fastmath: the sums stay the sequential ones (scipy's order, and this
+# project's numbers of earlier versions), bit for bit. Four accumulators reorder them for no
+# gain (0.93x); with "reassoc" LLVM vectorises the loop into AVX gathers, 0.78x scipy on the
+# reference machine but with reordered sums.
 # ``fastmath=False`` must be explicit: numba makes a callee that leaves fastmath unset inherit
 # the caller's flags. Fast-math flags are per instruction, so inlining keeps them apart.
 _CSR_DOT = """\
