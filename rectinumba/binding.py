@@ -37,6 +37,9 @@ ROLES = {
     "scalar": "_scalar",
     "rec": "_rec",
     "train": "_train",
+    "estate": "_edge_state",
+    "econst": "_edge_const",
+    "erec": "_edge_rec",
     "ring": "_ring",
     "delay": "_delay",
     "edelay": "_edge_delay",
@@ -101,6 +104,8 @@ def _variable_of(node: DiffEqNode, role: str, detail) -> str | None:
             "src": node.source_var,
         }.get(detail)
     kind = detail[0]
+    if kind in ("in", "val", "fb"):  # an edge-driven input, a value edges read
+        return detail[1]
     if kind == "keep":
         return {"tgt": node.target_var, "spk": None}.get(detail[1], detail[1])
     if kind == "stage":
@@ -294,6 +299,27 @@ class Binding:
         """A training hook array (see rectinumba.codegen.train), by detail."""
         return self.train_arrays[a.detail]
 
+    def _edge_state(self, a) -> np.ndarray:
+        """A working copy of a template edge's state (B rows x connections)."""
+        key = ("edge", a.owner, a.detail)
+        if key not in self.states:
+            edge = self.edges[a.owner]
+            arr = rows(edge.dynamics.state[a.detail], self.B, f"state {a.detail!r}", edge.label)
+            self.states[key] = np.array(arr, dtype=self.dtype, copy=True)
+        return self.states[key]
+
+    def _edge_const(self, a) -> np.ndarray:
+        """A template edge's parameter or unbound input (B rows x 1; kernels only read it)."""
+        edge = self.edges[a.owner]
+        return rows(edge.dynamics.values[a.detail], self.B, f"value {a.detail!r}", edge.label)
+
+    def _edge_rec(self, a) -> np.ndarray:
+        """A recording of a template edge variable (B, recordings, connections or 1)."""
+        edge = self.edges[a.owner]
+        width = 1 if a.detail[1] else edge.dynamics.n_syn
+        arr = np.zeros((self.B, self.n_rec, width), self.dtype)
+        self.recs[(edge.key, a.detail)] = arr
+        return arr
     # ---- histories and noise ------------------------------------------------------------
     def _steps(self, owner: int, detail) -> np.ndarray:
         """Delays in steps: (B, N) for a past() read ``(state, scale, param)`` of node
@@ -315,7 +341,7 @@ class Binding:
         """A working copy of a history ring, long enough for the longest delay of this run."""
         if a.detail == "edge":
             edge = self.edges[a.owner]
-            key = edge_ring_key(edge.source, edge.target)
+            key = edge_ring_key(*edge.key)
             longest = int(self._steps(a.owner, edge.delay_kind).max(initial=0))
             n, start, label = edge.shape[1], np.zeros((1, edge.shape[1])), edge.target
             source = next(node for node in self.nodes if node.label == edge.source)
@@ -381,7 +407,11 @@ class Binding:
         carry : dict
             The runner's carried values.
         """
-        for (k, name), arr in self.states.items():
+        for key, arr in self.states.items():
+            if key[0] == "edge":
+                self.edges[key[1]].dynamics.state[key[2]] = arr
+                continue
+            k, name = key
             node = self.nodes[k]
             if isinstance(node, DiffEqNode):
                 node.state[name] = arr

@@ -204,7 +204,8 @@ def diffeq_node_options(
         ``spike_slope``, ``sparse`` and ``propagation`` (rectinumba), ``dtype``,
         ``float_precision``, ``device``
         and ``dt`` (must agree with the network), ``spike_center`` (1 only), ``solver``
-        ("euler" only), ``edge_attr``/``edge_template`` (None only), the PyRates keywords of
+        ("euler" only), ``edge_attr`` (None only without ``edge_template``; see
+        :func:`plastic_coupling_options`), the PyRates keywords of
         :data:`NODE_IGNORED`, and any name of a template parameter or state (an override, as
         ``node_vars``).
 
@@ -257,6 +258,51 @@ def diffeq_node_options(
     return NodeOptions(model, spike_def, reset, node_vars, spike_slope, sparse, propagation)
 
 
+def plastic_coupling_options(label: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """Pop RectiPy 0.12's ``edge_template`` (and its ``edge_attr``) from add_diffeq_node keywords.
+
+    Parameters
+    ----------
+    label : str
+        Node label (for messages).
+    kwargs : dict
+        add_diffeq_node's keywords; ``edge_template``, ``edge_attr``, ``edge_inputs`` and
+        ``edge_vars`` are removed when ``edge_template`` is given.
+
+    Returns
+    -------
+    dict or None
+        None without an edge template; else add_edge keywords of the recurrent template edge:
+        ``template``, ``edge_inputs`` and ``edge_vars`` (``edge_attr``: numbers and arrays set
+        template variables, strings bind template inputs, as PyRates' edge attributes).
+    """
+    if kwargs.get("edge_template") is None:
+        kwargs.pop("edge_template", None)
+        if "edge_inputs" in kwargs or "edge_vars" in kwargs:
+            raise NetworkError(
+                "edge_inputs and edge_vars configure the template of the recurrent coupling; "
+                "give edge_template= too",
+                node=label,
+            )
+        return None
+    template = kwargs.pop("edge_template")
+    attrs = kwargs.pop("edge_attr", None) or {}
+    if not isinstance(attrs, dict):
+        raise NetworkError(f"edge_attr must be a dict, got {attrs!r}", node=label)
+    inputs = dict(kwargs.pop("edge_inputs", None) or {})
+    values = dict(kwargs.pop("edge_vars", None) or {})
+    for key, value in attrs.items():
+        if key in ("weight", "delay", "spread"):
+            raise NetworkError(
+                f"edge_attr[{key!r}]: the recurrent coupling's weights are weights=; delays of "
+                "template edges are not supported",
+                node=label,
+            )
+        name = "/".join(str(key).split("/")[-2:])
+        (inputs if isinstance(value, str) else values)[name] = value
+    return {"template": template, "edge_inputs": inputs or None, "edge_vars": values or None}
+
+
 def _check_node_passthrough(network: Any, label: str, kw: dict[str, Any]) -> None:
     """Pop and check the keywords that must agree with the network or keep their default."""
     if "dtype" in kw:
@@ -278,7 +324,6 @@ def _check_node_passthrough(network: Any, label: str, kw: dict[str, Any]) -> Non
         "spike_center": (1.0, "the heaviside value at v == threshold (a spike)"),
         "solver": ("euler", "the integration scheme"),
         "edge_attr": (None, "attributes of the recurrent edges (delays are not supported)"),
-        "edge_template": (None, "an edge template for the recurrent coupling"),
     }
     for key, (default, meaning) in fixed.items():
         if key in kw and kw.pop(key) != default:

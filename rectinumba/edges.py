@@ -9,7 +9,14 @@ from .propagation import check_mode
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["Edge", "TRAIN_MODES", "default_weights", "orient_weights", "check_delays"]
+__all__ = [
+    "Edge",
+    "TRAIN_MODES",
+    "default_weights",
+    "orient_weights",
+    "resolve_endpoints",
+    "check_delays",
+]
 
 TRAIN_MODES = (None, "gd", "rls")
 
@@ -72,6 +79,73 @@ def orient_weights(weights, n_source: int, n_target: int, *, source: str, target
     )
 
 
+def resolve_endpoints(src, tgt, source_var, target_var) -> tuple[str | None, str | None]:
+    """The qualified variables an edge reads and drives, validated (None: output / input_var).
+
+    Parameters
+    ----------
+    src, tgt : DiffEqNode or FuncNode
+        Source and target node.
+    source_var : str or None
+        Any variable of a diff-eq source (state, algebraic, input, parameter; ``"var"``,
+        ``"op/var"``); None or ``"out"`` for a function node. None: the source's output.
+    target_var : str or None
+        An input variable of a diff-eq target that neither its coupling nor its spikes drive;
+        None or ``"in"`` for a function node. None: the target's ``input_var``.
+
+    Returns
+    -------
+    tuple of (str or None, str or None)
+        The qualified names; None where they are the source's output / the target's input_var.
+    """
+    what = f"edge {src.label!r} -> {tgt.label!r}"
+    if src.kind == "func":
+        if source_var not in (None, "out"):
+            raise NetworkError(
+                f"{what}: source_var={source_var!r}, but a function node has one output ('out')",
+                node=src.label,
+            )
+        source_var = None
+    elif source_var is not None:
+        source_var = src.resolve(source_var, "source_var")
+        if source_var == src.output_var:
+            source_var = None
+    if tgt.kind == "func":
+        if target_var not in (None, "in"):
+            raise NetworkError(
+                f"{what}: target_var={target_var!r}, but a function node has one input ('in')",
+                node=tgt.label,
+            )
+        return source_var, None
+    if target_var is None:
+        if tgt.input_var is None:
+            raise NetworkError(
+                f"{what}: the target node has no input_var",
+                node=tgt.label,
+                hint="give the edge a target_var (an input variable of the target), or the "
+                "node an input_var (add_diffeq_node(..., input_var=...))",
+            )
+        return source_var, None
+    name = tgt.resolve(target_var, "target_var")
+    inputs = [n for n, _ in tgt.model.inputs]
+    if name not in inputs:
+        raise NetworkError(
+            f"{what}: target_var {name!r} is not an input variable of the target (inputs: "
+            f"{inputs})",
+            node=tgt.label,
+            variable=target_var,
+            hint="an edge sets an input variable; declare the variable input(...) in the template",
+        )
+    if name == tgt.input_var:
+        return source_var, None
+    if name in (tgt.target_var, tgt.spike_var):
+        role = "recurrent coupling" if name == tgt.target_var else "spikes"
+        raise NetworkError(
+            f"{what}: target_var {name!r} is driven by the node's {role}",
+            node=tgt.label,
+            variable=target_var,
+        )
+    return source_var, name
 def check_delays(delay, delay_steps, shape: tuple[int, int], *, source: str, target: str):
     """Validated copies of an edge's delays: ``(kind, delay, delay_steps)``.
 
@@ -144,6 +218,13 @@ class Edge:
     rls : tuple of (float or None, float or None)
         RLS forgetting factor ``beta`` and ``P0 = alpha I`` given to ``add_edge`` (RectiPy's RLS
         edge options), used by fit_rls unless it is given its own.
+    source_var, target_var : str or None
+        Qualified variable of the source the edge reads and input of the target it drives (None:
+        the source's output, the target's ``input_var``).
+    key : tuple or None
+        The edge's key in the network (None: ``(source, target)``).
+    template : bool
+        Whether a template will run per connection (the weights then keep the form given).
     delay : float or array_like or None
         Delays in time units (see :meth:`rectinumba.Network.add_edge`).
     delay_steps : int or array_like or None
@@ -167,6 +248,12 @@ class Edge:
     rls_beta, rls_alpha
         Forgetting factor and ``P0 = alpha I`` given to add_edge (RectiPy's RLS edge options);
         fit_rls uses them unless it is given its own. None when not given.
+    source_var, target_var
+        The source's variable the edge reads and the target's input it drives (qualified
+        ``op/var`` names); None: the source's output and the target's ``input_var``.
+    key
+        The edge's key in the network: ``(source, target)``, or ``(source, target, n)`` for the
+        n-th further edge between the same two nodes.
     delay_kind
         None (no delay), ``"row"`` (a scalar or one delay per target unit) or ``"full"`` (one
         per connection).
@@ -186,6 +273,10 @@ class Edge:
         sparse,
         dtype,
         rls: tuple[float | None, float | None] = (None, None),
+        source_var: str | None = None,
+        target_var: str | None = None,
+        key: tuple | None = None,
+        template: bool = False,
         delay=None,
         delay_steps=None,
         propagation: str = "auto",
@@ -204,6 +295,10 @@ class Edge:
                 hint="train an undelayed edge, or keep the delayed one static",
             )
         self.source, self.target, self.train, self.feedback = source, target, train, bool(feedback)
+        self.source_var, self.target_var = source_var, target_var
+        self.key = (source, target) if key is None else tuple(key)
+        #: the per-connection model of a template edge (rectinumba.edge_model.EdgeDynamics)
+        self.dynamics = None
         self.sparse_override, self.dtype = sparse, dtype
         self.propagation = propagation
         what = f"edge {source!r} -> {target!r} weights"
@@ -233,7 +328,13 @@ class Edge:
         self.rls_P = None
         self.rls_beta, self.rls_alpha = rls
         self._weights = as_weight_matrix(
-            weights, shape, dtype, sparse=sparse, what=what, trainable=train is not None
+            weights,
+            shape,
+            dtype,
+            sparse=sparse,
+            what=what,
+            # template edges keep the form given: their connections are its entries
+            trainable=train is not None or template,
         )
         self._weights_sparse_given = sparse_given
 
@@ -280,6 +381,57 @@ class Edge:
             scaled = self._weights * s
         self._weights = scaled
 
+    def connections(self) -> tuple[np.ndarray, np.ndarray]:
+        """Target and source index of every stored weight, in storage order.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(rows, cols)``: every entry of a dense matrix row by row, or the stored entries of
+            a CSR matrix in its data order.
+        """
+        w = self._weights
+        if is_sparse(w):
+            rows = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
+            return rows, np.asarray(w.indices, dtype=np.int64)
+        n_t, n_s = w.shape
+        return np.repeat(np.arange(n_t), n_s), np.tile(np.arange(n_s), n_t)
+
+    def get_var(self, var: str):
+        """A state (per connection) or a parameter of a template edge.
+
+        Parameters
+        ----------
+        var : str
+            A variable of the edge template (``"var"`` or ``"op/var"``).
+
+        Returns
+        -------
+        numpy.ndarray or float
+            See :meth:`rectinumba.edge_model.EdgeDynamics.get`.
+        """
+        return self._template_model("get_var").get(var)
+
+    def set_var(self, var: str, value) -> None:
+        """Set the current value of a template edge's state or parameter.
+
+        Parameters
+        ----------
+        var : str
+            A variable of the edge template.
+        value : float or array_like
+            See :meth:`rectinumba.edge_model.EdgeDynamics.set_value` (the initial value that
+            ``reset`` returns to stays).
+        """
+        self._template_model("set_var").set_value(var, value, initial=False)
+
+    def _template_model(self, what: str):
+        if self.dynamics is None:
+            raise NetworkError(
+                f"edge {self.label}: {what} reads variables of a template edge; this edge has "
+                "no template (its weights: edge.weights)"
+            )
+        return self.dynamics
     def steps(self, dt: float) -> np.ndarray:
         """The delays in whole steps for integration step ``dt``.
 
@@ -312,10 +464,18 @@ class Edge:
         """(n_target, n_source)."""
         return tuple(self._weights.shape)
 
+    @property
+    def label(self) -> str:
+        """``"source -> target"`` (with ``#n`` for a further edge between the same nodes)."""
+        extra = f" #{self.key[2]}" if len(self.key) > 2 else ""
+        return f"{self.source!r} -> {self.target!r}{extra}"
+
     def __repr__(self) -> str:
         fb = ", feedback" if self.feedback else ""
+        vars_ = ""
+        if self.source_var is not None or self.target_var is not None:
+            vars_ = f", {self.source_var or 'output'} -> {self.target_var or 'input'}"
         delayed = ", delayed" if self.delay_kind else ""
         return (
-            f"Edge({self.source!r} -> {self.target!r}, {self.shape}, train={self.train!r}"
-            f"{fb}{delayed})"
+            f"Edge({self.label}, {self.shape}, train={self.train!r}{fb}{vars_}{delayed})"
         )

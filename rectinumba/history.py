@@ -58,20 +58,22 @@ def ring_key(label: str, state: str) -> tuple:
     return (label, ("ring", state))
 
 
-def edge_ring_key(source: str, target: str) -> tuple:
+def edge_ring_key(source: str, target: str, index: int = 0) -> tuple:
     """Carried-value key of the ring of the edge ``source -> target``.
 
     Parameters
     ----------
     source, target : str
         Node labels.
+    index : int
+        Which edge between the two nodes (the n of a key ``(source, target, n)``).
 
     Returns
     -------
     tuple
         The key (filed under the target node).
     """
-    return (target, ("edge-ring", source))
+    return (target, ("edge-ring", source) + ((index,) if index else ()))
 
 
 def delay_steps(delay, dt: float, *, what: str, node: str | None = None) -> np.ndarray:

@@ -15,7 +15,8 @@ import numpy as np
 
 from . import compat
 from .codegen.spec import METHODS
-from .edges import Edge, default_weights, orient_weights
+from .edge_model import attach_dynamics
+from .edges import Edge, default_weights, orient_weights, resolve_endpoints
 from .errors import BackendError, EdgeNotFoundError, NetworkError, NodeNotFoundError
 from .history import HistoryMethods
 from .locking import exclusive, new_lock
@@ -35,19 +36,44 @@ def _load_model(node):
     """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
     from .equations import NodeModel
     from .equations.stored import load_model
-    from .templates import NodeTemplate, OperatorTemplate
+    from .templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
 
-    if isinstance(node, (NodeTemplate, OperatorTemplate)):
-        return load_model(node)
+    template = node
     if isinstance(node, str):
         from .templates.loader import load_template
 
-        return load_model(load_template(node))
+        template = load_template(node)
+    if isinstance(template, (NodeTemplate, OperatorTemplate)):
+        return load_model(template)
+    if isinstance(template, CircuitTemplate):
+        raise NetworkError(
+            f"node {template.name!r} is a CircuitTemplate (a network of nodes and edges), not a "
+            "node",
+            hint="build it with Network.from_circuit(circuit, ...) or add it to a network with "
+            "net.add_circuit(circuit, ...)",
+        )
+    if isinstance(template, EdgeTemplate):
+        raise NetworkError(
+            f"node {template.name!r} is an EdgeTemplate (equations on a connection), not a node",
+            hint="give it to add_edge(..., template=...) or, for plastic recurrent coupling, to "
+            "add_diffeq_node(..., weights=J, edge_template=...)",
+        )
     if isinstance(node, NodeModel):
         return node
     raise NetworkError(
         f"node must be a template path, a NodeTemplate or an OperatorTemplate, got {node!r}"
     )
+
+
+def _is_circuit(node) -> bool:
+    """Whether ``node`` is a CircuitTemplate or the path of one."""
+    from .templates import CircuitTemplate
+
+    if isinstance(node, str):
+        from .templates.loader import load_template
+
+        node = load_template(node)
+    return isinstance(node, CircuitTemplate)
 
 
 def _trainer(cls, method: str, lock: bool = True):
@@ -250,6 +276,16 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         """
         dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         method = kwargs.pop("method", "euler")
+        if _is_circuit(node):
+            if weights is not None or source_var is not None or target_var is not None:
+                raise NetworkError(
+                    "from_yaml got a CircuitTemplate: its edges are its coupling; weights, "
+                    "source_var and target_var belong to a single node"
+                )
+            return cls.from_circuit(
+                node, dt=dt, device=device, dtype=dtype, method=method, input_var=input_var,
+                output_var=output_var, **kwargs,
+            )  # fmt: skip
         net = cls(dt, device=device, dtype=dtype, method=method)
         net.add_diffeq_node(
             label,
@@ -262,6 +298,126 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             **kwargs,
         )
         return net
+
+    @classmethod
+    def from_circuit(
+        cls,
+        circuit,
+        dt: float = 1e-3,
+        N=1,
+        input_var: str | None = None,
+        output_var: str | None = None,
+        node_vars: dict[str, Any] | None = None,
+        device: str = "cpu",
+        dtype=np.float64,
+        method: str = "euler",
+        **kwargs,
+    ) -> Network:
+        """A Network of a PyRates circuit: one diff-eq node per circuit node, one edge per edge.
+
+        See :mod:`rectinumba.circuits` for the semantics (PyRates' edges, weights, delays,
+        gamma-kernel spreads, edge templates, nested circuits, evaluation order) and what is
+        refused.
+
+        Parameters
+        ----------
+        circuit : str or CircuitTemplate
+            The circuit (``"model_templates.neural_mass_models.jansenrit.JRC"``) or template.
+        dt : float
+            Integration step.
+        N : int or dict
+            Units per node: one value for all, or node path -> value (1: PyRates' mean-field
+            unit). Edges between populations deliver ``weight`` times the source's mean.
+        input_var : str, optional
+            ``node/op/var`` receiving the network input (``inputs`` of ``run`` have N columns
+            of that node); its node becomes :attr:`input_node`. Without it the network takes
+            no input: ``run(steps=T)``.
+        output_var : str, optional
+            ``node/op/var`` whose values are the network output (:attr:`output_node`); default:
+            the first declared output of the first node.
+        node_vars : dict, optional
+            PyRates' ``node/op/var`` or ``all/op/var`` -> value (scalar, or one per unit).
+        device : str
+            ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype : numpy dtype
+            ``np.float64`` or ``np.float32``.
+        method : str
+            Update rule (``"euler"`` when the circuit has edge templates or spreads).
+        **kwargs
+            ``node_kwargs`` (node path -> further add_diffeq_node keywords, e.g. spike_var and
+            spike_def for spiking populations); see :meth:`add_circuit`.
+
+        Returns
+        -------
+        Network
+            The network.
+
+        Examples
+        --------
+        >>> from rectinumba import Network
+        >>> net = Network.from_circuit("model_templates.neural_mass_models.qif.qif_ei",
+        ...                            dt=1e-3, input_var="e/qif_op/I_ext",
+        ...                            output_var="e/qif_op/r")
+        >>> net.nodes, net.input_node, net.output_node
+        (['e', 'i'], 'e', 'e')
+        """
+        net = cls(dt, device=device, dtype=dtype, method=method)
+        labels = net.add_circuit(circuit, N=N, input_var=input_var, output_var=output_var,
+                                 node_vars=node_vars, **kwargs)  # fmt: skip
+        # without input_var the first node is the input node (it takes none: n_in is 0); without
+        # output_var the first node's output is the network output
+        if input_var is None:
+            net.input_node = labels[0]
+        if output_var is None:
+            net.output_node = labels[0]
+        return net
+
+    @exclusive
+    def add_circuit(
+        self,
+        circuit,
+        N=1,
+        input_var: str | None = None,
+        output_var: str | None = None,
+        node_vars: dict[str, Any] | None = None,
+        node_kwargs: dict[str, dict] | None = None,
+        prefix: str | None = None,
+    ) -> list[str]:
+        """Add the nodes and edges of a circuit (see :meth:`from_circuit`).
+
+        Parameters
+        ----------
+        circuit : str or CircuitTemplate
+            The circuit or its path.
+        N : int or dict
+            Units per node (or node path -> units).
+        input_var, output_var : str, optional
+            ``node/op/var`` of the network input and output (they choose :attr:`input_node`
+            and :attr:`output_node`).
+        node_vars : dict, optional
+            ``node/op/var`` (``all/op/var``) -> value.
+        node_kwargs : dict, optional
+            Node path -> further :meth:`add_diffeq_node` keywords.
+        prefix : str, optional
+            Label prefix: node ``pc`` becomes ``prefix/pc``.
+
+        Returns
+        -------
+        list of str
+            The labels of the new nodes.
+        """
+        from .circuits import build_circuit
+
+        return build_circuit(
+            self, circuit, N=N, input_var=input_var, output_var=output_var, node_vars=node_vars,
+            node_kwargs=node_kwargs, prefix=prefix,
+        )  # fmt: skip
+
+    def _adopt(self, other: Network) -> None:
+        """Move the nodes and edges of a scratch network (built by the circuit builder) here."""
+        self._nodes.update(other._nodes)
+        self._edges.update(other._edges)
+        self._changed()
 
     # ---- building ------------------------------------------------------------------------
     def _check_label(self, label: str) -> None:
@@ -369,6 +525,14 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         self._check_label(label)
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
+        plastic = compat.plastic_coupling_options(label, kwargs)
+        if plastic is not None:  # RectiPy 0.12's edge_template: J becomes a template self-edge
+            return self._add_plastic_node(
+                label, node, weights, source_var, target_var, train_params, plastic,
+                input_var=input_var, output_var=output_var, spike_var=spike_var,
+                spike_def=spike_def, spike_threshold=spike_threshold, spike_reset=spike_reset,
+                op=op, node_vars=node_vars, record_vars=record_vars, N=N, **kwargs,
+            )  # fmt: skip
         if weights is not None:
             try:
                 shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
@@ -418,6 +582,39 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         self._changed()
         return new
 
+    def _add_plastic_node(self, label, node, weights, source_var, target_var, train_params,
+                          plastic, **kwargs) -> DiffEqNode:  # fmt: skip
+        """A node whose recurrent coupling is a template edge onto itself (feedback: it reads
+        ``source_var`` on the current state, as the coupling does)."""
+        if weights is None or source_var is None or target_var is None:
+            raise NetworkError(
+                "edge_template makes the recurrent coupling plastic: give weights, source_var "
+                "and target_var too",
+                node=label,
+            )
+        if "weights" in (train_params or ()):
+            raise NetworkError(
+                "train_params names 'weights', but a coupling with an edge_template follows "
+                "its template's equations",
+                node=label,
+            )
+        shape = tuple(getattr(weights, "shape", None) or np.shape(weights))
+        if kwargs.get("N") is None and len(shape) == 2:
+            kwargs["N"] = shape[0]
+        sparse = kwargs.get("sparse")
+        new = self.add_diffeq_node(label, node, train_params=train_params, **kwargs)
+        try:
+            self.add_edge(
+                label, label, weights, feedback=True, sparse=sparse,
+                source_var=new.resolve(source_var, "source_var"),
+                target_var=new.resolve(target_var, "target_var"), **plastic,
+            )  # fmt: skip
+        except BaseException:
+            del self._nodes[label]
+            self._changed()
+            raise
+        return new
+
     @exclusive
     def add_func_node(
         self, label: str, n: int, activation_function: str = "identity", **kwargs
@@ -458,6 +655,12 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         feedback: bool = False,
         delay=None,
         delay_steps=None,
+        *,
+        source_var: str | None = None,
+        target_var: str | None = None,
+        template=None,
+        edge_inputs: dict[str, str] | None = None,
+        edge_vars: dict[str, Any] | None = None,
         **kwargs,
     ) -> Edge:
         """Connect ``source`` to ``target``: target input += weights @ source output.
@@ -489,6 +692,29 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             no delay. Delayed edges are static (not trained).
         delay_steps : int or array_like, optional
             The same in whole steps (give one of ``delay`` and ``delay_steps``).
+        source_var : str, optional
+            The source's variable the edge reads (any variable of a diff-eq source: state,
+            algebraic, input (its spike input: the spikes), parameter; ``"var"`` or
+            ``"op/var"``), taken like the output (from the state before the step's update).
+            Default: the source's output.
+        target_var : str, optional
+            The target's input variable the edge drives (summed with every other edge into
+            it). Default: the target's ``input_var``.
+        template : str or EdgeTemplate, optional
+            Equations per connection (PyRates' edge operators; a plastic or short-term
+            plastic synapse): connection (i, j) runs the template's model with its source input
+            fed by ``source_var`` of neuron j, and delivers ``weights[i, j] * output`` to
+            ``target_var`` of neuron i. Its states (per connection) take an Euler step with the
+            nodes; see :mod:`rectinumba.edge_model` and the guide's step semantics. A dense
+            ``weights`` makes every entry a connection; a scipy.sparse one its stored entries.
+            A template edge takes no delay.
+        edge_inputs : dict, optional
+            For a template with several inputs: input -> ``"source"`` (``source_var``),
+            ``"source/var"`` (a variable of presynaptic neuron j) or ``"target/var"`` (of
+            postsynaptic neuron i, e.g. its spikes).
+        edge_vars : dict, optional
+            Template variable -> value: states a scalar, (n_target, n_source) or
+            (B, n_target, n_source) per connection; parameters a scalar (or (B, 1) per trial).
         **kwargs
             ``sparse`` (force CSR or dense), ``propagation`` (``"auto"``, ``"event"`` or
             ``"matvec"``, as for :meth:`add_diffeq_node`), ``seed`` (for default weights),
@@ -499,27 +725,19 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         Returns
         -------
         Edge
-            The edge.
+            The edge. A further edge between the same two nodes (with other variables) gets the
+            key ``(source, target, n)``; see :meth:`get_edge`.
         """
         opts = compat.edge_options(self, train, kwargs)
         check_mode(opts.propagation, f"edge {source!r} -> {target!r}")
         for label in (source, target):
             if label not in self._nodes:
                 raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
-        if (source, target) in self._edges:
-            raise NetworkError(
-                f"an edge {source!r} -> {target!r} exists already; pop_edge it first"
-            )
         src, tgt = self._nodes[source], self._nodes[target]
-        if isinstance(tgt, DiffEqNode) and tgt.input_var is None:
-            raise NetworkError(
-                f"edge {source!r} -> {target!r}: the target node has no input_var",
-                node=target,
-                hint="a node receives edges through its input_var (add_diffeq_node(..., "
-                "input_var=...)); a node without one takes no input",
-            )
-        check_edge_values(src, tgt)
-        n_s, n_t = src.n_out, tgt.n_in
+        source_var, target_var = resolve_endpoints(src, tgt, source_var, target_var)
+        check_edge_values(src, tgt, source_var, target_var, template=template is not None)
+        key = self._new_edge_key(source, target, source_var, target_var)
+        n_s, n_t = src.n_out, tgt.n_out  # units (a target without input_var has n_in 0)
         if weights is None:
             weights = default_weights(n_t, n_s, train, opts.seed)
         elif not is_sparse(weights):
@@ -536,12 +754,39 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             dtype=self.dtype,
             rls=(opts.rls_beta, opts.rls_alpha),
             propagation=opts.propagation,
+            source_var=source_var,
+            target_var=target_var,
+            key=key,
+            template=template is not None,
             delay=delay,
             delay_steps=delay_steps,
         )
-        self._edges[(source, target)] = edge
+        if template is not None:
+            attach_dynamics(edge, template, edge_inputs, edge_vars, src, tgt)
+        elif edge_inputs is not None or edge_vars is not None:
+            raise NetworkError(
+                f"edge {edge.label}: edge_inputs and edge_vars belong to a template edge "
+                "(template=...)"
+            )
+        self._edges[key] = edge
         self._changed()
         return edge
+
+    def _new_edge_key(self, source: str, target: str, source_var, target_var) -> tuple:
+        """``(source, target)``, or ``(source, target, n)`` for a further edge between them."""
+        same = [e for e in self._edges.values() if (e.source, e.target) == (source, target)]
+        if not same:
+            return (source, target)
+        for e in same:
+            if (e.source_var, e.target_var) == (source_var, target_var):
+                raise NetworkError(
+                    f"an edge {e.label} from {source_var or 'the output'} to "
+                    f"{target_var or 'the input'} exists already; pop_edge it first",
+                    hint="a further edge between the same nodes needs another source_var or "
+                    "target_var",
+                )
+        used = {e.key[2] if len(e.key) > 2 else 0 for e in same}
+        return (source, target, min(set(range(1, len(used) + 1)) - used))
 
     # ---- graph access ----------------------------------------------------------------------
     @property
@@ -550,8 +795,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         return list(self._nodes)
 
     @property
-    def edges(self) -> list[tuple[str, str]]:
-        """(source, target) pairs of the edges in insertion order."""
+    def edges(self) -> list[tuple]:
+        """Edge keys in insertion order: ``(source, target)``, and ``(source, target, n)`` for
+        the n-th further edge between the same two nodes."""
         return list(self._edges)
 
     def __len__(self) -> int:
@@ -561,7 +807,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         return label in self._nodes
 
     def __getitem__(self, key):
-        if isinstance(key, tuple) and len(key) == 2:
+        if isinstance(key, tuple) and len(key) in (2, 3):
             edge = self.get_edge(*key)
             return {
                 "edge": edge,
@@ -590,7 +836,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         except (KeyError, TypeError):
             raise NodeNotFoundError(f"no node labelled {label!r} (nodes: {self.nodes})") from None
 
-    def get_edge(self, source: str, target: str) -> Edge:
+    def get_edge(self, source: str, target: str, index: int = 0) -> Edge:
         """The edge from ``source`` to ``target``.
 
         Parameters
@@ -599,16 +845,21 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             Label of the source node.
         target : str
             Label of the target node.
+        index : int
+            0 for the first edge between the two nodes, n for the edge keyed
+            ``(source, target, n)`` (further edges with other variables).
 
         Returns
         -------
         Edge
             The edge (a NetworkError lists the edges when there is none).
         """
+        key = (source, target) if index == 0 else (source, target, index)
         try:
-            return self._edges[(source, target)]
-        except KeyError:
-            msg = f"no edge {source!r} -> {target!r} (edges: {self.edges})"
+            return self._edges[key]
+        except (KeyError, TypeError):
+            extra = f" #{index}" if index else ""
+            msg = f"no edge {source!r} -> {target!r}{extra} (edges: {self.edges})"
             raise EdgeNotFoundError(msg) from None
 
     @exclusive
@@ -626,7 +877,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             The removed node.
         """
         node = self.get_node(label)
-        for key in [k for k in self._edges if label in k]:
+        for key in [k for k, e in self._edges.items() if label in (e.source, e.target)]:
             del self._edges[key]
         del self._nodes[label]
         self._runner.forget(label)
@@ -634,7 +885,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         return node
 
     @exclusive
-    def pop_edge(self, source: str, target: str) -> Edge:
+    def pop_edge(self, source: str, target: str, index: int = 0) -> Edge:
         """Remove the edge from ``source`` to ``target``.
 
         Parameters
@@ -643,15 +894,17 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             Label of the source node.
         target : str
             Label of the target node.
+        index : int
+            Which edge between the two nodes (see :meth:`get_edge`).
 
         Returns
         -------
         Edge
             The removed edge.
         """
-        edge = self.get_edge(source, target)
-        del self._edges[(source, target)]
-        self._runner.forget_edge(source, target)
+        edge = self.get_edge(source, target, index)
+        del self._edges[edge.key]
+        self._runner.forget_edge(*edge.key)
         self._changed()
         return edge
 
@@ -679,36 +932,43 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             )
         return node
 
-    def get_var(self, node: str, var: str) -> np.ndarray:
+    def get_var(self, node: str | tuple, var: str) -> np.ndarray:
         """Value of a state, parameter or undriven input of a diff-eq node.
 
         Parameters
         ----------
-        node : str
-            Node label.
+        node : str or tuple
+            Node label, or the key ``(source, target)`` of a template edge.
         var : str
-            ``"var"``, ``"op/var"`` or ``"weights"`` (the coupling J).
+            ``"var"``, ``"op/var"`` or ``"weights"`` (the coupling J); of a template edge, a
+            variable of its template (:meth:`rectinumba.edges.Edge.get_var`).
 
         Returns
         -------
         numpy.ndarray or scipy.sparse matrix
-            A copy: (N,), or (B, N) after a batched run; J as stored.
+            A copy: (N,), or (B, N) after a batched run; J as stored; a template edge's state
+            (n_target, n_source).
         """
+        if isinstance(node, tuple):
+            return self.get_edge(*node).get_var(var)
         return self._diffeq(node).get(var)
 
     @exclusive
-    def set_var(self, node: str, var: str, value) -> None:
+    def set_var(self, node: str | tuple, var: str, value) -> None:
         """Set a state, parameter, undriven input, or ``"weights"`` (J) of a diff-eq node.
 
         Parameters
         ----------
-        node : str
-            Node label.
+        node : str or tuple
+            Node label, or the key ``(source, target)`` of a template edge.
         var : str
-            ``"var"``, ``"op/var"`` or ``"weights"``.
+            ``"var"``, ``"op/var"`` or ``"weights"``; of a template edge, a template variable.
         value : float or array_like
             A scalar, (N,), (B, N) or (B, 1) values; for ``"weights"`` an (N, N) matrix.
         """
+        if isinstance(node, tuple):
+            self.get_edge(*node).set_var(var, value)
+            return
         n = self._diffeq(node)
         fmt = n.coupling
         n.set(var, value)
@@ -740,6 +1000,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         for node in self._nodes.values():
             if isinstance(node, DiffEqNode):
                 node.reset()
+        for edge in self._edges.values():
+            if edge.dynamics is not None:
+                edge.dynamics.reset()
         self._runner.reset()
         for label, states in loaded.items():
             self._nodes[label].state.update(states)
@@ -754,6 +1017,36 @@ class Network(compat.RectiPyMethods, HistoryMethods):
     def n_out(self) -> int:
         """Output dimension (size of the output node); valid before compile."""
         return self._nodes[self._runner.io_nodes()[1]].n_out
+
+    @property
+    def input_node(self) -> str:
+        """The node that receives the network input (its ``input_var``).
+
+        Found from the graph (the one node without incoming edges) unless chosen: set a label,
+        or None to find it again. A circuit's nodes may all have incoming edges, so
+        :meth:`from_circuit` chooses it.
+        """
+        return self._runner.io_nodes()[0]
+
+    @input_node.setter
+    def input_node(self, label: str | None) -> None:
+        self._choose_io(0, label)
+
+    @property
+    def output_node(self) -> str:
+        """The node whose output is the network output (see :attr:`input_node`)."""
+        return self._runner.io_nodes()[1]
+
+    @output_node.setter
+    def output_node(self, label: str | None) -> None:
+        self._choose_io(1, label)
+
+    @exclusive
+    def _choose_io(self, which: int, label: str | None) -> None:
+        if label is not None:
+            self.get_node(label)  # a NodeNotFoundError lists the labels
+        self._runner.chosen_io[which] = label
+        self._changed()
 
     @exclusive
     def compile(self) -> Network:

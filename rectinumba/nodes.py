@@ -613,11 +613,18 @@ class FuncNode:
         return f"FuncNode({self.label!r}, n={self.n}, {self.activation})"
 
 
-def check_edge_values(source: DiffEqNode | FuncNode, target: DiffEqNode | FuncNode) -> None:
+def check_edge_values(
+    source: DiffEqNode | FuncNode,
+    target: DiffEqNode | FuncNode,
+    source_var: str | None = None,
+    target_var: str | None = None,
+    *,
+    template: bool = False,
+) -> None:
     """Refuse an edge that would carry complex values into a real input.
 
-    Weights are real; a complex output may feed a complex input variable only (function nodes
-    compute in real numbers). Real outputs may feed any input.
+    Weights are real; a complex variable may feed a complex input variable only (function nodes
+    and edge templates compute in real numbers). Real values may feed any input.
 
     Parameters
     ----------
@@ -625,20 +632,34 @@ def check_edge_values(source: DiffEqNode | FuncNode, target: DiffEqNode | FuncNo
         The source node.
     target : DiffEqNode or FuncNode
         The target node.
+    source_var : str, optional
+        The source variable the edge reads (qualified; None: the source's output).
+    target_var : str, optional
+        The target input it drives (qualified; None: the target's input_var).
+    template : bool
+        The edge runs an edge template (real numbers) on the source value.
     """
-    if not (isinstance(source, DiffEqNode) and source.output_is_complex):
+    if not isinstance(source, DiffEqNode):
         return
-    if isinstance(target, DiffEqNode) and target.input_is_complex:
+    var = source.output_var if source_var is None else source_var
+    if not source.model.is_complex(var):
+        return
+    into_var = None
+    if isinstance(target, DiffEqNode):
+        into_var = target.input_var if target_var is None else target_var
+    if not template and isinstance(target, DiffEqNode) and target.model.is_complex(into_var):
         return
     into = (
-        f"the real input {target.input_var!r}"
+        "an edge template (edge templates compute in real numbers)"
+        if template
+        else f"the real input {into_var!r}"
         if isinstance(target, DiffEqNode)
         else "a function node (function nodes compute in real numbers)"
     )
     raise NetworkError(
-        f"edge {source.label!r} -> {target.label!r} would carry the complex output "
-        f"{source.output_var!r} into {into}",
+        f"edge {source.label!r} -> {target.label!r} would carry the complex "
+        f"{'output' if source_var is None else 'variable'} {var!r} into {into}",
         node=target.label,
-        hint="give the source a real output_var (e.g. a variable defined as real(z), abs(z) or "
-        "angle(z)), or a complex input_var to the target (input(complex))",
+        hint="read a real variable of the source (e.g. one defined as real(z), abs(z) or "
+        "angle(z)), or give the target a complex input (input(complex))",
     )

@@ -81,9 +81,11 @@ def _normalise_record_vars(
             )
         node, var = entry[0], entry[1]
         reduce = bool(entry[2]) if len(entry) == 3 else False
-        if not isinstance(node, str) or not isinstance(var, str):
+        edge = isinstance(node, tuple) and all(isinstance(p, (str, int)) for p in node)
+        if not (isinstance(node, str) or edge) or not isinstance(var, str):
             raise RectinumbaError(
-                f"record_vars entry {tuple(entry)!r}: node and variable must be strings"
+                f"record_vars entry {tuple(entry)!r}: node and variable must be strings (or an "
+                "edge key (source, target) for a template edge's variable)"
             )
         if (node, var) in seen:
             raise RectinumbaError(f"record_vars lists ({node!r}, {var!r}) twice")

@@ -22,7 +22,7 @@ Each node and edge has a ``propagation`` setting (``add_diffeq_node(..., propaga
 ``"matvec"``
     always the matvec.
 
-Delayed edges (``add_edge(..., delay=...)``) take the matvec. Training takes the matvec where
+Delayed edges (``add_edge(..., delay=...)``) and template (plastic) edges take the matvec. Training takes the matvec where
 it must: ``fit_bptt``/``bptt_gradients`` differentiate the matvec
 path, and an edge trained by ``fit_rls`` changes inside the run.
 
@@ -109,6 +109,8 @@ def choose(runner, steps: int | None, train=None) -> frozenset:
         src = nodes[edge.source]
         if edge.propagation == "matvec" or e == rls_edge:
             continue
+        if getattr(edge, "dynamics", None) is not None and edge.propagation != "event":
+            continue  # a template (plastic) edge: its weights change every step
         if edge.propagation == "event" or (isinstance(src, DiffEqNode) and src.spiking):
             wanted.append((("W", key), edge, src, f"edge {key[0]!r} -> {key[1]!r}"))
     if not wanted:
@@ -123,8 +125,11 @@ def choose(runner, steps: int | None, train=None) -> frozenset:
         forced = owner.propagation == "event"
         if key[0] == "W" and getattr(owner, "delay_kind", None) is not None:
             reason = "the edge has a delay (its ring buffer holds values, not events)"
+        elif key[0] == "W" and getattr(owner, "dynamics", None) is not None:
+            reason = "it is a template (plastic) edge: its weights change every step"
         else:
-            reason = _problem(key, src, specs.get(src.label), forced)
+            var = getattr(owner, "source_var", None) if key[0] == "W" else None
+            reason = _problem(key, src, specs.get(src.label), var)
         if not reason and not forced:
             w = owner._weights
             if short or _fanin(w) < EVENT_MIN_FANIN:
@@ -140,8 +145,9 @@ def choose(runner, steps: int | None, train=None) -> frozenset:
     return frozenset(chosen)
 
 
-def _problem(key: tuple, src, spec, forced: bool) -> str:
-    """Why coupling ``key`` out of node ``src`` cannot be event-driven now ('' if it can)."""
+def _problem(key: tuple, src, spec, var: str | None) -> str:
+    """Why coupling ``key`` out of node ``src`` (reading ``var``; None: the coupling's source or
+    the node's output) cannot be event-driven now ('' if it can)."""
     from .equations.traces import trace_summary, value_problem
     from .nodes import DiffEqNode
 
@@ -149,7 +155,8 @@ def _problem(key: tuple, src, spec, forced: bool) -> str:
         return f"its source {src.label!r} is not a spiking diff-eq node"
     if spec is None:  # pragma: no cover - every node of the graph is in the spec
         return "its source is not part of the network"
-    var = spec.source_var if key[0] == "J" else spec.output_var
+    if var is None:
+        var = spec.source_var if key[0] == "J" else spec.output_var
     driven = tuple(sorted(n for n in spec.driven_inputs if n != spec.spike_var))
     summary = trace_summary(
         spec.model, var, spec.spike_var, driven, spec.spike_def if spec.resets else None

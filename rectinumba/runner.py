@@ -30,7 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .binding import Binding
-from .codegen.spec import ROW_PARALLEL_MIN, DiffEqSpec, EdgeSpec, FuncSpec, NetworkSpec
+from .codegen.spec import (
+    ROW_PARALLEL_MIN,
+    DiffEqSpec,
+    EdgeModelSpec,
+    EdgeSpec,
+    FuncSpec,
+    NetworkSpec,
+)
 from .errors import NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
 from .progress import Progress
@@ -60,6 +67,14 @@ class RunResult:
     out: np.ndarray
     recs: dict
     keys: list
+
+
+def _edge_model_spec(edge, record) -> EdgeModelSpec | None:
+    """The codegen view of a template edge's model (None for a plain edge)."""
+    dyn = edge.dynamics
+    if dyn is None:
+        return None
+    return EdgeModelSpec(dyn.model, dyn.output, dyn.source_input, dyn.bindings, tuple(record))
 
 
 class Runner:
@@ -100,6 +115,8 @@ class Runner:
         self._compiled: dict[tuple, tuple] = {}
         #: column structures of weights of event-driven couplings (Binding ``columns``)
         self._columns: dict[tuple, tuple] = {}
+        #: input and output node chosen by the user (None: found from the graph)
+        self.chosen_io: list[str | None] = [None, None]
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -123,20 +140,25 @@ class Runner:
         label : str
             The node's label.
         """
-        for key in [k for k in self.carry if k[0] == label or k[1] == ("edge-ring", label)]:
+        for key in [
+            k for k in self.carry if k[0] == label or k[1][:2] == ("edge-ring", label)
+        ]:
             del self.carry[key]
+        self.chosen_io = [None if c == label else c for c in self.chosen_io]
 
-    def forget_edge(self, source: str, target: str) -> None:
+    def forget_edge(self, source: str, target: str, index: int = 0) -> None:
         """Drop the history of a removed edge.
 
         Parameters
         ----------
         source, target : str
             Node labels of the edge.
+        index : int
+            Which edge between the two nodes (see :meth:`rectinumba.Network.get_edge`).
         """
         from .history import edge_ring_key
 
-        self.carry.pop(edge_ring_key(source, target), None)
+        self.carry.pop(edge_ring_key(source, target, index), None)
 
     def io_candidates(self) -> tuple[list[str], list[str]]:
         """Nodes without incoming / without outgoing (non-feedback) edges.
@@ -146,8 +168,8 @@ class Runner:
         tuple of (list, list)
             Input candidates, output candidates.
         """
-        has_in = {t for (s, t), e in self.edges.items() if not e.feedback}
-        has_out = {s for (s, t), e in self.edges.items() if not e.feedback}
+        has_in = {e.target for e in self.edges.values() if not e.feedback}
+        has_out = {e.source for e in self.edges.values() if not e.feedback}
         inputs = [n for n in self.nodes if n not in has_in]
         outputs = [n for n in self.nodes if n not in has_out]
         return inputs, outputs
@@ -163,17 +185,20 @@ class Runner:
         if not self.nodes:
             raise NetworkError("the network has no nodes")
         inputs, outputs = self.io_candidates()
-        if len(inputs) != 1:
+        chosen_in, chosen_out = self.chosen_io
+        if chosen_in is None and len(inputs) != 1:
             raise NetworkError(
                 f"the network needs exactly one input node (a node without incoming edges); "
-                f"candidates: {inputs}"
+                f"candidates: {inputs}",
+                hint="or choose it: net.input_node = label",
             )
-        if len(outputs) != 1:
+        if chosen_out is None and len(outputs) != 1:
             raise NetworkError(
                 f"the network needs exactly one output node (a node without outgoing edges); "
-                f"candidates: {outputs}"
+                f"candidates: {outputs}",
+                hint="or choose it: net.output_node = label",
             )
-        return inputs[0], outputs[0]
+        return chosen_in or inputs[0], chosen_out or outputs[0]
 
     def order(self, first: str) -> list[str]:
         """Topological order over non-feedback edges, starting from the input node.
@@ -189,12 +214,15 @@ class Runner:
             Labels in evaluation order (a NetworkError names a cycle).
         """
         preds = {n: set() for n in self.nodes}
-        for (s, t), e in self.edges.items():
+        for e in self.edges.values():
             if not e.feedback:
-                preds[t].add(s)
+                preds[e.target].add(e.source)
         order, done = [], set()
-        ready = [first]
-        pending = [n for n in self.nodes if n != first]
+        # the input node first when nothing feeds it; then every node whose sources are done
+        # (nodes that nothing feeds, e.g. of a circuit without input, in insertion order)
+        ready = [first] if not preds[first] else []
+        ready += [n for n in self.nodes if n != first and not preds[n]]
+        pending = [n for n in self.nodes if n not in ready]
         while ready:
             n = ready.pop(0)
             order.append(n)
@@ -250,7 +278,14 @@ class Runner:
             if isinstance(node, FuncNode):
                 specs.append(FuncSpec(label, node.activation, rec))
                 continue
-            driven_by_edges = any(t == label for (s, t) in self.edges)
+            if any(e.dynamics is not None for e in self.edges.values()) and self.method != "euler":
+                raise NetworkError(
+                    f"the network has template edges, which take explicit Euler steps, but it "
+                    f"integrates with method={self.method!r}",
+                    hint="use Network(dt, method='euler') with template (plastic) edges",
+                )
+            into = [e for e in self.edges.values() if e.target == label]
+            driven_by_edges = any(e.target_var is None for e in into)
             coupled = node.coupling is not None
             specs.append(
                 DiffEqSpec(
@@ -265,12 +300,23 @@ class Runner:
                     node.spike_def,
                     rec,
                     node.network_reset,
-                    ("J", label) in events,
+                    tuple(dict.fromkeys(e.target_var for e in into if e.target_var is not None)),
+                    event=("J", label) in events,
                 )
             )
         edges = tuple(
-            EdgeSpec(index[s], index[t], e.fmt, e.feedback, e.delay_kind, ("W", (s, t)) in events)
-            for (s, t), e in self.edges.items()
+            EdgeSpec(
+                index[e.source],
+                index[e.target],
+                e.fmt,
+                e.feedback,
+                e.source_var,
+                e.target_var,
+                _edge_model_spec(e, records.get(e.key, ())),
+                e.delay_kind,
+                event=("W", e.key) in events,
+            )
+            for e in self.edges.values()
         )
         row_par = B == 1 and any(
             isinstance(n, DiffEqNode)
@@ -318,7 +364,7 @@ class Runner:
             (spec, order, rendered kernel, kernel).
         """
         events = choose_events(self, steps, train)
-        key = (tuple(sorted(records.items())), B == 1, train, mode, events)
+        key = (tuple(sorted(records.items(), key=repr)), B == 1, train, mode, events)
         found = self._compiled.get(key)
         if found is None:
             spec, order = self.spec(records, B, train, mode, events)
@@ -439,6 +485,25 @@ class Runner:
         per_node: dict[str, list[tuple[str, bool]]] = {}
         keys = []
         for label, var, reduce in recording.vars:
+            if isinstance(label, tuple):  # a template edge's variable, per connection
+                edge = self.edges.get(label)
+                if edge is None or edge.dynamics is None:
+                    raise NetworkError(
+                        f"record_vars: {label!r} is not a template edge (template edges: "
+                        f"{[k for k, e in self.edges.items() if e.dynamics is not None]})"
+                    )
+                name = edge.dynamics.resolve(var, "record_vars")
+                if name in edge.dynamics.values:
+                    raise NetworkError(
+                        f"record_vars: {var!r} of edge {edge.label} is one constant value per "
+                        "edge; read it with get_edge(...).get_var(var)"
+                    )
+                item = (name, reduce)
+                lst = per_node.setdefault(label, [])
+                if item not in lst:
+                    lst.append(item)
+                keys.append(((label, var), label, item))
+                continue
             node = self.nodes.get(label) if isinstance(label, str) else None
             if node is None:
                 raise NetworkError(f"no node labelled {label!r} (nodes: {list(self.nodes)})")
@@ -587,10 +652,23 @@ class Runner:
         B : int
             Number of trials.
         """
-        from .backends.status import RLS_NONFINITE, describe, describe_rls
+        from .backends.status import EDGE_NONFINITE, RLS_NONFINITE, describe, describe_rls
 
         b = int(np.flatnonzero(status[:, 0])[0])
         code, step, k, j, neuron = (int(v) for v in status[b])
+        if code == EDGE_NONFINITE:
+            edge = list(self.edges.values())[k]
+            dyn = edge.dynamics
+            var = dyn.model.states[j]
+            row, col = int(dyn.rows[neuron]), int(dyn.cols[neuron])
+            trial = f", trial {b}" if B > 1 else ""
+            raise SimulationError(
+                f"state variable {var!r} of edge {edge.label} became non-finite (NaN or inf) at "
+                f"step {step} (connection from source neuron {col} to target neuron {row}"
+                f"{trial}); the network keeps the state it had before this run",
+                variable=var,
+                hint="a smaller dt, other edge parameters or initial values may keep it finite",
+            )
         if code == RLS_NONFINITE:
             edge = list(self.edges.values())[k]
             raise SimulationError(
@@ -605,7 +683,7 @@ class Runner:
         trials = {}
         for t in np.flatnonzero(status[:, 0]):
             code, step, k, j, neuron = (int(v) for v in status[t])
-            if code == RLS_NONFINITE:
+            if code in (RLS_NONFINITE, EDGE_NONFINITE):
                 continue
             node, var = order[k], spec.nodes[k].model.states[j]
             trials[int(t)] = {

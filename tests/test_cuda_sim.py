@@ -497,6 +497,68 @@ if SIM:
             _close(out[b], leaky_reference(x[b]))
         assert not sentinel.exists()
 
+    # ---- issue 13: edges between any variables, template (plastic) edges, circuits ----------
+    def test_edges_between_any_variables_equal_cpu():
+        from test_general_edges import _network, _weights
+
+        W = _weights()
+        x = np.random.default_rng(3).random((2, 40, 3)) * 2.0
+        rec = [("c", "y"), ("a", "li_op/v")]
+        a, b = _network(W), _on_cuda(_network(W), CONFIGS[2])
+        oa = a.run(x, verbose=False, record_vars=rec)
+        ob = b.run(x, verbose=False, record_vars=rec)
+        assert oa["out"].max() > 0.5  # spikes crossed the spike edge
+        _same_obs(oa, ob, rec)
+        _close(b.state["c"], a.state["c"])
+
+    @pytest.mark.parametrize("sparse,opts", [(False, CONFIGS[1]), (True, CONFIGS[2])])
+    def test_stdp_edge_equals_cpu(sparse, opts):
+        from test_plastic_edges import _stdp_net
+
+        rng = np.random.default_rng(1)
+        W = (rng.random((3, 4)) < 0.6) * 1.0
+        W0 = rng.random((3, 4)) * 3.0
+        x = rng.random((2, 40, 4)) * 0.6 + 0.3
+        key = ("pre", "post")
+        rec = [(key, "w"), (key, "x_post"), (key, "r_out", True), ("post", "v")]
+        a, b = _stdp_net(W, W0, sparse), _on_cuda(_stdp_net(W, W0, sparse), opts)
+        oa = a.run(x, verbose=False, record_vars=rec)
+        ob = b.run(x, verbose=False, record_vars=rec)
+        assert np.ptp(oa[(key, "w")]) > 0.01  # the weights learned
+        _same_obs(oa, ob, [k[:2] for k in rec])
+        _close(b.get_edge(*key).get_var("w"), a.get_edge(*key).get_var("w"))
+
+    def test_circuit_with_edge_sources_and_nonfinite_edge_equal_cpu():
+        from test_circuits import HERE
+
+        def build(opts=None):
+            net = Network.from_circuit(f"{HERE}/kmo_nested", dt=1e-2,
+                                       input_var="c1/p1/phase_op/ext_in",
+                                       output_var="c2/p1/phase_op/theta")  # fmt: skip
+            return _on_cuda(net, opts)
+
+        x = np.random.default_rng(1).standard_normal((2, 30, 1)) * 5.0
+        a, b = build(), build(CONFIGS[1])
+        _same_obs(a.run(x, verbose=False), b.run(x, verbose=False), [])
+        # the E-I circuit: a delayed edge (20 steps at dt = 0.1) into another input variable
+        ei = [Network.from_circuit("model_templates.neural_mass_models.qif.qif_ei", dt=0.1,
+                                   input_var="e/qif_op/I_ext", output_var="e/qif_op/r")
+              for _ in range(2)]  # fmt: skip
+        _on_cuda(ei[1], CONFIGS[2])
+        x = np.full((1, 30, 1), 5.0)
+        oa, ob = (n.run(x, verbose=False, record_vars=[("i", "r")]) for n in ei)
+        _same_obs(oa, ob, [("i", "r")])
+        # a non-finite edge state: the same message (connection, step) as the CPU kernel
+        from test_plastic_edges import _depression_net
+
+        errs = []
+        W = np.ones((2, 3))
+        for net in (_depression_net(W), _on_cuda(_depression_net(W), {})):
+            net.get_edge("a", "b").dynamics.set_value("k", -1e308, initial=False)
+            with pytest.raises(SimulationError) as err:
+                net.run(np.ones((20, 3)), verbose=False)
+            errs.append(str(err.value))
+        assert errs[0] == errs[1] and "edge 'a' -> 'b'" in errs[0]
     # ---- template language (issue 12): no input, summed outputs, complex values ---------------
     def test_a_network_without_input_on_the_device():
         """Stuart-Landau oscillators (no input_var): run(steps=, trials=), per-trial values and

@@ -29,6 +29,8 @@ PUBLIC_MODULES = (
     "rectinumba.errors",
     "rectinumba.nodes",
     "rectinumba.edges",
+    "rectinumba.edge_model",
+    "rectinumba.circuits",
     "rectinumba.demo",
     "rectinumba.sweeps",
 )
@@ -49,6 +51,7 @@ ENTRY_POINTS = {
     "rectinumba.network.Network",
     "rectinumba.network.Network.run",
     "rectinumba.network.Network.add_diffeq_node",
+    "rectinumba.network.Network.from_circuit",
     "rectinumba.network.Network.fit_ridge",
     "rectinumba.network.Network.fit_rls",
     "rectinumba.network.Network.fit_bptt",

@@ -11,7 +11,8 @@ import pytest
 import sympy
 
 from rectinumba.equations import NodeModel, compile_node
-from rectinumba.templates import NodeTemplate, OperatorTemplate
+from rectinumba.templates import CircuitTemplate, EdgeTemplate, NodeTemplate
+from rectinumba.templates.flatten import flatten_circuit
 from rectinumba.templates.loader import builtin_dir, load_template, template_names
 
 pytestmark = pytest.mark.nocompile
@@ -276,8 +277,12 @@ def test_the_library_holds_the_table_and_the_three_standard_models():
 @pytest.mark.parametrize("path", all_builtin_templates())
 def test_every_builtin_template_compiles(path):
     template = load_template(path)
-    if not isinstance(template, (NodeTemplate, OperatorTemplate)):
-        pytest.skip(f"{type(template).__name__} is not a neuron model")
+    if isinstance(template, CircuitTemplate):  # every node of the circuit compiles
+        for node in flatten_circuit(template).nodes.values():
+            assert compile_node(node).states
+        return
+    if isinstance(template, EdgeTemplate):  # a model per connection, with one output
+        template = NodeTemplate(template.name, template.operators)
     model = compile_node(template)
     if isinstance(template, NodeTemplate):
         assert model.states, "a built-in neuron model has at least one state"

@@ -423,7 +423,8 @@ def test_float32_events_stay_within_the_float32_bound_of_the_exact_product():
 def test_two_state_trace_with_rk4_equals_numpy():
     """ik_biexp's trace is two states (x -> s): with rk4, U advances by the trace's four stages
     with the spikes held, the coupling takes the trace's stage values, and an event edge into a
-    rate node delivers its stage-0 value held over the target's stages (zero-order hold)."""
+    rate node (into an input other than its input_var) delivers its stage-0 value held over the
+    target's stages (zero-order hold)."""
     from test_methods import rk_step
 
     rng = np.random.default_rng(4)
@@ -436,8 +437,9 @@ def test_two_state_trace_with_rk4_equals_numpy():
                         op="ik_biexp_op", spike_var="spike", spike_def="v", spike_threshold=thr,
                         spike_reset=rst, propagation="event")  # fmt: skip
     net.add_diffeq_node("r", LI, N=M, input_var="I_ext", output_var="v")
-    net.add_edge("b", "r", weights=W, propagation="event")
-    obs = net.run(x, verbose=False, record_vars=[("b", "v"), ("r", "I_ext")])
+    # into r's other input (k*r_in + I_ext: the same sum with k = 1), read from b's trace s
+    net.add_edge("b", "r", weights=W, propagation="event", source_var="s", target_var="r_in")
+    obs = net.run(x, verbose=False, record_vars=[("b", "v"), ("r", "r_in")])
     spec = net._runner.compiled({}, 1, steps=300)[0]
     assert spec.nodes[0].event and spec.edges[0].event
     C, k, v_r, v_t, g, E_r, b, tau_u, kappa, tau_r, tau_d = (
@@ -465,7 +467,7 @@ def test_two_state_trace_with_rk4_equals_numpy():
         rins.append(r_in)
     assert n_spikes > 20
     np.testing.assert_allclose(obs[("b", "v")], vs, rtol=1e-10, atol=1e-9)
-    np.testing.assert_allclose(obs[("r", "I_ext")], rins, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(obs[("r", "r_in")], rins, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(obs["out"], outs, rtol=1e-10, atol=1e-9)
 
 

@@ -253,6 +253,52 @@ BUILTIN_OPERATORS = {
             "r_in": (I, 0.0),
         },
     ),
+    "plasticity.stdp.stdp_op": (
+        [
+            "w' = a_plus*x_pre*s_post - a_minus*x_post*s_pre",
+            "x_pre' = -x_pre/tau_plus + s_pre",
+            "x_post' = -x_post/tau_minus + s_post",
+            "r_out = w*r_in",
+        ],
+        {
+            "r_out": (O, 0.0),
+            "w": (V, 0.5),
+            "x_pre": (V, 0.0),
+            "x_post": (V, 0.0),
+            "a_plus": (P, 0.01),
+            "a_minus": (P, 0.0105),
+            "tau_plus": (P, 20.0),
+            "tau_minus": (P, 20.0),
+            "r_in": (I, 0.0),
+            "s_pre": (I, 0.0),
+            "s_post": (I, 0.0),
+        },
+    ),
+    "neural_mass_models.synaptic_plasticity.tsodyks_op": (
+        [
+            "x' = (1-x)/tau_x - k*x*u*r_in",
+            "u' = (U0-u)/tau_u + U0*(1-u)*r_in",
+            "r_eff = r_in*x*u",
+        ],
+        {
+            "r_eff": (O, 0.0),
+            "x": (V, 1.0),
+            "u": (V, 0.2),
+            "tau_x": (P, 100.0),
+            "tau_u": (P, 200.0),
+            "k": (P, 1.0),
+            "U0": (P, 0.2),
+            "r_in": (I, 0.0),
+        },
+    ),
+    "neural_mass_models.synaptic_plasticity.depression_op": (
+        ["x' = (1-x)/tau_x - k*x*r_in", "r_eff = r_in*x"],
+        {"r_eff": (O, 0.0), "x": (V, 1.0), "tau_x": (P, 100.0), "k": (P, 1.0), "r_in": (I, 0.0)},
+    ),
+    "neural_mass_models.synaptic_plasticity.facilitation_op": (
+        ["u' = (U0-u)/tau_u - U0*(1-u)*r_in", "r_eff = r_in*u"],
+        {"r_eff": (O, 0.0), "u": (V, 0.2), "tau_u": (P, 100.0), "U0": (P, 0.2), "r_in": (I, 0.0)},
+    ),
     # the Jansen-Rit populations (PyRates' names; pro/V sums the synapses' outputs V)
     "neural_mass_models.jansenrit.rpo_e": (
         ["V' = X", "X' = h*m_in/tau - 2*X/tau - V/tau**2"],
@@ -312,6 +358,7 @@ BUILTIN_NODES = {
     "spiking_neurons.adex.adex": ["adex_op"],
     "spiking_neurons.theta.theta": ["theta_op"],
     "neural_mass_models.qif.qif_pop": ["qif_op"],
+    "neural_mass_models.qif.qif_inh_pop": ["qif_inh_op"],
     "neural_mass_models.jansenrit.PC": ["rpo_e_in", "rpo_i", "pro"],
     "neural_mass_models.jansenrit.IN": ["rpo_e", "pro"],
     "neural_mass_models.jansenrit.jrc_pop": ["jrc_op"],
@@ -320,6 +367,59 @@ BUILTIN_NODES = {
     "oscillators.kuramoto.kmo_mf_pop": ["kmo_mf_op"],
     "rate_neurons.mackey_glass.mackey_glass": ["mackey_glass_op"],
     "rate_neurons.ornstein_uhlenbeck.ou": ["ou_op"],
+}
+
+#: edge templates (operators) and the operators they hold, as (equations, variables)
+BUILTIN_EDGES = {
+    "plasticity.stdp.stdp_edge": ["stdp_op"],
+    "neural_mass_models.synaptic_plasticity.tsodyks_edge": ["tsodyks_op"],
+    "neural_mass_models.synaptic_plasticity.depression_edge": ["depression_op"],
+    "neural_mass_models.synaptic_plasticity.facilitation_edge": ["facilitation_op"],
+}
+
+#: circuits: nodes (label -> node template name) and edges (source, target, edge template, values)
+_DEP = "depression_edge"
+BUILTIN_CIRCUITS = {
+    "neural_mass_models.qif.qif": (
+        {"p": "qif_pop"},
+        [("p/qif_op/r", "p/qif_op/r_in", None, {"weight": 15.0})],
+    ),
+    "neural_mass_models.qif.qif_sd": (
+        {"p": "qif_pop"},
+        [("p/qif_op/r", "p/qif_op/r_in", _DEP, {"weight": 15.0, "delay": 0.75, "spread": 0.3})],
+    ),
+    "neural_mass_models.qif.qif_tsodyks": (
+        {"p": "qif_pop"},
+        [("p/qif_op/r", "p/qif_op/r_in", "tsodyks_edge", {"weight": 15.0})],
+    ),
+    "neural_mass_models.qif.qif_ei": (
+        {"e": "qif_pop", "i": "qif_inh_pop"},
+        [
+            ("e/qif_op/r", "e/qif_op/r_in", None, {"weight": 10.0}),
+            ("e/qif_op/r", "i/qif_inh_op/r_in", None, {"weight": 20.0}),
+            ("i/qif_inh_op/r", "e/qif_op/r_in", None, {"weight": -20.0, "delay": 2.0}),
+            ("i/qif_inh_op/r", "i/qif_inh_op/r_in", None, {"weight": -5.0}),
+        ],
+    ),
+    "neural_mass_models.jansenrit.JRC": (
+        {"pc": "PC", "ein": "IN", "iin": "IN"},
+        [
+            ("pc/pro/m", "ein/rpo_e/m_in", None, {"weight": 135.0}),
+            ("pc/pro/m", "iin/rpo_e/m_in", None, {"weight": 33.75}),
+            ("ein/pro/m", "pc/rpo_e_in/m_in", None, {"weight": 108.0}),
+            ("iin/pro/m", "pc/rpo_i/m_in", None, {"weight": -33.75}),
+        ],
+    ),
+    "neural_mass_models.jansenrit.JRC2": ({"jrc": "jrc_pop"}, []),
+    "neural_mass_models.jansenrit.JRC_2delaycoupled": (
+        {},
+        [
+            ("jrc1/pc/pro/m", "jrc2/pc/rpo_e_in/m_in", None,
+             {"weight": 20.0, "delay": 0.004, "spread": 0.001}),
+            ("jrc2/pc/pro/m", "jrc1/pc/rpo_e_in/m_in", None,
+             {"weight": 40.0, "delay": 0.004, "spread": 0.001}),
+        ],
+    ),
 }
 
 #: variables of the built-in library that hold complex values
@@ -351,14 +451,35 @@ def test_builtin_node_operators(path):
         assert op == load_template(f"model_templates.{file}.{op.name}")
 
 
+@pytest.mark.parametrize("path", sorted(BUILTIN_EDGES))
+def test_builtin_edge_templates(path):
+    edge = load_template("model_templates." + path)
+    assert isinstance(edge, EdgeTemplate)
+    assert [op.name for op in edge.operators] == BUILTIN_EDGES[path]
+
+
+@pytest.mark.parametrize("path", sorted(BUILTIN_CIRCUITS))
+def test_builtin_circuits(path):
+    nodes, edges = BUILTIN_CIRCUITS[path]
+    circuit = CircuitTemplate.from_yaml("model_templates." + path)
+    assert {label: node.name for label, node in circuit.nodes} == nodes
+    got = [
+        (e.source, e.target, e.template.name if e.template else None, e.value_dict)
+        for e in circuit.edges
+    ]
+    assert got == edges
+
+
 def test_builtin_library_lists_exactly_the_table():
     root = builtin_dir()
     files = sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
     assert files == [
         "neural_mass_models/jansenrit",
         "neural_mass_models/qif",
+        "neural_mass_models/synaptic_plasticity",
         "oscillators/kuramoto",
         "oscillators/stuartlandau",
+        "plasticity/stdp",
         "rate_neurons/leaky_integrator",
         "rate_neurons/mackey_glass",
         "rate_neurons/ornstein_uhlenbeck",
@@ -369,7 +490,8 @@ def test_builtin_library_lists_exactly_the_table():
         "spiking_neurons/qif",
         "spiking_neurons/theta",
     ]
-    listed = set(BUILTIN_OPERATORS) | set(BUILTIN_NODES)
+    listed = set(BUILTIN_OPERATORS) | set(BUILTIN_NODES) | set(BUILTIN_EDGES)
+    listed |= set(BUILTIN_CIRCUITS) | {"neural_mass_models.qif.qif_inh_op"}
     for file in files:
         dotted = file.replace("/", ".")
         for name in template_names(root / f"{file}.yaml"):

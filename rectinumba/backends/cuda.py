@@ -31,9 +31,9 @@ _INSTALL = (
 )
 _NO_FAILURE = np.iinfo(np.int64).max
 #: roles of the kernel arguments that the kernel may write and the host reads back
-#: roles the kernel writes: copied back after each call (history rings, event-driven U and G
-#: carry over chunks)
-_WRITTEN = ("state", "carry", "rec", "train", "ring", "event")
+#: roles the kernel writes: copied back after each call (history rings, edge states and their
+#: recordings, event-driven U and G carry over chunks)
+_WRITTEN = ("state", "carry", "rec", "train", "ring", "estate", "erec", "event")
 
 
 def cuda_status() -> tuple[bool, str]:
@@ -117,10 +117,11 @@ class _Launch:
         from numba import cuda
 
         B = x.shape[0]
+        # failure keys index neurons and template-edge connections
         sizes = [
             arr.shape[1]
             for a, arr in zip(_arguments(self.spec).args, args, strict=True)
-            if a.role == "scratch" and a.detail == "out"
+            if (a.role == "scratch" and a.detail == "out") or a.role == "estate"
         ]
         NM = max(sizes + [1])
         mode, nt, lanes = self.plan(B, NM)
@@ -188,7 +189,7 @@ class _Launch:
         t_kernel = time.perf_counter()
         for d, host in host_back:
             d.copy_to_host(host)
-        self._status(fail.copy_to_host(), status, s0, src.n_nodes, NM, src.n_states)
+        self._status(fail.copy_to_host(), status, s0, src.units, NM, src.n_states)
         self.backend.last_run = {
             "mode": mode, "blocks": blocks, "threads": nt, "lanes": lanes, "steps": T,
             "copy_in_s": t_launch - t_start, "kernel_s": t_kernel - t_launch,
@@ -210,8 +211,12 @@ class _Launch:
         return max(1, min(need, most))
 
     @staticmethod
-    def _status(fail, status, s0, n_nodes, NM, n_states) -> None:
-        """Decode failure keys into the CPU kernel's status rows (code, step, node, var, neuron)."""
+    def _status(fail, status, s0, units, NM, n_states) -> None:
+        """Decode failure keys into the CPU kernel's status rows (code, step, node, var, neuron;
+        for a template edge: code 3, step, edge, var, connection)."""
+        from .status import EDGE_NONFINITE, NONFINITE
+
+        n_units = len(units)
         for b in range(status.shape[0]):
             key = int(fail[b])
             if key == _NO_FAILURE or status[b, 0] != 0:
@@ -220,9 +225,10 @@ class _Launch:
             key //= n_states
             i = key % NM
             key //= NM
-            k = key % n_nodes
-            step = key // n_nodes
-            status[b] = (1, s0 + step, k, j, i)
+            kind, owner = units[key % n_units]
+            step = key // n_units
+            code = NONFINITE if kind == "node" else EDGE_NONFINITE
+            status[b] = (code, s0 + step, owner, j, i)
 
 
 @lru_cache(maxsize=256)

@@ -3,6 +3,8 @@ per trial: (code, step, owner index, detail, neuron index).
 
 - ``NONFINITE``: owner = node index, detail = state variable index, neuron = the neuron.
 - ``RLS_NONFINITE``: owner = edge index, detail = what failed (:data:`RLS_PARTS`), neuron 0.
+- ``EDGE_NONFINITE``: owner = edge index, detail = state variable index of the edge template,
+  neuron = the connection (in the edge's storage order).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ __all__ = [
     "OK",
     "NONFINITE",
     "RLS_NONFINITE",
+    "EDGE_NONFINITE",
     "RLS_PARTS",
     "STATUS_FIELDS",
     "describe",
@@ -20,6 +23,7 @@ __all__ = [
 OK = 0
 NONFINITE = 1
 RLS_NONFINITE = 2
+EDGE_NONFINITE = 3
 STATUS_FIELDS = 5
 
 #: detail of an RLS_NONFINITE status: what the update found broken

@@ -562,7 +562,8 @@ _ELEMENTWISE_GRAD = {
 
 
 def check_method(spec: NetworkSpec) -> None:
-    """Refuse update rules the adjoint cannot differentiate (multi-stage rules), and delays."""
+    """Refuse what the adjoint cannot differentiate: multi-stage rules, delays, edges between
+    other variables than a node's output and input, template (plastic) edges."""
     for node in spec.nodes:
         if getattr(node, "kind", "") == "diffeq" and node.model.delays:
             raise NetworkError(
@@ -572,6 +573,20 @@ def check_method(spec: NetworkSpec) -> None:
                 hint="train a model without delays, or fit a readout (fit_ridge, fit_rls)",
             )
     for edge in spec.edges:
+        what = f"edge {spec.nodes[edge.source].label!r} -> {spec.nodes[edge.target].label!r}"
+        if edge.model is not None:
+            raise NetworkError(
+                f"fit_bptt and bptt_gradients cannot differentiate through the template "
+                f"(plastic) {what}",
+                hint="simulate networks with template edges; train networks without them",
+            )
+        if edge.source_var is not None or edge.target_var is not None:
+            raise NetworkError(
+                f"fit_bptt and bptt_gradients support edges from a node's output to its "
+                f"input_var; {what} reads {edge.source_var or 'the output'} and drives "
+                f"{edge.target_var or 'input_var'}",
+                hint="train a network whose edges connect outputs to input_vars",
+            )
         if edge.delay is not None:
             label = spec.nodes[edge.target].label
             raise NetworkError(

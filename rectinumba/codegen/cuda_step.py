@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import BackendError
+from .edgeplan import EdgePlan
 from .emit import ELEMENTWISE, StatementWriter, helpers
 from .plan import CUDA, EdgeIn, NetworkPlan, NodePlan, Record, Ref, build_plan
 from .printer import ScalarPrinter
@@ -107,10 +108,13 @@ class CudaKernelSource:
     buffers : tuple of Buffer
         Device-only buffers.
     n_nodes : int
-        Number of nodes (failure keys: ((step * n_nodes + node) * NM + neuron) * n_states +
-        state).
+        Number of units (failure keys: ((step * n_nodes + unit) * NM + index) * n_states +
+        state): the nodes, and the updates of template edges after their target, in the order a
+        step runs them.
     n_states : int
-        Largest number of states of a node.
+        Largest number of states of a node or template edge.
+    units : tuple
+        ``("node", k)`` or ``("edge", e)`` per unit (index = the unit of a failure key).
     """
 
     source: str
@@ -119,6 +123,7 @@ class CudaKernelSource:
     buffers: tuple[Buffer, ...]
     n_nodes: int
     n_states: int
+    units: tuple = ()
 
 
 class _CudaPrinter(ScalarPrinter):
@@ -139,14 +144,21 @@ class _Code(SourceWriter):
 class _Ctx:
     """Mode-dependent loop headers and barriers, failure keys, the device-only buffers."""
 
-    def __init__(self, spec: NetworkSpec, mode: str) -> None:
+    def __init__(self, spec: NetworkSpec, mode: str, plan: NetworkPlan) -> None:
         self.spec, self.mode = spec, mode
         self.buffers: list[Buffer] = []
         #: a complex row sum needs the complex shared array ``shc``
         self.uses_shc = False
         self.n_states = max(
-            [1] + [len(n.model.states) for n in spec.nodes if isinstance(n, DiffEqSpec)]
+            [1]
+            + [len(n.model.states) for n in spec.nodes if isinstance(n, DiffEqSpec)]
+            + [len(e.model.model.states) for e in spec.edges if e.model is not None]
         )
+        #: failure units in the order a step runs them: node k, then template edges into k
+        self.units: list[tuple[str, int]] = []
+        for k in range(len(spec.nodes)):
+            self.units.append(("node", k))
+            self.units += [("edge", e) for e in plan.edge_updates[k]]
 
     def buffer(self, name: str, kind: str, owner: int = -1, size: int = 0) -> str:
         self.buffers.append(Buffer(name, kind, owner, size))
@@ -264,10 +276,12 @@ class _Ctx:
             code(f"b = row // N{k}")
             code(f"i = row - b * N{k}")
 
-    def fail(self, code: _Code, k: int, j: int) -> None:
-        """Record a non-finite state j of node k at neuron i (see module docstring)."""
-        K, S = len(self.spec.nodes), self.n_states
-        code(f"key = ((step * {K} + {k}) * NM + i) * {S} + {j}")
+    def fail(self, code: _Code, unit: tuple[str, int], j: int) -> None:
+        """Record a non-finite state j of a unit (node k at neuron i, or template edge e at
+        connection jj; see module docstring)."""
+        K, S = len(self.units), self.n_states
+        u, index = self.units.index(unit), "i" if unit[0] == "node" else "jj"
+        code(f"key = ((step * {K} + {u}) * NM + {index}) * {S} + {j}")
         if self.mode == "block":
             code("cuda.atomic.min(z_fail, b, key)")
         else:
@@ -353,20 +367,24 @@ class _Writer(StatementWriter):
         code(f"cuda.atomic.add({buf}, (par, b, {slot}), {text})")
 
     def record(self, code, node, stmt: Record, text: str) -> None:
+        edge = isinstance(node, EdgePlan)
         with code.block("if rec_now:"):
+            count = f"n_syn{node.e}" if edge else f"N{node.k}"
             if stmt.mean and node.is_complex(stmt.key):
                 # the launcher passes the (B, R, 2) float view of the complex recording
-                code(f"zt = ({text}) / N{node.k}")
+                code(f"zt = ({text}) / {count}")
                 code(f"cuda.atomic.add({stmt.dest}, (b, r, 0), zt.real)")
                 code(f"cuda.atomic.add({stmt.dest}, (b, r, 1), zt.imag)")
             elif stmt.mean:
-                code(f"cuda.atomic.add({stmt.dest}, (b, r, 0), ({text}) / N{node.k})")
+                code(f"cuda.atomic.add({stmt.dest}, (b, r, 0), ({text}) / {count})")
             else:
-                code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
+                index = "jj" if edge else "i"
+                code(f"{stmt.dest}[b, r, {index}] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
+        unit = ("edge", node.e) if isinstance(node, EdgePlan) else ("node", node.k)
         with code.block(f"if not {self.finite(local, self.state_is_complex(node, state))}:"):
-            self.ctx.fail(code, node.k, state)
+            self.ctx.fail(code, unit, state)
 
     # ---- loops ---------------------------------------------------------------------------------
     def loops(self, code: _Code, node: NodePlan, loops: list, first: bool) -> None:
@@ -399,6 +417,52 @@ class _Writer(StatementWriter):
         code(f"# recurrent coupling of node {k}")
         dest = node.arg("scratch", ("keep", "tgt"))
         self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}", node.is_complex(("src",)))
+
+    def connection_lines(self, edge, lanes: bool) -> list[str]:
+        """Lines over the connections of row i of a template edge: the output loop (``lanes``:
+        lane-strided, adding ``W * out`` to ``acc``) or the update loop (all of the row).
+
+        Parameters
+        ----------
+        edge : EdgeIn
+            The edge.
+        lanes : bool
+            The output loop (else the update loop).
+
+        Returns
+        -------
+        list of str
+            Lines relative to the row's indentation.
+        """
+        ep = self.plan.edge_plans[edge.edge]
+        start, step = ("lane", "lanes") if lanes else ("0", "1")
+        body = _Code(depth=1)
+        if edge.fmt == "dense":
+            (W,) = edge.weights
+            head = f"for j in range({start}, {W}.shape[1], {step}):"
+            body(f"jj = i * {W}.shape[1] + j")
+            weight = f"{W}[i, j]"
+        else:
+            d, n, p = edge.weights
+            head = f"for jj in range({p}[i] + {start}, {p}[i + 1], {step}):"
+            body(f"j = {n}[jj]")
+            weight = f"{d}[jj]"
+        loop = ep.out_loop if lanes else ep.update_loop
+        self.statements(body, ep, loop)
+        if lanes:
+            body(f"acc += {weight} * {self.value(ep, ep.out_key, loop)}")
+        return [head] + body.lines
+
+    def edge_update(self, code: _Code, e: int) -> None:
+        """The update of template edge e's connections, threads over the target's rows."""
+        ep = self.plan.edge_plans[e]
+        if not ep.update_loop.body:  # no states, nothing recorded
+            return
+        code(f"# ---- template edge {e}: update of its connections")
+        self.ctx.barrier(code)  # the target's kept values were written by other threads
+        with self.ctx.ploop(code, ep.k):
+            for line in self.connection_lines(ep.edge_in, lanes=False):
+                code(line)
 
     def func(self, code: _Code, k: int) -> None:
         """A function node: activation of its input (max/sum by atomics), then recordings."""
@@ -478,39 +542,44 @@ class _Writer(StatementWriter):
     def edges(self, code: _Code, k: int) -> None:
         """Summed edge input of node k (plus x for the input node) into its "in" array."""
         plan = self.plan
-        incoming = plan.edges_in[k]
-        if not incoming:
+        groups = plan.input_groups(k)
+        if not groups:
             return
-        lines: list[str] = []
-        extra, advance = "", _Code()
-        for edge in incoming:
-            if edge.event is not None:
-                names = self.event_names(edge.event)
-                extra += f" + {self.doprint(edge.event.shadow.values[0], names)}"
-                if edge.event.advance_in_target:
-                    self.event_advance(advance, edge.event)
-            elif edge.delay is not None:
-                lines += _delayed_lane_matvec(edge)
-            elif edge.fmt == "dense":
-                (W,) = edge.weights
-                lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
-            else:
-                lines += _lane_matvec(edge.weights, "csr", edge.src, "")
-        dest = plan.input_array(k)
-        plus_x = " + x[b, step, i]" if k == plan.spec.input_node else ""
         code(f"# ---- edges into node {k}")
         self.ctx.barrier(code)  # sources were written by other threads
-        for edge in incoming:
-            if edge.delay is not None:  # this step's source values into the edge's ring
-                self.ring_positions(code, [edge.ring])
-                with self.ctx.ploop(code, edge.source):
-                    code(f"{edge.ring}[b, rp_{edge.ring}, i] = {edge.src}[b, i]")
-                self.ctx.barrier(code)
-        # braces of the printed expressions must survive the write lines' .format
-        writes = [f"{dest}[b, i] = {{total}}{plus_x}{extra.replace('{', '{{').replace('}', '}}')}"]
-        writes += [line.replace("{", "{{").replace("}", "}}") for line in advance.lines]
-        complex_rows = k in plan.nodes and plan.nodes[k].is_complex(("in",))
-        self.ctx.rows(code, k, lines, writes, complex_rows)
+        for name, incoming, with_x in groups:
+            lines: list[str] = []
+            extra, advance = "", _Code()
+            for edge in incoming:
+                if edge.event is not None:
+                    names = self.event_names(edge.event)
+                    extra += f" + {self.doprint(edge.event.shadow.values[0], names)}"
+                    if edge.event.advance_in_target:
+                        self.event_advance(advance, edge.event)
+                elif edge.edge in plan.edge_plans:
+                    lines += self.connection_lines(edge, lanes=True)
+                elif edge.delay is not None:
+                    lines += _delayed_lane_matvec(edge)
+                elif edge.fmt == "dense":
+                    (W,) = edge.weights
+                    lines += _lane_matvec(W, "dense", edge.src, f"{W}.shape[1]")
+                else:
+                    lines += _lane_matvec(edge.weights, "csr", edge.src, "")
+            for edge in incoming:
+                if edge.delay is not None:  # this step's source values into the edge's ring
+                    self.ring_positions(code, [edge.ring])
+                    with self.ctx.ploop(code, edge.source):
+                        code(f"{edge.ring}[b, rp_{edge.ring}, i] = {edge.src}[b, i]")
+                    self.ctx.barrier(code)
+            dest = plan.input_array(k, name)
+            plus_x = " + x[b, step, i]" if with_x else ""
+            detail = ("in",) if name is None else ("in", name)
+            complex_rows = k in plan.nodes and plan.nodes[k].is_complex(detail)
+            # braces of the printed expressions must survive the write lines' .format
+            braced = extra.replace("{", "{{").replace("}", "}}")
+            writes = [f"{dest}[b, i] = {{total}}{plus_x}{braced}"]
+            writes += [line.replace("{", "{{").replace("}", "}}") for line in advance.lines]
+            self.ctx.rows(code, k, lines, writes, complex_rows)
         self.ctx.barrier(code)
 
 
@@ -564,7 +633,7 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
             "use device='cpu' for training"
         )
     plan = build_plan(spec, CUDA)
-    ctx = _Ctx(spec, mode)
+    ctx = _Ctx(spec, mode, plan)
     writer = _Writer(plan, ctx)
     body = _Code(depth=3 if mode == "block" else 2)
     for k in plan.probed:
@@ -580,6 +649,8 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
             writer.loops(body, plan.nodes[k], plan.nodes[k].loops, first=k not in plan.probed)
         else:
             writer.func(body, k)
+        for e in plan.edge_updates[k]:
+            writer.edge_update(body, e)
     o = spec.output_node
     out_o = plan.arg("scratch", o, "out")
     # the output node's values were written by this same thread mapping: no barrier needed
@@ -610,6 +681,8 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
         head(f"inv_dt = {writer.lit('1.0')} / dt")
         for k in range(len(spec.nodes)):
             head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
+        for e, ep in plan.edge_plans.items():
+            head(f"n_syn{e} = {ep.edge_in.weights[0]}.size")
         head("tid = cuda.threadIdx.x")
         head("nt = cuda.blockDim.x")
         head("lane = tid % lanes")
@@ -634,7 +707,7 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
     )
     source = top + "\n".join(extra + head.lines + body.lines) + "\n"
     return CudaKernelSource(
-        source, mode, tuple(plan.args), buffers, len(spec.nodes), ctx.n_states
+        source, mode, tuple(plan.args), buffers, len(ctx.units), ctx.n_states, tuple(ctx.units)
     )
 
 

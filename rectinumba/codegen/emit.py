@@ -94,6 +94,10 @@ def float32_literals(text: str) -> str:
         The text with float32 literals.
     """
     return _FLOAT_LITERAL.sub(r"np.float32(\1)", text)
+#: index of an array element by role: per neuron ``i`` of trial ``b`` unless said otherwise
+#: (tapes also by step; a template edge's states per connection ``jj``, its constants per edge,
+#: the source values it reads per source neuron ``j``)
+_INDEX = {"tape": "b, step, i", "esyn": "b, jj", "econst": "b, 0", "epre": "b, j"}
 
 
 class StatementWriter:
@@ -152,7 +156,7 @@ class StatementWriter:
         """
         if role == "ring":  # this step's slot of a history ring (see ring_positions)
             return f"{name}[b, rp_{name}, i]"
-        return f"{name}[b, step, i]" if role == "tape" else f"{name}[b, i]"
+        return f"{name}[{_INDEX.get(role, 'b, i')}]"
 
     @staticmethod
     def ring_positions(code: SourceWriter, rings) -> None:

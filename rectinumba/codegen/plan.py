@@ -63,11 +63,18 @@ Where the next features go (each is one addition here plus one print rule per re
   ``sqrt(dt) * g_j * N_j``); the normals ``("noise", j)`` are locals of the update loop, drawn
   by :class:`Draw` statements from the per-trial keys (role ``"seed"``) at draw step
   ``t0 + step + offset`` (role ``"rng"``), see :mod:`rectinumba.codegen.rng`.
-- **edges between any variables** (``source/op/var -> target/op/var``) and edge delays:
-  :class:`EdgeIn` gains a source key (any value of the source node, read from its keep array)
-  and a target input name; the target's ``("in", name)`` keys become one per input variable.
-- **plastic edges**: an edge with its own NodePlan-like loop list (states = weights, arrays of
-  role ``"W"`` become states), emitted after the edge's matvec.
+- **edges between any variables** (done): :class:`EdgeIn` ``key`` (the source variable; None:
+  the output) and ``dest`` (the target input; None: ``input_var``). A source keeps every
+  variable that forward edges read in a ``("val", var)`` scratch array written in stage 0 (the
+  output stays ``"out"``), its probe every variable feedback edges read in ``("fb", var)``; a
+  target has one summed-input array ``("in", name)`` per further edge-driven input (key
+  ``("in", name)``), carried when its probe depends on it (:attr:`NetworkPlan.carry_extra`);
+  :meth:`NetworkPlan.input_groups` lists the sums a renderer prints.
+- **template (plastic) edges** (done): :class:`~rectinumba.codegen.edgeplan.EdgePlan` holds two
+  per-connection loops printed by the same statement writers (roles ``"estate"`` (B, nnz),
+  ``"econst"`` (B, 1), ``"erec"``): the output loop inside the target's input sum, the update
+  loop after the target's loops (:attr:`NetworkPlan.edge_updates`); failures report status
+  ``EDGE_NONFINITE`` (the CUDA failure keys order nodes and edge updates as a step runs them).
 - **event-driven coupling** (:mod:`.events`): a node whose ``spec.event`` is set reads its
   coupling target from ``U`` (role ``"event"``) at level 0 (an :class:`Assign` of the trace's
   stage value per stage), advances ``U`` at the end of its last loop and clears ``G``; an edge
@@ -428,7 +435,12 @@ class EdgeIn:
     weights : tuple of str
         ``(W,)`` or the CSR parts (data, indices, indptr).
     src : str
-        The source's out, fb (diff-eq feedback) or prev (function feedback) array.
+        The source's out, fb (diff-eq feedback) or prev (function feedback) array, or the array
+        keeping the source variable ``key`` (``("val", key)``, ``("fb", key)``).
+    key : str or None
+        The source variable the edge reads (None: the source's output).
+    dest : str or None
+        The target's input variable the edge drives (None: its ``input_var``).
     delay : str or None
         None, ``"row"`` (one delay in steps per target unit) or ``"full"`` (one per connection:
         (n_target, n_source) dense, or aligned with the CSR data).
@@ -446,6 +458,8 @@ class EdgeIn:
     fmt: str
     weights: tuple[str, ...]  # ("e0_W",) or the CSR parts (data, indices, indptr)
     src: str  # the source's out, fb (diff-eq feedback) or prev (function feedback) array
+    key: str | None = None  # the source variable read (None: the source's output)
+    dest: str | None = None  # the target input driven (None: the target's input_var)
     delay: str | None = None
     ring: str = ""
     steps: str = ""
@@ -511,9 +525,10 @@ class NodePlan:
     """The loops of one diff-eq node per step, and where each of its values lives.
 
     Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge
-    input), ``("state", name, stage)``, ``("const", name)``, ``("past", j)`` (delayed read j of
-    ``model.delays``), ``("noise", j)`` (this step's normal of noise j), ``("spk", s)`` (spike
-    flag; s = 0, or -1 in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
+    input of ``input_var``), ``("in", name)`` (of another edge-driven input), ``("state", name,
+    stage)``, ``("const", name)``, ``("past", j)`` (delayed read j of ``model.delays``),
+    ``("noise", j)`` (this step's normal of noise j), ``("spk", s)`` (spike flag; s = 0, or -1
+    in the probe), ``("spike", s)`` (spike input, flag/dt), ``("tgt", stage)`` (coupling),
     ``("alg", name, stage)``, ``("red", name, stage)``, ``("k", stage, state)`` (right-hand side
     at a stage), ``("new", state)`` (the state's new value), ``("driven", name, stage)`` (an
     input the network drives: coupling and/or edge input). Stage ``-1`` marks the feedback probe.
@@ -635,6 +650,13 @@ class NodePlan:
         if spec.input_var is not None and not self.reads_x and not t.from_tape:
             role = "carry" if self.k in self.plan.carry_in else "scratch"
             self.plan.declare(ArgSpec(f"n{k}_in", role, k, "in"))
+        for q, name in enumerate(spec.edge_inputs):
+            role = "carry" if (self.k, name) in self.plan.carry_extra else "scratch"
+            self.plan.declare(ArgSpec(f"n{k}_in{q}_{mangle(name)}", role, k, ("in", name)))
+        for q, var in enumerate(self.plan.edge_vals[k]):
+            self.plan.declare(ArgSpec(f"n{k}_v{q}_{mangle(var)}", "scratch", k, ("val", var)))
+        for q, var in enumerate(self.plan.edge_fbs[k]):
+            self.plan.declare(ArgSpec(f"n{k}_fb{q}_{mangle(var)}", "scratch", k, ("fb", var)))
         if self.event:
             self.ev = self.plan.event_coupling("J", k, k, k, spec.coupling, spec.source_var, True)
             self.scatters.append(self.ev)
@@ -648,7 +670,7 @@ class NodePlan:
         if spec.spiking:
             self.plan.declare(ArgSpec(f"n{k}_thr", "scalar", k, "threshold"))
             self.plan.declare(ArgSpec(f"n{k}_rst", "scalar", k, "reset"))
-        if self.k in self.plan.probed:
+        if self.plan.fb_out[k]:
             self.plan.declare(ArgSpec(f"n{k}_fb", "scratch", k, "fb"))
         for r, state in enumerate(self.rings):
             self.plan.declare(ArgSpec(f"n{k}_h{r}_{mangle(state)}", "ring", k, ("past", state)))
@@ -689,7 +711,11 @@ class NodePlan:
             return ("past", int(name[len(PAST_PREFIX) :]))
         if spec.spiking and name == spec.spike_var:
             return ("spike", -1 if stage < 0 else 0)
-        if (self.coupled and name == spec.target_var) or name == spec.input_var:
+        if (
+            (self.coupled and name == spec.target_var)
+            or name == spec.input_var
+            or name in spec.edge_inputs
+        ):
             return ("driven", name, stage)
         if name in self.alg:
             return ("red" if self.alg[name].reduce else "alg", name, stage)
@@ -718,6 +744,8 @@ class NodePlan:
             parts.append(("tgt", stage))
         if name == spec.input_var:
             parts.append(("x",) if self.reads_x else ("in",))
+        elif name in spec.edge_inputs:
+            parts.append(("in", name))
         return parts
 
     def _needed(self, roots: set[str]) -> set[str]:
@@ -741,6 +769,7 @@ class NodePlan:
         later_needed = self._needed(deriv_names)
         # stage 0 evaluates every definition (as the node's output and recordings may read any)
         first = set(self.alg) | deriv_names | {spec.output_var} | {v for v, _ in spec.record}
+        first |= set(self.plan.edge_vals[self.k])
         if self.coupled:
             first.add(spec.target_var)
         first_needed = self._needed(first)
@@ -753,7 +782,7 @@ class NodePlan:
                     loop = self._loop(self.loops, s, m)
                 self._emit_pass(loop, s, m, needed, probe=False)
         if self.k in self.plan.probed:
-            needed = self._needed({spec.output_var})
+            needed = self._needed(set(self.plan.probe_values(self.k)))
             last = max(self.levels.get(n, 0) for n in needed)
             for m in range(last + 1):
                 loop = self._loop(self.probe_loops, -1, m, probe=True)
@@ -823,10 +852,20 @@ class NodePlan:
             out = self._key(spec.output_var, 0)
             self._read(out, loop)
             body.append(Write(self.arg("scratch", "out"), "scratch", out))
-        if s == -1 and self.levels[spec.output_var] == m:
+        if s == -1 and self.plan.fb_out[self.k] and self.levels[spec.output_var] == m:
             out = self._key(spec.output_var, -1)
             self._read(out, loop)
             body.append(Write(self.arg("scratch", "fb"), "scratch", out))
+        # values that edges read (besides the output): pre-update values, or the probe's
+        kept = (("val", self.plan.edge_vals[self.k], 0), ("fb", self.plan.edge_fbs[self.k], -1))
+        for detail, names, stage in kept:
+            if s != stage:
+                continue
+            for var in names:
+                if self.levels.get(var, 0) == m:
+                    value = self._key(var, stage)
+                    self._read(value, loop)
+                    body.append(Write(self.arg("scratch", (detail, var)), "scratch", value))
         if s == 0 and not t.tape and not t.from_tape:
             for q, (var, mean) in enumerate(spec.record):
                 if var not in self.states and self.levels[var] == m:
@@ -1056,6 +1095,10 @@ class NodePlan:
             if t.from_tape:
                 return Ref(key, "arr", self.arg("tape", ("y", key[1])), "tape")
             return Ref(key, "arr", self.arg("state", key[1]), "state")
+        if kind == "in" and len(key) == 2:
+            detail = ("in", key[1])
+            role = "carry" if (self.k, key[1]) in self.plan.carry_extra else "scratch"
+            return Ref(key, "arr", self.arg(role, detail), role)
         if kind == "in":
             if t.from_tape:
                 if loop.probe:
@@ -1124,7 +1167,7 @@ class NodePlan:
         if kind == "src":
             return spec.source_var
         if kind == "in":
-            return spec.input_var
+            return key[1] if len(key) > 1 else spec.input_var
         return None
 
     def is_complex(self, key: tuple) -> bool:
@@ -1258,19 +1301,54 @@ class NetworkPlan:
         fb_sources = sorted({e.source for e in spec.edges if e.feedback and not e.event})
         self.probed = [k for k in fb_sources if isinstance(spec.nodes[k], DiffEqSpec)]
         self.carried = [k for k in fb_sources if isinstance(spec.nodes[k], FuncSpec)]
-        #: probed nodes whose output depends on their edge input: that input is carried between
-        #: steps (the probe reads the previous step's value)
+        #: diff-eq node -> variables other than its output that edges read: forward edges from
+        #: arrays ("val", var) written in stage 0, feedback edges from ("fb", var) of the probe
+        self.edge_vals: dict[int, list[str]] = {k: [] for k in range(n)}
+        self.edge_fbs: dict[int, list[str]] = {k: [] for k in range(n)}
+        #: diff-eq node -> whether a feedback edge reads its output
+        self.fb_out: dict[int, bool] = {k: False for k in range(n)}
+        for edge in spec.edges:
+            if edge.event:  # reads U, kept by the target: no value of the source
+                continue
+            reads = [(edge.source, edge.source_var, edge.feedback)]
+            if edge.model is not None:  # template edges read bound variables of both ends
+                for _, side, var in edge.model.bind:
+                    if side == "source":
+                        reads.append((edge.source, var, edge.feedback))
+                    else:
+                        reads.append((edge.target, var, False))
+            for k, var, feedback in reads:
+                node = spec.nodes[k]
+                if not isinstance(node, DiffEqSpec):
+                    continue
+                if var is None or var == node.output_var:
+                    if feedback:
+                        self.fb_out[k] = True
+                    continue
+                dest = self.edge_fbs if feedback else self.edge_vals
+                if var not in dest[k]:
+                    dest[k].append(var)
+        #: probed nodes whose probe depends on their input_var: that input is carried between
+        #: steps (the probe reads the previous step's value); carry_extra: the same for the other
+        #: edge-driven inputs, (node, input) pairs
         self.carry_in: set[int] = set()
+        self.carry_extra: set[tuple[int, str]] = set()
         for k in self.probed:
             node = spec.nodes[k]
-            if node.input_var is not None and _depends_on(node, node.output_var, node.input_var):
+            probed = self.probe_values(k)
+            if node.input_var is not None and any(
+                _depends_on(node, v, node.input_var) for v in probed
+            ):
                 self.carry_in.add(k)
+            for name in node.edge_inputs:
+                if any(_depends_on(node, v, name) for v in probed):
+                    self.carry_extra.add((k, name))
         self.incoming = {k: [] for k in range(n)}
         for e, edge in enumerate(spec.edges):
             self.incoming[edge.target].append((e, edge))
         self.reads_x = {
             k: k == spec.input_node
-            and not self.incoming[k]
+            and not any(edge.target_var is None for _, edge in self.incoming[k])
             and k not in self.carry_in
             and (isinstance(spec.nodes[k], FuncSpec) or spec.nodes[k].input_var is not None)
             for k in range(n)
@@ -1299,11 +1377,12 @@ class NetworkPlan:
             for e, edge in self.incoming[k]:
                 if edge.event:
                     s = edge.source
-                    ev = self.event_coupling(
-                        "W", e, s, k, edge.fmt, spec.nodes[s].output_var, k > s
-                    )
+                    var = edge.source_var or spec.nodes[s].output_var
+                    ev = self.event_coupling("W", e, s, k, edge.fmt, var, k > s)
                     self.nodes[s].scatters.append(ev)
-                    ins.append(EdgeIn(e, s, edge.fmt, ev.columns, "", event=ev))
+                    ins.append(
+                        EdgeIn(e, s, edge.fmt, ev.columns, "", dest=edge.target_var, event=ev)
+                    )
                     continue
                 if edge.fmt == "dense":
                     w = (self.declare(ArgSpec(f"e{e}_W", "W", e, "dense")),)
@@ -1313,27 +1392,40 @@ class NetworkPlan:
                         for part, sfx in CSR_PARTS.items()
                     )
                 s = edge.source
-                if not edge.feedback:
-                    src = self.arg("scratch", s, "out")
-                elif s in self.nodes:
-                    src = self.arg("scratch", s, "fb")
-                else:
-                    src = self.arg("carry", s, "prev")
+                var = edge.source_var
+                if s in self.nodes and var == spec.nodes[s].output_var:
+                    var = None
+                src = self.source_array(s, var, edge.feedback)
                 ring = steps = ""
                 if edge.delay is not None:
                     ring = self.declare(ArgSpec(f"e{e}_H", "ring", e, "edge"))
                     steps = self.declare(ArgSpec(f"e{e}_D", "edelay", e, edge.delay))
-                ins.append(EdgeIn(e, s, edge.fmt, w, src, edge.delay, ring, steps))
+                ins.append(
+                    EdgeIn(e, s, edge.fmt, w, src, var, edge.target_var, edge.delay, ring, steps)
+                )
             self.edges_in[k] = ins
+        #: template edges: edge index -> EdgePlan (their loops), and per target node the
+        #: template edges whose update follows its loops
+        self.edge_plans: dict = {}
+        self.edge_updates: dict[int, list[int]] = {k: [] for k in range(n)}
+        if any(edge.model is not None for edge in spec.edges):
+            from .edgeplan import EdgePlan
+
+            for k in range(n):
+                for edge_in in self.edges_in[k]:
+                    edge = spec.edges[edge_in.edge]
+                    if edge.model is not None:
+                        self.edge_plans[edge_in.edge] = EdgePlan(self, edge_in.edge, edge, edge_in)
+                        self.edge_updates[k].append(edge_in.edge)
         self._reorder()
 
     def _reorder(self) -> None:
         """Arguments grouped by node (in node order), then edges, then carried outputs."""
 
         def rank(a: ArgSpec) -> tuple:
-            if a.role in ("W", "edelay") or (a.role == "ring" and a.detail == "edge") or (
-                a.role == "event" and a.detail[0] == "W"
-            ):
+            if a.role in ("W", "edelay", "estate", "econst", "erec") or (
+                a.role == "ring" and a.detail == "edge"
+            ) or (a.role == "event" and a.detail[0] == "W"):
                 return (1, a.owner)
             if a.detail == "prev":
                 return (2, a.owner)
@@ -1453,8 +1545,30 @@ class NetworkPlan:
         """
         return self._names.get((role, owner, detail))
 
-    def input_array(self, k: int) -> str:
+    def input_array(self, k: int, name: str | None = None) -> str:
         """Name of node k's summed-input array (per-step scratch, or carried for a probe).
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+        name : str, optional
+            An edge-driven input other than the node's ``input_var`` (None: ``input_var``).
+
+        Returns
+        -------
+        str
+            The argument name.
+        """
+        detail = "in" if name is None else ("in", name)
+        return self.find("scratch", k, detail) or self.arg("carry", k, detail)
+
+    def input_groups(self, k: int) -> list[tuple[str | None, list[EdgeIn], bool]]:
+        """Node k's summed inputs: ``(input name, edges, adds x)`` per driven input array.
+
+        The input node's ``input_var`` adds the network input x to its edges (and is summed
+        into its array even without edges when the probe carries it); every other input is the
+        sum of the edges that target it.
 
         Parameters
         ----------
@@ -1463,10 +1577,62 @@ class NetworkPlan:
 
         Returns
         -------
+        list of tuple
+            ``(None for input_var or the input's name, incoming EdgeIns, whether x is added)``.
+        """
+        spec = self.spec
+        groups: dict[str | None, list[EdgeIn]] = {}
+        for edge in self.edges_in[k]:
+            groups.setdefault(edge.dest, []).append(edge)
+        node = spec.nodes[k]
+        takes_x = isinstance(node, FuncSpec) or node.input_var is not None
+        with_x = k == spec.input_node and not self.reads_x[k] and takes_x
+        if with_x and None not in groups:
+            groups = {None: [], **groups}
+        return [(name, edges, with_x and name is None) for name, edges in groups.items()]
+
+    def source_array(self, k: int, var: str | None, feedback: bool) -> str:
+        """The array holding variable ``var`` of node k as edges read it.
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+        var : str or None
+            A variable of the node (None: its output).
+        feedback : bool
+            Read by a feedback edge (the probe's value on the current state).
+
+        Returns
+        -------
         str
             The argument name.
         """
-        return self.find("scratch", k, "in") or self.arg("carry", k, "in")
+        node = self.spec.nodes[k]
+        if k in self.nodes and var == node.output_var:
+            var = None
+        if var is not None:
+            return self.arg("scratch", k, ("fb" if feedback else "val", var))
+        if not feedback:
+            return self.arg("scratch", k, "out")
+        return self.arg("scratch", k, "fb") if k in self.nodes else self.arg("carry", k, "prev")
+
+    def probe_values(self, k: int) -> list[str]:
+        """Variables of diff-eq node k that its feedback probe evaluates.
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+
+        Returns
+        -------
+        list of str
+            The output variable (when a feedback edge reads it) and the other variables
+            feedback edges read.
+        """
+        node = self.spec.nodes[k]
+        return ([node.output_var] if self.fb_out[k] else []) + self.edge_fbs[k]
 
     def add_train_arg(self, key: str) -> str:
         """Declare a training hook argument (role ``"train"``).

@@ -14,6 +14,7 @@ __all__ = [
     "DiffEqSpec",
     "FuncSpec",
     "EdgeSpec",
+    "EdgeModelSpec",
     "NetworkSpec",
     "ACTIVATIONS",
     "ROW_PARALLEL_MIN",
@@ -66,6 +67,8 @@ class DiffEqSpec:
     spike_def: str | None = None
     record: tuple[tuple[str, bool], ...] = ()
     reset: bool = True
+    #: input variables other than ``input_var`` that edges drive (``add_edge(target_var=...)``)
+    edge_inputs: tuple[str, ...] = ()
     event: bool = False
 
     kind = "diffeq"
@@ -82,7 +85,7 @@ class DiffEqSpec:
     @property
     def driven_inputs(self) -> tuple[str, ...]:
         """Input variables whose value the network provides (edges, coupling, spikes)."""
-        names = [self.input_var, self.target_var, self.spike_var]
+        names = [self.input_var, *self.edge_inputs, self.target_var, self.spike_var]
         return tuple(dict.fromkeys(n for n in names if n is not None))
 
     @property
@@ -106,18 +109,42 @@ class FuncSpec:
 
 
 @dataclass(frozen=True)
+class EdgeModelSpec:
+    """The per-connection model of a template edge (see :mod:`rectinumba.edge_model`).
+
+    ``output``: the model variable that the weight multiplies; ``source_input``: the model input
+    fed by the edge's source variable (or None); ``bind``: ``(input, side, node variable)`` for
+    inputs reading a variable of the presynaptic (``"source"``) or postsynaptic (``"target"``)
+    neuron; ``record``: ``(var, reduce)`` recorded per connection (or their mean).
+    """
+
+    model: object  # NodeModel / StoredModel
+    output: str
+    source_input: str | None
+    bind: tuple[tuple[str, str, str], ...] = ()
+    record: tuple[tuple[str, bool], ...] = ()
+
+
+@dataclass(frozen=True)
 class EdgeSpec:
     """Weights from node ``source`` to node ``target`` (indices into NetworkSpec.nodes).
 
-    ``delay``: None, ``"row"`` (one delay per target unit, a scalar included) or ``"full"``
-    (one delay per connection); the delays in steps are a kernel argument. ``event``: propagated
-    by the source's spikes (:mod:`rectinumba.codegen.events`; never with a delay).
+    ``source_var``: the source's variable the edge reads (None: its output); ``target_var``: the
+    target's input variable it drives (None: the target's ``input_var``). ``model`` (an
+    :class:`EdgeModelSpec`) makes the edge a template edge: per connection, the edge model's
+    equations turn the source value into what the weight multiplies. ``delay``: None, ``"row"``
+    (one delay per target unit, a scalar included) or ``"full"`` (one delay per connection); the
+    delays in steps are a kernel argument. ``event``: propagated by the source's spikes
+    (:mod:`rectinumba.codegen.events`; never with a delay or an edge model).
     """
 
     source: int
     target: int
     fmt: str = "dense"  # "dense" | "csr"
     feedback: bool = False
+    source_var: str | None = None
+    target_var: str | None = None
+    model: object = None  # EdgeModelSpec
     delay: str | None = None
     event: bool = False
 

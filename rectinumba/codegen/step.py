@@ -17,8 +17,11 @@ trial's status row. The argument list comes with the source (``RenderedKernel.ar
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 
+from ..backends.status import EDGE_NONFINITE
+from .edgeplan import EdgePlan
 from .emit import StatementWriter, emit_activation, helpers
 from .plan import (
     CPU,
@@ -122,13 +125,24 @@ class CPUWriter(StatementWriter):
         if stmt.mean:
             code(f"racc_{stmt.dest} += {text}")
         else:
+            index = "jj" if isinstance(node, EdgePlan) else "i"
             with code.block("if rec_now:"):
-                code(f"{stmt.dest}[b, r, i] {'+=' if self.average else '='} {text}")
+                code(f"{stmt.dest}[b, r, {index}] {'+=' if self.average else '='} {text}")
 
     def fail(self, code, node, state: int, local: str) -> None:
-        # a flag, not a branch that writes the status: the loop stays vectorisable (measured
-        # 1.5x faster for LIF neurons); the status is written by the scan after the loop
-        code(f"bad{node.k} |= not {self.finite(local, self.state_is_complex(node, state))}")
+        edge = isinstance(node, EdgePlan)
+        finite = self.finite(local, self.state_is_complex(node, state))
+        if not edge:
+            # a flag, not a branch that writes the status: the loop stays vectorisable (measured
+            # 1.5x faster for LIF neurons); the status is written by the scan after the loop
+            code(f"bad{node.k} |= not {finite}")
+            return
+        with code.block(f"if not {finite} and status[b, 0] == 0:"):
+            code(f"status[b, 0] = {EDGE_NONFINITE}")
+            code("status[b, 1] = gs")
+            code(f"status[b, 2] = {node.e}")
+            code(f"status[b, 3] = {state}")
+            code("status[b, 4] = jj")
 
     def scan_failures(self, code: SourceWriter, node: NodePlan) -> None:
         """After a loop that flagged a non-finite new state: the status row of the first one
@@ -240,36 +254,92 @@ class CPUWriter(StatementWriter):
             Node index.
         """
         plan = self.plan
-        incoming = plan.edges_in[k]
-        if not incoming:
+        for name, incoming, with_x in plan.input_groups(k):
+            dest = plan.input_array(k, name)
+            for edge in incoming:
+                if edge.delay is not None:
+                    self.push_edge(code, edge)
+            with code.block(f"for i in range(N{k}):"):
+                code("acc = x[b, step, i]" if with_x else f"acc = {self.lit('0.0')}")
+                for edge in incoming:
+                    if edge.event is not None:
+                        names = self.event_names(edge.event)
+                        code(f"acc += {self.doprint(edge.event.shadow.values[0], names)}")
+                    elif edge.edge in plan.edge_plans:
+                        ep = plan.edge_plans[edge.edge]
+                        with self.connections(code, edge) as weight:
+                            self.statements(code, ep, ep.out_loop)
+                            code(f"acc += {weight} * {self.value(ep, ep.out_key, ep.out_loop)}")
+                    elif edge.delay is not None:
+                        self.delayed_edge_row(code, edge)
+                    elif edge.fmt == "dense":
+                        (W,) = edge.weights
+                        with code.block(f"for j in range({W}.shape[1]):"):
+                            code(f"acc += {W}[i, j] * {edge.src}[b, j]")
+                    else:
+                        self.uses_csr = True
+                        d, n, p = edge.weights
+                        code(f"acc += _csr_dot({d}, {n}, {p}[i], {p}[i + 1], {edge.src}, b)")
+                code(f"{dest}[b, i] = acc")
+                tape = plan.find("tape", k, "in") if name is None else None
+                if tape is not None and k not in plan.nodes:
+                    code(f"{tape}[b, step, i] = acc")
+                for edge in incoming:
+                    if edge.event is not None and edge.event.advance_in_target:
+                        self.event_advance(code, edge.event)
+
+    @contextmanager
+    def connections(self, code: SourceWriter, edge: EdgeIn):
+        """Loop over the connections of row i of a template edge (``j``: source neuron, ``jj``:
+        connection); yields the source text of the connection's weight.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        edge : EdgeIn
+            The edge.
+
+        Yields
+        ------
+        str
+            The weight of connection jj.
+        """
+        if edge.fmt == "dense":
+            (W,) = edge.weights
+            with code.block(f"for j in range({W}.shape[1]):"):
+                code(f"jj = i * {W}.shape[1] + j")
+                yield f"{W}[i, j]"
+        else:
+            d, n, p = edge.weights
+            with code.block(f"for jj in range({p}[i], {p}[i + 1]):"):
+                code(f"j = {n}[jj]")
+                yield f"{d}[jj]"
+
+    def edge_update(self, code: SourceWriter, e: int) -> None:
+        """The update of template edge e's connections (after its target node's loops).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        e : int
+            Edge index.
+        """
+        ep = self.plan.edge_plans[e]
+        edge, t = ep.edge_in, ep.k
+        if not ep.update_loop.body:  # no states, nothing recorded
             return
-        dest = plan.input_array(k)
-        for edge in incoming:
-            if edge.delay is not None:
-                self.push_edge(code, edge)
-        with code.block(f"for i in range(N{k}):"):
-            code("acc = x[b, step, i]" if k == plan.spec.input_node else f"acc = {self.lit('0.0')}")
-            for edge in incoming:
-                if edge.event is not None:
-                    names = self.event_names(edge.event)
-                    code(f"acc += {self.doprint(edge.event.shadow.values[0], names)}")
-                elif edge.delay is not None:
-                    self.delayed_edge_row(code, edge)
-                elif edge.fmt == "dense":
-                    (W,) = edge.weights
-                    with code.block(f"for j in range({W}.shape[1]):"):
-                        code(f"acc += {W}[i, j] * {edge.src}[b, j]")
-                else:
-                    self.uses_csr = True
-                    d, n, p = edge.weights
-                    code(f"acc += _csr_dot({d}, {n}, {p}[i], {p}[i + 1], {edge.src}, b)")
-            code(f"{dest}[b, i] = acc")
-            tape = plan.find("tape", k, "in")
-            if tape is not None and k not in plan.nodes:
-                code(f"{tape}[b, step, i] = acc")
-            for edge in incoming:
-                if edge.event is not None and edge.event.advance_in_target:
-                    self.event_advance(code, edge.event)
+        code(f"# ---- template edge {e}: {ep.label!r}, update of its connections")
+        for dest in ep.update_loop.rec_means:
+            code(f"racc_{dest} = 0.0")
+        with code.block(f"for i in range(N{t}):"):
+            with self.connections(code, edge):
+                self.statements(code, ep, ep.update_loop)
+        n_syn = f"{edge.weights[0]}.size" if edge.fmt == "dense" else f"{edge.weights[0]}.shape[0]"
+        for dest in ep.update_loop.rec_means:
+            with code.block("if rec_now:"):
+                code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / {n_syn}")
 
     def spikes(self, code: SourceWriter, node: NodePlan) -> None:
         """The spike pass of an event source: columns of the neurons that spike this step are
@@ -404,6 +474,8 @@ class CPUWriter(StatementWriter):
                 self.loops(code, plan.nodes[k], plan.nodes[k].loops)
             else:
                 self.func(code, k)
+            for e in plan.edge_updates[k]:
+                self.edge_update(code, e)
         o = spec.output_node
         with code.block("if rec_now:"):
             with code.block(f"for i in range(N{o}):"):

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import NetworkError, VariableNotFoundError
 
-__all__ = ["Definition", "NodeModel", "TIME"]
+__all__ = ["Definition", "NodeModel", "TIME", "first_dependency"]
 
 #: name of the time symbol in expressions
 TIME = "t"
@@ -235,3 +235,35 @@ class NodeModel:
             template=self.name,
             hint="write 'op/var' or pass op=",
         )
+
+
+def first_dependency(model, name: str, targets) -> str | None:
+    """The first of ``targets`` that variable ``name`` depends on within one evaluation of the
+    right-hand side (itself, or through algebraic definitions), or None.
+
+    Parameters
+    ----------
+    model : NodeModel
+        The model (its algebraic definitions).
+    name : str
+        A qualified variable name.
+    targets : collection of str
+        Qualified names looked for (e.g. the inputs an edge drives).
+
+    Returns
+    -------
+    str or None
+        A target reached, or None when ``name`` depends on none of them.
+    """
+    alg = {d.name: d for d in model.algebraic}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n in targets:
+            return n
+        if n in seen or n not in alg:
+            continue
+        seen.add(n)
+        todo.extend(sorted(s.name for s in alg[n].expr.free_symbols))
+    return None

@@ -48,9 +48,10 @@ def trainable_parameters(runner) -> dict[str, tuple]:
                     out[f"{label}/weights"] = ("J", node, None)
                 else:
                     out[f"{label}/{p}"] = ("const", node, p)
-    for (s, t), edge in runner.edges.items():
+    for edge in runner.edges.values():
         if edge.train == "gd":
-            out[f"{s}->{t}"] = ("W", edge, None)
+            extra = f"#{edge.key[2]}" if len(edge.key) > 2 else ""
+            out[f"{edge.source}->{edge.target}{extra}"] = ("W", edge, None)
     return out
 
 

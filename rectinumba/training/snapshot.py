@@ -9,8 +9,8 @@ __all__ = ["restore_state", "snapshot_state"]
 
 
 def snapshot_state(runner: Any) -> tuple:
-    """Copies of every diff-eq node's states, the carried values (feedback values, histories),
-    the step counter and the noise stream.
+    """Copies of every diff-eq node's and template edge's states, the carried values (feedback
+    values, histories), the step counter and the noise stream.
 
     Parameters
     ----------
@@ -29,6 +29,9 @@ def snapshot_state(runner: Any) -> tuple:
         for label, node in runner.nodes.items()
         if isinstance(node, DiffEqNode)
     }
+    for key, edge in runner.edges.items():  # template edges' states, keyed ("edge", key)
+        if edge.dynamics is not None:
+            states[("edge", key)] = {k: v.copy() for k, v in edge.dynamics.state.items()}
     carry = {k: v.copy() for k, v in runner.carry.items()}
     return states, carry, runner.step, runner.noise.copy()
 
@@ -46,7 +49,8 @@ def restore_state(runner: Any, snapshot: tuple) -> None:
     """
     states, carry, step, noise = snapshot
     for label, state in states.items():
-        runner.nodes[label].state = {k: v.copy() for k, v in state.items()}
+        owner = runner.edges[label[1]].dynamics if isinstance(label, tuple) else runner.nodes[label]
+        owner.state = {k: v.copy() for k, v in state.items()}
     runner.carry = {k: v.copy() for k, v in carry.items()}
     runner.step = step
     runner.noise = noise.copy()
