@@ -22,9 +22,9 @@ Each node and edge has a ``propagation`` setting (``add_diffeq_node(..., propaga
 ``"matvec"``
     always the matvec.
 
-Delayed edges (``add_edge(..., delay=...)``) and template (plastic) edges take the matvec. Training takes the matvec where
-it must: ``fit_bptt``/``bptt_gradients`` differentiate the matvec
-path, and an edge trained by ``fit_rls`` changes inside the run.
+Delayed edges (``add_edge(..., delay=...)``) and template (plastic) edges take the matvec. Training
+takes the matvec where it must: ``fit_bptt``/``bptt_gradients`` differentiate the matvec path, and
+an edge trained by ``fit_rls`` changes inside the run.
 
 The choice is made per call by :func:`choose` and is part of the runner's kernel cache key, so
 changing a parameter value (a heterogeneous ``tau_s``) can never leave a stale event-driven
