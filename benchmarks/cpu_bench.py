@@ -11,7 +11,9 @@ Usage::
     python benchmarks/cpu_bench.py --only dense,sparse
     python benchmarks/cpu_bench.py --only delay,noise   # overhead of delays / noise per step
 
-Figures: seed, dense, sparse, build, import, start, batch, memory, delay, noise.
+Figures: seed, dense, sparse, build, import, start, batch, memory, delay, noise, events (issue 15:
+spiking networks event-driven vs matvec vs scipy, medians of repeated runs, with the machine's
+load).
 
 Threads: batched runs (B > 1) split trials over numba's threads; single-trial runs of a dense J
 with N >= 512 split J's rows. Set the number of threads with ``NUMBA_NUM_THREADS`` (before the
@@ -47,17 +49,33 @@ class Row:
     ratio: float
     goal: str
     ok: bool
+    load: float | None = None  # 1-minute load average right after the measurement
 
 
-def best(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
-    """Minimum over ``repeat`` timings of ``number`` calls, in seconds per call."""
+def timings(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> list[float]:
+    """``repeat`` timings of ``number`` calls, in seconds per call."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         for _ in range(number):
             fn()
         times.append((time.perf_counter() - t) / number)
-    return min(times)
+    return times
+
+
+def best(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
+    """Minimum over ``repeat`` timings of ``number`` calls, in seconds per call."""
+    return min(timings(fn, repeat, number))
+
+
+def median(fn: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
+    """Median over ``repeat`` timings of ``number`` calls, in seconds per call."""
+    return float(np.median(timings(fn, repeat, number)))
+
+
+def load() -> float:
+    """The 1-minute load average (other processes share the cores)."""
+    return os.getloadavg()[0]
 
 
 # ---- networks --------------------------------------------------------------------------------
@@ -187,6 +205,194 @@ def fig_sparse(quick: bool) -> list[Row]:
     return [Row(f"sparse LIF N={N} p={p}, step", f"{t_step * 1e6:.0f} us/step",
                 f"scipy CSR J@x {t_mv * 1e6:.0f} us", t_step / t_mv, "<= 1.5",
                 t_step / t_mv <= 1.5)]
+
+
+# ---- event-driven spiking networks (issue 15) ------------------------------------------------
+BRIAN2_US = 742.0  # Brian2 2.9 (cython), the issue's LIF network, event-driven; quoted
+
+
+def issue_lif(N: int, p: float, propagation: str = "auto", seed: int = 5, dense: bool = False):
+    """The issue's network: LIF, scipy.sparse J (p, weights N(0, 0.2^2)), dt 1e-2, k 10, tau 5,
+    eta -0.5, tau_s 10, thresholds 100/-100 (the defaults); about 10 spikes per step under an
+    input of 20 + 30 randn per neuron and step."""
+    import scipy.sparse as sp
+
+    from rectinumba import Network
+
+    rng = np.random.default_rng(seed)
+    J = sp.random(N, N, density=p, format="csr", random_state=seed, dtype=np.float64)
+    J.data = rng.standard_normal(J.nnz) * 0.2
+    net = Network(1e-2)
+    net.add_diffeq_node("lif", LIF, weights=J.toarray() if dense else J, source_var="s",
+                        target_var="s_in", input_var="I_ext", output_var="s", op="lif_op",
+                        spike_var="spike", spike_def="v", propagation=propagation,
+                        sparse=not dense,
+                        node_vars={"k": 10, "tau": 5, "eta": -0.5, "tau_s": 10,
+                                   "v": rng.uniform(-100, 100, N)})
+    return net, J
+
+
+def regular_lif(N: int, J, propagation: str = "auto", rate: float = 0.01, seed: int = 6):
+    """LIF neurons (threshold 1, reset 0, tau 5, dt 1e-2) firing regularly at ``rate`` spikes per
+    neuron and step (uniform phases), weakly coupled by J; the input is constant."""
+    from rectinumba import Network
+
+    period = 1.0 / rate * 1e-2  # time between spikes of one neuron
+    drive = 1.0 / (5.0 * (1.0 - np.exp(-period / 5.0)))  # v reaches 1 after one period
+    net = Network(1e-2)
+    net.add_diffeq_node("lif", LIF, weights=J, source_var="s", target_var="s_in",
+                        input_var="I_ext", output_var="s", op="lif_op", spike_var="spike",
+                        spike_def="v", spike_threshold=1.0, spike_reset=0.0,
+                        propagation=propagation,
+                        node_vars={"tau": 5.0, "k": 1.0, "tau_s": 2.0,
+                                   "v": np.random.default_rng(seed).uniform(0, 1, J.shape[0])})
+    return net, drive
+
+
+def _step_time(net, x, repeat: int) -> float:
+    """Median seconds per step of ``net.run(x)`` (compiled and warmed up first)."""
+    net.run(x[:32], verbose=False, record_output=False)  # compile; weights by columns once
+    return median(lambda: net.run(x, verbose=False, record_output=False), repeat) / x.shape[0]
+
+
+def _spikes_per_step(net, x, reset: float) -> float:
+    obs = net.run(x, verbose=False, record_output=False, record_vars=[("lif", "v")])
+    return float((obs[("lif", "v")] == reset).sum(axis=-1).mean())
+
+
+def fig_events(quick: bool) -> list[Row]:
+    from rectinumba import propagation
+
+    rows = []
+    repeat = 3 if quick else 5
+    us = 1e6
+    # the issue's network: event-driven, the matvec forced, scipy's product of the same J
+    N, p = 10_000, 0.02
+    rng = np.random.default_rng(7)
+    T_ev, T_mv = (400, 60) if quick else (2000, 200)
+    x = 20.0 + 30.0 * rng.standard_normal((T_ev, N))
+    ev, J = issue_lif(N, p)
+    mv, _ = issue_lif(N, p, "matvec")
+    chosen = sorted(propagation.choose(ev._runner, T_ev))
+    s = rng.random(N)
+    t_sp = median(lambda: J @ s, repeat=7, number=10)
+    t_ev = _step_time(ev, x, repeat)
+    l_ev = load()
+    t_mv = _step_time(mv, x[:T_mv], repeat)
+    l_mv = load()
+    spk = _spikes_per_step(ev, x[:300], -100.0)
+    ref = f"scipy CSR J@s {t_sp * us:.0f} us"
+    rows += [
+        Row(f"LIF N={N} p={p} ({spk:.0f} spikes/step), event-driven", f"{t_ev * us:.0f} us/step",
+            ref, t_ev / t_sp, "<= 0.05 x scipy", t_ev / t_sp <= 0.05, l_ev),
+        Row("  same vs Brian2 2.9 (quoted)", f"{t_ev * us:.0f} us/step", f"{BRIAN2_US:.0f} us/step",
+            t_ev * us / BRIAN2_US, "<= 0.2 (5x faster)", t_ev * us <= BRIAN2_US / 5, l_ev),
+        Row("  same, propagation='matvec'", f"{t_mv * us:.0f} us/step", ref, t_mv / t_sp,
+            "<= 1.2 x scipy", t_mv / t_sp <= 1.2, l_mv),
+        Row("  what auto chooses", ", ".join("/".join(map(str, c)) for c in chosen) or "matvec",
+            "-", float("nan"), "event", chosen == [("J", "lif")], None),
+    ]
+    # N = 100000, p = 0.002, 1 % spiking: time and memory (a child process: its own peak RSS)
+    rows += _fig_events_large(quick)
+    # dense J, N = 2000: event-driven vs the dense product, and the automatic choice
+    N = 2000
+    Jd = np.random.default_rng(8).standard_normal((N, N)) * 0.02
+    T = 300 if quick else 1000
+    times, loads = {}, {}
+    for mode in ("event", "matvec"):
+        net, drive = regular_lif(N, Jd, mode)
+        times[mode] = _step_time(net, np.full((T, N), drive), repeat)
+        loads[mode] = load()
+    auto_net, drive = regular_lif(N, Jd)
+    auto = "event" if propagation.choose(auto_net._runner, T) else "matvec"
+    spk = _spikes_per_step(auto_net, np.full((300, N), drive), 0.0)
+    faster = min(times, key=times.get)
+    rows += [
+        Row(f"dense LIF N={N} ({spk:.0f} spikes/step), event-driven",
+            f"{times['event'] * us:.0f} us/step",
+            f"dense matvec {times['matvec'] * us:.0f} us/step",
+            times["event"] / times["matvec"], "(report)", True, loads["event"]),
+        Row("  auto chooses", auto, f"faster: {faster}", float("nan"), "the faster",
+            auto == faster, loads["matvec"]),
+    ]
+    # where events start to pay off: CSR, N = 4000, 1 % spiking, weights per row 8 .. 64
+    import scipy.sparse as sp
+
+    N, T = 4000, 300 if quick else 1000
+    for fanin in (8, 16, 32, 64):
+        Jc = sp.random(N, N, density=fanin / N, format="csr", random_state=fanin) * 0.01
+        t = {}
+        for mode in ("event", "matvec"):
+            net, drive = regular_lif(N, Jc, mode)
+            t[mode] = _step_time(net, np.full((T, N), drive), repeat)
+        auto = "event" if fanin >= propagation.EVENT_MIN_FANIN else "matvec"
+        rows.append(Row(f"  CSR N={N}, {fanin} weights/row, 1 % spiking: event vs matvec",
+                        f"{t['event'] * us:.1f} vs {t['matvec'] * us:.1f} us/step", "matvec",
+                        t["event"] / t["matvec"], f"(info; auto: {auto})", True, load()))
+    return rows
+
+
+_LARGE = """
+import json, sys, time
+import numpy as np
+import scipy.sparse as sp
+sys.path.insert(0, {bench!r})
+from cpu_bench import regular_lif, median
+
+
+def _status(key):
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith(key)) / 1024
+
+
+N, fanin, T, repeat = 100_000, 200, {T}, {repeat}  # p = 0.002
+base = _status("VmRSS")
+rng = np.random.default_rng(2)
+cols = np.sort(rng.integers(0, N, size=(N, fanin), dtype=np.int32), axis=1).ravel()
+J = sp.csr_matrix((rng.standard_normal(N * fanin) * 0.01, cols,
+                   np.arange(0, N * fanin + 1, fanin)), shape=(N, N))
+out = {{"nnz": J.nnz, "J_mb": (J.data.nbytes + J.indices.nbytes + J.indptr.nbytes) / 2**20}}
+s = rng.random(N)
+out["scipy_s"] = median(lambda: J @ s, repeat=5, number=2)
+x = np.empty((T, N))
+for rate in (0.01, 0.001):
+    net, drive = regular_lif(N, J, "event", rate=rate)
+    x[:] = drive
+    net.run(x[:32], verbose=False, record_output=False)
+    if rate == 0.01:
+        out["built_mb"] = _status("VmRSS") - base
+    # per step: the difference of two run lengths (each call first computes U = J @ s)
+    short = median(lambda: net.run(x[: T // 5], verbose=False, record_output=False), repeat)
+    full = median(lambda: net.run(x, verbose=False, record_output=False), repeat)
+    out[f"event_s_{{rate}}"] = (full - short) / (T - T // 5)
+    out[f"call_s_{{rate}}"] = full - T * out[f"event_s_{{rate}}"]
+    obs = net.run(x[:100], verbose=False, record_output=False, record_vars=[("lif", "v")])
+    out[f"spikes_{{rate}}"] = float((obs[("lif", "v")] == 0.0).sum(axis=1).mean())
+    del net, obs
+out["peak_mb"] = _status("VmHWM") - base
+out["input_mb"] = x.nbytes / 2**20
+print(json.dumps(out))
+"""
+
+
+def _fig_events_large(quick: bool) -> list[Row]:
+    T = 100 if quick else 250
+    code = _LARGE.format(bench=os.path.dirname(os.path.abspath(__file__)), T=T,
+                         repeat=3 if quick else 5)
+    r = _child(code)
+    us, ms, load_now = 1e6, 1e3, load()
+    rows = []
+    for rate in (0.01, 0.001):
+        t = r[f"event_s_{rate}"]
+        rows.append(Row(f"LIF N=100000 p=0.002 ({r['nnz'] / 1e6:.0f}M synapses), "
+                        f"{r[f'spikes_{rate}']:.0f} spikes/step, event-driven",
+                        f"{t * us:.0f} us/step (+{r[f'call_s_{rate}'] * ms:.0f} ms/call)",
+                        f"scipy CSR J@s {r['scipy_s'] * us:.0f} us", t / r["scipy_s"],
+                        "(report)", True, load_now))
+    rows.append(Row("  memory: J (scipy CSR) / process after build / peak",
+                    f"{r['J_mb']:.0f} / {r['built_mb']:.0f} / {r['peak_mb']:.0f} MB",
+                    f"input {r['input_mb']:.0f} MB", float("nan"), "(report)", True, load_now))
+    return rows
 
 
 def fig_build(quick: bool) -> list[Row]:
@@ -469,6 +675,7 @@ FIGURES = {
     "memory": fig_memory,
     "delay": fig_delay,
     "noise": fig_noise,
+    "events": fig_events,
 }
 
 
@@ -484,10 +691,11 @@ def blas_kernel() -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    head = ("figure", "value", "reference (same run)", "ratio", "goal", "met")
+    head = ("figure", "value", "reference (same run)", "ratio", "goal", "met", "load")
     table = [head] + [(r.figure, r.value, r.reference,
                        "-" if r.ratio != r.ratio else f"{r.ratio:.3g}", r.goal,
-                       "yes" if r.ok else "NO") for r in rows]
+                       "yes" if r.ok else "NO", "-" if r.load is None else f"{r.load:.2f}")
+                      for r in rows]
     widths = [max(len(row[c]) for row in table) for c in range(len(head))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |"
     print(line)

@@ -15,9 +15,11 @@ For each case it
 4. times the CPU backend (``--cpu-threads`` numba threads, default 2 like the reference machine)
    and prints the GPU's throughput in trial-steps per second as a multiple of the CPU's.
 
-Cases: dense rate network N = 10^4; sparse LIF N = 10^5 with p = 0.001 (CSR); B = 1024 trials of a
-dense rate network with N = 100; B = 1024 trials of N = 100 noisy delayed units (white noise and
-``x(t - d)`` with a delay per neuron: the counter-based generator must give the CPU's normals).
+Cases: dense rate network N = 10^4; sparse LIF N = 10^5 with p = 0.001 (CSR), event-driven (the
+default for it: spiking columns scattered with atomics) and with ``propagation="matvec"``;
+B = 1024 trials of a dense rate network with N = 100; B = 1024 trials of N = 100 noisy delayed
+units (white noise and ``x(t - d)`` with a delay per neuron: the counter-based generator must give
+the CPU's normals). The floor of an event-driven step counts the neuron states only.
 
 Before the cases, :func:`language_agreement` checks the template-language features of issue 12
 on the device (agreement with the CPU only, no timing): a network without input (Stuart-Landau,
@@ -49,6 +51,7 @@ class Case:
     t_gpu: tuple[int, int]  # short and long run lengths on the GPU
     t_cpu: int
     t_check: int
+    propagation: str = "auto"  # of the LIF coupling (rectinumba.propagation)
 
 
 def cases(smoke: bool) -> list[Case]:
@@ -56,12 +59,15 @@ def cases(smoke: bool) -> list[Case]:
         return [
             Case("dense rate N=16", "rate", 16, 1, 1.0, (2, 6), 5, 4),
             Case("sparse LIF N=64 p=0.1", "lif", 64, 1, 0.1, (2, 6), 5, 4),
+            Case("sparse LIF N=64 p=0.1 events", "lif", 64, 1, 0.1, (2, 6), 5, 4, "event"),
             Case("B=4 x N=8 rate", "rate", 8, 4, 1.0, (2, 6), 5, 4),
             Case("B=4 x N=8 noise + delay", "noisy", 8, 4, 1.0, (2, 6), 5, 4),
         ]
     return [
         Case("dense rate N=1e4", "rate", 10_000, 1, 1.0, (100, 1100), 10, 10),
-        Case("sparse LIF N=1e5 p=0.001", "lif", 100_000, 1, 0.001, (100, 2100), 20, 20),
+        Case("sparse LIF N=1e5 p=0.001 events", "lif", 100_000, 1, 0.001, (100, 2100), 20, 20),
+        Case("sparse LIF N=1e5 p=0.001 matvec", "lif", 100_000, 1, 0.001, (100, 2100), 20, 20,
+             "matvec"),
         Case("B=1024 x N=100 rate", "rate", 100, 1024, 1.0, (50, 1050), 10, 10),
         Case("B=1024 x N=100 noise + delay", "noisy", 100, 1024, 1.0, (50, 1050), 10, 200),
     ]
@@ -107,7 +113,8 @@ def build(case: Case, J, device: str, dtype, mode: str = "auto"):
     else:
         net.add_diffeq_node("n", LIF, weights=J, source_var="s", target_var="s_in", input_var="I_ext",
                             output_var="s", op="lif_op", spike_var="spike", spike_def="v",
-                            spike_threshold=1.0, spike_reset=0.0, sparse=True)
+                            spike_threshold=1.0, spike_reset=0.0, sparse=True,
+                            propagation=case.propagation)
     if device == "cuda" and mode != "auto":
         from rectinumba.backends.cuda import CUDABackend
 
@@ -127,6 +134,8 @@ def step_bytes(case: Case, J, itemsize: int) -> int:
     """Bytes one step must move at least: the coupling matrix and each state read + written."""
     if case.kind == "noisy":  # no coupling; the ring is read once and written once per neuron
         return 4 * case.B * case.N * itemsize
+    if case.kind == "lif" and case.propagation != "matvec":  # events: states, U and G only
+        return 5 * 2 * case.B * case.N * itemsize
     if case.p >= 1.0:
         mat = case.N * case.N * itemsize
     else:

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import NetworkError
 from .history import edge_ring_key, past_steps, ring_key, working_ring
 from .nodes import DiffEqNode
-from .weights import csr_parts
+from .weights import csc_parts, csc_structure, csr_parts, fingerprint, is_sparse
 
 __all__ = ["Binding", "ROLES", "rows"]
 
@@ -45,6 +45,7 @@ ROLES = {
     "edelay": "_edge_delay",
     "seed": "_seed",
     "rng": "_rng",
+    "event": "_event",
     "tape": "_tape",
     "lam": "_lam",
     "gcarry": "_gcarry",
@@ -53,6 +54,7 @@ ROLES = {
 }
 
 _PARTS = ("data", "indices", "indptr")
+_CSC_PARTS = ("csc_data", "csc_indices", "csc_indptr")
 
 
 def rows(arr: np.ndarray, B: int, what: str, label: str) -> np.ndarray:
@@ -138,6 +140,11 @@ class Binding:
         The network's step counter at the first step (history rings are positioned by it).
     noise : NoiseStream, optional
         The network's noise stream (keys and draw step of noisy kernels).
+    columns : dict, optional
+        The runner's cache of weights stored by columns (event-driven coupling),
+        ``(role, owner, detail) -> (matrix, fingerprint, arrays)``: used while the matrix is the
+        same object with the same :func:`~rectinumba.weights.fingerprint` (the runner also drops
+        it after a training transaction), so repeated calls do not convert the weights again.
 
     Attributes
     ----------
@@ -151,15 +158,16 @@ class Binding:
 
     def __init__(
         self, nodes, edges, B: int, dtype, carry: dict, n_rec: int = 0, train_arrays=None, *,
-        dt: float = 1.0, step: int = 0, noise=None,
+        dt: float = 1.0, step: int = 0, noise=None, columns: dict | None = None,
     ) -> None:
         self.nodes, self.edges, self.B, self.dtype = nodes, edges, int(B), np.dtype(dtype)
         self._carry, self.n_rec, self.train_arrays = carry, n_rec, train_arrays or {}
         self.dt, self.step, self.noise = float(dt), int(step), noise
+        self.columns = {} if columns is None else columns
         self.states: dict[tuple[int, str], np.ndarray] = {}
         self.carried: dict[tuple[str, object], np.ndarray] = {}
         self.recs: dict[tuple[str, tuple], np.ndarray] = {}
-        self._csr: dict[int, tuple] = {}
+        self._csr: dict[tuple, tuple] = {}
 
     def value_dtype(self, a) -> np.dtype:
         """The dtype of the array of argument ``a``: complex for a complex model variable.
@@ -229,11 +237,45 @@ class Binding:
         return self.carried[key]
 
     def _matrix(self, a):
-        """A coupling J (role "J") or edge weights (role "W"): dense, or one CSR part."""
+        """A coupling J (role "J") or edge weights (role "W"): dense, one CSR part, or (event
+        coupling) its transpose or one CSC part (converted once per binding)."""
         m = self.nodes[a.owner]._weights if a.role == "J" else self.edges[a.owner]._weights
         if a.detail == "dense":
             return m
+        if a.detail == "dense_t" or a.detail in _CSC_PARTS:
+            return self._by_columns(a, m)
         return self._csr_of(m)[_PARTS.index(a.detail)]
+
+    def _by_columns(self, a, m) -> np.ndarray:
+        """W^T (dense) or a CSC part of W, from the runner's cache when W is unchanged."""
+        dense = a.detail == "dense_t"
+        key = (a.role, a.owner, "t" if dense else "csc")
+        kept = self.columns.get(key)
+        if (id(m), "cols") not in self._csr:  # checked once per binding
+            if kept is None or kept[0] is not m or kept[1] != fingerprint(m):
+                if dense:
+                    arrays = (np.ascontiguousarray(m.T, dtype=self.dtype),)
+                else:
+                    arrays = csc_parts(m, self.dtype, csc_structure(m))
+                kept = self.columns[key] = (m, fingerprint(m), arrays)
+            self._csr[(id(m), "cols")] = kept[2]
+        return self._csr[(id(m), "cols")][0 if dense else _CSC_PARTS.index(a.detail)]
+
+    def _event(self, a) -> np.ndarray:
+        """Event-driven coupling: ``U = W @ trace`` of the source's current state (B, n_target),
+        or zeros for ``G`` (the spikes' column sums of a step)."""
+        kind, what = a.detail[0], a.detail[1]
+        if kind == "J":
+            m, source = self.nodes[a.owner]._weights, self.nodes[a.owner]
+        else:
+            edge = self.edges[a.owner]
+            m = edge._weights
+            source = next(n for n in self.nodes if n.label == edge.source)
+        if what == "g":
+            return np.zeros((self.B, m.shape[0]), self.dtype)
+        s = rows(source.state[a.detail[2]], self.B, f"state {a.detail[2]!r}", source.label)
+        u = (m @ s.T).T if is_sparse(m) else s @ m.T
+        return np.ascontiguousarray(u, dtype=self.dtype)
 
     def _scalar(self, a):
         """A spiking node's threshold, reset value or surrogate slope."""

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NetworkError
+from .propagation import check_mode
 
 __all__ = [
     "RectiPyMethods",
@@ -155,6 +156,8 @@ class NodeOptions:
         Surrogate slope (None: the node's default).
     sparse : bool or None
         Coupling format override.
+    propagation : str
+        How the coupling propagates (:mod:`rectinumba.propagation`).
     """
 
     model: Any
@@ -163,6 +166,7 @@ class NodeOptions:
     node_vars: dict[str, Any] | None
     spike_slope: float | None
     sparse: bool | None
+    propagation: str = "auto"
 
 
 def diffeq_node_options(
@@ -197,7 +201,8 @@ def diffeq_node_options(
         As given; template variable overrides passed as keywords are merged into a copy.
     kwargs : dict
         Every other keyword. Understood: ``reset_var`` and ``reset`` (RectiPy 0.12),
-        ``spike_slope`` and ``sparse`` (rectinumba), ``dtype``, ``float_precision``, ``device``
+        ``spike_slope``, ``sparse`` and ``propagation`` (rectinumba), ``dtype``,
+        ``float_precision``, ``device``
         and ``dt`` (must agree with the network), ``spike_center`` (1 only), ``solver``
         ("euler" only), ``edge_attr`` (None only without ``edge_template``; see
         :func:`plastic_coupling_options`), the PyRates keywords of
@@ -220,6 +225,7 @@ def diffeq_node_options(
     reset_var = kw.pop("reset_var", None)
     reset = _bool(kw.pop("reset", True), "reset", label)
     spike_slope, sparse = kw.pop("spike_slope", None), kw.pop("sparse", None)
+    propagation = check_mode(kw.pop("propagation", "auto"), f"node {label!r}")
     _check_node_passthrough(network, label, kw)
     for key in NODE_IGNORED:
         kw.pop(key, None)
@@ -249,7 +255,7 @@ def diffeq_node_options(
     node_vars = _template_overrides(
         model, label, op, node_vars, kw, spike_var is not None, spike_threshold, spike_reset
     )
-    return NodeOptions(model, spike_def, reset, node_vars, spike_slope, sparse)
+    return NodeOptions(model, spike_def, reset, node_vars, spike_slope, sparse, propagation)
 
 
 def plastic_coupling_options(label: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
@@ -555,12 +561,15 @@ class EdgeOptions:
         Random source of default weights.
     rls_beta, rls_alpha : float or None
         RLS forgetting factor and ``P0 = alpha I`` for fit_rls (None: fit_rls's defaults).
+    propagation : str
+        How the edge propagates (:mod:`rectinumba.propagation`).
     """
 
     sparse: bool | None
     seed: Any
     rls_beta: float | None
     rls_alpha: float | None
+    propagation: str = "auto"
 
 
 def edge_options(network: Any, train: str | None, kwargs: dict[str, Any]) -> EdgeOptions:
@@ -573,8 +582,9 @@ def edge_options(network: Any, train: str | None, kwargs: dict[str, Any]) -> Edg
     train : str or None
         The edge's training mode; ``beta``/``alpha`` belong to ``"rls"`` edges.
     kwargs : dict
-        Keywords beyond add_edge's own: ``sparse``, ``seed`` (rectinumba), ``beta`` and ``alpha``
-        (RLS forgetting factor and ``P0 = alpha I``, used by fit_rls unless it is given its own),
+        Keywords beyond add_edge's own: ``sparse``, ``seed``, ``propagation`` (rectinumba),
+        ``beta`` and ``alpha`` (RLS forgetting factor and ``P0 = alpha I``, used by fit_rls
+        unless it is given its own),
         ``dtype`` (must equal the network's), ``edge_attrs`` (networkx attributes; ignored),
         ``train_params`` (``["weights"]`` only).
 
@@ -617,10 +627,15 @@ def edge_options(network: Any, train: str | None, kwargs: dict[str, Any]) -> Edg
     if alpha is not None and not (np.isfinite(float(alpha)) and float(alpha) > 0.0):
         raise NetworkError(f"add_edge: RLS alpha (P0 = alpha I) must be positive, got {alpha!r}")
     sparse, seed = kw.pop("sparse", None), kw.pop("seed", None)
+    propagation = kw.pop("propagation", "auto")  # checked by add_edge (it names the edge)
     if kw:
         raise NetworkError(f"add_edge got unknown keyword argument(s) {sorted(kw)}")
     return EdgeOptions(
-        sparse, seed, None if beta is None else float(beta), None if alpha is None else float(alpha)
+        sparse,
+        seed,
+        None if beta is None else float(beta),
+        None if alpha is None else float(alpha),
+        propagation,
     )
 
 

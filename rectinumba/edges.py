@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
+from .propagation import check_mode
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
@@ -234,6 +235,8 @@ class Edge:
         Delays in time units (see :meth:`rectinumba.Network.add_edge`).
     delay_steps : int or array_like or None
         Delays in whole steps.
+    propagation : str
+        ``"auto"``, ``"event"`` or ``"matvec"`` (:mod:`rectinumba.propagation`).
 
     Attributes
     ----------
@@ -260,6 +263,8 @@ class Edge:
     delay_kind
         None (no delay), ``"row"`` (a scalar or one delay per target unit) or ``"full"`` (one
         per connection).
+    propagation
+        ``"auto"``, ``"event"`` or ``"matvec"``; may be changed between runs.
     """
 
     def __init__(
@@ -280,6 +285,7 @@ class Edge:
         template: bool = False,
         delay=None,
         delay_steps=None,
+        propagation: str = "auto",
     ) -> None:
         if train not in TRAIN_MODES:
             raise NetworkError(
@@ -300,6 +306,7 @@ class Edge:
         #: the per-connection model of a template edge (rectinumba.edge_model.EdgeDynamics)
         self.dynamics = None
         self.sparse_override, self.dtype = sparse, dtype
+        self.propagation = propagation
         what = f"edge {source!r} -> {target!r} weights"
         shape = weights.shape
         sparse_given = is_sparse(weights)
@@ -336,6 +343,15 @@ class Edge:
             trainable=train is not None or template,
         )
         self._weights_sparse_given = sparse_given
+
+    @property
+    def propagation(self) -> str:
+        """How the edge propagates: ``"auto"``, ``"event"`` or ``"matvec"``."""
+        return self._propagation
+
+    @propagation.setter
+    def propagation(self, value: str) -> None:
+        self._propagation = check_mode(value, f"edge {self.source!r} -> {self.target!r}")
 
     @property
     def weights(self):

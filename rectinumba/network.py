@@ -22,6 +22,7 @@ from .history import HistoryMethods
 from .locking import exclusive, new_lock
 from .names import check_name
 from .nodes import DiffEqNode, FuncNode, check_edge_values
+from .propagation import check_mode
 from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
@@ -496,7 +497,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             Population size when no weights are given.
         **kwargs
             ``spike_slope`` (surrogate gradient slope), ``sparse`` (force CSR or dense
-            coupling), template variable overrides (``tau=2.0``), and RectiPy's keywords
+            coupling), ``propagation`` (``"auto"``, ``"event"``: spikes add columns of J to a
+            coupling kept per neuron, or ``"matvec"``; see :doc:`/guide/performance`),
+            template variable overrides (``tau=2.0``), and RectiPy's keywords
             (:mod:`rectinumba.compat`). Without ``sparse``, a J in ``train_params`` keeps the form
             it was given: a dense array stays dense and all N x N entries are trained; a
             scipy.sparse matrix keeps its sparsity structure (only its stored entries are trained,
@@ -568,6 +571,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             spike_slope=opts.spike_slope,
             weights=weights,
             sparse=opts.sparse,
+            propagation=opts.propagation,
             train_params=train_params,
             node_vars=opts.node_vars,
             record_vars=record_vars,
@@ -712,7 +716,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             Template variable -> value: states a scalar, (n_target, n_source) or
             (B, n_target, n_source) per connection; parameters a scalar (or (B, 1) per trial).
         **kwargs
-            ``sparse`` (force CSR or dense), ``seed`` (for default weights), ``beta``/``alpha``
+            ``sparse`` (force CSR or dense), ``propagation`` (``"auto"``, ``"event"`` or
+            ``"matvec"``, as for :meth:`add_diffeq_node`), ``seed`` (for default weights),
+            ``beta``/``alpha``
             (RLS, used by fit_rls), RectiPy's ``dtype``/``edge_attrs``
             (:mod:`rectinumba.compat`).
 
@@ -723,6 +729,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             key ``(source, target, n)``; see :meth:`get_edge`.
         """
         opts = compat.edge_options(self, train, kwargs)
+        check_mode(opts.propagation, f"edge {source!r} -> {target!r}")
         for label in (source, target):
             if label not in self._nodes:
                 raise NodeNotFoundError(f"add_edge: no node {label!r} (nodes: {self.nodes})")
@@ -746,6 +753,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             sparse=opts.sparse,
             dtype=self.dtype,
             rls=(opts.rls_beta, opts.rls_alpha),
+            propagation=opts.propagation,
             source_var=source_var,
             target_var=target_var,
             key=key,

@@ -13,6 +13,7 @@ import numpy as np
 
 from .codegen.spec import ACTIVATIONS
 from .errors import NetworkError
+from .propagation import check_mode
 from .validate import MAX_UNITS, complex_dtype, integer, value_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
@@ -100,6 +101,9 @@ class DiffEqNode:
         Coupling J (N, N).
     sparse : bool or None
         Force CSR (True) or dense (False) coupling; None chooses by density.
+    propagation : str
+        How the coupling propagates: ``"auto"``, ``"event"`` or ``"matvec"``
+        (:mod:`rectinumba.propagation`).
     train_params : iterable of str
         Parameters trained by BPTT (``"weights"`` is J).
     node_vars : dict
@@ -130,6 +134,8 @@ class DiffEqNode:
         Coupling matrix J (N, N) or None, in the form it was given: a read-only view of a dense
         array (a new read-only array when it is stored as CSR for speed), or a copy of a scipy
         CSR matrix. Set it with :meth:`set_weights` (the network keeps its own copy).
+    propagation
+        ``"auto"``, ``"event"`` or ``"matvec"``; may be changed between runs.
     """
 
     kind = "diffeq"
@@ -152,6 +158,7 @@ class DiffEqNode:
         spike_slope: float | None,
         weights,
         sparse: bool | None,
+        propagation: str = "auto",
         train_params: Iterable[str],
         node_vars: dict[str, Any],
         record_vars: Iterable[str],
@@ -225,6 +232,7 @@ class DiffEqNode:
         self.spike_slope = _number(spike_slope, "spike_slope", label)
 
         # coupling: the node owns a copy of J (``_weights``; trained in place)
+        self.propagation = propagation
         self.sparse_override = sparse
         self._weights = None
         self._weights_sparse_given = False
@@ -362,6 +370,15 @@ class DiffEqNode:
         if self._weights is None:
             return None
         return "csr" if is_sparse(self._weights) else "dense"
+
+    @property
+    def propagation(self) -> str:
+        """How the coupling propagates: ``"auto"``, ``"event"`` or ``"matvec"``."""
+        return self._propagation
+
+    @propagation.setter
+    def propagation(self, value: str) -> None:
+        self._propagation = check_mode(value, f"node {self.label!r}")
 
     @property
     def weights(self):

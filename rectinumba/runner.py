@@ -5,7 +5,8 @@ edge dictionaries (the graph). It
 
 - turns the graph into a :class:`~rectinumba.codegen.spec.NetworkSpec` (evaluation order, input
   and output node) and caches the backend's compiled kernel per (recordings, single trial,
-  training hook, sampling mode) until the graph changes;
+  training hook, sampling mode, event-driven couplings of the call: :mod:`rectinumba.propagation`)
+  until the graph changes;
 - binds the kernel's argument table through :class:`~rectinumba.binding.Binding` (the one role ->
   array table);
 - runs long inputs in chunks of :data:`CHUNK_STEPS` steps, checks inputs for non-finite values
@@ -40,6 +41,7 @@ from .codegen.spec import (
 from .errors import NetworkError, SimulationError
 from .nodes import DiffEqNode, FuncNode
 from .progress import Progress
+from .propagation import choose as choose_events
 from .recording import Recording
 
 __all__ = ["Runner", "RunResult", "CHUNK_STEPS"]
@@ -111,6 +113,8 @@ class Runner:
         #: a probed node's previous input) and history rings (rectinumba.history)
         self.carry: dict[tuple, np.ndarray] = {}
         self._compiled: dict[tuple, tuple] = {}
+        #: column structures of weights of event-driven couplings (Binding ``columns``)
+        self._columns: dict[tuple, tuple] = {}
         #: input and output node chosen by the user (None: found from the graph)
         self.chosen_io: list[str | None] = [None, None]
 
@@ -119,12 +123,14 @@ class Runner:
         # compiled kernels (closures, numba dispatchers) do not pickle; a copy rebuilds them on
         # first use from the process-wide kernel cache
         state["_compiled"] = {}
+        state["_columns"] = {}  # rebuilt on first use
         return state
 
     # ---- the graph --------------------------------------------------------------------------
     def changed(self) -> None:
         """The graph changed: compiled plans are stale."""
         self._compiled.clear()
+        self._columns.clear()
 
     def forget(self, label: str) -> None:
         """Drop what is carried for a removed node.
@@ -233,7 +239,12 @@ class Runner:
         return order
 
     def spec(
-        self, records: dict | None = None, B: int = 1, train=None, mode: str = "subsample"
+        self,
+        records: dict | None = None,
+        B: int = 1,
+        train=None,
+        mode: str = "subsample",
+        events: frozenset = frozenset(),
     ) -> tuple[NetworkSpec, list[str]]:
         """The structure of the graph for a run.
 
@@ -247,6 +258,9 @@ class Runner:
             Training hook (``NetworkSpec.train``).
         mode : str
             Sampling mode.
+        events : frozenset
+            Event-driven couplings (:func:`rectinumba.propagation.choose`); none by default
+            (the matvec path, which BPTT differentiates).
 
         Returns
         -------
@@ -287,6 +301,7 @@ class Runner:
                     rec,
                     node.network_reset,
                     tuple(dict.fromkeys(e.target_var for e in into if e.target_var is not None)),
+                    event=("J", label) in events,
                 )
             )
         edges = tuple(
@@ -299,12 +314,16 @@ class Runner:
                 e.target_var,
                 _edge_model_spec(e, records.get(e.key, ())),
                 e.delay_kind,
+                event=("W", e.key) in events,
             )
             for e in self.edges.values()
         )
         row_par = B == 1 and any(
-            isinstance(n, DiffEqNode) and n.coupling == "dense" and n.N >= ROW_PARALLEL_MIN
-            for n in self.nodes.values()
+            isinstance(n, DiffEqNode)
+            and n.coupling == "dense"
+            and n.N >= ROW_PARALLEL_MIN
+            and ("J", label) not in events
+            for label, n in self.nodes.items()
         )
         spec = NetworkSpec(
             tuple(specs),
@@ -316,11 +335,14 @@ class Runner:
             row_parallel=row_par,
             method=self.method,
             record_mode=mode,
+            dtype=self.dtype.name,
         )
         return spec, order
 
-    def compiled(self, records: dict, B: int, train=None, mode: str = "subsample") -> tuple:
-        """The backend's kernel for a run, cached until the graph changes.
+    def compiled(
+        self, records: dict, B: int, train=None, mode: str = "subsample", steps: int | None = None
+    ) -> tuple:
+        """The backend's kernel for a call, cached until the graph changes.
 
         Parameters
         ----------
@@ -332,16 +354,20 @@ class Runner:
             Training hook.
         mode : str
             Sampling mode.
+        steps : int, optional
+            Steps of the call (None: a long run); chooses event-driven couplings with the
+            values of this call (:func:`rectinumba.propagation.choose`).
 
         Returns
         -------
         tuple
             (spec, order, rendered kernel, kernel).
         """
-        key = (tuple(sorted(records.items(), key=repr)), B == 1, train, mode)
+        events = choose_events(self, steps, train)
+        key = (tuple(sorted(records.items(), key=repr)), B == 1, train, mode, events)
         found = self._compiled.get(key)
         if found is None:
-            spec, order = self.spec(records, B, train, mode)
+            spec, order = self.spec(records, B, train, mode, events)
             rendered, kernel = self.backend.kernel(spec)
             found = self._compiled[key] = (spec, order, rendered, kernel)
         return found
@@ -546,7 +572,7 @@ class Runner:
     def _execute(self, x, recording, verbose, train, train_arrays) -> RunResult:
         B, T, _ = x.shape
         records, keys = self.resolve(recording)
-        spec, order, rendered, kernel = self.compiled(records, B, train, recording.mode)
+        spec, order, rendered, kernel = self.compiled(records, B, train, recording.mode, T)
         n_rec = recording.count(T)
         cutoff = recording.cutoff if n_rec else T + 1
         nodes = [self.nodes[label] for label in order]
@@ -559,7 +585,7 @@ class Runner:
         try:  # working copies and recordings; nothing of the network has changed yet
             binding = Binding(
                 nodes, list(self.edges.values()), B, self.dtype, self.carry, n_rec, train_arrays,
-                dt=self.dt, step=self.step, noise=self.noise,
+                dt=self.dt, step=self.step, noise=self.noise, columns=self._columns,
             )
             args = binding.bind(rendered.args)
             out_rec = np.zeros((B, n_rec, out_node.n_out), out_dtype)
@@ -722,3 +748,6 @@ class Runner:
             for a, copy in saved:
                 a[...] = copy
             raise
+        finally:
+            if arrays:  # weights changed in place: their cached column forms are stale
+                self._columns.clear()

@@ -7,7 +7,17 @@ import numpy as np
 from .errors import NetworkError
 from .validate import first_nonfinite, real_array
 
-__all__ = ["is_sparse", "as_weight_matrix", "as_given", "SPARSE_DENSITY", "csr_parts"]
+__all__ = [
+    "is_sparse",
+    "as_weight_matrix",
+    "as_given",
+    "SPARSE_DENSITY",
+    "csr_parts",
+    "csc_parts",
+    "csc_structure",
+    "fingerprint",
+    "index_dtype",
+]
 
 #: below this fraction of non-zeros, CSR coupling beats a dense loop
 SPARSE_DENSITY = 0.2
@@ -126,10 +136,134 @@ def as_given(stored, sparse_given: bool):
     return view
 
 
+def index_dtype(n: int) -> np.dtype:
+    """The dtype of the column (CSR) or row (CSC) indices the kernels take, for ``n`` columns.
+
+    The one place of this choice. Unsigned 32-bit indices below ``2**32``: numba tests every
+    signed index for a negative value (wrap-around) before the load, which made the CSR gather
+    1.6-2x slower than scipy's (benchmarks/csr_gather_bench.py); an unsigned index has no such
+    test, and scipy's int32 indices are reused without a copy. int64 from ``2**32`` columns on
+    (uint64 would turn index arithmetic into float64 in numba). Row pointers are int64 always,
+    so any number of non-zeros fits.
+
+    Parameters
+    ----------
+    n : int
+        Number of columns (rows for CSC).
+
+    Returns
+    -------
+    numpy.dtype
+        uint32 or int64.
+    """
+    return np.dtype(np.uint32) if n <= 2**32 else np.dtype(np.int64)
+
+
+def _indices(arr: np.ndarray, n: int) -> np.ndarray:
+    """Indices as :func:`index_dtype` (a view of non-negative int32 indices, no copy)."""
+    want = index_dtype(n)
+    if want == np.uint32 and arr.dtype == np.int32 and arr.flags.c_contiguous:
+        return arr.view(np.uint32)
+    return np.ascontiguousarray(arr, dtype=want)
+
+
 def csr_parts(m, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(data, indices, indptr) with int64 indices (faster gathers than scipy's int32)."""
+    """(data, indices, indptr) of a CSR matrix as the kernels take them.
+
+    Parameters
+    ----------
+    m : scipy.sparse.csr_matrix
+        The matrix (sorted indices).
+    dtype : numpy.dtype
+        Value dtype.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Data in ``dtype`` (the matrix's own array when it has that dtype), column indices as
+        :func:`index_dtype` (a view of scipy's int32 indices when possible), int64 row pointers.
+    """
     return (
         np.ascontiguousarray(m.data, dtype=dtype),
-        np.ascontiguousarray(m.indices, dtype=np.int64),
+        _indices(m.indices, m.shape[1]),
         np.ascontiguousarray(m.indptr, dtype=np.int64),
     )
+
+
+def fingerprint(m) -> tuple:
+    """A cheap summary of a matrix's values: sum, smallest and largest value.
+
+    A check that the values a cache was made from are still there: training changes weights in
+    place (inside :meth:`rectinumba.runner.Runner.transaction`, which drops such caches too);
+    a change that keeps all three (a permutation of the values) is not one an update makes.
+    Plain reductions: no temporary array, no BLAS call (its threads can take milliseconds to
+    wake on a busy machine).
+
+    Parameters
+    ----------
+    m : numpy.ndarray or scipy.sparse.csr_matrix
+        The matrix.
+
+    Returns
+    -------
+    tuple
+        (shape, number of stored values, sum, minimum, maximum).
+    """
+    data = m.data if is_sparse(m) else m.ravel()
+    if data.size == 0:
+        return (m.shape, 0)
+    return (m.shape, data.size, float(np.add.reduce(data)), float(data.min()), float(data.max()))
+
+
+def csc_structure(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a CSR matrix's entries go when it is stored by columns (event-driven coupling).
+
+    The structure of a network's weights never changes in place (training changes values
+    only), so it can be kept while the values are gathered again for every call
+    (:func:`csc_parts`).
+
+    Parameters
+    ----------
+    m : scipy.sparse.csr_matrix
+        The matrix (sorted indices).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``perm`` (int64: position in ``m.data`` of each entry in column order), row indices as
+        :func:`index_dtype`, int64 column pointers; column j's entries are
+        ``m.data[perm[indptr[j]:indptr[j + 1]]]`` in row order.
+    """
+    import scipy.sparse as sp
+
+    position = sp.csr_matrix(
+        (np.arange(m.nnz, dtype=np.int64), m.indices, m.indptr), shape=m.shape
+    ).tocsc()
+    position.sort_indices()
+    return (
+        np.ascontiguousarray(position.data, dtype=np.int64),
+        _indices(position.indices, m.shape[0]),
+        np.ascontiguousarray(position.indptr, dtype=np.int64),
+    )
+
+
+def csc_parts(m, dtype, structure=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(data, row indices, column pointers) of a CSR matrix stored by columns.
+
+    Parameters
+    ----------
+    m : scipy.sparse.csr_matrix
+        The matrix (sorted indices).
+    dtype : numpy.dtype
+        Value dtype.
+    structure : tuple, optional
+        :func:`csc_structure` of ``m`` (computed when not given).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Data in ``dtype`` (a new array, gathered from ``m.data`` now), row indices as
+        :func:`index_dtype`, int64 column pointers.
+    """
+    perm, indices, indptr = csc_structure(m) if structure is None else structure
+    return np.ascontiguousarray(m.data[perm], dtype=dtype), indices, indptr

@@ -328,6 +328,25 @@ if SIM:
             _close(obs["out"], expected, 1e-12)
             _close(obs[("f", "in")], x.mean(axis=2), 1e-12)
 
+    @pytest.mark.parametrize("opts", CONFIGS)
+    def test_event_driven_coupling_and_edges_match_the_cpu(opts):
+        """tests/test_events.py's network (recurrent dense and CSR J, event edges into a later
+        node and feedback edges to earlier ones, a probe reading U) with two trials: the device
+        scatters spiking columns with atomics."""
+        from test_events import RECORD, network
+
+        x = 0.9 + 0.6 * np.random.default_rng(3).random((2, 16, 6))
+        a, b = network("event", N=6, M=3), _on_cuda(network("event", N=6, M=3), opts)
+        for net in (a, b):  # spikes from the first step on
+            for n in "dcp":
+                net.set_var(n, "v", np.linspace(0.5, 1.5, 6))
+        oa = a.run(x, verbose=False, record_vars=RECORD)
+        ob = b.run(x, verbose=False, record_vars=RECORD)
+        assert b._runner.compiled({}, 2, steps=16)[0].nodes[1].event
+        assert b._runner.backend.last_run["steps"] == 16  # the device ran it
+        assert (oa[("c", "v")] == 0.0).sum() > 5  # spikes happened
+        _same_obs(oa, ob, RECORD)
+
     def test_forward_steps_equal_run_on_the_device(rng):
         inp = rng.standard_normal((6, 3))
         a, b = _rate(np.random.default_rng(5)), _rate(np.random.default_rng(5), {})

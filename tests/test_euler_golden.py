@@ -6,6 +6,11 @@ the plan). The plan's Euler kernels must perform the same floating-point operati
 order, so on the same numba and CPU the results are equal bit for bit (``np.array_equal``). The
 bits of compiled floating-point code also depend on the CPU (fused multiply-add, vector width):
 on another machine the check is equality to rounding.
+
+float32 networks are the exception: since issue 15 their kernels print float32 literals and so
+compute in float32 (before, float64 literals promoted every expression to float64 and each store
+rounded to float32). Their entries are checked to float32 rounding; the float64 ones stay bit
+for bit.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ def test_euler_results_are_bit_identical_to_the_previous_kernels(golden):
     assert set(got) == {k for k in golden if not k.startswith("machine/")}
     for key, arr in got.items():
         assert arr.dtype == golden[key].dtype and arr.shape == golden[key].shape, key
-        if same_machine:
+        if arr.dtype == np.float32:  # float32 arithmetic since issue 15 (see docstring)
+            np.testing.assert_allclose(arr, golden[key], rtol=2e-5, atol=2e-6, err_msg=key)
+            assert not np.array_equal(arr, golden[key]), "float32 kernels compute in float32"
+        elif same_machine:
             assert np.array_equal(arr, golden[key]), key
         else:  # pragma: no cover - depends on the machine running the tests
             np.testing.assert_allclose(arr, golden[key], rtol=1e-9, atol=1e-12, err_msg=key)

@@ -140,10 +140,13 @@ def test_multi_stage_steps_equal_a_numpy_runge_kutta_loop(method):
     np.testing.assert_allclose(obs[("rnn", "li_op/v")], vs, rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("method", ["heun", "rk4"])
-def test_spiking_population_with_means_keeps_threshold_before_reset_after(method):
+@pytest.mark.parametrize(
+    "method, propagation", [("heun", "matvec"), ("rk4", "matvec"), ("rk4", "event")]
+)
+def test_spiking_population_with_means_keeps_threshold_before_reset_after(method, propagation):
     """iku: spikes on the pre-step state, spike input held over the stages, population means
-    and coupling re-evaluated at every stage, reset after the whole step."""
+    and coupling re-evaluated at every stage, reset after the whole step. Event-driven coupling
+    (issue 15) gives the stages the trace's stage values with the spikes held too."""
     rng = np.random.default_rng(1)
     N, dt, thr, rst = 6, 0.1, 30.0, -60.0
     J = rng.random((N, N)) * 5
@@ -151,7 +154,7 @@ def test_spiking_population_with_means_keeps_threshold_before_reset_after(method
     net = Network(dt, method=method)
     net.add_diffeq_node("ik", IKU, weights=J, source_var="s", target_var="s_in", input_var="I_ext",
                         output_var="s", op="iku_op", spike_var="spike", spike_def="v",
-                        spike_threshold=thr, spike_reset=rst)  # fmt: skip
+                        spike_threshold=thr, spike_reset=rst, propagation=propagation)  # fmt: skip
     obs = net.run(x, verbose=False, record_vars=[("ik", "v"), ("ik", "u")])
     C, k, v_r, v_t, g, E_r, b, tau_u, kappa, tau_s = 100, 0.7, -60, -40, 1, 0, -2, 33.33, 10, 6
     y = np.concatenate([np.full(N, -60.0), np.zeros(N), np.zeros(N)])  # v, u, s
@@ -177,8 +180,10 @@ def test_spiking_population_with_means_keeps_threshold_before_reset_after(method
     np.testing.assert_allclose(obs[("ik", "u")], us, rtol=1e-10, atol=1e-9)
 
 
-def test_exponential_euler_spiking_lif_equals_numpy():
-    """LIF with exponential Euler: both states are linear in themselves; spikes as for Euler."""
+@pytest.mark.parametrize("propagation", ["matvec", "event"])
+def test_exponential_euler_spiking_lif_equals_numpy(propagation):
+    """LIF with exponential Euler: both states are linear in themselves; spikes as for Euler
+    (also with event-driven coupling: U advances by the trace's exponential Euler step)."""
     rng = np.random.default_rng(5)
     N, dt, thr, rst, tau, tau_s = 5, 0.2, 1.0, 0.0, 10.0, 0.5
     J = rng.standard_normal((N, N)) * 2
@@ -186,7 +191,8 @@ def test_exponential_euler_spiking_lif_equals_numpy():
     net = Network(dt, method="exp_euler")
     net.add_diffeq_node("lif", LIF, weights=J, source_var="s", target_var="s_in",
                         input_var="I_ext", output_var="s", op="lif_op", spike_var="spike",
-                        spike_def="v", spike_threshold=thr, spike_reset=rst)  # fmt: skip
+                        spike_def="v", spike_threshold=thr, spike_reset=rst,
+                        propagation=propagation)  # fmt: skip
     obs = net.run(x, verbose=False, record_vars=[("lif", "v")])
     phi = lambda a: np.expm1(a * dt) / (a * dt)  # noqa: E731
     v, s = np.zeros(N), np.zeros(N)

@@ -31,7 +31,9 @@ _INSTALL = (
 )
 _NO_FAILURE = np.iinfo(np.int64).max
 #: roles of the kernel arguments that the kernel may write and the host reads back
-_WRITTEN = ("state", "carry", "rec", "train", "ring", "estate", "erec")
+#: roles the kernel writes: copied back after each call (history rings, edge states and their
+#: recordings, event-driven U and G carry over chunks)
+_WRITTEN = ("state", "carry", "rec", "train", "ring", "estate", "erec", "event")
 
 
 def cuda_status() -> tuple[bool, str]:

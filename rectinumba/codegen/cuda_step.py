@@ -12,7 +12,16 @@ written by one thread is read by another:
 
 Matrix-vector products (recurrent coupling, edges; dense or CSR) give each row ``lanes`` threads
 that read consecutive entries (coalesced) and sum their partials in shared memory; ``lanes`` is a
-runtime argument (1 = one thread per row). Population reductions (mean/vsum; one slot per stage
+runtime argument (1 = one thread per row).
+
+Event-driven couplings (:mod:`rectinumba.codegen.events`) scatter: each column of a spiking
+source gets ``lanes`` threads that read it coalesced (CSC parts, or a row of W^T) and add its
+entries to ``G`` with atomics. The alternative, a gather in which every target row scans the list
+of spiking sources, reads O(N x spikes) entries (for a sparse W it must search each row for
+the spiking columns) and needs the list compacted first; the scatter reads only the
+O(spikes x fan-out) entries that change something, and its atomics rarely collide (they go to
+different targets). The price is the order of the sums: it varies between runs, as it does
+for the atomics of population means. Population reductions (mean/vsum; one slot per stage
 of the update rule and one for the feedback probe) and softmax accumulate per trial with atomics
 into device buffers double-buffered by step parity, so no buffer needs clearing behind a barrier;
 recorded means add atomically into the recording.
@@ -172,11 +181,18 @@ class _Ctx:
         return blk
 
     def rows(
-        self, code: _Code, k: int, accumulate: list[str], write: str, complex_rows: bool = False
+        self,
+        code: _Code,
+        k: int,
+        accumulate: list[str],
+        write: str | list[str],
+        complex_rows: bool = False,
     ) -> None:
         """Row sums over node k's rows: the lines ``accumulate`` add this lane's terms of row
-        (b, i) to ``acc`` (lane-strided loops); ``write.format(total=...)`` stores the row's sum.
-        ``complex_rows``: the terms are complex (partial sums go through ``shc``)."""
+        (b, i) to ``acc`` (lane-strided loops); the lines ``write`` (``.format(total=...)``)
+        store the row's sum (one thread per row runs them). ``complex_rows``: the terms are
+        complex (partial sums go through ``shc``)."""
+        writes = [write] if isinstance(write, str) else list(write)
         code.synced = False
         shared = "shc" if complex_rows else "sh"
         self.uses_shc = self.uses_shc or complex_rows
@@ -186,15 +202,11 @@ class _Ctx:
                 code("acc = 0.0")
                 for line in accumulate:
                     code(line)
-                code(write.format(total="acc"))
+                for line in writes:
+                    code(line.format(total="acc"))
         with code.block("else:"):
             code("rpb = nt // lanes")
-            if self.mode == "block":
-                head = f"for base in range(0, N{k}, rpb):"
-                total = f"N{k}"
-            else:
-                head = f"for base in range(cuda.blockIdx.x * rpb, B * N{k}, cuda.gridDim.x * rpb):"
-                total = f"B * N{k}"
+            head, total = self._groups(k)
             with code.block(head):
                 code("row = base + tid // lanes")
                 code("acc = 0.0")
@@ -209,9 +221,53 @@ class _Ctx:
                     code("tot = 0.0")
                     with code.block("for l in range(lanes):"):
                         code(f"tot += {shared}[tid + l]")
-                    code(write.format(total="tot"))
+                    for line in writes:
+                        code(line.format(total="tot"))
                 code("cuda.syncthreads()")
         code.synced = False
+
+    def scatter(self, code: _Code, k: int, test: str, lines: list[str]) -> None:
+        """For every neuron ``j`` of node k (and trial b) that passes ``test``, run ``lines``
+        (lane-strided loops over its column) with ``lanes`` threads."""
+        code.synced = False
+        with code.block("if lanes == 1:"):
+            if self.mode == "block":
+                head = f"for j in range(tid, N{k}, nt):"
+            else:
+                head = f"for q in range(gt, B * N{k}, gn):"
+            with code.block(head):
+                if self.mode == "grid":
+                    code(f"b = q // N{k}")
+                    code(f"j = q - b * N{k}")
+                with code.block(f"if {test}:"):
+                    for line in lines:
+                        code(line)
+        with code.block("else:"):
+            code("rpb = nt // lanes")
+            head, total = self._groups(k)
+            with code.block(head):
+                code("col = base + tid // lanes")
+                # threads past rpb * lanes would take the next base's first column twice
+                with code.block(f"if tid < rpb * lanes and col < {total}:"):
+                    if self.mode == "block":
+                        code("j = col")
+                    else:
+                        code(f"b = col // N{k}")
+                        code(f"j = col - b * N{k}")
+                    with code.block(f"if {test}:"):
+                        for line in lines:
+                            code(line)
+        code.synced = False
+
+    def _groups(self, k: int) -> tuple[str, str]:
+        """Loop over groups of ``lanes`` threads (``rpb`` rows or columns of node k per block at
+        a time) and the number of rows or columns."""
+        if self.mode == "block":
+            return f"for base in range(0, N{k}, rpb):", f"N{k}"
+        return (
+            f"for base in range(cuda.blockIdx.x * rpb, B * N{k}, cuda.gridDim.x * rpb):",
+            f"B * N{k}",
+        )
 
     def _row_index(self, code: _Code, k: int) -> None:
         if self.mode == "block":
@@ -298,7 +354,8 @@ class _Writer(StatementWriter):
         if ref.key[1] in node.complex:
             total = f"complex({total}, {buf}[par, b, {slot + 1}])"
         kind = node.alg[ref.key[1]].reduce
-        return total if kind == "vsum" else f"({total} / N{k})"
+        count = f"np.float32(N{k})" if self.dtype == "float32" else f"N{k}"
+        return total if kind == "vsum" else f"({total} / {count})"
 
     def accumulate(self, code, node, loop, key, text) -> None:
         slot, buf = self._slot(node, key), self.red_buffers[node.k]
@@ -454,6 +511,34 @@ class _Writer(StatementWriter):
                 code(f"{out} = math.exp({sgn}{inp} - mx) / tot")
             records(code)
 
+    def spikes(self, code: _Code, node: NodePlan) -> None:
+        """The spike pass of an event source (see module docstring), then the advance of ``U``
+        of its event edges to earlier nodes."""
+        if not node.scatters:
+            return
+        k, spec, ctx = node.k, node.spec, self.ctx
+        v, thr = node.arg("state", spec.spike_def), node.arg("scalar", "threshold")
+        lines: list[str] = []
+        for ev in node.scatters:
+            if ev.fmt == "dense":
+                (wt,) = ev.columns
+                lines += [f"for i2 in range(lane, {wt}.shape[1], lanes):",
+                          f"    cuda.atomic.add({ev.g}, (b, i2), {wt}[j, i2])"]
+            else:
+                d, n, p = ev.columns
+                lines += [f"for jj in range({p}[j] + lane, {p}[j + 1], lanes):",
+                          f"    cuda.atomic.add({ev.g}, (b, {n}[jj]), {d}[jj])"]
+        code(f"# ---- spikes of node {k}: columns into its event couplings (atomics)")
+        ctx.scatter(code, k, f"{v}[b, j] >= {thr}", lines)
+        ctx.barrier(code)
+        for ev in node.scatters:
+            if ev.kind == "W" and not ev.advance_in_target:
+                with ctx.ploop(code, ev.target):
+                    lines = _Code()
+                    self.event_advance(lines, ev)
+                    for line in lines.lines:
+                        code(line)
+
     def edges(self, code: _Code, k: int) -> None:
         """Summed edge input of node k (plus x for the input node) into its "in" array."""
         plan = self.plan
@@ -464,8 +549,14 @@ class _Writer(StatementWriter):
         self.ctx.barrier(code)  # sources were written by other threads
         for name, incoming, with_x in groups:
             lines: list[str] = []
+            extra, advance = "", _Code()
             for edge in incoming:
-                if edge.edge in plan.edge_plans:
+                if edge.event is not None:
+                    names = self.event_names(edge.event)
+                    extra += f" + {self.doprint(edge.event.shadow.values[0], names)}"
+                    if edge.event.advance_in_target:
+                        self.event_advance(advance, edge.event)
+                elif edge.edge in plan.edge_plans:
                     lines += self.connection_lines(edge, lanes=True)
                 elif edge.delay is not None:
                     lines += _delayed_lane_matvec(edge)
@@ -484,7 +575,11 @@ class _Writer(StatementWriter):
             plus_x = " + x[b, step, i]" if with_x else ""
             detail = ("in",) if name is None else ("in", name)
             complex_rows = k in plan.nodes and plan.nodes[k].is_complex(detail)
-            self.ctx.rows(code, k, lines, f"{dest}[b, i] = {{total}}{plus_x}", complex_rows)
+            # braces of the printed expressions must survive the write lines' .format
+            braced = extra.replace("{", "{{").replace("}", "}}")
+            writes = [f"{dest}[b, i] = {{total}}{plus_x}{braced}"]
+            writes += [line.replace("{", "{{").replace("}", "}}") for line in advance.lines]
+            self.ctx.rows(code, k, lines, writes, complex_rows)
         self.ctx.barrier(code)
 
 
@@ -550,6 +645,7 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
         writer.edges(body, k)
         if k in plan.nodes:
             body(f"# ---- diff-eq node {k}: {node_spec.label!r} (model {node_spec.model.name!r})")
+            writer.spikes(body, plan.nodes[k])
             writer.loops(body, plan.nodes[k], plan.nodes[k].loops, first=k not in plan.probed)
         else:
             writer.func(body, k)
@@ -582,7 +678,7 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
     head(f"@cuda.jit(cache={'True' if mode == 'block' else 'False'})")
     with head.block(f"def kernel({', '.join(params)}):"):
         head("B = x.shape[0]")
-        head("inv_dt = 1.0 / dt")
+        head(f"inv_dt = {writer.lit('1.0')} / dt")
         for k in range(len(spec.nodes)):
             head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
         for e, ep in plan.edge_plans.items():
@@ -595,14 +691,14 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
             head(f"shc = cuda.shared.array({MAX_THREADS}, complex128)")
         if mode == "block":
             with head.block("for b in range(cuda.blockIdx.x, B, cuda.gridDim.x):"):
-                _step_head(head, "z_fail[b]", spec.record_mode)
+                _step_head(head, "z_fail[b]", spec.record_mode, spec.dtype)
         else:
             head("grid = cuda.cg.this_grid()")
             head("gt = cuda.grid(1)")
             head("gn = cuda.gridsize(1)")
             head("nf = 0")
-            _step_head(head, None, spec.record_mode)
-    extra = helpers("@cuda.jit(device=True)", writer.used_helpers)
+            _step_head(head, None, spec.record_mode, spec.dtype)
+    extra = helpers("@cuda.jit(device=True)", writer.used_helpers, spec.dtype)
     if writer.uses_rng:
         extra += rng_helpers("@cuda.jit(device=True)")
     top = _HEADER.format(
@@ -615,7 +711,7 @@ def render_cuda(spec: NetworkSpec, mode: str) -> CudaKernelSource:
     )
 
 
-def _step_head(head: _Code, flag: str | None, record_mode: str) -> None:
+def _step_head(head: _Code, flag: str | None, record_mode: str, dtype: str) -> None:
     """Start of a step. Every thread must take the same branch at the break, so it only reads
     what was written before the previous step's final barrier: a failure key < step * fstride
     (block mode), or the count of trials that failed in the previous step (grid mode; counts
@@ -631,7 +727,10 @@ def _step_head(head: _Code, flag: str | None, record_mode: str) -> None:
         else:
             with head.block(f"if {flag} < step * fstride:"):
                 head("break")
-        head("t = (t0 + step) * dt")
+        if dtype == "float32":  # the time in float64, rounded once
+            head("t = np.float32((t0 + step) * np.float64(dt))")
+        else:
+            head("t = (t0 + step) * dt")
         head("gs = s0 + step")
         if record_mode == "average":
             head("rec_now = gs >= cutoff")

@@ -8,6 +8,9 @@ and how a non-finite state is reported. Loops, barriers and storage are the rend
 
 from __future__ import annotations
 
+import re
+
+from .events import EventCoupling
 from .plan import (
     Accumulate,
     Assign,
@@ -30,7 +33,7 @@ from .source import SourceWriter
 __all__ = ["StatementWriter", "helpers", "ELEMENTWISE", "emit_activation"]
 
 
-def helpers(decorator: str, names: set[str]) -> list[str]:
+def helpers(decorator: str, names: set[str], dtype: str = "float64") -> list[str]:
     """Source lines of the helper functions the printed expressions call (``_phi1``, ...).
 
     Parameters
@@ -39,6 +42,8 @@ def helpers(decorator: str, names: set[str]) -> list[str]:
         Decorator line of each helper (``@njit(...)`` or ``@cuda.jit(device=True)``).
     names : set of str
         Helper names used by the module.
+    dtype : str
+        The kernel's value dtype (literals of a float32 kernel stay float32).
 
     Returns
     -------
@@ -64,10 +69,31 @@ def helpers(decorator: str, names: set[str]) -> list[str]:
     }
     lines: list[str] = []
     for name in sorted(names):
-        lines += [decorator, *bodies[name], "", ""]
+        body = bodies[name]
+        if dtype == "float32":  # our own text: its float literals become float32 literals
+            body = [float32_literals(line) for line in body]
+        lines += [decorator, *body, "", ""]
     return lines
 
 
+#: a float literal in our own generated text (not part of a name or of another number)
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d*(?:e-?\d+)?|\d+e-?\d+)(?![\w.])")
+
+
+def float32_literals(text: str) -> str:
+    """Our own generated text with its float literals as ``np.float32(...)``.
+
+    Parameters
+    ----------
+    text : str
+        Source text written by rectinumba (never a user string).
+
+    Returns
+    -------
+    str
+        The text with float32 literals.
+    """
+    return _FLOAT_LITERAL.sub(r"np.float32(\1)", text)
 #: index of an array element by role: per neuron ``i`` of trial ``b`` unless said otherwise
 #: (tapes also by step; a template edge's states per connection ``jj``, its constants per edge,
 #: the source values it reads per source neuron ``j``)
@@ -95,6 +121,22 @@ class StatementWriter:
         self.uses_cmath = False
         #: a statement draws normals (the module needs the generator, codegen.rng)
         self.uses_rng = False
+        self.dtype = plan.spec.dtype
+
+    def lit(self, text: str) -> str:
+        """A number literal in the kernel's dtype (:meth:`ScalarPrinter.literal`).
+
+        Parameters
+        ----------
+        text : str
+            A Python float literal.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
+        return self.printer({}, self.dtype).literal(text)
 
     # ---- values ---------------------------------------------------------------------------
     def element(self, name: str, role: str) -> str:
@@ -222,13 +264,76 @@ class StatementWriter:
             Source text.
         """
         names = {name: self.text(node, ref) for name, ref in node.names(keys, loop).items()}
-        text = self.printer(names).doprint(expr)
+        return self.doprint(expr, names)
+
+    def doprint(self, expr, names: dict[str, str]) -> str:
+        """Source text of ``expr`` with its symbols replaced by ``names`` (helpers noted).
+
+        Parameters
+        ----------
+        expr : sympy.Expr
+            The expression.
+        names : dict
+            Symbol name -> source text of its value.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
+        text = self.printer(names, self.dtype).doprint(expr)
         if "cmath." in text:
             self.uses_cmath = True
         for helper in ("_phi1p", "_phi1"):
             if helper + "(" in text:
                 self.used_helpers.add(helper)
         return text
+
+    # ---- event-driven edges -------------------------------------------------------------------
+    def event_names(self, ev: EventCoupling) -> dict[str, str]:
+        """Source text of the symbols of an event edge's expressions, for target neuron ``i``.
+
+        The source's parameters are read at neuron 0 of the trial: the runner propagates by
+        events only when they are equal for all of its neurons.
+
+        Parameters
+        ----------
+        ev : EventCoupling
+            The coupling.
+
+        Returns
+        -------
+        dict
+            Symbol name -> source text.
+        """
+        out = {}
+        for name, how in ev.symbols().items():
+            if how[0] == "u":
+                out[name] = f"{how[1]}[b, i]"
+            elif how[0] == "g":
+                out[name] = f"({how[1]}[b, i] * inv_dt)"
+            elif how[0] == "const":
+                out[name] = f"{how[1]}[b, 0]"
+            else:
+                out[name] = "dt"
+        return out
+
+    def event_advance(self, code: SourceWriter, ev: EventCoupling) -> None:
+        """``U`` of target neuron ``i`` after the step, and its ``G`` cleared.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        ev : EventCoupling
+            The coupling.
+        """
+        names = self.event_names(ev)
+        for j, expr in enumerate(ev.shadow.new):
+            code(f"ev{j} = {self.doprint(expr, names)}")
+        for j, u in enumerate(ev.u):
+            code(f"{u}[b, i] = ev{j}")
+        code(f"{ev.g}[b, i] = 0.0")
 
     # ---- statements ---------------------------------------------------------------------------
     def statements(self, code: SourceWriter, node: NodePlan, loop: Loop) -> None:
@@ -266,7 +371,7 @@ class StatementWriter:
             self._store(code, node, stmt.key, local)
         elif isinstance(stmt, SpikeTest):
             v = self.value(node, stmt.v, loop)
-            code(f"spk = 1.0 if {v} >= {stmt.threshold} else 0.0")
+            code(f"spk = {self.lit('1.0')} if {v} >= {stmt.threshold} else {self.lit('0.0')}")
             self._store(code, node, stmt.flag, "spk")
         elif isinstance(stmt, Write):
             code(f"{self.element(stmt.dest, stmt.role)} = {self.value(node, stmt.key, loop)}")
@@ -285,7 +390,12 @@ class StatementWriter:
             first = stmt.block * NORMALS_PER_CALL
             names = [node.local_name(("noise", first + q)) for q in range(NORMALS_PER_CALL)]
             seeds, offset = self.plan.arg("seed", -1, "keys"), self.plan.arg("rng", -1, "offset")
-            code(draw_line(node.k, stmt.block, names, seeds, offset))
+            if self.dtype == "float32":  # the generator's float64 normals, once rounded
+                code(draw_line(node.k, stmt.block, [f"{n}_64" for n in names], seeds, offset))
+                for n in names:
+                    code(f"{n} = np.float32({n}_64)")
+            else:
+                code(draw_line(node.k, stmt.block, names, seeds, offset))
         else:  # pragma: no cover - plan and writer are written together
             raise AssertionError(stmt)
 
@@ -413,7 +523,9 @@ ELEMENTWISE = {
 }
 
 
-def emit_activation(code: SourceWriter, k: int, act: str, inp: str, out: str) -> None:
+def emit_activation(
+    code: SourceWriter, k: int, act: str, inp: str, out: str, dtype: str = "float64"
+) -> None:
     """``out = act(inp)`` for the N{k} units ``i`` of a function node (serial loops; softmax and
     friends take a max, a sum and a normalising pass).
 
@@ -429,10 +541,13 @@ def emit_activation(code: SourceWriter, k: int, act: str, inp: str, out: str) ->
         Source text of unit i's input.
     out : str
         Source text of unit i's output.
+    dtype : str
+        The kernel's value dtype (a float32 kernel's literals stay float32).
     """
     if act in ELEMENTWISE:
+        text = ELEMENTWISE[act].format(v=inp)
         with code.block(f"for i in range(N{k}):"):
-            code(f"{out} = {ELEMENTWISE[act].format(v=inp)}")
+            code(f"{out} = {float32_literals(text) if dtype == 'float32' else text}")
         return
     sgn = "-" if act == "softmin" else ""
     code("mx = -math.inf")

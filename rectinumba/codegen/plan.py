@@ -75,9 +75,12 @@ Where the next features go (each is one addition here plus one print rule per re
   ``"econst"`` (B, 1), ``"erec"``): the output loop inside the target's input sum, the update
   loop after the target's loops (:attr:`NetworkPlan.edge_updates`); failures report status
   ``EDGE_NONFINITE`` (the CUDA failure keys order nodes and edge updates as a step runs them).
-- **event-driven coupling**: a coupling kind beside dense/csr on :class:`Loop` (``coupling``);
-  the target key is then a carried (B, N) array decayed in the last loop and incremented by CSC
-  columns of spiking sources (new roles for the CSC parts).
+- **event-driven coupling** (:mod:`.events`): a node whose ``spec.event`` is set reads its
+  coupling target from ``U`` (role ``"event"``) at level 0 (an :class:`Assign` of the trace's
+  stage value per stage), advances ``U`` at the end of its last loop and clears ``G``; an edge
+  with ``event`` set carries an :class:`~.events.EventCoupling` on its :class:`EdgeIn`; every
+  event coupling is listed on its source's :attr:`NodePlan.scatters` (the spike pass before the
+  source's loops that adds the columns of spiking neurons to ``G``).
 - **float32 literals**: the printer takes the node's dtype and prints ``np.float32`` literals.
 
 Extending:
@@ -105,6 +108,7 @@ from typing import Any
 
 from ..equations.delays import PAST_PREFIX
 from ..errors import EquationError, NetworkError
+from .events import G_SYMBOL, U_PREFIX, EventCoupling, node_trace, shadow
 from .rng import NORMALS_PER_CALL
 from .source import free_names
 from .spec import ArgSpec, DiffEqSpec, FuncSpec, NetworkSpec
@@ -138,6 +142,8 @@ FIXED_ARGS = ("T", "t0", "s0", "dt", "cutoff", "sampling", "x", "out_rec", "stat
 
 #: parts of a CSR matrix argument and the suffix of their names (data, column indices, indptr)
 CSR_PARTS = {"data": "d", "indices": "n", "indptr": "i"}
+#: parts of a matrix stored by columns for event-driven coupling (CSC; a dense matrix: W^T)
+CSC_PARTS = {"csc_data": "d", "csc_indices": "n", "csc_indptr": "i"}
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -442,6 +448,9 @@ class EdgeIn:
         The ring buffer of the source values (delayed edges).
     steps : str
         The delays in steps (delayed edges).
+    event : EventCoupling or None
+        Set when the edge is propagated by the source's spikes (``weights`` are its columns;
+        ``src`` is unused).
     """
 
     edge: int
@@ -454,6 +463,7 @@ class EdgeIn:
     delay: str | None = None
     ring: str = ""
     steps: str = ""
+    event: EventCoupling | None = None
 
 
 def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
@@ -490,7 +500,8 @@ def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
             )
         stack = stack + (name,)
         if coupled and name == spec.target_var:
-            lvl = level(spec.source_var, stack) + 1
+            # event-driven: read from U (kept per target neuron), no pass over the sources
+            lvl = 0 if spec.event else level(spec.source_var, stack) + 1
         elif name in alg:
             d = alg[name]
             lvl = max([0] + [level(x, stack) for x in free_names(d.expr)])
@@ -545,6 +556,13 @@ class NodePlan:
         self.reductions = [d for d in model.algebraic if d.reduce]
         self.derivs = dict(model.derivatives)
         self.coupled = spec.coupling is not None
+        #: the coupling is event-driven (codegen.events): target read from U, no matvec
+        self.event = self.coupled and spec.event
+        if self.event and (target.tape or target.from_tape):
+            raise NetworkError("codegen: BPTT takes the matvec path", node=spec.label)
+        #: event couplings whose spikes come from this node (see NetworkPlan.scatters)
+        self.scatters: list[EventCoupling] = []
+        self.ev: EventCoupling | None = None
         self.levels, self.L = dependency_levels(spec)
         self.rule = get_rule(plan.spec.method)
         self.S = self.rule.stages
@@ -567,8 +585,12 @@ class NodePlan:
             self._split_noise()
         row_par = plan.spec.row_parallel and not plan.spec.parallel and spec.coupling == "dense"
         #: CPU only: dense J rows in parallel threads before the loop (one trial at a time)
-        self.row_parallel = row_par and not target.coupling_outside and not target.tape
-        self.coupling_outside = self.coupled and (target.coupling_outside or self.row_parallel)
+        self.row_parallel = (
+            row_par and not target.coupling_outside and not target.tape and not self.event
+        )
+        self.coupling_outside = (
+            self.coupled and not self.event and (target.coupling_outside or self.row_parallel)
+        )
         self.fused = self.L == 0  # every stage of a step in one loop over the neurons
         self.loops: list[Loop] = []
         self.probe_loops: list[Loop] = []
@@ -635,7 +657,10 @@ class NodePlan:
             self.plan.declare(ArgSpec(f"n{k}_v{q}_{mangle(var)}", "scratch", k, ("val", var)))
         for q, var in enumerate(self.plan.edge_fbs[k]):
             self.plan.declare(ArgSpec(f"n{k}_fb{q}_{mangle(var)}", "scratch", k, ("fb", var)))
-        if self.coupled:
+        if self.event:
+            self.ev = self.plan.event_coupling("J", k, k, k, spec.coupling, spec.source_var, True)
+            self.scatters.append(self.ev)
+        elif self.coupled:
             self.plan.declare(ArgSpec(f"n{k}_src", "scratch", k, "src"))
             if spec.coupling == "dense":
                 self.plan.declare(ArgSpec(f"n{k}_J", "J", k, "dense"))
@@ -734,7 +759,7 @@ class NodePlan:
             out.add(name)
             if name in self.alg:
                 todo.extend(free_names(self.alg[name].expr))
-            elif self.coupled and name == self.spec.target_var:
+            elif self.coupled and not self.event and name == self.spec.target_var:
                 todo.append(self.spec.source_var)
         return out
 
@@ -790,7 +815,12 @@ class NodePlan:
         if s == -1 and m == 0 and t.tape and self.k in self.plan.carry_in:  # held input
             body.append(Write(self.arg("tape", "hold_in"), "tape", ("in",)))
             self._read(("in",), loop)
-        if self.coupled and self.levels[spec.target_var] == m and spec.target_var in needed:
+        if self.event and m == 0 and spec.target_var in needed:
+            # the trace's value at this stage (stage 0 and the probe: value(U))
+            expr = self.ev.shadow.values[max(s, 0)]
+            body.append(Assign(("tgt", s), expr, self._event_keys(expr, loop)))
+            self._produce(("tgt", s), loop)
+        elif self.coupled and self.levels[spec.target_var] == m and spec.target_var in needed:
             # the BPTT backward reads the step's coupling from the tape (probes recompute it)
             loop.coupling = not (t.from_tape and s == 0)
             self._produce(("tgt", s), loop)
@@ -808,7 +838,12 @@ class NodePlan:
                 key = ("red", d.name, s)
                 body.append(Accumulate(key, d.expr, self._keys(d.expr, s, loop)))
                 loop.reductions.append((key, d.reduce))
-        if self.coupled and self.levels[spec.source_var] == m and spec.target_var in needed:
+        if (
+            self.coupled
+            and not self.event
+            and self.levels[spec.source_var] == m
+            and spec.target_var in needed
+        ):
             src = self._key(spec.source_var, s)
             self._read(src, loop)
             body.append(Write(self.arg("scratch", "src"), "scratch", src))
@@ -894,6 +929,35 @@ class NodePlan:
             for q, (var, mean) in enumerate(spec.record):
                 if var in self.states:
                     self._record(loop, q, var, mean, ("new", var))
+        if self.event:
+            self._emit_advance(loop)
+
+    def _emit_advance(self, loop: Loop) -> None:
+        """``U`` after the step (every stage has read it) and ``G`` cleared for the next."""
+        ev = self.ev
+        for j, expr in enumerate(ev.shadow.new):
+            key = ("evnew", j)
+            loop.body.append(Assign(key, expr, self._event_keys(expr, loop)))
+            self._produce(key, loop)
+            loop.body.append(Write(ev.u[j], "event", key))
+            self._read(key, loop)
+        loop.body.append(Write(ev.g, "event", ("zero",)))
+
+    def _event_keys(self, expr, loop: Loop) -> tuple[tuple[str, tuple], ...]:
+        """Keys of an event expression's symbols: ``U`` and ``G`` elements, dt, constants."""
+        keys = []
+        for name in sorted(free_names(expr)):
+            if name.startswith(U_PREFIX):
+                key = ("evu", int(name[len(U_PREFIX):]))
+            elif name == G_SYMBOL:
+                key = ("evg",)
+            elif name == dt_symbol().name:
+                key = ("dt",)
+            else:
+                key = ("const", name)
+            keys.append((name, key))
+            self._read(key, loop)
+        return tuple(keys)
 
     def _rule_keys(self, expr, loop: Loop) -> tuple[tuple[str, tuple], ...]:
         """Keys of an update-rule expression: stage symbols, dt, and model names (stage 0)."""
@@ -1012,6 +1076,8 @@ class NodePlan:
         kind, t = key[0], self.plan.target
         if kind == "t":
             c = self.rule.stage_time(key[1]) if key[1] > 0 else 0.0
+            if self.plan.spec.dtype == "float32":
+                return Ref(key, "local", f"(t + np.float32({c!r}) * dt)") if c else Ref(key, "t")
             return Ref(key, "local", f"(t + {c!r} * dt)") if c else Ref(key, "t")
         if kind == "dt":
             return Ref(key, "local", "dt")
@@ -1055,6 +1121,12 @@ class NodePlan:
             return Ref(key, "red", str(j), stage=key[2])
         if kind == "src":
             return Ref(key, "arr", self.arg("scratch", "src"), "scratch")
+        if kind == "evu":
+            return Ref(key, "arr", self.ev.u[key[1]], "event")
+        if kind == "evg":  # the spike input of the trace: G / dt
+            return Ref(key, "spike", parts=(Ref(("evg",), "arr", self.ev.g, "event"),))
+        if kind == "zero":
+            return Ref(key, "local", "0.0")
         if kind == "tgt" and t.from_tape and key[1] == 0:
             return Ref(key, "arr", self.arg("tape", "tgt"), "tape")
         local = self.local_name(key)
@@ -1141,6 +1213,8 @@ class NodePlan:
             return f"ys{self.states.index(key[1])}"
         if kind == "spk":
             return "spk"
+        if kind == "evnew":
+            return f"ev{key[1]}"
         if kind == "noise":
             return f"xi{k}_{key[1]}"
         raise NetworkError(f"codegen: no local for {key!r}", node=self.spec.label)
@@ -1223,7 +1297,8 @@ class NetworkPlan:
         self.args: list[ArgSpec] = []
         self._names: dict[tuple, str] = {}
         n = len(spec.nodes)
-        fb_sources = sorted({e.source for e in spec.edges if e.feedback})
+        # an event-driven feedback edge reads U, not the source's output on its current state
+        fb_sources = sorted({e.source for e in spec.edges if e.feedback and not e.event})
         self.probed = [k for k in fb_sources if isinstance(spec.nodes[k], DiffEqSpec)]
         self.carried = [k for k in fb_sources if isinstance(spec.nodes[k], FuncSpec)]
         #: diff-eq node -> variables other than its output that edges read: forward edges from
@@ -1233,6 +1308,8 @@ class NetworkPlan:
         #: diff-eq node -> whether a feedback edge reads its output
         self.fb_out: dict[int, bool] = {k: False for k in range(n)}
         for edge in spec.edges:
+            if edge.event:  # reads U, kept by the target: no value of the source
+                continue
             reads = [(edge.source, edge.source_var, edge.feedback)]
             if edge.model is not None:  # template edges read bound variables of both ends
                 for _, side, var in edge.model.bind:
@@ -1298,6 +1375,15 @@ class NetworkPlan:
         for k in range(n):
             ins = []
             for e, edge in self.incoming[k]:
+                if edge.event:
+                    s = edge.source
+                    var = edge.source_var or spec.nodes[s].output_var
+                    ev = self.event_coupling("W", e, s, k, edge.fmt, var, k > s)
+                    self.nodes[s].scatters.append(ev)
+                    ins.append(
+                        EdgeIn(e, s, edge.fmt, ev.columns, "", dest=edge.target_var, event=ev)
+                    )
+                    continue
                 if edge.fmt == "dense":
                     w = (self.declare(ArgSpec(f"e{e}_W", "W", e, "dense")),)
                 else:
@@ -1339,13 +1425,64 @@ class NetworkPlan:
         def rank(a: ArgSpec) -> tuple:
             if a.role in ("W", "edelay", "estate", "econst", "erec") or (
                 a.role == "ring" and a.detail == "edge"
-            ):
+            ) or (a.role == "event" and a.detail[0] == "W"):
                 return (1, a.owner)
             if a.detail == "prev":
                 return (2, a.owner)
             return (0, a.owner)
 
         self.args.sort(key=rank)  # stable: declaration order within a group
+
+    def event_coupling(
+        self, kind: str, owner: int, source: int, target: int, fmt: str, var: str,
+        advance_in_target: bool,
+    ) -> EventCoupling:
+        """Declare the arguments of an event-driven coupling and describe it.
+
+        Parameters
+        ----------
+        kind : str
+            ``"J"`` (node ``owner``'s coupling) or ``"W"`` (edge ``owner``).
+        owner : int
+            Node or edge index.
+        source, target : int
+            Source and target node.
+        fmt : str
+            ``"dense"`` or ``"csr"``.
+        var : str
+            The source's coupled variable (a linear trace of its spikes).
+        advance_in_target : bool
+            ``U`` advances where the target reads it (the source runs earlier in the step).
+
+        Returns
+        -------
+        EventCoupling
+            Names, expressions and placement.
+        """
+        src = self.spec.nodes[source]
+        trace = node_trace(src, var)
+        sh = shadow(trace, self.spec.method)
+        role = "J" if kind == "J" else "W"
+        p = f"n{owner}_J" if kind == "J" else f"e{owner}_W"
+        if fmt == "dense":
+            columns = (self.declare(ArgSpec(f"{p}t", role, owner, "dense_t")),)
+        else:
+            columns = tuple(
+                self.declare(ArgSpec(f"{p}c{sfx}", role, owner, part))
+                for part, sfx in CSC_PARTS.items()
+            )
+        u = tuple(
+            self.declare(ArgSpec(f"{p}u{j}_{mangle(st)}", "event", owner, (kind, "u", st)))
+            for j, st in enumerate(sh.states)
+        )
+        g = self.declare(ArgSpec(f"{p}g", "event", owner, (kind, "g")))
+        names = set().union(*[free_names(e) for e in sh.values + sh.new])
+        consts = tuple(
+            (c, self.arg("const", source, c)) for c in src.constants if c in names
+        )
+        return EventCoupling(
+            kind, owner, source, target, fmt, columns, u, g, sh, consts, advance_in_target
+        )
 
     # ---- the argument table ----------------------------------------------------------------------
     def declare(self, arg: ArgSpec) -> str:

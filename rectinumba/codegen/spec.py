@@ -51,7 +51,9 @@ class DiffEqSpec:
 
     ``coupling`` is None, ``"dense"`` or ``"csr"``; ``record`` lists ``(var, reduce)`` pairs.
     ``reset=False`` (RectiPy 0.12's ``reset=False``): spikes are detected on ``spike_def`` but the
-    network does not reset it; the model's equations do (an intrinsic reset).
+    network does not reset it; the model's equations do (an intrinsic reset). ``event``: the
+    coupling is propagated by the node's spikes (:mod:`rectinumba.codegen.events`), J stored by
+    columns.
     """
 
     label: str
@@ -67,6 +69,7 @@ class DiffEqSpec:
     reset: bool = True
     #: input variables other than ``input_var`` that edges drive (``add_edge(target_var=...)``)
     edge_inputs: tuple[str, ...] = ()
+    event: bool = False
 
     kind = "diffeq"
 
@@ -131,7 +134,8 @@ class EdgeSpec:
     :class:`EdgeModelSpec`) makes the edge a template edge: per connection, the edge model's
     equations turn the source value into what the weight multiplies. ``delay``: None, ``"row"``
     (one delay per target unit, a scalar included) or ``"full"`` (one delay per connection); the
-    delays in steps are a kernel argument.
+    delays in steps are a kernel argument. ``event``: propagated by the source's spikes
+    (:mod:`rectinumba.codegen.events`; never with a delay or an edge model).
     """
 
     source: int
@@ -142,6 +146,7 @@ class EdgeSpec:
     target_var: str | None = None
     model: object = None  # EdgeModelSpec
     delay: str | None = None
+    event: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,9 @@ class NetworkSpec:
     method: str = "euler"
     #: "subsample": record every ``sampling``-th step; "average": the mean over each window
     record_mode: str = "subsample"
+    #: value dtype the kernel's literals are printed in (codegen.printer): "float32" kernels keep
+    #: float32 arithmetic; float64 literals in float32 kernels would promote every expression
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,9 @@ class ArgSpec:
         "state" | "const" | "scratch" (zeros per call) | "carry" (kept between calls: feedback
         values) | "J" | "W" | "scalar" | "rec" | "train" | "ring" (history buffers, kept between
         calls) | "delay" / "edelay" (delays in steps) | "seed" (per-trial noise keys) | "rng"
-        (noise draw-step offset), and for BPTT "tape" | "lam" | "gcarry" | "grad" | "adj".
+        (noise draw-step offset) | "event" (event-driven coupling: ``U = W @ trace`` from the
+        state, and the spikes' column sums), and for BPTT "tape" | "lam" | "gcarry" | "grad" |
+        "adj".
     owner : int
         Node index (edge index for role "W" and edge gradients).
     detail : object

@@ -26,6 +26,7 @@ from .emit import StatementWriter, emit_activation, helpers
 from .plan import (
     CPU,
     FIXED_ARGS,
+    Check,
     EdgeIn,
     Loop,
     NetworkPlan,
@@ -74,20 +75,26 @@ _DENSE_MV_PAR = """\
 @njit(cache=True, error_model='numpy', fastmath={flags}, parallel=True, nogil=True)
 def _dense_mv_par(J, src, b, dst):
     for i in prange(J.shape[0]):
-        acc = 0.0
+        acc = {zero}
         for j in range(J.shape[1]):
             acc += J[i, j] * src[b, j]
         dst[b, i] = acc"""
 
-# One CSR row times a source row. Compiled WITHOUT fastmath: with "reassoc" LLVM vectorises the
-# gather loop into AVX gathers, measured 2.1-2.7x slower than this scalar loop (N=10^4, p=0.02,
-# 2M nnz). ``fastmath=False`` must be explicit: numba makes a callee that leaves fastmath unset
-# inherit the caller's flags. Fast-math flags are per instruction, so inlining keeps them apart.
+# One CSR row times a source row (benchmarks/csr_gather_bench.py measures the variants). The
+# position jj runs as uint64 and the column indices are uint32 (weights.index_dtype): numba
+# tests a signed index for a negative value (wrap-around) before every load, which made this
+# loop 1.7x slower than scipy's; without the tests it is as fast (0.96-0.98x, N=10^4, p=0.02).
+# One accumulator, WITHOUT fastmath: the sums stay the sequential ones (scipy's order, and this
+# project's numbers of earlier versions), bit for bit. Four accumulators reorder them for no
+# gain (0.93x); with "reassoc" LLVM vectorises the loop into AVX gathers, 0.78x scipy on the
+# reference machine but with reordered sums.
+# ``fastmath=False`` must be explicit: numba makes a callee that leaves fastmath unset inherit
+# the caller's flags. Fast-math flags are per instruction, so inlining keeps them apart.
 _CSR_DOT = """\
 @njit(cache=True, error_model='numpy', fastmath=False, nogil=True)
 def _csr_dot(data, indices, start, stop, src, b):
-    acc = 0.0
-    for jj in range(start, stop):
+    acc = {zero}
+    for jj in range(np.uint64(start), np.uint64(stop)):
         acc += data[jj] * src[b, indices[jj]]
     return acc"""
 
@@ -125,12 +132,43 @@ class CPUWriter(StatementWriter):
     def fail(self, code, node, state: int, local: str) -> None:
         edge = isinstance(node, EdgePlan)
         finite = self.finite(local, self.state_is_complex(node, state))
+        if not edge:
+            # a flag, not a branch that writes the status: the loop stays vectorisable (measured
+            # 1.5x faster for LIF neurons); the status is written by the scan after the loop
+            code(f"bad{node.k} |= not {finite}")
+            return
         with code.block(f"if not {finite} and status[b, 0] == 0:"):
-            code(f"status[b, 0] = {EDGE_NONFINITE if edge else 1}")
+            code(f"status[b, 0] = {EDGE_NONFINITE}")
             code("status[b, 1] = gs")
-            code(f"status[b, 2] = {node.e if edge else node.k}")
+            code(f"status[b, 2] = {node.e}")
             code(f"status[b, 3] = {state}")
-            code(f"status[b, 4] = {'jj' if edge else 'i'}")
+            code("status[b, 4] = jj")
+
+    def scan_failures(self, code: SourceWriter, node: NodePlan) -> None:
+        """After a loop that flagged a non-finite new state: the status row of the first one
+        (neuron by neuron, states in order), found in the state arrays the loop wrote.
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The node.
+        """
+        k = node.k
+        with code.block(f"if bad{k} and status[b, 0] == 0:"):
+            with code.block(f"for i in range(N{k}):"):
+                for j, state in enumerate(node.states):
+                    y = f"{node.arg('state', state)}[b, i]"
+                    finite = self.finite(y, self.state_is_complex(node, j))
+                    with code.block(f"if not {finite} and status[b, 0] == 0:"):
+                        code("status[b, 0] = 1")
+                        code("status[b, 1] = gs")
+                        code(f"status[b, 2] = {k}")
+                        code(f"status[b, 3] = {j}")
+                        code("status[b, 4] = i")
+                with code.block("if status[b, 0] != 0:"):
+                    code("break")
 
     # ---- loops ---------------------------------------------------------------------------------
     def loops(self, code: SourceWriter, node: NodePlan, loops: list[Loop]) -> None:
@@ -149,9 +187,9 @@ class CPUWriter(StatementWriter):
         self.ring_positions(code, [node.arg("ring", ("past", s)) for s in node.rings])
         for loop in loops:
             for key, _ in loop.reductions:
-                code(f"acc{k}_{node.alg_index[key[1]]} = 0.0")
+                code(f"acc{k}_{node.alg_index[key[1]]} = {self.lit('0.0')}")
             for dest in loop.rec_means:
-                code(f"racc_{dest} = 0.0")
+                code(f"racc_{dest} = {self.lit('0.0')}")
             if loop.coupling and node.row_parallel:
                 self.uses_row_parallel = True
                 J, src = node.arg("J", "dense"), node.arg("scratch", "src")
@@ -159,6 +197,9 @@ class CPUWriter(StatementWriter):
             elif loop.coupling and node.coupling_outside:
                 with code.block(f"for i in range(N{k}):"):
                     self.coupling_row(code, node, loop)
+            checks = any(isinstance(stmt, Check) for stmt in loop.body)
+            if checks:
+                code(f"bad{k} = False")
             with code.block(f"for i in range(N{k}):"):
                 if loop.coupling and not node.coupling_outside:
                     self.coupling_row(code, node, loop)
@@ -166,9 +207,12 @@ class CPUWriter(StatementWriter):
                 self.statements(code, node, loop)
                 if len(code.lines) == before:
                     code("pass")  # a writer may print nothing of a loop (BPTT recompute)
+            if checks:
+                self.scan_failures(code, node)
             for key, kind in loop.reductions:
                 j = node.alg_index[key[1]]
-                code(f"n{k}_red{j} = acc{k}_{j}" + ("" if kind == "vsum" else f" / N{k}"))
+                mean = "" if kind == "vsum" else f" / {self.count(k)}"
+                code(f"n{k}_red{j} = acc{k}_{j}{mean}")
             for dest in loop.rec_means:
                 with code.block("if rec_now:"):
                     code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / N{k}")
@@ -187,7 +231,7 @@ class CPUWriter(StatementWriter):
         """
         k, src = node.k, node.arg("scratch", "src")
         if node.spec.coupling == "dense":
-            code("c_tgt = 0.0")
+            code(f"c_tgt = {self.lit('0.0')}")
             with code.block(f"for j in range(N{k}):"):
                 code(f"c_tgt += {node.arg('J', 'dense')}[i, j] * {src}[b, j]")
         else:
@@ -216,9 +260,12 @@ class CPUWriter(StatementWriter):
                 if edge.delay is not None:
                     self.push_edge(code, edge)
             with code.block(f"for i in range(N{k}):"):
-                code("acc = x[b, step, i]" if with_x else "acc = 0.0")
+                code("acc = x[b, step, i]" if with_x else f"acc = {self.lit('0.0')}")
                 for edge in incoming:
-                    if edge.edge in plan.edge_plans:
+                    if edge.event is not None:
+                        names = self.event_names(edge.event)
+                        code(f"acc += {self.doprint(edge.event.shadow.values[0], names)}")
+                    elif edge.edge in plan.edge_plans:
                         ep = plan.edge_plans[edge.edge]
                         with self.connections(code, edge) as weight:
                             self.statements(code, ep, ep.out_loop)
@@ -237,6 +284,9 @@ class CPUWriter(StatementWriter):
                 tape = plan.find("tape", k, "in") if name is None else None
                 if tape is not None and k not in plan.nodes:
                     code(f"{tape}[b, step, i] = acc")
+                for edge in incoming:
+                    if edge.event is not None and edge.event.advance_in_target:
+                        self.event_advance(code, edge.event)
 
     @contextmanager
     def connections(self, code: SourceWriter, edge: EdgeIn):
@@ -290,6 +340,40 @@ class CPUWriter(StatementWriter):
         for dest in ep.update_loop.rec_means:
             with code.block("if rec_now:"):
                 code(f"{dest}[b, r, 0] {'+=' if self.average else '='} racc_{dest} / {n_syn}")
+
+    def spikes(self, code: SourceWriter, node: NodePlan) -> None:
+        """The spike pass of an event source: columns of the neurons that spike this step are
+        added to the ``G`` of each of its event couplings; then ``U`` of event edges to earlier
+        nodes advances (their target read it before this node ran).
+
+        Parameters
+        ----------
+        code : SourceWriter
+            Where the lines go.
+        node : NodePlan
+            The source node.
+        """
+        if not node.scatters:
+            return
+        k, spec = node.k, node.spec
+        v, thr = node.arg("state", spec.spike_def), node.arg("scalar", "threshold")
+        code(f"# ---- spikes of node {k} (the test of its loop): columns into event couplings")
+        with code.block(f"for j in range(N{k}):"):
+            with code.block(f"if {v}[b, j] >= {thr}:"):
+                for ev in node.scatters:
+                    if ev.fmt == "dense":
+                        (wt,) = ev.columns
+                        with code.block(f"for i in range({wt}.shape[1]):"):
+                            code(f"{ev.g}[b, i] += {wt}[j, i]")
+                    else:
+                        d, n, p = ev.columns  # unsigned positions: no wrap-around tests
+                        span = f"np.uint64({p}[j]), np.uint64({p}[j + 1])"
+                        with code.block(f"for jj in range({span}):"):
+                            code(f"{ev.g}[b, {n}[jj]] += {d}[jj]")
+        for ev in node.scatters:
+            if ev.kind == "W" and not ev.advance_in_target:
+                with code.block(f"for i in range(N{ev.target}):"):
+                    self.event_advance(code, ev)
 
     def push_edge(self, code: SourceWriter, edge: EdgeIn) -> None:
         """Write the source values of this step into a delayed edge's ring.
@@ -346,7 +430,7 @@ class CPUWriter(StatementWriter):
         inp = "x[b, step, i]" if plan.reads_x[k] else f"{plan.arg('scratch', k, 'in')}[b, i]"
         out = f"{plan.arg('scratch', k, 'out')}[b, i]"
         code(f"# ---- function node {k}: {spec.label!r} ({spec.activation})")
-        emit_activation(code, k, spec.activation, inp, out)
+        emit_activation(code, k, spec.activation, inp, out, self.dtype)
         op = "+=" if self.average else "="
         for var, reduce in spec.record:
             dest = plan.find("rec", k, (var, reduce))
@@ -355,7 +439,7 @@ class CPUWriter(StatementWriter):
             src = out if var == "out" else inp
             with code.block("if rec_now:"):
                 if reduce:
-                    code("ra = 0.0")
+                    code(f"ra = {self.lit('0.0')}")
                     with code.block(f"for i in range(N{k}):"):
                         code(f"ra += {src}")
                     code(f"{dest}[b, r, 0] {op} ra / N{k}")
@@ -386,6 +470,7 @@ class CPUWriter(StatementWriter):
             if k in plan.nodes:
                 model = node_spec.model.name
                 code(f"# ---- diff-eq node {k}: {node_spec.label!r} (model {model!r})")
+                self.spikes(code, plan.nodes[k])
                 self.loops(code, plan.nodes[k], plan.nodes[k].loops)
             else:
                 self.func(code, k)
@@ -442,17 +527,34 @@ class CPUWriter(StatementWriter):
             The lines.
         """
         lines: list[str] = []
+        zero = self.lit("0.0")
         if self.uses_csr:
-            lines += _CSR_DOT.splitlines() + ["", ""]
+            lines += _CSR_DOT.format(zero=zero).splitlines() + ["", ""]
         if self.uses_row_parallel:
             flags = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
-            lines += _DENSE_MV_PAR.format(flags=flags).splitlines() + ["", ""]
-        lines += helpers(decorator(False), self.used_helpers)
+            lines += _DENSE_MV_PAR.format(flags=flags, zero=zero).splitlines() + ["", ""]
+        lines += helpers(decorator(False), self.used_helpers, self.dtype)
         if self.uses_rng:
             # no fast-math: every kernel that draws computes the same normals, bit for bit
             plain = "@njit(cache=True, error_model='numpy', fastmath=False, nogil=True)"
             lines += rng_helpers(plain)
         return lines
+
+    def count(self, k: int) -> str:
+        """Node k's number of neurons as a divisor in the kernel's dtype (an int64 divisor makes
+        a float32 quotient float64).
+
+        Parameters
+        ----------
+        k : int
+            Node index.
+
+        Returns
+        -------
+        str
+            Source text.
+        """
+        return f"np.float32(N{k})" if self.dtype == "float32" else f"N{k}"
 
 
 def kernel_head(plan: NetworkPlan, name: str, fixed: list[str], steps: str) -> SourceWriter:
@@ -480,12 +582,17 @@ def kernel_head(plan: NetworkPlan, name: str, fixed: list[str], steps: str) -> S
     head(decorator(spec.parallel))
     with head.block(f"def {name}({', '.join(fixed + [a.name for a in plan.args])}):"):
         head("B = x.shape[0]")
-        head("inv_dt = 1.0 / dt")
+        f32 = spec.dtype == "float32"
+        head("inv_dt = np.float32(1.0) / dt" if f32 else "inv_dt = 1.0 / dt")
         for k in range(len(spec.nodes)):
             head(f"N{k} = {plan.arg('scratch', k, 'out')}.shape[1]")
         with head.block(f"for b in {'prange' if spec.parallel else 'range'}(B):"):
             with head.block(f"for step in {steps}:"):
-                head("t = (t0 + step) * dt")
+                # float32: the time in float64, rounded once (an int64 step makes it float64)
+                if f32:
+                    head("t = np.float32((t0 + step) * np.float64(dt))")
+                else:
+                    head("t = (t0 + step) * dt")
     return head
 
 

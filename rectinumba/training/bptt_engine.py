@@ -145,8 +145,12 @@ class BPTTEngine:
         # trials run in parallel threads only when there is enough work per step to pay for the
         # threads (and for the much longer compilation of the parallel kernels)
         work = self.B * max(n.n_out for n in runner.nodes.values())
+        # the adjoint is printed with float64 literals (its adjoint arrays are float64)
         spec = dataclasses.replace(
-            spec, parallel=self.B > 1 and work >= PARALLEL_MIN_WORK, row_parallel=False
+            spec,
+            parallel=self.B > 1 and work >= PARALLEL_MIN_WORK,
+            row_parallel=False,
+            dtype="float64",
         )
         self.spec, self.order = spec, order
         self.nodes = [runner.nodes[label] for label in order]

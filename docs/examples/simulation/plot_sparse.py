@@ -21,6 +21,11 @@ Both formats compute the same sums, in a different order: results differ by roun
 chaotic regime a rounding difference can still flip a spike at some point, after which the
 trajectories part). Trained weights keep the form the user gave: a dense
 matrix trains all :math:`N^2` entries, a sparse one keeps its sparsity structure.
+
+A spiking network coupled through its synaptic trace ``s`` needs no product at all: the kernel
+keeps ``J @ s`` per neuron and adds the columns of the neurons that spiked (event-driven
+coupling, chosen automatically; see :doc:`/guide/performance`). ``propagation="matvec"`` forces
+the product, which is what the first comparison below times.
 """
 
 # %%
@@ -50,19 +55,20 @@ print(f"{J.nnz} connections, density {J.nnz / N**2:.3f}, spectral radius "
       f"{spectral_radius(J):.2f}")
 
 
-def build(weights, sparse=None):
+def build(weights, sparse=None, propagation="auto"):
     net = Network(dt=dt)
     net.add_diffeq_node("lif", "model_templates.spiking_neurons.lif.lif", weights=weights,
                         source_var="s", target_var="s_in", input_var="I_ext", output_var="s",
                         op="lif_op", spike_var="spike", spike_def="v", spike_threshold=1.0,
-                        spike_reset=0.0, sparse=sparse,
+                        spike_reset=0.0, sparse=sparse, propagation=propagation,
                         node_vars={"eta": np.linspace(0.08, 0.14, N), "tau_s": 2.0,
                                    "v": np.random.default_rng(0).uniform(0.0, 1.0, N)})
     return net
 
 
-net_csr = build(J)
-net_dense = build(J, sparse=False)
+net_csr = build(J, propagation="matvec")
+net_dense = build(J, sparse=False, propagation="matvec")
+net_events = build(J)  # propagation="auto": event-driven here
 print("coupling:", net_csr.get_node("lif").coupling, "and", net_dense.get_node("lif").coupling)
 
 # %%
@@ -71,22 +77,26 @@ print("coupling:", net_csr.get_node("lif").coupling, "and", net_dense.get_node("
 #
 # The first run of each network compiles its kernel (or loads it from the cache); the timed
 # runs come after that. At 10 % density CSR does a tenth of the dense multiplications, but
-# gathers them through an index; how much that gains depends on the machine (and on its load
-# while these pages were built).
+# gathers them through an index; the event-driven network only touches the connections of the
+# neurons that spiked. How much each gains depends on the machine (and on its load while these
+# pages were built).
 
 T = 2000
 inp = np.zeros((T, N))
 results = {}
-for name, net in [("CSR", net_csr), ("dense", net_dense)]:
-    net.run(inp[:1], verbose=False)  # compile (or load from the cache)
+for name, net in [("CSR", net_csr), ("dense", net_dense), ("events", net_events)]:
+    net.run(inp[:100], verbose=False)  # compile (or load from the cache) the kernel of long runs
     net.reset()
     t0 = time.perf_counter()
     results[name] = net.run(inp, verbose=False, record_vars=[("lif", "v")])
     print(f"{name:>5}: {time.perf_counter() - t0:.3f} s for {T} steps")
 
 v_csr, v_dense = results["CSR"][("lif", "v")], results["dense"][("lif", "v")]
-print("largest difference of v:", np.abs(v_csr - v_dense).max())
-print("spikes:", (v_csr == 0.0).sum(), "(CSR) and", (v_dense == 0.0).sum(), "(dense)")
+v_events = results["events"][("lif", "v")]
+print("largest difference of v:", np.abs(v_csr - v_dense).max(), "(dense),",
+      np.abs(v_csr - v_events).max(), "(events)")
+print("spikes:", (v_csr == 0.0).sum(), "(CSR),", (v_dense == 0.0).sum(), "(dense),",
+      (v_events == 0.0).sum(), "(events)")
 
 # %%
 # Activity of the sparse network
