@@ -661,5 +661,11 @@ def check_edge_values(
         f"{'output' if source_var is None else 'variable'} {var!r} into {into}",
         node=target.label,
         hint="read a real variable of the source (e.g. one defined as real(z), abs(z) or "
-        "angle(z)), or give the target a complex input (input(complex))",
+        "angle(z))"
+        + (
+            ", or write the edge's computation into the target's equations (a complex "
+            "coupling term, as kmo_mf_op does)"
+            if template
+            else ", or give the target a complex input (input(complex))"
+        ),
     )

@@ -367,3 +367,35 @@ def test_a_delayed_complex_state_reads_a_complex_history():
     with pytest.raises(NetworkError, match=r"must be real numbers, got complex"):
         Network(1e-2).add_diffeq_node("D", delayed_template(), output_var="z", N=2,
                                       node_vars={"d": 0.1j})
+
+
+PYRATES_KMO_MF = """
+kmo_op:
+  base: OperatorTemplate
+  equations: "r' = r*(i*omega - Delta) - 0.5*(s_in + s_ext)"
+  variables: {r: output(0.5+0.1j), omega: 1.0, Delta: 1.0, i: 0.0+1.0j,
+              s_in: input(0.0+0.0j), s_ext: input(0.0+0.0j)}
+kmo_coupling:
+  base: OperatorTemplate
+  equations: "s = conjugate(r_s)*r_t^2 - r_s"
+  variables: {s: output(complex), r_s: input(complex), r_t: input(complex)}
+kmo_pop: {base: NodeTemplate, operators: [kmo_op]}
+kmo_edge: {base: EdgeTemplate, operators: [kmo_coupling]}
+kmo_mf:
+  base: CircuitTemplate
+  nodes: {p: kmo_pop}
+  edges:
+    - [p/kmo_op/r, p/kmo_op/s_in, kmo_edge, {weight: 10.0, kmo_edge/kmo_coupling/r_s: source,
+                                             kmo_edge/kmo_coupling/r_t: source}]
+"""
+
+
+@pytest.mark.nocompile
+def test_pyrates_complex_edge_template_is_refused_with_a_hint_that_applies(tmp_path):
+    """PyRates' kmo_mf circuit couples a complex order parameter through a complex edge template;
+    the target input is complex already, so the hint must not suggest input(complex)."""
+    file = tmp_path / "kuramoto.yaml"
+    file.write_text(PYRATES_KMO_MF)
+    with pytest.raises(NetworkError, match=r"complex output 'kmo_op/r' into an edge template") as e:
+        Network.from_circuit(f"{file}/kmo_mf", dt=1e-3)
+    assert "input(complex)" not in str(e.value) and "kmo_mf_op" in str(e.value)
