@@ -247,7 +247,8 @@ class Edge:
     train
         None (static), "gd" (fit_bptt) or "rls" (fit_rls).
     feedback
-        Reads the source's output of the previous step.
+        Reads its source before the source is updated in the step (a diff-eq source on its
+        current state, a function node's output of the previous step).
     rls_P
         Inverse-correlation matrix of recursive least squares (fit_rls), carried between calls;
         None until the edge is first trained.
