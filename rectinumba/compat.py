@@ -323,7 +323,12 @@ def _check_node_passthrough(network: Any, label: str, kw: dict[str, Any]) -> Non
     fixed = {
         "spike_center": (1.0, "the heaviside value at v == threshold (a spike)"),
         "solver": ("euler", "the integration scheme"),
-        "edge_attr": (None, "attributes of the recurrent edges (delays are not supported)"),
+        "edge_attr": (
+            None,
+            "attributes of the recurrent edges; delays of the coupling: add the node without "
+            "weights, then add_edge(label, label, weights, source_var=..., target_var=..., "
+            "delay=D, feedback=True); spreads (gamma kernels per connection) are not supported",
+        ),
     }
     for key, (default, meaning) in fixed.items():
         if key in kw and kw.pop(key) != default:
