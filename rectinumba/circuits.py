@@ -253,8 +253,8 @@ class _Builder:
             if ratio > np.sqrt(MAX_GAMMA_ORDER + 0.5):  # checked before the square can overflow
                 raise NetworkError(
                     f"{what}: delay={delay!r} with spread={spread!r} makes a gamma kernel of "
-                    f"order round((delay/spread)**2) = round({ratio:.4g}**2): one ODE per order and "
-                    f"connection; at most {MAX_GAMMA_ORDER} are built",
+                    f"order round((delay/spread)**2) = round({ratio:.4g}**2): one ODE per order "
+                    f"and connection; at most {MAX_GAMMA_ORDER} are built",
                     hint="a larger spread (closer to the delay), or a discrete delay without "
                     "spread",
                 )
