@@ -21,6 +21,7 @@ from rectinumba.sweeps import SweepResult
 
 QIF = "model_templates.spiking_neurons.qif.qif"
 LI_TANH = "model_templates.rate_neurons.leaky_integrator.tanh"
+QIF_EI = "model_templates.neural_mass_models.qif.qif_ei"
 N = 5
 #: one record set for every QIF run: the recorded variables are part of the kernel, so the tests
 #: share two compiled kernels (batched and single-trial) instead of compiling one per record set
@@ -574,3 +575,22 @@ def test_seed_columns_are_checked():
     for bad in ([-1], [1.5], [[1, 2]], []):
         with pytest.raises(NetworkError, match="expected one integer 0 <= seed < 2\\*\\*63"):
             sweep(ou_net(), {"seed": bad}, steps=5, product=False)
+
+
+def test_keys_of_circuit_nodes_whose_labels_hold_slashes():
+    """Circuit nodes are labelled "prefix/node" ("jrc1/pc"); "a/b/e/qif_op/eta" used to name no
+    node (the key was split at its first '/'). The longest label the key starts with wins, and
+    every point equals the point run alone (a label "a" beside "a/b" does not capture it)."""
+    net = Network(1e-3)
+    net.add_circuit(f"{QIF_EI}", prefix="a/b", input_var="e/qif_op/I_ext")
+    net.add_diffeq_node("a", "model_templates.neural_mass_models.qif.qif_pop", N=1,
+                        output_var="r")  # fmt: skip
+    net.output_node = "a/b/i"
+    x = np.full((300, 1), 3.0)
+    etas = np.array([-5.0, -2.0])
+    res = sweep(net, {"a/b/e/qif_op/eta": etas}, inputs=x, progress=False, output="numpy",
+                reduce="last", record_vars=[("a/b/e", "qif_op/r")])  # fmt: skip
+    for p, eta in enumerate(etas):
+        obs = alone(net, {("a/b/e", "qif_op/eta"): eta}, x, record_vars=[("a/b/e", "qif_op/r")])
+        assert np.array_equal(res["a/b/e/qif_op/r"][p], obs[("a/b/e", "qif_op/r")][-1])
+    assert abs(res["a/b/e/qif_op/r"][1] - res["a/b/e/qif_op/r"][0]).max() > 1e-3

@@ -136,9 +136,11 @@ def _resolve(net, key: Any) -> tuple[Target, tuple]:
         source, _, target = (part.strip() for part in key.partition("->"))
         net.get_edge(source, target)  # NetworkError listing the edges
         return Target(key, "edge", edge=(source, target)), ("edge", source, target)
-    head, sep, rest = key.partition("/")
-    if sep and head in net.nodes:
-        label, var = head, rest
+    # labels may hold "/" themselves (circuit nodes: "jrc1/pc"): the longest label that the key
+    # starts with wins ("a/b/eta" is node "a/b" before node "a" with variable "b/eta")
+    heads = sorted((lb for lb in net.nodes if key.startswith(lb + "/")), key=len, reverse=True)
+    if heads:
+        label, var = heads[0], key[len(heads[0]) + 1 :]
     else:
         diffeq = [label for label in net.nodes if net[label]["kind"] == "diffeq"]
         if len(diffeq) != 1:
