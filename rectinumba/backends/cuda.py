@@ -65,12 +65,51 @@ def _simulator() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
+def _lock_simulator_shared_arrays() -> None:
+    """Make numba's simulator hand every thread of a block the same shared array.
+
+    ``FakeCUDAShared.array`` allocates through an unlocked check-then-set: two threads that reach
+    ``cuda.shared.array`` at once can both miss and get two different (uninitialised) arrays, and
+    a lane reading its partners' partial row sums then reads garbage. That made simulator runs
+    with several lanes per row fail once in a while. The GPU has no such race; this wraps the
+    simulator's method in a lock, once per process.
+    """
+    import sys
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared.array, "_rectinumba_locked", False):
+        return
+    original, lock = shared.array, threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:  # dynamic shared memory: one buffer, no allocation to race on
+            return original(self, shape, dtype)
+        if isinstance(dtype, kernelapi.types.Type):
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        # like the simulator, an allocation is named by the kernel line that asks for it
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            res = self._allocations.get(caller)
+            if res is None:
+                res = self._allocations[caller] = kernelapi.np.empty(shape, dtype)
+        return res
+
+    array._rectinumba_locked = True
+    shared.array = array
+
+
 @lru_cache(maxsize=256)
 def _compiled(spec: NetworkSpec, mode: str):
     from ..codegen.cache import load_source
     from ..codegen.cuda_step import render_cuda
 
     src = render_cuda(spec, mode)
+    if _simulator():
+        _lock_simulator_shared_arrays()
     sim = "sim" if _simulator() else "gpu"
     module = load_source(src.source, options=f"cuda-{sim}")
     return src, module.kernel
