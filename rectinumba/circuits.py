@@ -42,10 +42,14 @@ import numpy as np
 from .errors import NetworkError, TemplateError
 from .templates.flatten import FlatCircuit, FlatEdge, flatten_circuit, split_endpoint
 
-__all__ = ["build_circuit", "load_circuit", "gamma_chain", "RESERVED_EDGE_VALUES"]
+__all__ = [
+    "build_circuit", "load_circuit", "gamma_chain", "GAMMA_OPERATOR", "RESERVED_EDGE_VALUES"
+]
 
 #: edge values with a meaning of their own (everything else names a template variable)
 RESERVED_EDGE_VALUES = ("weight", "delay", "spread")
+#: the operator of a spread's gamma-kernel chain (its states are ``GAMMA_OPERATOR/g1``, ...)
+GAMMA_OPERATOR = "gamma_delay_op"
 #: highest order of a gamma-kernel delay (spread): its chain has one ODE per order and
 #: connection, and the time to compile it grows faster than the order (100: ~20 s, 400: ~150 s)
 MAX_GAMMA_ORDER = 1000
@@ -107,7 +111,7 @@ def gamma_chain(order: int, rate: float, input_name: str):
     variables: dict[str, Any] = {input_name: "input(0.0)", k: float(rate)}
     for i, name in enumerate(names):
         variables[name] = "output(0.0)" if i == order - 1 else "variable(0.0)"
-    return OperatorTemplate("gamma_delay_op", eqs, variables)
+    return OperatorTemplate(GAMMA_OPERATOR, eqs, variables)
 
 
 def _per_node(value, labels: list[str], what: str) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from .weights import is_sparse
 
 __all__ = ["Network", "CHUNK_STEPS"]
 
-def _load_model(node):
-    """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
+def _node_template(node):
+    """The template (or NodeModel) that ``node`` names; a circuit or edge template is refused
+    with a message that says where it belongs."""
     from .equations import NodeModel
-    from .equations.stored import load_model
     from .templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
 
     template = node
@@ -43,8 +43,8 @@ def _load_model(node):
         from .templates.loader import load_template
 
         template = load_template(node)
-    if isinstance(template, (NodeTemplate, OperatorTemplate)):
-        return load_model(template)
+    if isinstance(template, (NodeTemplate, OperatorTemplate, NodeModel)):
+        return template
     if isinstance(template, CircuitTemplate):
         raise NetworkError(
             f"node {template.name!r} is a CircuitTemplate (a network of nodes and edges), not a "
@@ -58,11 +58,18 @@ def _load_model(node):
             hint="give it to add_edge(..., template=...) or, for plastic recurrent coupling, to "
             "add_diffeq_node(..., weights=J, edge_template=...)",
         )
-    if isinstance(node, NodeModel):
-        return node
     raise NetworkError(
         f"node must be a template path, a NodeTemplate or an OperatorTemplate, got {node!r}"
     )
+
+
+def _load_model(node):
+    """NodeModel (or its StoredModel stand-in) for a template path, template or NodeModel."""
+    from .equations import NodeModel
+    from .equations.stored import load_model
+
+    template = _node_template(node)
+    return template if isinstance(template, NodeModel) else load_model(template)
 
 
 def _is_circuit(node) -> bool:
@@ -523,6 +530,9 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         DiffEqNode('lif', lif, N=5, spiking)
         """
         self._check_label(label)
+        # what the node is comes first: a circuit or edge template would otherwise be told
+        # about node arguments (output_var, N) that do not apply to it
+        node = _node_template(node)
         if output_var is None:
             raise NetworkError("add_diffeq_node needs output_var", node=label)
         plastic = compat.plastic_coupling_options(label, kwargs)

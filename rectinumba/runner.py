@@ -238,6 +238,30 @@ class Runner:
             )
         return order
 
+    def _refuse_template_edges_with_other_rules(self) -> None:
+        """Template edges take explicit Euler steps only: another method is refused, naming the
+        edges (a circuit edge with a spread is one too: PyRates' gamma-kernel chain)."""
+        dynamic = [e for e in self.edges.values() if e.dynamics is not None]
+        if not dynamic or self.method == "euler":
+            return
+        from .circuits import GAMMA_OPERATOR
+
+        names = ", ".join(e.label for e in dynamic[:3]) + (", ..." if len(dynamic) > 3 else "")
+        spread = any(
+            s.startswith(f"{GAMMA_OPERATOR}/") for e in dynamic for s in e.dynamics.model.states
+        )
+        raise NetworkError(
+            f"the network has template edges ({names}), which take explicit Euler steps, but it "
+            f"integrates with method={self.method!r}",
+            hint="use Network(dt, method='euler') with template (plastic) edges"
+            + (
+                "; a circuit edge with a spread is one: PyRates' gamma-kernel delay, a chain of "
+                "ODEs per connection"
+                if spread
+                else ""
+            ),
+        )
+
     def spec(
         self,
         records: dict | None = None,
@@ -278,12 +302,7 @@ class Runner:
             if isinstance(node, FuncNode):
                 specs.append(FuncSpec(label, node.activation, rec))
                 continue
-            if any(e.dynamics is not None for e in self.edges.values()) and self.method != "euler":
-                raise NetworkError(
-                    f"the network has template edges, which take explicit Euler steps, but it "
-                    f"integrates with method={self.method!r}",
-                    hint="use Network(dt, method='euler') with template (plastic) edges",
-                )
+            self._refuse_template_edges_with_other_rules()
             into = [e for e in self.edges.values() if e.target == label]
             driven_by_edges = any(e.target_var is None for e in into)
             coupled = node.coupling is not None

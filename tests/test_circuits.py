@@ -136,6 +136,13 @@ def test_circuits_without_input_run_with_steps():
     edge = pair.get_edge("jrc1/pc", "jrc2/pc")
     assert edge.dynamics.model.states[-1] == "gamma_delay_op/g16"
     assert edge.get_var("gamma_delay_op/k") == 16 / 0.004
+    # spreads are template edges (Euler only): another method is refused naming the edges and
+    # the spread, before anything runs (it used to speak of template edges the circuit lacks)
+    pair.method = "rk4"
+    with pytest.raises(NetworkError, match=r"template edges \('jrc1/pc' -> 'jrc2/pc', 'jrc2/pc' "
+                       r"-> 'jrc1/pc'\).* method='rk4'[\s\S]*a circuit edge with a spread"):
+        pair.run(steps=2, verbose=False)
+    assert pair._runner.step == 0
 
 
 @pytest.mark.nocompile
@@ -165,6 +172,12 @@ def test_refused_circuits_name_the_reason():
     with pytest.raises(NetworkError, match=r"got a CircuitTemplate: its edges are its coupling"):
         Network.from_yaml(f"{QIF}.qif", weights=np.ones((1, 1)), source_var="r", target_var="r_in")
     assert Network.from_yaml(f"{QIF}.qif", input_var="p/qif_op/I_ext").nodes == ["p"]
+    # issue 13.3: a circuit or edge template given as a node says what it is before any node
+    # argument check (it used to answer "add_diffeq_node needs output_var")
+    with pytest.raises(NetworkError, match=r"(?s)'qif' is a CircuitTemplate.* Network.from_circ"):
+        Network(1e-3).add_diffeq_node("x", f"{QIF}.qif")
+    with pytest.raises(NetworkError, match=r"(?s)'depression_edge' is an EdgeTemplate.* add_edge"):
+        Network(1e-3).add_diffeq_node("x", dep, output_var="depression_op/r_eff")
 
 
 def test_acceptance_ei_qif_circuit_with_delayed_edge():

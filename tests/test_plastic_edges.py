@@ -215,7 +215,7 @@ def test_template_edge_errors_name_what_is_wrong():
     assert net.edges == []
     net.add_edge("pre", "post", W, template=STDP, target_var="s_in", edge_inputs=BIND)
     net.method = "heun"
-    with pytest.raises(NetworkError, match=r"template edges, which take explicit Euler steps"):
+    with pytest.raises(NetworkError, match=r"edges \('pre' -> 'post'\), which take explicit Euler"):
         net.run(np.ones((3, 2)), verbose=False)
     net.method = "euler"
     with pytest.raises(NetworkError, match=r"cannot differentiate through the template"):
