@@ -64,7 +64,9 @@ def run(net, steps, **kwargs):
         (["x' = xi*xi_1"], r"must enter the derivative linearly"),
         (["x' = xi*x + xi^2"], r"must enter the derivative linearly"),
         (["x' = mean(xi)"], r"cannot be averaged over the population"),
-        (["x' = randn()"], r"unknown function 'randn'"),
+        (["x' = randn()"], r"unknown function 'randn'[\s\S]*white noise is the variable xi"),
+        (["x' = -x + 0.1*normal(0, 1)"], r"unknown function 'normal'[\s\S]*write x' = f \+ g\*xi"),
+        (["x' = sinn(x)"], r"unknown function 'sinn'[\s\S]*did you mean sin\(\)\? .*past, real"),
     ],
 )
 def test_noise_errors_point_at_the_construct(equations, match):

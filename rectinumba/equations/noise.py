@@ -18,10 +18,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["NOISE_PREFIX", "is_noise_name", "noise_symbol", "nonlinear_noise", "split_noise"]
+__all__ = [
+    "NOISE_PREFIX", "RANDOM_FUNCTIONS", "is_noise_name", "noise_symbol", "nonlinear_noise",
+    "split_noise",
+]  # fmt: skip
 
 #: prefix of the symbols standing for noises (model names never start with "@")
 NOISE_PREFIX = "@xi:"
+#: random-number calls users write from habit (numpy, Brian2's randn(), PyRates' backends);
+#: unknown functions whose message points at ``xi`` (lower-cased before the lookup)
+RANDOM_FUNCTIONS = frozenset(
+    {"randn", "rand", "random", "normal", "gauss", "gaussian", "noise", "wiener", "white_noise"}
+)
 
 _NAME = re.compile(r"xi(_\w+)?")
 

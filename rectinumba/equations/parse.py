@@ -41,7 +41,7 @@ from ..names import nfkc_form
 from .delays import HISTORY_FUNCTION
 from .functions import FUNCTIONS, REDUCTIONS, is_complex_valued
 from .model import TIME
-from .noise import is_noise_name
+from .noise import RANDOM_FUNCTIONS, is_noise_name
 
 #: the imaginary unit's name (a declared variable of that name wins)
 IMAGINARY_UNIT = "I"
@@ -661,13 +661,21 @@ class _Renderer:
                 return self._delayed_call(node, name)
             if name in self.ns.symbols:
                 raise _Refused(f"{name!r} is a variable, not a function", node.func)
+            if name.lower() in RANDOM_FUNCTIONS:  # numpy's, Brian2's and PyRates users' habits
+                raise _Refused(
+                    f"unknown function {name!r}",
+                    node.func,
+                    "white noise is the variable xi (Brian2's name; xi_1, xi_e, ... are "
+                    "independent): write x' = f + g*xi, integrated by Euler-Maruyama; "
+                    "Network(dt, seed=...) makes it reproducible",
+                )
             close = difflib.get_close_matches(name, [*FUNCTIONS, *REDUCTIONS], n=1)
             raise _Refused(
                 f"unknown function {name!r}",
                 node.func,
                 (f"did you mean {close[0]}()? " if close else "")
                 + "available functions: "
-                + ", ".join(sorted((*FUNCTIONS, *REDUCTIONS))),
+                + ", ".join(sorted((*FUNCTIONS, *REDUCTIONS, HISTORY_FUNCTION))),
             )
         if len(node.args) != spec.arity:
             raise _Refused(
