@@ -292,3 +292,81 @@ def test_bptt_through_exponential_euler_equals_finite_differences(fd_gradients, 
                         node_vars={"li_op/tau": 1.0 + rng.random(3)})  # fmt: skip
     x, y = rng.standard_normal((30, 3)), rng.standard_normal((30, 3)) * 0.3
     assert_close(net.bptt_gradients(x, y), fd_gradients(net, x, y))
+
+
+# ---- multi-stage rules with the other features (audit of issues 12 and 17) --------------------
+MACKEY_GLASS = "model_templates.rate_neurons.mackey_glass.mackey_glass"
+
+
+def test_rk4_holds_a_delayed_value_over_its_stages():
+    """``x(t - tau)`` of Mackey-Glass is :math:`x_{k-K}` at every stage (docs: step semantics);
+    per-neuron delays of 6 and 10 steps; the history before step 0 is the initial value."""
+    dt, T, K = 0.5, 160, np.array([6, 10])
+    net = Network(dt, method="rk4")
+    net.add_diffeq_node("mg", MACKEY_GLASS, N=2, input_var="I_ext", output_var="x",
+                        node_vars={"tau": K * dt})  # fmt: skip
+    got = net.run(np.zeros((T, 2)), verbose=False, record_vars=[("mg", "x")])[("mg", "x")]
+    x, hist, ref = np.full(2, 1.2), [np.full(2, 1.2)], []
+    for k in range(T):
+        past = np.array([hist[max(k - K[i], 0)][i] for i in range(2)])
+        x = rk_step(lambda y, c, p=past: 0.2 * p / (1 + p**10) - 0.1 * y, x, dt, "rk4")
+        hist.append(x)
+        ref.append(x)
+    assert np.ptp(np.array(ref)[:, 0]) > 0.1  # the delayed feedback moved it
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-14)
+
+
+def test_heun_integrates_complex_states():
+    """A complex Stuart-Landau oscillator z' = (mu + i omega) z - |z|^2 z: stages in complex128."""
+    op = OperatorTemplate("csl_op", equations=["z' = (mu + 1.0j*omega)*z - abs(z)**2*z + I"],
+                          variables={"z": "output(0.5+0.1j)", "mu": 1.0, "omega": 2.0,
+                                     "I": "input(0.0)"})  # fmt: skip
+    net = Network(0.05, method="heun")
+    net.add_diffeq_node("c", NodeTemplate("csl", operators=[op]), N=1, input_var="I",
+                        output_var="z")  # fmt: skip
+    got = net.run(np.zeros((80, 1)), verbose=False, record_vars=[("c", "z")])[("c", "z")][:, 0]
+    z, ref = np.array([0.5 + 0.1j]), []
+    for _ in range(80):
+        z = rk_step(lambda y, c: (1 + 2j) * y - np.abs(y) ** 2 * y, z, 0.05, "heun")
+        ref.append(z[0])
+    assert got.dtype == np.complex128
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-14)
+
+
+def test_readouts_train_on_the_states_of_the_update_rule():
+    """fit_ridge and fit_rls under rk4 equal the normal equations and the RLS rule on the
+    outputs of a numpy rk4 loop (the readout's input is the pre-update rate tanh(v_k))."""
+    rng = np.random.default_rng(12)
+    N, dt, T = 4, 0.1, 40
+    J, W_in = rng.standard_normal((N, N)) * 0.6, rng.standard_normal((N, 2))
+    x, y = rng.standard_normal((T, 2)), rng.standard_normal((T, 2))
+
+    def reservoir():
+        net = Network(dt, method="rk4")
+        net.add_func_node("inp", 2)
+        net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r",
+                            target_var="li_op/r_in", input_var="li_op/I_ext",
+                            output_var="tanh_op/r", node_vars={"li_op/tau": 1.0})  # fmt: skip
+        net.add_edge("inp", "rnn", weights=W_in)
+        return net
+
+    v, X = np.zeros(N), []
+    for xt in x:
+        X.append(np.tanh(v))
+        v = rk_step(lambda u, c, d=W_in @ xt: -u + J @ np.tanh(u) + d, v, dt, "rk4")
+    X = np.array(X)
+    fit = reservoir().fit_ridge(x, y, alpha=0.1, sampling_steps=1, verbose=False)
+    np.testing.assert_allclose(fit["w_out"], np.linalg.solve(X.T @ X + 0.1 * np.eye(N), X.T @ y),
+                               rtol=1e-10)  # fmt: skip
+    net = reservoir()
+    W0 = rng.standard_normal((2, N)) * 0.1
+    net.add_func_node("readout", 2)
+    net.add_edge("rnn", "readout", weights=W0, train="rls")
+    net.fit_rls(x, y, update_steps=1, beta=0.99, alpha=0.5, verbose=False)
+    W, P = W0.copy(), 0.5 * np.eye(N)
+    for xt, yt in zip(X, y, strict=True):
+        e, z = yt - W @ xt, P @ xt / 0.99
+        k = 1.0 / (1.0 + xt @ z)
+        W, P = W + k * np.outer(e, z), P / 0.99 - k * np.outer(z, z)
+    assert np.abs(W - W0).max() > 0.1  # it learned
+    np.testing.assert_allclose(net.get_edge("rnn", "readout").weights, W, rtol=1e-10)
