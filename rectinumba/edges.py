@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NetworkError
+from .nodes import not_an_input
 from .propagation import check_mode
 from .validate import real_array
 from .weights import as_given, as_weight_matrix, is_sparse
@@ -134,7 +135,8 @@ def resolve_endpoints(src, tgt, source_var, target_var) -> tuple[str | None, str
             f"{inputs})",
             node=tgt.label,
             variable=target_var,
-            hint="an edge sets an input variable; declare the variable input(...) in the template",
+            hint=not_an_input(tgt.model, name)
+            or "an edge sets an input variable; declare the variable input(...) in the template",
         )
     if name == tgt.input_var:
         return source_var, None

@@ -17,7 +17,9 @@ from .propagation import check_mode
 from .validate import MAX_UNITS, complex_dtype, integer, value_array
 from .weights import as_given, as_weight_matrix, is_sparse
 
-__all__ = ["DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array", "check_edge_values"]
+__all__ = [
+    "DiffEqNode", "FuncNode", "ACTIVATIONS", "values_array", "check_edge_values", "not_an_input",
+]  # fmt: skip
 
 
 def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.ndarray:
@@ -62,6 +64,33 @@ def values_array(value: Any, n: int, dtype, *, node: str, variable: str) -> np.n
         variable=variable,
         hint=hint,
     )
+
+
+def not_an_input(model, name: str) -> str | None:
+    """What ``name``, a variable of ``model`` that is no input, is instead (for messages).
+
+    Parameters
+    ----------
+    model : NodeModel or StoredModel
+        The node's model.
+    name : str
+        Qualified variable name (``op/var``).
+
+    Returns
+    -------
+    str or None
+        A hint for a state or a computed variable (its definition, e.g. the sum PyRates forms
+        of the operator outputs that share an input's name); None for any other name.
+    """
+    if name in model.states:
+        return f"{name!r} is a state (it has a derivative); drive one of the model's inputs"
+    for definition in model.algebraic:
+        if definition.name == name:
+            return (
+                f"{name!r} is computed by the model ({name} = {definition.expr}); drive one of "
+                "the model's inputs"
+            )
+    return None
 
 
 def _number(value: Any, what: str, node: str) -> float:
@@ -187,6 +216,7 @@ class DiffEqNode:
                     f"(inputs: {sorted(inputs)})",
                     node=label,
                     variable=name,
+                    hint=not_an_input(model, name),
                 )
         if self.spike_var is not None and self.spike_var in (self.input_var, self.target_var):
             raise NetworkError(

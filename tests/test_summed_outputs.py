@@ -51,8 +51,16 @@ def test_pc_input_v_is_the_sum_of_both_synapses():
     # the sum is a variable one can record, never an input the network could drive
     assert "pro/V" in model.variable_names
     net = Network(DT)
-    with pytest.raises(NetworkError, match=r"input_var must be an input variable .*'pro/V'"):
+    computed = r"[\s\S]*hint: 'pro/V' is computed by the model \(pro/V = rpo_e_in/V \+ rpo_i/V\)"
+    with pytest.raises(NetworkError, match=r"input_var must be an input .*'pro/V'" + computed):
         net.add_diffeq_node("pc", PC, input_var="pro/V", output_var="pro/m", N=1)
+    # an edge into the sum says what it is too (it suggested declaring an input)
+    net.add_diffeq_node("pc", PC, input_var="rpo_e_in/m_in", output_var="pro/m", N=1)
+    net.add_func_node("inp", 1)
+    with pytest.raises(NetworkError, match=r"target_var 'pro/V' is not an input" + computed):
+        net.add_edge("inp", "pc", weights=np.ones((1, 1)), target_var="pro/V")
+    with pytest.raises(NetworkError, match=r"hint: 'rpo_i/V' is a state \(it has a derivative\)"):
+        net.add_edge("inp", "pc", weights=np.ones((1, 1)), target_var="rpo_i/V")
 
 
 def test_jansen_rit_pyramidal_cells_match_a_numpy_loop():
