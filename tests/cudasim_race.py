@@ -108,7 +108,8 @@ class _Barrier:
                 if not self.cond.wait(self.checker.timeout):
                     self.broken = True
                     self.cond.notify_all()
-                    raise RuntimeError(f"{self.name} barrier: deadlock (lines {sorted(self.sites)})")
+                    lines = sorted(self.sites)
+                    raise RuntimeError(f"{self.name} barrier: deadlock (lines {lines})")
 
     def exit(self) -> None:
         with self.cond:
