@@ -7,7 +7,6 @@ function-node source (its previous output), and through BPTT against finite diff
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from rectinumba import Network
 from rectinumba.templates import NodeTemplate, OperatorTemplate
