@@ -275,12 +275,20 @@ def test_unknown_method_is_a_network_error():
 
 @pytest.mark.nocompile
 @pytest.mark.parametrize("method", ["heun", "rk4"])
-def test_bptt_refuses_multi_stage_methods_by_name(method):
+def test_bptt_refuses_multi_stage_methods_by_name(method, snapshot, assert_unchanged):
     rng = np.random.default_rng(3)
     net = coupled_net(method, 0.1, rng.standard_normal((3, 3)))
     net.get_node("rnn").train_params.append("li_op/tau")
+    trained = {k: v.copy() for k, v in net._trainable_arrays().items()}
+    snap = snapshot(net)
     with pytest.raises(NetworkError, match=f"method={method!r}"):
         net.bptt_gradients(np.ones((4, 3)), np.ones((4, 3)))
+    # fit_bptt too, before anything runs or changes (no kernel is built: nocompile)
+    with pytest.raises(NetworkError, match=f"method={method!r}"):
+        net.fit_bptt(np.ones((4, 3)), np.ones((4, 3)), verbose=False)
+    assert_unchanged(net, snap)
+    for name, arr in net._trainable_arrays().items():
+        np.testing.assert_array_equal(arr, trained[name])
 
 
 def test_bptt_through_exponential_euler_equals_finite_differences(fd_gradients, assert_close):

@@ -95,6 +95,22 @@ def test_noise_needs_euler_maruyama(method):
         build_plan(spec)
 
 
+@pytest.mark.parametrize("method", ["heun", "exp_euler"])
+def test_a_refused_method_changes_nothing_the_noise_stream_included(
+    method, snapshot, assert_unchanged
+):
+    """The refusal comes from the plan, before a kernel is compiled or anything runs."""
+    net = Network(DT, method="euler", seed=3)
+    net.add_diffeq_node("ou", ou_template(), N=2, input_var="I_ext", output_var="x")
+    net.set_var("ou", "x", np.array([0.5, -0.5]))
+    net.method = method
+    snap, stream = snapshot(net), net._runner.noise.step
+    with pytest.raises(EquationError, match=rf"method='{method}' has no SDE scheme"):
+        net.run(np.zeros((3, 2)), verbose=False)
+    assert_unchanged(net, snap)
+    assert net._runner.noise.step == stream
+
+
 @pytest.mark.nocompile
 @pytest.mark.parametrize("seed", [-1, 2**64, 1.5, "1", True, [[1, 2]], []])
 def test_seeds_are_checked(seed):
