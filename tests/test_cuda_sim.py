@@ -652,6 +652,37 @@ if SIM:
         ref, _ = delayed_numpy(z0, [z0] * 13, 2.0, 0.3, -0.8, [5, 13], 1e-2, 30)
         _close(out, ref, 1e-12)
 
+    def test_multi_stage_rules_with_delays_and_complex_states_on_the_device():
+        """tests/test_methods.py's audit cases on the device: rk4 holds x(t - tau) over its
+        stages (per-neuron delays), heun integrates a complex state; numpy references."""
+        from test_methods import MACKEY_GLASS, rk_step
+
+        from rectinumba.templates import NodeTemplate, OperatorTemplate
+
+        dt, T, K = 0.5, 24, np.array([2, 5])
+        net = _on_cuda(Network(dt, method="rk4"), {"mode": "grid", "threads": 2})
+        net.add_diffeq_node("mg", MACKEY_GLASS, N=2, input_var="I_ext", output_var="x",
+                            node_vars={"tau": K * dt})  # fmt: skip
+        got = net.run(np.zeros((T, 2)), verbose=False, record_vars=[("mg", "x")])[("mg", "x")]
+        x, hist = np.full(2, 1.2), [np.full(2, 1.2)]
+        for k in range(T):
+            past = np.array([hist[max(k - K[i], 0)][i] for i in range(2)])
+            x = rk_step(lambda y, c, p=past: 0.2 * p / (1 + p**10) - 0.1 * y, x, dt, "rk4")
+            hist.append(x)
+        _close(got, hist[1:], 1e-12)
+        op = OperatorTemplate("csl_op", equations=["z' = (1 + 2.0j)*z - abs(z)**2*z + I"],
+                              variables={"z": "output(0.5+0.1j)", "I": "input(0.0)"})
+        net = _on_cuda(Network(0.05, method="heun"), {})
+        net.add_diffeq_node("c", NodeTemplate("csl", operators=[op]), N=2, input_var="I",
+                            output_var="z")  # fmt: skip
+        got = net.run(np.zeros((2, 12, 2)), verbose=False, record_vars=[("c", "z")])[("c", "z")]
+        z, ref = np.full(2, 0.5 + 0.1j), []
+        for _ in range(12):
+            z = rk_step(lambda y, c: (1 + 2j) * y - np.abs(y) ** 2 * y, z, 0.05, "heun")
+            ref.append(z)
+        assert got.dtype == np.complex128
+        _close(got, np.broadcast_to(ref, got.shape), 1e-12)
+
     # ---- barriers: every block of a launch at once, every access checked against a barrier ---
     from numba import cuda as _cuda
     from numba import float64 as _f64
