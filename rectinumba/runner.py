@@ -295,6 +295,7 @@ class Runner:
         order = self.order(inp)
         index = {label: k for k, label in enumerate(order)}
         records = records or {}
+        self._refuse_template_edges_with_other_rules()
         specs = []
         for label in order:
             node = self.nodes[label]
@@ -302,7 +303,6 @@ class Runner:
             if isinstance(node, FuncNode):
                 specs.append(FuncSpec(label, node.activation, rec))
                 continue
-            self._refuse_template_edges_with_other_rules()
             into = [e for e in self.edges.values() if e.target == label]
             driven_by_edges = any(e.target_var is None for e in into)
             coupled = node.coupling is not None
