@@ -137,6 +137,27 @@ def test_csr_gather_runs_in_a_helper_without_fastmath():
     assert "_csr_dot" not in _source(_tiny(np.ones((3, 3)))).source
 
 
+def test_sparse_index_width_is_uint32_below_2_to_the_32_and_int64_above():
+    """Issue 15.2: unsigned 32-bit column (CSR) and row (CSC) indices while every index fits
+    (scipy's int32 indices reused without a copy), int64 from 2**32 + 1 columns on; row and
+    column pointers int64 always; the CSC copy holds J's columns in row order."""
+    from rectinumba.weights import csc_parts, csr_parts, index_dtype
+
+    assert index_dtype(2**32) == np.uint32 and index_dtype(2**32 + 1) == np.int64
+    m = sp.random(5, 7, density=0.5, random_state=3, format="csr")
+    m.sort_indices()
+    data, indices, indptr = csr_parts(m, np.float32)
+    assert (data.dtype, indices.dtype, indptr.dtype) == (np.float32, np.uint32, np.int64)
+    assert np.shares_memory(indices, m.indices)  # a view of scipy's int32 indices
+    cdata, rows, cptr = csc_parts(m, np.float64)
+    assert (rows.dtype, cptr.dtype) == (np.uint32, np.int64)
+    dense = m.toarray()
+    for j in range(7):
+        col = slice(cptr[j], cptr[j + 1])
+        np.testing.assert_array_equal(rows[col], np.flatnonzero(dense[:, j]))
+        np.testing.assert_array_equal(cdata[col], dense[dense[:, j] != 0, j])
+
+
 def test_row_parallel_helper_only_for_large_dense_single_trial(rng):
     N = ROW_PARALLEL_MIN
     net = Network(1e-3)
