@@ -305,7 +305,8 @@ class Binding:
         if key not in self.states:
             edge = self.edges[a.owner]
             arr = rows(edge.dynamics.state[a.detail], self.B, f"state {a.detail!r}", edge.label)
-            self.states[key] = np.array(arr, dtype=self.dtype, copy=True)
+            dtype = edge.dynamics.value_dtype(a.detail)
+            self.states[key] = np.array(arr, dtype=dtype, copy=True)
         return self.states[key]
 
     def _edge_const(self, a) -> np.ndarray:
@@ -317,7 +318,7 @@ class Binding:
         """A recording of a template edge variable (B, recordings, connections or 1)."""
         edge = self.edges[a.owner]
         width = 1 if a.detail[1] else edge.dynamics.n_syn
-        arr = np.zeros((self.B, self.n_rec, width), self.dtype)
+        arr = np.zeros((self.B, self.n_rec, width), edge.dynamics.value_dtype(a.detail[0]))
         self.recs[(edge.key, a.detail)] = arr
         return arr
     # ---- histories and noise ------------------------------------------------------------

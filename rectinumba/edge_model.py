@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NetworkError
-from .validate import real_array
+from .validate import complex_dtype, value_array
 
 __all__ = ["EdgeDynamics", "load_edge_model", "SIDES"]
 
@@ -142,12 +142,6 @@ class EdgeDynamics:
     ) -> None:
         self.model, self.what, self.n_syn, self.shape, self.dtype = model, what, n_syn, shape, dtype
         self.rows, self.cols = rows, cols
-        if getattr(model, "complex_vars", ()):
-            raise NetworkError(
-                f"{what}: the edge template {model.name!r} has complex variables "
-                f"{sorted(model.complex_vars)}; edge templates compute in real numbers",
-                template=model.name,
-            )
         unsupported = [
             (getattr(model, "delays", ()), "past() / x(t - d)", "delay the edge's source instead: "
              "a plain edge with delay=, or a spread in a circuit"),
@@ -166,13 +160,30 @@ class EdgeDynamics:
         self.source_input, self.bindings = self._bind(edge_inputs, source, target, source_var)
         bound = {self.source_input, *(b[0] for b in self.bindings)}
         self.values = {
-            n: np.full((1, 1), v, dtype)
+            n: np.full((1, 1), v, self.value_dtype(n))
             for n, v in list(model.params) + [(n, v) for n, v in model.inputs if n not in bound]
         }
-        self.initial = {n: np.full((1, n_syn), v, dtype) for n, v in model.initial}
+        self.initial = {n: np.full((1, n_syn), v, self.value_dtype(n)) for n, v in model.initial}
         self.state = {n: v.copy() for n, v in self.initial.items()}
 
     # ---- names ---------------------------------------------------------------------------
+    def value_dtype(self, name: str) -> np.dtype:
+        """The dtype of the values of edge variable ``name`` (complex for a complex variable).
+
+        Parameters
+        ----------
+        name : str
+            A qualified variable name of the edge model.
+
+        Returns
+        -------
+        numpy.dtype
+            The network's dtype, or its complex counterpart (complex128; complex64 for float32).
+        """
+        if self.model.is_complex(name):
+            return complex_dtype(self.dtype)
+        return np.dtype(self.dtype)
+
     def resolve(self, name: str, what: str = "variable") -> str:
         """Qualified name of a variable of the edge model.
 
@@ -234,11 +245,12 @@ class EdgeDynamics:
                     variable=key,
                 )
             if side == "source" and not var:
-                if source_input is not None:
-                    raise NetworkError(
-                        f"{self.what}: edge_inputs binds two inputs to 'source'", variable=key
-                    )
-                source_input = name
+                if source_input is None:
+                    source_input = name
+                    continue
+                # a further input of the source value (PyRates' kmo_mf binds r_s and r_t to it)
+                var = source_var or source.output_var
+                bindings.append((name, side, var))
                 continue
             bindings.append((name, side, node.resolve(var, f"edge_inputs[{key!r}]")))
         return source_input, tuple(bindings)
@@ -259,9 +271,10 @@ class EdgeDynamics:
         """
         name = self.resolve(var, "edge variable")
         if name in self.values:
-            arr = real_array(value, self.dtype, what=f"{self.what} value", variable=var)
+            arr = value_array(value, self.value_dtype(name), what=f"{self.what} value",
+                              variable=var)  # fmt: skip
             if arr.ndim == 0 or (arr.ndim == 2 and arr.shape[1] == 1 and arr.shape[0] >= 1):
-                self.values[name] = np.array(arr, dtype=self.dtype).reshape(-1, 1)
+                self.values[name] = arr.reshape(-1, 1)
                 return
             raise NetworkError(
                 f"{self.what}: {var!r} is one value per edge: give a scalar or (B, 1) per trial, "
@@ -274,24 +287,24 @@ class EdgeDynamics:
                 f"(states: {list(self.state)}, constants: {list(self.values)})",
                 variable=var,
             )
-        arr = self._per_connection(value, var)
+        arr = self._per_connection(value, var, self.value_dtype(name))
         if initial:
             self.initial[name] = arr
         self.state[name] = arr.copy()
 
-    def _per_connection(self, value, var: str) -> np.ndarray:
-        arr = real_array(value, self.dtype, what=f"{self.what} value", variable=var)
+    def _per_connection(self, value, var: str, dtype) -> np.ndarray:
+        arr = value_array(value, dtype, what=f"{self.what} value", variable=var)
         n, shape = self.n_syn, self.shape
         if arr.ndim == 0:
-            return np.full((1, n), arr, self.dtype)
+            return np.full((1, n), arr, dtype)
         if arr.shape == shape:
-            return np.ascontiguousarray(arr[self.rows, self.cols], self.dtype)[None]
+            return np.ascontiguousarray(arr[self.rows, self.cols], dtype)[None]
         if arr.ndim == 3 and arr.shape[1:] == shape:
-            return np.ascontiguousarray(arr[:, self.rows, self.cols], self.dtype)
+            return np.ascontiguousarray(arr[:, self.rows, self.cols], dtype)
         if arr.shape == (n,):
-            return arr.reshape(1, n).astype(self.dtype, copy=True)
+            return arr.reshape(1, n).astype(dtype, copy=True)
         if arr.ndim == 2 and arr.shape[1] == n and shape != (arr.shape[0], n):
-            return arr.astype(self.dtype, copy=True)
+            return arr.astype(dtype, copy=True)
         raise NetworkError(
             f"{self.what}: a value of shape {arr.shape} does not fit the state {var!r}: give a "
             f"scalar, {shape} (n_target, n_source), (B, *{shape}), or ({n},) / (B, {n}) in "
@@ -309,14 +322,15 @@ class EdgeDynamics:
 
         Returns
         -------
-        numpy.ndarray or float
+        numpy.ndarray or float or complex
             A state: (n_target, n_source) (zeros where a CSR edge stores no connection), or
-            (B, n_target, n_source) after a batched run; a constant: a float, or (B,) values.
+            (B, n_target, n_source) after a batched run; a constant: a float (a complex for a
+            complex variable), or (B,) values.
         """
         name = self.resolve(var, "get_var")
         if name in self.values:
             arr = self.values[name][:, 0]
-            return float(arr[0]) if arr.shape[0] == 1 else arr.copy()
+            return arr[0].item() if arr.shape[0] == 1 else arr.copy()
         if name not in self.state:
             raise NetworkError(
                 f"{self.what}: {var!r} is algebraic or bound to a node; record it with "
@@ -324,7 +338,7 @@ class EdgeDynamics:
                 variable=var,
             )
         arr = self.state[name]
-        full = np.zeros((arr.shape[0],) + self.shape, self.dtype)
+        full = np.zeros((arr.shape[0],) + self.shape, arr.dtype)
         full[:, self.rows, self.cols] = arr
         return full[0] if arr.shape[0] == 1 else full
 
@@ -384,6 +398,7 @@ def attach_dynamics(edge, template, edge_inputs, edge_vars, source, target) -> N
         edge.dtype,
     )
     _check_output_reads(dyn, target)
+    _check_complex_flow(dyn, source, target, edge.source_var, edge.target_var)
     if edge_vars is not None and not isinstance(edge_vars, dict):
         raise NetworkError(f"edge {edge.label}: edge_vars must be a dict, got {edge_vars!r}")
     for var, value in (edge_vars or {}).items():
@@ -414,3 +429,42 @@ def _check_output_reads(dyn: EdgeDynamics, target) -> None:
                 hint="the output may read the target's state variables; other target values "
                 "may enter the edge's derivatives only",
             )
+
+
+def _is_complex(node, var: str | None) -> bool:
+    """Whether ``var`` of ``node`` holds complex values (function nodes compute in real numbers)."""
+    return node.kind == "diffeq" and var is not None and node.model.is_complex(var)
+
+
+def _check_complex_flow(dyn: EdgeDynamics, source, target, source_var, target_var) -> None:
+    """Complex values go only where complex values may be: a complex node value into a complex
+    edge input, a complex edge output into a complex target input (real values go anywhere)."""
+    reads = [(dyn.source_input, "source", source_var or getattr(source, "output_var", None))]
+    reads += list(dyn.bindings)
+    for name, side, var in reads:
+        node = source if side == "source" else target
+        if name is not None and _is_complex(node, var) and not dyn.model.is_complex(name):
+            raise NetworkError(
+                f"{dyn.what} would carry the complex variable {var!r} of the {side} node "
+                f"{node.label!r} into the real input {name!r} of the edge template "
+                f"{dyn.model.name!r}",
+                template=dyn.model.name,
+                hint="declare that edge input complex (input(complex)), or read a real variable "
+                "of the node (e.g. one defined as real(z), abs(z) or angle(z))",
+            )
+    if not dyn.model.is_complex(dyn.output):
+        return
+    into = target.input_var if target_var is None and target.kind == "diffeq" else target_var
+    if not _is_complex(target, into):
+        where = (
+            f"the real input {into!r} of node {target.label!r}"
+            if target.kind == "diffeq"
+            else f"the function node {target.label!r} (function nodes compute in real numbers)"
+        )
+        raise NetworkError(
+            f"{dyn.what}: the edge template {dyn.model.name!r} delivers complex values (its "
+            f"output {dyn.output!r} is complex) into {where}",
+            template=dyn.model.name,
+            hint="give the target a complex input (input(complex)), or make the edge's output "
+            "real (e.g. real(...) or abs(...) of the complex value)",
+        )

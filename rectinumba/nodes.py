@@ -654,7 +654,8 @@ def check_edge_values(
     """Refuse an edge that would carry complex values into a real input.
 
     Weights are real; a complex variable may feed a complex input variable only (function nodes
-    and edge templates compute in real numbers). Real values may feed any input.
+    compute in real numbers). Real values may feed any input. An edge with a template is checked
+    by its edge model (:mod:`rectinumba.edge_model`): its inputs and output may be complex.
 
     Parameters
     ----------
@@ -667,9 +668,9 @@ def check_edge_values(
     target_var : str, optional
         The target input it drives (qualified; None: the target's input_var).
     template : bool
-        The edge runs an edge template (real numbers) on the source value.
+        The edge runs an edge template on the source value (checked with its model).
     """
-    if not isinstance(source, DiffEqNode):
+    if template or not isinstance(source, DiffEqNode):
         return
     var = source.output_var if source_var is None else source_var
     if not source.model.is_complex(var):
@@ -677,12 +678,10 @@ def check_edge_values(
     into_var = None
     if isinstance(target, DiffEqNode):
         into_var = target.input_var if target_var is None else target_var
-    if not template and isinstance(target, DiffEqNode) and target.model.is_complex(into_var):
+    if isinstance(target, DiffEqNode) and target.model.is_complex(into_var):
         return
     into = (
-        "an edge template (edge templates compute in real numbers)"
-        if template
-        else f"the real input {into_var!r}"
+        f"the real input {into_var!r}"
         if isinstance(target, DiffEqNode)
         else "a function node (function nodes compute in real numbers)"
     )
@@ -691,11 +690,5 @@ def check_edge_values(
         f"{'output' if source_var is None else 'variable'} {var!r} into {into}",
         node=target.label,
         hint="read a real variable of the source (e.g. one defined as real(z), abs(z) or "
-        "angle(z))"
-        + (
-            ", or write the edge's computation into the target's equations (a complex "
-            "coupling term, as kmo_mf_op does)"
-            if template
-            else ", or give the target a complex input (input(complex))"
-        ),
+        "angle(z)), or give the target a complex input (input(complex))",
     )

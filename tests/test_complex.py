@@ -391,11 +391,21 @@ kmo_mf:
 
 
 @pytest.mark.nocompile
-def test_pyrates_complex_edge_template_is_refused_with_a_hint_that_applies(tmp_path):
-    """PyRates' kmo_mf circuit couples a complex order parameter through a complex edge template;
-    the target input is complex already, so the hint must not suggest input(complex)."""
+def test_pyrates_complex_edge_template_builds_and_a_real_target_is_refused_with_a_hint(tmp_path):
+    """PyRates' kmo_mf couples a complex order parameter through a complex edge template (both
+    of its inputs bound to the source): it builds (tests/test_complex_edges.py runs it). Its
+    complex output into a real input is refused with a hint that applies."""
     file = tmp_path / "kuramoto.yaml"
     file.write_text(PYRATES_KMO_MF)
-    with pytest.raises(NetworkError, match=r"complex output 'kmo_op/r' into an edge template") as e:
+    net = Network.from_circuit(f"{file}/kmo_mf", dt=1e-3)
+    dyn = net.get_edge("p", "p").dynamics
+    assert (dyn.source_input, dyn.bindings) == (
+        "kmo_coupling/r_s", (("kmo_coupling/r_t", "source", "kmo_op/r"),)
+    )
+    assert dyn.value_dtype(dyn.output) == np.complex128
+    file.write_text(PYRATES_KMO_MF.replace("s_in: input(0.0+0.0j)", "s_in: input(0.0)"))
+    with pytest.raises(NetworkError, match=r"edge template 'kmo_edge' delivers complex values "
+                       r"\(its output 'kmo_coupling/s' is complex\) into the real input "
+                       r"'kmo_op/s_in'[\s\S]*input\(complex\)") as e:  # fmt: skip
         Network.from_circuit(f"{file}/kmo_mf", dt=1e-3)
-    assert "input(complex)" not in str(e.value) and "kmo_mf_op" in str(e.value)
+    assert "kmo_mf_op" not in str(e.value)

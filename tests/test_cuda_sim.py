@@ -733,6 +733,41 @@ if SIM:
         assert got.dtype == np.complex128
         _close(got, np.broadcast_to(ref, got.shape), 1e-12)
 
+    @pytest.mark.parametrize("opts", CONFIGS[1:])
+    def test_complex_template_edges_on_the_device(opts):
+        """PyRates' kmo_mf_2coupled (complex edge outputs, r_t bound to the target) and the
+        complex filter edges of tests/test_complex_edges.py (complex states per connection, dense
+        and CSR, lane row sums of complex outputs, a recorded complex mean through the float
+        view; a non-finite imaginary part): numpy references and the CPU's message."""
+        from test_complex_edges import (
+            FILTER_REC, Q0, check_filter_obs, filter_net, filter_numpy, kmo_circuit,
+            kmo_circuit_numpy,
+        )  # fmt: skip
+
+        net = _on_cuda(kmo_circuit("kmo_mf_2coupled", 1e-3), opts)
+        obs = net.run(steps=25, record_vars=[("p1", "r"), ("p2", "r"), (("p1", "p2"), "s")],
+                      verbose=False)  # fmt: skip
+        rs, ss = kmo_circuit_numpy("kmo_mf_2coupled", 1e-3, 25)
+        for n in ("p1", "p2"):
+            _close(obs[(n, "r")][:, 0], rs[n], 1e-12)
+        assert obs[(("p1", "p2"), "s")].dtype == np.complex128
+        _close(obs[(("p1", "p2"), "s")].ravel(), ss[("p1", "p2")], 1e-12)
+        net = _on_cuda(filter_net(), opts)
+        check_filter_obs(net.run(steps=12, record_vars=FILTER_REC, verbose=False),
+                         filter_numpy(12))  # fmt: skip
+        errs = []
+        for n in (filter_net(), _on_cuda(filter_net(), opts)):
+            q = Q0.copy()
+            q[1, 2] = 1e306j
+            n.get_edge("A", "B").set_var("q", q)
+            n.get_edge("A", "B").set_var("a", -1e5)
+            before = n.get_edge("A", "B").get_var("q")
+            with pytest.raises(SimulationError, match=r"'cq_op/q' of edge 'A' -> 'B'") as err:
+                n.run(steps=4, record_vars=FILTER_REC, verbose=False)
+            errs.append(str(err.value))
+            np.testing.assert_array_equal(n.get_edge("A", "B").get_var("q"), before)
+        assert errs[0] == errs[1] and "connection from source neuron 2 to target" in errs[0]
+
     # ---- barriers: every block of a launch at once, every access checked against a barrier ---
     from numba import cuda as _cuda
     from numba import float64 as _f64

@@ -189,7 +189,7 @@ class _Launch:
         x_dev = dev(x, False) if x.size else cuda.to_device(np.zeros((B, 1, 1), dtype))
         call = [T, t0, s0, dt, cutoff, sampling, x_dev, dev(out_rec, True)]
         for a, arr in zip(src.args, args, strict=True):
-            if a.role == "rec" and a.detail[1] and arr.dtype.kind == "c":
+            if a.role in ("rec", "erec") and a.detail[1] and arr.dtype.kind == "c":
                 # a complex recorded mean adds real and imaginary parts atomically into the
                 # (B, R, 2) float view of its (B, R, 1) complex recording
                 arr = arr.view(arr.real.dtype)

@@ -56,13 +56,33 @@ class EdgePlan:
         The model's states, in order (failure records index them).
     """
 
-    #: node-like attributes the statement writer asks for (edge templates are real)
+    #: node-like attribute the statement writer asks for (edge templates have no reductions)
     alg_index: dict = {}
-    complex: frozenset = frozenset()
 
-    @staticmethod
-    def is_complex(key: tuple) -> bool:
-        """Whether value ``key`` is complex: never (edge templates compute in real numbers).
+    def value_name(self, key: tuple) -> str | None:
+        """The model variable that value ``key`` holds (None for t and dt).
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        str or None
+            The qualified name.
+        """
+        kind = key[0]
+        if kind in ("state", "const", "bind", "alg", "new"):
+            return key[1]
+        if kind == "k":
+            return key[2]
+        if kind == "src":
+            return self.spec.model.source_input
+        return None
+
+    def is_complex(self, key: tuple) -> bool:
+        """Whether value ``key`` is complex (a complex variable of the edge model).
 
         Parameters
         ----------
@@ -72,9 +92,10 @@ class EdgePlan:
         Returns
         -------
         bool
-            False.
+            True for a complex value.
         """
-        return False
+        name = self.value_name(key)
+        return name is not None and name in self.complex
 
     def __init__(self, plan, e: int, spec: EdgeSpec, edge_in) -> None:
         self.plan, self.e, self.spec, self.edge_in = plan, e, spec, edge_in
@@ -91,6 +112,8 @@ class EdgePlan:
                 hint="use Network(dt, method='euler') for networks with template edges",
             )
         self.states = list(model.states)
+        #: names of the model's complex-valued variables (their arrays and locals are complex)
+        self.complex = frozenset(model.complex_vars)
         self.alg = {d.name: d for d in model.algebraic}
         for d in model.algebraic:
             if d.reduce is not None:
