@@ -11,7 +11,8 @@ tapes and adjoint
 arrays by implementing the remaining roles. Adding a role: a row in :data:`ROLES` and a method.
 
 Value types: an array holding the values of a complex model variable (its state, parameter,
-scratch values, recording, the node output) is complex (:meth:`Binding.value_dtype`); every
+scratch values, recording, the node output) is complex (:meth:`Binding.value_dtype`), as is one
+of a complex template-edge variable (its per-connection state, constant, recording); every
 other array has the network's dtype.
 """
 

@@ -13,6 +13,12 @@ PyRates' (1.0) edges with operators:
 - its states (e.g. a plastic weight, pre- and postsynaptic traces) are per connection and take
   an explicit Euler step together with the nodes; its parameters are one value per edge (per
   trial).
+- its variables may be complex (declared so, or made so by their equations, as for nodes):
+  their values are complex arrays (:meth:`EdgeDynamics.value_dtype`). A complex node value may
+  feed only a complex template input, and a complex output only a complex target input
+  (refused at add_edge); real values may feed complex inputs. PyRates' Kuramoto ``kmo_edge``
+  binds two inputs to the source value: every input after the first bound to ``"source"`` reads
+  the edge's source variable as a further source binding.
 
 :class:`EdgeDynamics` holds what such an edge adds to :class:`~rectinumba.edges.Edge`: the
 compiled model, how its inputs are bound, and its values (parameters, initial and current

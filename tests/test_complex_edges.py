@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from rectinumba import EdgeTemplate, Network, NodeTemplate, OperatorTemplate
+from rectinumba import EdgeTemplate, Network, OperatorTemplate
 from rectinumba.errors import NetworkError, SimulationError
 
 KURAMOTO = (
@@ -91,6 +91,22 @@ def test_pyrates_kuramoto_mean_field_circuits_equal_numpy(name):
     with pytest.raises(NetworkError, match=r"bptt_gradients: the network output 'kmo_op/r' of "
                        r"node 'p1?' is complex"):  # fmt: skip
         net.bptt_gradients(np.zeros((3, 0)), np.zeros((3, 1)))
+
+
+def test_the_builtin_kmo_mf_circuit_is_kmo_mf_pop_with_k_10():
+    """The built-in kmo_mf (the coupling on a complex edge) against the built-in kmo_mf_pop
+    (the same term written into the equation), and its Euler loop from tests/test_complex.py."""
+    from test_complex import kmo_euler
+
+    circuit = Network.from_circuit("model_templates.oscillators.kuramoto.kmo_mf", dt=1e-2,
+                                   node_vars={"p/kmo_op/Delta": 0.5})  # fmt: skip
+    node = Network(1e-2)
+    node.add_diffeq_node("p", "model_templates.oscillators.kuramoto.kmo_mf_pop", output_var="z",
+                         N=1, node_vars={"K": 10.0, "Delta": 0.5})  # fmt: skip
+    a, b = (n.run(steps=1000, verbose=False)["out"] for n in (circuit, node))
+    outs = kmo_euler([0.5 + 0.1j], 1.0, 0.5, 10.0, 1e-2, 1000)[0]
+    np.testing.assert_allclose(a, outs, rtol=1e-10)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 # ---- a complex state per connection -----------------------------------------------------------

@@ -740,9 +740,14 @@ if SIM:
         and CSR, lane row sums of complex outputs, a recorded complex mean through the float
         view; a non-finite imaginary part): numpy references and the CPU's message."""
         from test_complex_edges import (
-            FILTER_REC, Q0, check_filter_obs, filter_net, filter_numpy, kmo_circuit,
+            FILTER_REC,
+            Q0,
+            check_filter_obs,
+            filter_net,
+            filter_numpy,
+            kmo_circuit,
             kmo_circuit_numpy,
-        )  # fmt: skip
+        )
 
         net = _on_cuda(kmo_circuit("kmo_mf_2coupled", 1e-3), opts)
         obs = net.run(steps=25, record_vars=[("p1", "r"), ("p2", "r"), (("p1", "p2"), "s")],

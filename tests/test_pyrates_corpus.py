@@ -90,6 +90,7 @@ def test_every_template_of_the_corpus_is_accounted_for():
         "neural_mass_models/theta/kmo_theta",
         "oscillators/kuramoto/kmo_edge",
         "oscillators/kuramoto/kmo_mf",
+        "oscillators/kuramoto/kmo_mf_2coupled",
         "oscillators/kuramoto/sin_edge",
         "oscillators/stuartlandau/sl",
     ]

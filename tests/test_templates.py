@@ -333,6 +333,10 @@ BUILTIN_OPERATORS = {
         {**{k: v for k, v in KMO_VARS.items() if k != "s_in"}, "K": (P, 4.0), "R": (V, 0.0),
          "psi": (V, 0.0)},
     ),
+    "oscillators.kuramoto.kmo_coupling": (
+        ["s = conj(z_s)*z_t^2 - z_s"],
+        {"s": (O, 0.0), "z_s": (I, 0.0), "z_t": (I, 0.0)},
+    ),
     "rate_neurons.mackey_glass.mackey_glass_op": (
         ["x' = beta*x(t-tau)/(1 + x(t-tau)^n) - gamma*x + I_ext"],
         {"x": (O, 1.2), "beta": (P, 0.2), "gamma": (P, 0.1), "n": (P, 10.0), "tau": (P, 17.0),
@@ -375,6 +379,7 @@ BUILTIN_EDGES = {
     "neural_mass_models.synaptic_plasticity.tsodyks_edge": ["tsodyks_op"],
     "neural_mass_models.synaptic_plasticity.depression_edge": ["depression_op"],
     "neural_mass_models.synaptic_plasticity.facilitation_edge": ["facilitation_op"],
+    "oscillators.kuramoto.kmo_edge": ["kmo_coupling"],
 }
 
 #: circuits: nodes (label -> node template name) and edges (source, target, edge template, values)
@@ -411,6 +416,18 @@ BUILTIN_CIRCUITS = {
         ],
     ),
     "neural_mass_models.jansenrit.JRC2": ({"jrc": "jrc_pop"}, []),
+    "oscillators.kuramoto.kmo_mf": (
+        {"p": "kmo_pop"},
+        [("p/kmo_op/z", "p/kmo_op/s_in", "kmo_edge",
+          {"weight": 10.0, "kmo_edge/kmo_coupling/z_s": "source",
+           "kmo_edge/kmo_coupling/z_t": "source"})],
+    ),
+    "oscillators.kuramoto.kmo_mf_2coupled": (
+        {"p1": "kmo_pop", "p2": "kmo_pop"},
+        [(f"p{a}/kmo_op/z", f"p{b}/kmo_op/s_in", "kmo_edge",
+          {"weight": 10.0, "kmo_edge/kmo_coupling/z_s": "source",
+           "kmo_edge/kmo_coupling/z_t": f"p{b}/kmo_op/z"}) for a, b in ((1, 2), (2, 1))],
+    ),
     "neural_mass_models.jansenrit.JRC_2delaycoupled": (
         {},
         [
@@ -426,6 +443,7 @@ BUILTIN_CIRCUITS = {
 BUILTIN_COMPLEX = {
     "oscillators.kuramoto.kmo_op": {"z", "s_in", "s_ext"},
     "oscillators.kuramoto.kmo_mf_op": {"z", "s_ext"},
+    "oscillators.kuramoto.kmo_coupling": {"s", "z_s", "z_t"},
 }
 
 

@@ -17,7 +17,8 @@ Value keys: ``("state", name, 0)`` (per connection, ``[b, jj]``), ``("const", na
 edge and trial, ``[b, 0]``), ``("src",)`` (the source variable of neuron j), ``("bind", name)``
 (a bound input: a source value ``[b, j]`` or a target value ``[b, i]``), ``("alg", name)``,
 ``("t", 0)``, ``("dt",)``, ``("k", 0, state)`` and ``("new", state)``. Renderers print the
-statements with :class:`~rectinumba.codegen.emit.StatementWriter` like a node's; the roles
+statements with :class:`~rectinumba.codegen.emit.StatementWriter` like a node's (complex
+values too: :meth:`EdgePlan.is_complex`); the roles
 ``"esyn"``, ``"econst"`` and ``"epre"`` index per connection, per edge and per source neuron.
 """
 

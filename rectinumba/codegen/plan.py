@@ -48,7 +48,9 @@ Where the next features go (each is one addition here plus one print rule per re
   (:meth:`rectinumba.binding.Binding.value_dtype`), locals are complex, :class:`Check` prints
   the non-finite test on both parts (``cmath.isfinite``), the printer calls ``cmath`` where an
   argument is complex; the CUDA renderer splits complex reductions and recorded means into real
-  parts (atomics are real).
+  parts (atomics are real). Template edges the same way: :meth:`EdgePlan.is_complex
+  <rectinumba.codegen.edgeplan.EdgePlan.is_complex>` of a value key, complex edge arrays from
+  the binder (:meth:`rectinumba.edge_model.EdgeDynamics.value_dtype`).
 - **delays** (done): ``past(x, d)`` is the key ``("past", j)`` (j indexes ``model.delays``), a
   read of the ring buffer of state x (argument role ``"ring"``, (B, L, N), carried between runs)
   at ``K[b, i]`` steps back (role ``"delay"``, (B, N) int64 steps, from the delay's values and
