@@ -118,6 +118,29 @@ def test_empty_batches_are_refused_before_any_state_changes(rng):
     assert net.run(np.ones((3, 2)), verbose=False)["out"].shape == (3, 2)  # still usable
 
 
+def test_trainers_refuse_inputs_without_steps_before_any_state_changes(rng):
+    """T = 0: fit_rls used to "train" on nothing and report an epoch loss of 0."""
+    net = rls_net(rng.standard_normal((6, 6)) * 0.5, rng.normal(0, 0.1, (1, 6)))
+    net.run(np.ones((3, 2)), verbose=False)
+    snap, W = _snapshot(net), net.get_edge("rnn", "out").weights.copy()
+    one = np.ones((4, 2)), np.ones((4, 1))
+    for call, match in (
+        (lambda: net.fit_rls(np.zeros((0, 2)), np.zeros((0, 1)), verbose=False),
+         r"fit_rls: the inputs have no steps \(T = 0\)"),
+        (lambda: net.fit_rls([one[0], np.zeros((0, 2))], [one[1], np.zeros((0, 1))],
+                             verbose=False), r"fit_rls: epoch\(s\) \[1\] have no steps"),
+        (lambda: net.fit_bptt(np.zeros((0, 2)), np.zeros((0, 1)), verbose=False),
+         r"fit_bptt: the inputs have no steps"),
+        (lambda: net.fit_ridge(np.zeros((0, 2)), np.zeros((0, 1)), verbose=False),
+         r"fit_ridge: no step was recorded"),
+    ):  # fmt: skip
+        with pytest.raises(NetworkError, match=match):
+            call()
+        assert _snapshot(net)[0] == snap[0]
+        np.testing.assert_array_equal(net.state["rnn"], snap[1]["rnn"])
+        np.testing.assert_array_equal(net.get_edge("rnn", "out").weights, W)
+
+
 def test_bad_reset_state_changes_nothing():
     net = _li()
     net.run(np.ones((4, 3)), verbose=False)
