@@ -159,6 +159,12 @@ DOCTEST_MODULES = (
     "rectinumba.equations.parse",
     "rectinumba.training.losses",
     "rectinumba.training.optimizers",
+    # the entry points' examples (Network, run, fit_*, test, bptt_gradients, sweep): small
+    # networks and short horizons, a few seconds cold
+    "rectinumba.network",
+    "rectinumba.training.readout",
+    "rectinumba.training.bptt",
+    "rectinumba.sweeps.driver",
 )
 
 
