@@ -375,6 +375,27 @@ def test_process_pool_equals_local_and_reduces_on_the_workers(qif_grid, qif_inpu
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GNU OpenMP and fork: Linux")
+def test_a_forking_process_pool_is_refused_before_any_chunk_is_sent(qif_inputs, monkeypatch):
+    """Linux's default ProcessPoolExecutor() forks; GNU OpenMP kills every forked child that
+    uses it, and the sweep used to fail with a bare BrokenProcessPool after the first chunks."""
+    from rectinumba.sweeps import engines
+
+    monkeypatch.setattr(engines, "_threading_layer", lambda: "omp")  # numba's usual layer
+    kw = dict(record_vars=REC, batch_size=2, progress=False, output="numpy")
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:
+        msg = r"(?s)forks its workers.*OpenMP.*hint: .*get_context\('spawn'\)"
+        with pytest.raises(NetworkError, match=msg):
+            sweep(qif_net(), {"eta": [-5.0, 2.0]}, qif_inputs, executor=ex, **kw)
+        assert not ex._processes  # refused before anything was submitted
+        monkeypatch.setattr(engines, "_threading_layer", lambda: "tbb")  # tbb survives fork
+        engines.check_fork_safety(ex)
+    spawn = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(engines, "_threading_layer", lambda: "omp")
+    engines.check_fork_safety(spawn)  # a spawning pool starts clean processes
+    spawn.shutdown()
+
+
 def test_mpi_pool_equals_local(qif_grid, qif_inputs):
     futures = pytest.importorskip(
         "mpi4py.futures", reason="the mpi extra (mpi4py) is not installed"

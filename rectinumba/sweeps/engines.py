@@ -12,17 +12,57 @@ in point order. Retrying a chunk whose worker was lost is the engine's job (Dask
 from __future__ import annotations
 
 import concurrent.futures as cf
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import NetworkError
 from .worker import Chunk, ChunkResult, Shared, run_chunk
 
-__all__ = ["run_chunks", "check_executor"]
+__all__ = ["run_chunks", "check_executor", "check_fork_safety"]
 
 
 def _is_dask_client(executor: Any) -> bool:
     return hasattr(executor, "get_executor") and hasattr(executor, "scatter")
+
+
+def _threading_layer() -> str | None:
+    """numba's threading layer in this process, None before its first parallel kernel."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
+def check_fork_safety(executor: Any) -> None:
+    """Refuse a process pool that forks this process once it runs numba's GNU OpenMP threads.
+
+    GNU OpenMP terminates a forked child that uses it ("fork() called from a process already
+    using GNU OpenMP"): every chunk would die and the pool would only say ``BrokenProcessPool``.
+    Linux's default ``ProcessPoolExecutor()`` forks (before Python 3.14), so this is the first
+    pool a user tries. Called after this process ran its first kernel (the layer is then known);
+    the pool has started no process yet.
+
+    Parameters
+    ----------
+    executor : object or None
+        The ``executor`` argument of :func:`~rectinumba.sweeps.sweep`.
+    """
+    if not isinstance(executor, cf.ProcessPoolExecutor):
+        return
+    context = getattr(executor, "_mp_context", None)
+    method = context.get_start_method() if context is not None else None
+    if method != "fork" or _threading_layer() != "omp" or not sys.platform.startswith("linux"):
+        return
+    raise NetworkError(
+        "sweep: this ProcessPoolExecutor forks its workers, and this process already runs numba's "
+        "OpenMP threads, which a forked child cannot use (every chunk would die: "
+        "BrokenProcessPool)",
+        hint="ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn')) (or "
+        "'forkserver'), or NUMBA_THREADING_LAYER=tbb when tbb is installed",
+    )
 
 
 def check_executor(executor: Any) -> None:
