@@ -70,6 +70,7 @@ GUIDE_TOPICS = {  # issue 14 item 2: page -> words it must explain
     "gpu": ["cuda", "NUMBA_ENABLE_CUDASIM"],
     "performance": ["NUMBA_NUM_THREADS", "one call at a time"],
     "caching": ["RECTINUMBA_CACHE_DIR", "read-only"],
+    "sweeps": ["grid", "product=False", "reduce", "seed", "error", "Client", "spawn"],
 }
 
 
