@@ -208,6 +208,11 @@ class Observer:
         """Keys ``(node, var)`` of the requested variables, in the order requested."""
         return [(node, var) for node, var, _ in self._record_vars]
 
+    @property
+    def recorded_rnn_variables(self) -> list[tuple[str, str]]:
+        """RectiPy's older name of :attr:`recorded_state_variables` (its observer page uses it)."""
+        return self.recorded_state_variables
+
     # ------------------------------------------------------------------ storage
     def save(self, key: Key, value: Any, *, time_series: bool | None = None) -> None:
         """Store ``value`` (converted with ``np.asarray``) under ``key``.
