@@ -405,11 +405,11 @@ def fig_build(quick: bool) -> list[Row]:
     for N in sizes:
         J = np.random.default_rng(N).standard_normal((N, N))
 
-        def build():
+        def build(N=N, J=J):
             rate_net(N, J=J)
 
         times[N] = best(build, repeat=2 if N >= 5000 else 3)
-        t_copy = best(lambda: np.array(J, copy=True), repeat=3)
+        t_copy = best(lambda J=J: np.array(J, copy=True), repeat=3)
         goal_ok = times[N] <= 1.0
         rows.append(Row(f"add_diffeq_node dense N={N}", f"{times[N] * 1e3:.0f} ms",
                         f"copy of J {t_copy * 1e3:.0f} ms", times[N] / t_copy,
@@ -659,7 +659,7 @@ def fig_noise(quick: bool) -> list[Row]:
     return [
         Row(f"OU process, N={N}, one noise", f"{t1 * 1e6:.2f} us/step ({t1 * per:.1f} ns/neuron)",
             ref, t1 / t0, "(report)", True),
-        Row(f"  two noises (one draw call)", f"{t2 * 1e6:.2f} us/step", ref, t2 / t0, "(report)",
+        Row("  two noises (one draw call)", f"{t2 * 1e6:.2f} us/step", ref, t2 / t0, "(report)",
             True),
     ]
 
@@ -697,11 +697,11 @@ def print_table(rows: list[Row]) -> None:
                        "yes" if r.ok else "NO", "-" if r.load is None else f"{r.load:.2f}")
                       for r in rows]
     widths = [max(len(row[c]) for row in table) for c in range(len(head))]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |"
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
     print(line)
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in table[1:]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ differences."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from rectinumba import Network
 from rectinumba.templates import NodeTemplate, OperatorTemplate

@@ -413,7 +413,7 @@ def test_failed_fits_leave_weights_P_and_state_unchanged():
     np.testing.assert_array_equal(net.get_edge("q", "ro").rls_P, P)
     np.testing.assert_array_equal(net.state["q"], state)
     with pytest.raises(SimulationError, match="became non-finite"):
-        net.fit_ridge([np.zeros((5, 3)), np.zeros((3000, 3))], [np.ones((5, 2)), np.ones((3000, 2))],
-                      verbose=False)
+        net.fit_ridge([np.zeros((5, 3)), np.zeros((3000, 3))],
+                      [np.ones((5, 2)), np.ones((3000, 2))], verbose=False)
     np.testing.assert_array_equal(net.state["q"], state)
     assert "readout" not in net.nodes

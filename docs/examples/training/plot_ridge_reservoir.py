@@ -42,7 +42,8 @@ net = Network(dt=dt)
 net.add_func_node("inp", 1, activation_function="identity")
 net.add_diffeq_node("res", "model_templates.rate_neurons.leaky_integrator.tanh", weights=J,
                     source_var="tanh_op/r", target_var="li_op/r_in", input_var="li_op/I_ext",
-                    output_var="tanh_op/r", node_vars={"li_op/tau": 1.0, "li_op/eta": rng.uniform(-1.0, 1.0, N)})
+                    output_var="tanh_op/r",
+                    node_vars={"li_op/tau": 1.0, "li_op/eta": rng.uniform(-1.0, 1.0, N)})
 net.add_edge("inp", "res", weights=input_connections(N, 1, 0.5, variance=1.0, seed=3))
 
 # %%
