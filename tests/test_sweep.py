@@ -396,6 +396,30 @@ def test_a_forking_process_pool_is_refused_before_any_chunk_is_sent(qif_inputs, 
     spawn.shutdown()
 
 
+@pytest.mark.nocompile
+def test_functions_a_process_pool_cannot_send_are_refused_by_argument_name(qif_inputs):
+    """pickle cannot send a lambda or a nested function: the pool raised a bare PicklingError
+    from its feeder thread; now the sweep names the argument before anything runs."""
+    from rectinumba.sweeps import engines
+
+    def nested(obs):
+        return obs["out"].mean(axis=(1, 2))
+
+    ex = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with pytest.raises(NetworkError, match=r"(?s)the inputs function '.*<lambda>' cannot be "
+                           r"pickled.*hint: define it at module level"):  # fmt: skip
+            sweep(qif_net(), {"eta": [1.0]}, lambda p: qif_inputs, executor=ex, progress=False)
+        with pytest.raises(NetworkError, match=r"the reduce function '.*nested' cannot be"):
+            sweep(qif_net(), {"eta": [1.0]}, qif_inputs, executor=ex, reduce=nested,
+                  progress=False)  # fmt: skip
+        assert not ex._processes  # nothing was started
+        engines.check_picklable(ex, {"reduce": worker_pid, "inputs": qif_inputs})  # module level
+        engines.check_picklable(None, {"reduce": nested})  # runs here: nothing is pickled
+    finally:
+        ex.shutdown()
+
+
 def test_mpi_pool_equals_local(qif_grid, qif_inputs):
     futures = pytest.importorskip(
         "mpi4py.futures", reason="the mpi extra (mpi4py) is not installed"
