@@ -27,7 +27,7 @@ from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
 from .training.readout import Evaluator, RidgeTrainer, RLSTrainer
-from .validate import MAX_UNITS, choice, integer, real_array
+from .validate import MAX_UNITS, choice, integer, number, real_array
 from .weights import is_sparse
 
 __all__ = ["Network", "CHUNK_STEPS"]
@@ -165,10 +165,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
 
     @staticmethod
     def _check_dt(dt) -> float:
-        try:
-            dt = float(dt)
-        except (TypeError, ValueError):
-            raise NetworkError(f"dt must be a number, got {dt!r}") from None
+        dt = number(dt, "dt")
         if not np.isfinite(dt) or dt <= 0:
             raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
         return dt

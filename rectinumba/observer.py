@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RectinumbaError
+from .validate import number
 
 __all__ = ["Observer"]
 
@@ -132,7 +133,7 @@ class Observer:
         *,
         n_trials: int | None = None,
     ) -> None:
-        dt = float(dt)
+        dt = number(dt, "Observer: dt", error=RectinumbaError)
         if not np.isfinite(dt) or dt <= 0.0:
             raise RectinumbaError(f"Observer: dt must be a positive number, got {dt!r}")
         if (

@@ -15,7 +15,7 @@ import yaml
 from builders import arrays, bptt_net, rls_net
 
 from rectinumba import Network, OperatorTemplate, compile_node
-from rectinumba.errors import EquationError, NetworkError, TemplateError
+from rectinumba.errors import EquationError, NetworkError, RectinumbaError, TemplateError
 from rectinumba.templates import load_template
 
 LI_OP = "model_templates.rate_neurons.leaky_integrator.li_op"
@@ -191,6 +191,26 @@ def test_complex_values_are_refused_without_a_numpy_warning():
             Network(0.1).add_diffeq_node("li", LI_OP, N=3, input_var="I_ext", output_var="v",
                                          node_vars={"tau": 2.0 + 1j})  # fmt: skip
     assert net.edges == [] and net.get_var("li", "tau").tolist() == [10.0, 10.0, 10.0]
+
+
+def test_numbers_given_as_strings_or_bools_are_refused(rng):
+    """float() reads "0.1" and True: dt, lr, beta and alpha took them silently."""
+    from rectinumba import Observer
+
+    for value in ("0.1", True, b"1"):
+        with pytest.raises(NetworkError, match=r"^dt must be a number, got"):
+            Network(value)
+        with pytest.raises(RectinumbaError, match=r"Observer: dt must be a number"):
+            Observer(value)
+    net = rls_net(rng.standard_normal((4, 4)) * 0.5, np.zeros((1, 4)))
+    x, y = np.ones((5, 2)), np.ones((5, 1))
+    with pytest.raises(NetworkError, match=r"fit_rls: beta must be a number, got '0\.99'"):
+        net.fit_rls(x, y, beta="0.99", verbose=False)
+    with pytest.raises(NetworkError, match=r"fit_ridge: alpha must be a number, got True"):
+        net.fit_ridge(x, y, alpha=True, verbose=False)
+    with pytest.raises(NetworkError, match=r"fit_bptt: lr must be a number, got '1e-3'"):
+        bptt_net(*arrays(rng)).fit_bptt(x, np.ones((5, 2)), lr="1e-3", verbose=False)
+    assert Network(np.float32(0.5)).dt == 0.5 and Network(np.array(0.25)).dt == 0.25
 
 
 def test_absurd_step_counts_are_clear_errors(rng):
