@@ -20,6 +20,40 @@ import pytest
 _REFERENCE = Path(__file__).with_name("numpy_reference.py")
 
 
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The CUDA simulator suite's test only waits for its subprocess: run it last."""
+    waiting = [it for it in items if it.nodeid.endswith("test_cuda_sim.py::test_simulator_suite")]
+    for item in waiting:
+        items.remove(item)
+        items.append(item)
+
+
+def pytest_collection_finish(session) -> None:
+    """Start the CUDA simulator suite (a subprocess) as soon as it is known to be selected, so
+    that it runs beside the other tests instead of after them (tests/test_cuda_sim.py)."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if item.nodeid.endswith("test_cuda_sim.py::test_simulator_suite"):
+            from test_cuda_sim import SIMULATOR_SUITE, start_simulator_suite
+
+            session.config.stash[SIMULATOR_SUITE] = start_simulator_suite()
+            return
+
+
+def pytest_unconfigure(config) -> None:
+    """Stop a simulator suite that is still running (an interrupted or failed-early session)."""
+    from_stash = None
+    try:
+        from test_cuda_sim import SIMULATOR_SUITE
+
+        from_stash = config.stash.get(SIMULATOR_SUITE, None)
+    except ImportError:
+        pass
+    if from_stash is not None:
+        from_stash.stop()
+
+
 def _load_reference():
     spec = importlib.util.spec_from_file_location("rectinumba_tests_numpy_reference", _REFERENCE)
     module = importlib.util.module_from_spec(spec)

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -48,21 +49,70 @@ def _gpu_present() -> bool:
 # ---------------------------------------------------------------------------------------------
 # main process
 # ---------------------------------------------------------------------------------------------
+class SimulatorSuite:
+    """This file's simulator tests, running in a subprocess with NUMBA_ENABLE_CUDASIM=1."""
+
+    def __init__(self) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        self._tmp = tempfile.TemporaryDirectory(prefix="rectinumba-cudasim-")
+        cache = os.environ.get("RECTINUMBA_CACHE_DIR") or self._tmp.name
+        env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", RECTINUMBA_CACHE_DIR=cache)
+        self._log = open(os.path.join(self._tmp.name, "log.txt"), "w+")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-W",
+             "error::numba.NumbaWarning", os.path.abspath(__file__)],
+            env=env, cwd=os.path.dirname(here), stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float = 900.0) -> str:
+        """Wait for the subprocess (killed after ``timeout`` seconds) and return its output."""
+        try:
+            self.returncode = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            self.returncode = -1
+        self._log.seek(0)
+        return self._log.read()
+
+    def stop(self) -> None:
+        """Kill the subprocess if it still runs and remove its files."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+        self._tmp.cleanup()
+
+
+#: key of the running :class:`SimulatorSuite` in pytest's config stash (tests/conftest.py)
+SIMULATOR_SUITE = pytest.StashKey[SimulatorSuite]()
+
+
+def start_simulator_suite() -> SimulatorSuite:
+    """Start this file's simulator tests in a subprocess.
+
+    Returns
+    -------
+    SimulatorSuite
+        The running suite.
+    """
+    return SimulatorSuite()
+
+
 if not SIM:
 
     @pytest.mark.slow
-    def test_simulator_suite(tmp_path):
-        """Run this file's simulator tests in a subprocess with NUMBA_ENABLE_CUDASIM=1."""
-        cache = os.environ.get("RECTINUMBA_CACHE_DIR") or str(tmp_path)
-        env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", RECTINUMBA_CACHE_DIR=cache)
-        here = os.path.dirname(os.path.abspath(__file__))
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-W",
-             "error::numba.NumbaWarning", os.path.abspath(__file__)],
-            env=env, cwd=os.path.dirname(here), capture_output=True, text=True, timeout=600,
-        )
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-        assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1]
+    def test_simulator_suite(request):
+        """Run this file's simulator tests in a subprocess with NUMBA_ENABLE_CUDASIM=1.
+
+        The subprocess is started when collection finishes (tests/conftest.py), so that it runs
+        beside the rest of the suite: the simulator is one Python process bound by the GIL, the
+        other tests compile numba kernels, and CI has two cores. This test waits for it.
+        """
+        suite = request.config.stash.get(SIMULATOR_SUITE, None) or start_simulator_suite()
+        stdout = suite.wait()
+        assert suite.returncode == 0, stdout[-9000:]
+        assert " passed" in stdout and "skipped" not in stdout.splitlines()[-1]
 
     @pytest.mark.skipif(_gpu_present(), reason="a usable GPU is present")
     def test_cuda_without_gpu_says_what_to_install_or_set():
