@@ -1281,3 +1281,13 @@ class Network(compat.RectiPyMethods, HistoryMethods):
             f"Network(dt={self.dt}, device={self.device!r}, method={self.method!r}, "
             f"nodes={self.nodes}, edges={self.edges})"
         )
+
+
+def __getattr__(name: str) -> Any:
+    # RectiPy defines FeedbackNetwork in rectipy/network.py: `from rectinumba.network import
+    # FeedbackNetwork` works too (imported lazily: feedback_network.py imports this module)
+    if name == "FeedbackNetwork":
+        from .feedback_network import FeedbackNetwork
+
+        return FeedbackNetwork
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
