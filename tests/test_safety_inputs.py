@@ -67,6 +67,27 @@ def test_huge_values_in_error_messages_are_capped(tmp_path):
     assert eq_line[caret.index("^")] == "y"  # the caret still points at the culprit
 
 
+def test_huge_names_echoed_in_messages_are_capped():
+    """An unknown variable or sweep key of 10^5 characters was echoed whole (twice for the
+    sweep key): every message and hint keeps its head and tail, bounded."""
+    from rectinumba import sweep
+    from rectinumba.errors import VariableNotFoundError
+
+    net = _li()
+    name = "q" * 100_000
+    for call, error in (
+        (lambda: net.get_var("li", name), VariableNotFoundError),
+        (lambda: Network(0.1).add_diffeq_node("x", LI_OP, N=3, input_var="I_ext",
+                                              output_var="v", node_vars={name: 1.0}),
+         VariableNotFoundError),
+        (lambda: sweep(net, {name: [1.0]}, steps=2, progress=False), NetworkError),
+    ):  # fmt: skip
+        msg = r"(?s)(unknown variable|sweep parameter) 'qqqq.*characters cut"
+        with pytest.raises(error, match=msg) as info:
+            call()
+        assert len(str(info.value)) < 9000
+
+
 # ---- equations: '#' and NFKC look-alikes ---------------------------------------------------------
 def test_hash_in_an_equation_is_refused_at_its_column():
     op = OperatorTemplate("op", ["v' = -v/tau # + I"], {"v": "output(0)", "tau": 1.0,
