@@ -83,16 +83,24 @@ def _is_circuit(node) -> bool:
     return isinstance(node, CircuitTemplate)
 
 
-def _trainer(cls, method: str, lock: bool = True):
-    """A Network method that hands its arguments to a trainer object (same signature and docs);
-    ``lock``: the call holds the network (one call at a time, :mod:`rectinumba.locking`)."""
+def _trainer(cls, method: str, name: str, lock: bool = True):
+    """The Network method ``name`` that hands its arguments to a trainer object (same signature
+    and docs); ``lock``: the call holds the network (one call at a time,
+    :mod:`rectinumba.locking`)."""
     target = getattr(cls, method)
 
     @functools.wraps(target)
     def call(self, *args, **kwargs):
         return getattr(cls(self, self._runner), method)(*args, **kwargs)
 
+    # the network's name for it (a busy network names the call that holds it: "fit_rls()")
+    call.__name__, call.__qualname__ = name, f"Network.{name}"
     return exclusive(call) if lock else call
+
+
+#: calls that update trained arrays in place while they run: a copy taken meanwhile from another
+#: thread would hold part-trained weights
+_UPDATES_IN_PLACE = ("fit_rls()", "fit_bptt()")
 
 
 class Network(compat.RectiPyMethods, HistoryMethods):
@@ -161,6 +169,16 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         self._busy_with: str | None = None
 
     def __getstate__(self) -> dict:
+        # copies of a busy network are allowed (each thread its own network: rectinumba.locking),
+        # except while a training call of another thread updates the weights in place
+        if self._call_lock.acquire(blocking=False):
+            self._call_lock.release()
+        elif self._busy_with in _UPDATES_IN_PLACE:
+            raise NetworkError(
+                f"cannot copy or pickle the network while {self._busy_with} in another thread "
+                "updates its weights in place: the copy would hold part-trained weights",
+                hint="copy it before or after the training call",
+            )
         state = dict(self.__dict__)
         state.pop("_call_lock", None)  # a lock cannot be pickled; a copy gets its own
         state["_busy_with"] = None
@@ -1278,13 +1296,13 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         return out[:, 0] if batched else out[0, 0]
 
     # ---- training (trainer objects in rectinumba.training; RectiPy's method names) ----------
-    fit_ridge = _trainer(RidgeTrainer, "fit")
-    fit_rls = _trainer(RLSTrainer, "fit")
-    test = _trainer(Evaluator, "test")
-    fit_bptt = _trainer(BPTTTrainer, "fit")
-    bptt_gradients = _trainer(BPTTTrainer, "gradients")
-    bptt_parameters = _trainer(BPTTTrainer, "parameters", lock=False)
-    _trainable_arrays = _trainer(BPTTTrainer, "live_parameters", lock=False)
+    fit_ridge = _trainer(RidgeTrainer, "fit", "fit_ridge")
+    fit_rls = _trainer(RLSTrainer, "fit", "fit_rls")
+    test = _trainer(Evaluator, "test", "test")
+    fit_bptt = _trainer(BPTTTrainer, "fit", "fit_bptt")
+    bptt_gradients = _trainer(BPTTTrainer, "gradients", "bptt_gradients")
+    bptt_parameters = _trainer(BPTTTrainer, "parameters", "bptt_parameters", lock=False)
+    _trainable_arrays = _trainer(BPTTTrainer, "live_parameters", "_trainable_arrays", lock=False)
 
     def __repr__(self) -> str:
         return (

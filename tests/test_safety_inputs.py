@@ -328,3 +328,43 @@ def test_copies_of_a_busy_network_run_on_their_own():
         holder.join(30)
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], net.run(np.ones((2, 3)), verbose=False)["out"])
+
+
+def test_a_network_cannot_be_copied_while_another_thread_trains_it_in_place():
+    """fit_rls (and fit_bptt) update the weights in place while they run: a copy or pickle from
+    another thread meanwhile is refused (it would hold part-trained weights); the busy message
+    names the training call (it said 'fit()' for every trainer); after the call copies work."""
+    import copy
+    import pickle
+
+    net = _li()
+    net.add_func_node("out", 1)
+    net.add_edge("li", "out", train="rls")
+    x, y = np.ones((6, 3)), np.ones((6, 1))
+    net.fit_rls(x, y, verbose=False)  # compiled before the threads start
+    inside, release = threading.Event(), threading.Event()
+    execute = net._runner.execute
+
+    def slow_execute(*args, **kwargs):
+        inside.set()
+        release.wait(30)
+        return execute(*args, **kwargs)
+
+    net._runner.execute = slow_execute
+    trainer = threading.Thread(target=lambda: net.fit_rls(x, y, verbose=False))
+    trainer.start()
+    try:
+        assert inside.wait(30)
+        for attempt in (lambda: copy.deepcopy(net), lambda: pickle.dumps(net)):
+            with pytest.raises(NetworkError, match=r"while fit_rls\(\) in another thread updates"):
+                attempt()
+        with pytest.raises(NetworkError, match=r"busy with fit_rls\(\) in another thread"):
+            net.run(x, verbose=False)
+    finally:
+        release.set()
+        trainer.join(30)
+        del net._runner.execute
+    twin = copy.deepcopy(net)
+    np.testing.assert_array_equal(twin.get_edge("li", "out").weights,
+                                  net.get_edge("li", "out").weights)  # fmt: skip
+    assert [Network.fit_rls.__name__, Network.fit_bptt.__name__] == ["fit_rls", "fit_bptt"]
