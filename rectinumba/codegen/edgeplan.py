@@ -25,7 +25,7 @@ values too: :meth:`EdgePlan.is_complex`); the roles
 from __future__ import annotations
 
 from ..errors import NetworkError
-from .plan import Assign, Check, Loop, Record, Ref, Write, mangle
+from .plan import Assign, Check, ComplexValues, Loop, Record, Ref, Write, mangle
 from .source import free_names
 from .spec import ArgSpec, DiffEqSpec, EdgeSpec
 from .update import dt_symbol, get_rule, parse_stage_symbol
@@ -33,7 +33,7 @@ from .update import dt_symbol, get_rule, parse_stage_symbol
 __all__ = ["EdgePlan"]
 
 
-class EdgePlan:
+class EdgePlan(ComplexValues):
     """The two per-connection loops of template edge ``e`` and where its values live.
 
     Parameters
@@ -81,22 +81,6 @@ class EdgePlan:
         if kind == "src":
             return self.spec.model.source_input
         return None
-
-    def is_complex(self, key: tuple) -> bool:
-        """Whether value ``key`` is complex (a complex variable of the edge model).
-
-        Parameters
-        ----------
-        key : tuple
-            A value key.
-
-        Returns
-        -------
-        bool
-            True for a complex value.
-        """
-        name = self.value_name(key)
-        return name is not None and name in self.complex
 
     def __init__(self, plan, e: int, spec: EdgeSpec, edge_in) -> None:
         self.plan, self.e, self.spec, self.edge_in = plan, e, spec, edge_in

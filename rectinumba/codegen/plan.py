@@ -118,6 +118,7 @@ from .update import dt_symbol, get_rule, parse_normal_symbol, parse_stage_symbol
 
 __all__ = [
     "FIXED_ARGS",
+    "ComplexValues",
     "CSR_PARTS",
     "Target",
     "Ref",
@@ -523,7 +524,33 @@ def dependency_levels(spec: DiffEqSpec) -> tuple[dict[str, int], int]:
 
 
 # ---- one diff-eq node ---------------------------------------------------------------------------
-class NodePlan:
+class ComplexValues:
+    """Mixin of the plans of a node and of a template edge: which value keys are complex.
+
+    Subclasses set ``complex`` (the names of the model's complex variables) and implement
+    ``value_name(key)`` (the variable a value key holds, or None).
+    """
+
+    complex: frozenset = frozenset()
+
+    def is_complex(self, key: tuple) -> bool:
+        """Whether value ``key`` is complex.
+
+        Parameters
+        ----------
+        key : tuple
+            A value key.
+
+        Returns
+        -------
+        bool
+            True for a complex value.
+        """
+        name = self.value_name(key)
+        return name is not None and name in self.complex
+
+
+class NodePlan(ComplexValues):
     """The loops of one diff-eq node per step, and where each of its values lives.
 
     Value keys (tuples): ``("t", stage)``, ``("x",)`` (network input), ``("in",)`` (summed edge
@@ -1171,22 +1198,6 @@ class NodePlan:
         if kind == "in":
             return key[1] if len(key) > 1 else spec.input_var
         return None
-
-    def is_complex(self, key: tuple) -> bool:
-        """Whether value ``key`` is complex.
-
-        Parameters
-        ----------
-        key : tuple
-            A value key.
-
-        Returns
-        -------
-        bool
-            True for a complex value.
-        """
-        name = self.value_name(key)
-        return name is not None and name in self.complex
 
     def local_name(self, key: tuple) -> str:
         """Name of the per-neuron local holding value ``key``.
