@@ -144,11 +144,11 @@ def filter_net(dtype=np.float64) -> Network:
     return net
 
 
-def filter_numpy(steps: int, dt: float = 1e-2) -> dict:
+def filter_numpy(steps: int, dt: float = 1e-2, g_dense: complex = 1 - 2j) -> dict:
     """The same network in a numpy loop (every template value before the step's update)."""
     za, zb = Z_A.copy(), Z_B.copy()
     q = {"d": Q0.copy(), "s": np.where(W_SPARSE != 0, 0.1 + 0.2j, 0)}
-    g = {"d": 1 - 2j, "s": 0.5 - 0.25j}
+    g = {"d": g_dense, "s": 0.5 - 0.25j}
     W = {"d": W_DENSE, "s": W_SPARSE}
     out = {"B": [], "qd": [], "qs_mean": [], "sd": []}
     for _ in range(steps):
@@ -204,6 +204,19 @@ def test_complex_edge_states_constants_and_recordings_equal_numpy(filtered):
         dense.set_var("a", 1j)
     net.reset()
     np.testing.assert_array_equal(dense.get_var("q"), Q0)
+
+
+def test_float32_networks_hold_complex64_edge_values_and_per_trial_constants():
+    net = filter_net(np.float32)
+    net.get_edge("A", "B").set_var("g", np.array([[1 - 2j], [0.5 - 0.25j]]))  # (B, 1)
+    obs = net.run(steps=200, trials=2, record_vars=FILTER_REC, verbose=False)
+    assert all(obs[key[:2]].dtype == np.complex64 for key in FILTER_REC)
+    assert net.get_edge("A", "B").get_var("q").dtype == np.complex64
+    for b, g in enumerate([1 - 2j, 0.5 - 0.25j]):
+        ref = filter_numpy(200, g_dense=g)
+        np.testing.assert_allclose(obs[("B", "z")][b], ref["B"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(obs[(("A", "B"), "q")][b], ref["qd"], rtol=1e-4, atol=1e-5)
+    assert np.abs(obs[("B", "z")][1] - obs[("B", "z")][0]).max() > 1e-3  # g per trial matters
 
 
 def test_a_non_finite_imaginary_part_of_an_edge_state_stops_the_run_and_rolls_back(filtered):
