@@ -505,10 +505,11 @@ def nlif_template(inp: bool = True, noise: bool = True) -> NodeTemplate:
 NREC = [("l", "s_in"), ("l", "v"), ("l", "s")]
 
 
-def nlif_net(mode: str, method: str = "euler", inp: bool = True, N: int = 12) -> Network:
+def nlif_net(mode: str, method: str = "euler", inp: bool = True, N: int = 12,
+             dtype=np.float64) -> Network:  # fmt: skip
     """One recurrent LIF population (dense J, forced ``mode``), spiking from the first steps."""
     J = np.random.default_rng(1).standard_normal((N, N)) * 0.3
-    net = Network(DT, method=method, seed=3)
+    net = Network(DT, method=method, seed=3, dtype=dtype)
     values = {"v": np.linspace(0.0, 0.99, N), "d": np.linspace(0.0, 0.08, N)}  # 0 to 8 steps
     net.add_diffeq_node("l", nlif_template(inp, noise=method == "euler"), weights=J,
                         source_var="s", target_var="s_in", output_var="s", spike_var="spike",

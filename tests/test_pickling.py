@@ -13,11 +13,11 @@ import pickle
 from collections.abc import Callable
 
 import numpy as np
-
-from rectinumba import Network
 from test_delays import DELAYS, DT, N, dde_template, edge_case, edge_net
 from test_noise import ou_template
 from test_plastic_edges import STDP_VARS, _stdp_net
+
+from rectinumba import Network
 
 
 def assert_copy_continues(build: Callable[[], Network], run: Callable, first, rest):
