@@ -426,8 +426,8 @@ def test_changing_dt_between_runs_recomputes_the_delays_in_steps(dde):
     its longest delay) is lengthened, the steps it did not keep repeating its oldest value."""
     net, d, inputs = dde
     net.reset()
-    kernels = len(net._runner._compiled)
     first = record(net, inputs[:, :30])
+    kernels = len(net._runner._compiled)
     K = int(np.rint(2 * d / DT).max())
     net.dt = DT / 2
     try:
