@@ -42,6 +42,18 @@ __all__ = [
 #: characters of an equation shown around the caret (an error message stays readable and bounded)
 _EQUATION_WINDOW = 160
 
+#: longest message or hint text kept whole; longer ones (a 10^5-character name pasted into them)
+#: keep their head and tail
+_MESSAGE_LIMIT = 4000
+
+
+def _capped(text: str) -> str:
+    """``text``, or its head and tail with the number of characters cut between them."""
+    if len(text) <= _MESSAGE_LIMIT:
+        return text
+    keep = _MESSAGE_LIMIT // 2
+    return f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... {text[-keep:]}"
+
 
 def short(value: object, limit: int = 120) -> str:
     """``repr(value)`` capped in length and depth (``reprlib``), for error messages.
@@ -103,7 +115,7 @@ def format_context(
     str
         The message, one line per part.
     """
-    lines = [message]
+    lines = [_capped(str(message))]
     where = []
     if file:
         where.append(f"file {short(file, 300)}")
@@ -121,7 +133,7 @@ def format_context(
         if column is not None and 0 <= column <= len(equation):
             lines.append("    " + " " * column + "^")
     if hint:
-        lines.append(f"  hint: {hint}")
+        lines.append(f"  hint: {_capped(str(hint))}")
     return "\n".join(lines)
 
 

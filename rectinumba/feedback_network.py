@@ -29,4 +29,22 @@ class FeedbackNetwork(Network):
         Update rule, as for :class:`~rectinumba.Network`.
     seed : int or sequence of int, optional
         Noise seed, as for :class:`~rectinumba.Network`.
+
+    Examples
+    --------
+    RectiPy's ``rnn_tryout`` structure: a feedback edge closes the cycle p1 -> p2 -> p1, and p1
+    stays the input node:
+
+    >>> import numpy as np
+    >>> from rectinumba import FeedbackNetwork
+    >>> net = FeedbackNetwork(1e-2, "cpu")
+    >>> for label in ("p1", "p2"):
+    ...     _ = net.add_diffeq_node(label, "model_templates.rate_neurons.leaky_integrator.li_op",
+    ...                             N=3, input_var="I_ext", output_var="v")
+    >>> net.add_edge("p1", "p2", weights=np.eye(3))
+    Edge('p1' -> 'p2', (3, 3), train=None)
+    >>> net.add_edge("p2", "p1", weights=-np.eye(3), feedback=True)
+    Edge('p2' -> 'p1', (3, 3), train=None, feedback)
+    >>> net.input_node, net.output_node
+    ('p1', 'p2')
     """

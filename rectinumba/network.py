@@ -27,7 +27,7 @@ from .recording import Recording
 from .runner import CHUNK_STEPS, Runner
 from .training.bptt import BPTTTrainer
 from .training.readout import Evaluator, RidgeTrainer, RLSTrainer
-from .validate import MAX_UNITS, choice, integer, real_array
+from .validate import MAX_UNITS, choice, integer, number, real_array
 from .weights import is_sparse
 
 __all__ = ["Network", "CHUNK_STEPS"]
@@ -83,16 +83,24 @@ def _is_circuit(node) -> bool:
     return isinstance(node, CircuitTemplate)
 
 
-def _trainer(cls, method: str, lock: bool = True):
-    """A Network method that hands its arguments to a trainer object (same signature and docs);
-    ``lock``: the call holds the network (one call at a time, :mod:`rectinumba.locking`)."""
+def _trainer(cls, method: str, name: str, lock: bool = True):
+    """The Network method ``name`` that hands its arguments to a trainer object (same signature
+    and docs); ``lock``: the call holds the network (one call at a time,
+    :mod:`rectinumba.locking`)."""
     target = getattr(cls, method)
 
     @functools.wraps(target)
     def call(self, *args, **kwargs):
         return getattr(cls(self, self._runner), method)(*args, **kwargs)
 
+    # the network's name for it (a busy network names the call that holds it: "fit_rls()")
+    call.__name__, call.__qualname__ = name, f"Network.{name}"
     return exclusive(call) if lock else call
+
+
+#: calls that update trained arrays in place while they run: a copy taken meanwhile from another
+#: thread would hold part-trained weights
+_UPDATES_IN_PLACE = ("fit_rls()", "fit_bptt()")
 
 
 class Network(compat.RectiPyMethods, HistoryMethods):
@@ -161,6 +169,16 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         self._busy_with: str | None = None
 
     def __getstate__(self) -> dict:
+        # copies of a busy network are allowed (each thread its own network: rectinumba.locking),
+        # except while a training call of another thread updates the weights in place
+        if self._call_lock.acquire(blocking=False):
+            self._call_lock.release()
+        elif self._busy_with in _UPDATES_IN_PLACE:
+            raise NetworkError(
+                f"cannot copy or pickle the network while {self._busy_with} in another thread "
+                "updates its weights in place: the copy would hold part-trained weights",
+                hint="copy it before or after the training call",
+            )
         state = dict(self.__dict__)
         state.pop("_call_lock", None)  # a lock cannot be pickled; a copy gets its own
         state["_busy_with"] = None
@@ -172,10 +190,7 @@ class Network(compat.RectiPyMethods, HistoryMethods):
 
     @staticmethod
     def _check_dt(dt) -> float:
-        try:
-            dt = float(dt)
-        except (TypeError, ValueError):
-            raise NetworkError(f"dt must be a number, got {dt!r}") from None
+        dt = number(dt, "dt")
         if not np.isfinite(dt) or dt <= 0:
             raise NetworkError(f"dt must be a positive, finite number, got {dt!r}")
         return dt
@@ -280,6 +295,22 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         -------
         Network
             The network.
+
+        Examples
+        --------
+        RectiPy's first lines, with only the import changed (``"rnn"`` is the node's label):
+
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> J = np.random.default_rng(0).standard_normal((5, 5))
+        >>> net = Network.from_yaml(
+        ...     "neuron_model_templates.rate_neurons.leaky_integrator.tanh", weights=J,
+        ...     source_var="tanh_op/r", target_var="li_op/r_in", input_var="li_op/I_ext",
+        ...     output_var="li_op/v", dt=1e-2, node_vars={"li_op/tau": 2.0})
+        >>> net.nodes, net.n_in, net.n_out
+        (['rnn'], 5, 5)
+        >>> net.get_var("rnn", "li_op/tau")
+        array([2., 2., 2., 2., 2.])
         """
         dtype = kwargs.pop("dtype", kwargs.get("float_precision", np.float64))
         method = kwargs.pop("method", "euler")
@@ -646,6 +677,23 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         -------
         FuncNode
             The node.
+
+        Examples
+        --------
+        A softmax readout of three diff-eq neurons (see :meth:`add_edge`):
+
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op",
+        ...                     N=3, input_var="I_ext", output_var="v")
+        DiffEqNode('li', li_op, N=3, rate)
+        >>> net.add_func_node("out", 2, activation_function="softmax")
+        FuncNode('out', n=2, softmax)
+        >>> net.add_edge("li", "out", weights=np.ones((2, 3)))
+        Edge('li' -> 'out', (2, 3), train=None)
+        >>> net.output_node, net.n_out
+        ('out', 2)
         """
         self._check_label(label)
         compat.func_node_options(label, kwargs)
@@ -737,6 +785,32 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         Edge
             The edge. A further edge between the same two nodes (with other variables) gets the
             key ``(source, target, n)``; see :meth:`get_edge`.
+
+        Examples
+        --------
+        An input layer of 2 units into 3 neurons and a trained readout; weights are
+        (n_target, n_source), and the caller's arrays are copied:
+
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_func_node("inp", 2)
+        FuncNode('inp', n=2, identity)
+        >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op",
+        ...                     N=3, input_var="I_ext", output_var="v")
+        DiffEqNode('li', li_op, N=3, rate)
+        >>> W_in = np.arange(6.0).reshape(3, 2)
+        >>> net.add_edge("inp", "li", weights=W_in)
+        Edge('inp' -> 'li', (3, 2), train=None)
+        >>> net.add_func_node("out", 1)
+        FuncNode('out', n=1, identity)
+        >>> net.add_edge("li", "out", train="rls")  # no weights: zeros, as in RectiPy
+        Edge('li' -> 'out', (1, 3), train='rls')
+        >>> W_in[:] = 0.0  # the network holds its own copy
+        >>> net.get_edge("inp", "li").weights[2]
+        array([4., 5.])
+        >>> net.n_in, net.n_out
+        (2, 1)
         """
         opts = compat.edge_options(self, train, kwargs)
         check_mode(opts.propagation, f"edge {source!r} -> {target!r}")
@@ -958,6 +1032,19 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         numpy.ndarray or scipy.sparse matrix
             A copy: (N,), or (B, N) after a batched run; J as stored; a template edge's state
             (n_target, n_source).
+
+        Examples
+        --------
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2)
+        >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op",
+        ...                     N=3, input_var="I_ext", output_var="v")
+        DiffEqNode('li', li_op, N=3, rate)
+        >>> net.set_var("li", "tau", [1.0, 2.0, 4.0])
+        >>> tau = net.get_var("li", "li_op/tau")
+        >>> tau[:] = 0.0  # a copy: the network keeps its values
+        >>> net.get_var("li", "tau")
+        array([1., 2., 4.])
         """
         if isinstance(node, tuple):
             return self.get_edge(*node).get_var(var)
@@ -1167,6 +1254,22 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         -------
         numpy.ndarray
             The output of the step: (n_out,) or (B, n_out).
+
+        Examples
+        --------
+        The output is the value before the step's update (``v`` starts at 0); a one-value
+        input reaches every input unit, as in RectiPy:
+
+        >>> import numpy as np
+        >>> from rectinumba import Network
+        >>> net = Network(dt=1e-2, method="rk4")
+        >>> net.add_diffeq_node("li", "model_templates.rate_neurons.leaky_integrator.li_op", N=3,
+        ...                     input_var="I_ext", output_var="v")
+        DiffEqNode('li', li_op, N=3, rate)
+        >>> net.forward(np.ones(3))
+        array([0., 0., 0.])
+        >>> bool(np.all(net.forward(1.0) > 0))
+        True
         """
         if x is None:
             if self.n_in:
@@ -1193,16 +1296,26 @@ class Network(compat.RectiPyMethods, HistoryMethods):
         return out[:, 0] if batched else out[0, 0]
 
     # ---- training (trainer objects in rectinumba.training; RectiPy's method names) ----------
-    fit_ridge = _trainer(RidgeTrainer, "fit")
-    fit_rls = _trainer(RLSTrainer, "fit")
-    test = _trainer(Evaluator, "test")
-    fit_bptt = _trainer(BPTTTrainer, "fit")
-    bptt_gradients = _trainer(BPTTTrainer, "gradients")
-    bptt_parameters = _trainer(BPTTTrainer, "parameters", lock=False)
-    _trainable_arrays = _trainer(BPTTTrainer, "live_parameters", lock=False)
+    fit_ridge = _trainer(RidgeTrainer, "fit", "fit_ridge")
+    fit_rls = _trainer(RLSTrainer, "fit", "fit_rls")
+    test = _trainer(Evaluator, "test", "test")
+    fit_bptt = _trainer(BPTTTrainer, "fit", "fit_bptt")
+    bptt_gradients = _trainer(BPTTTrainer, "gradients", "bptt_gradients")
+    bptt_parameters = _trainer(BPTTTrainer, "parameters", "bptt_parameters", lock=False)
+    _trainable_arrays = _trainer(BPTTTrainer, "live_parameters", "_trainable_arrays", lock=False)
 
     def __repr__(self) -> str:
         return (
             f"Network(dt={self.dt}, device={self.device!r}, method={self.method!r}, "
             f"nodes={self.nodes}, edges={self.edges})"
         )
+
+
+def __getattr__(name: str) -> Any:
+    # RectiPy defines FeedbackNetwork in rectipy/network.py: `from rectinumba.network import
+    # FeedbackNetwork` works too (imported lazily: feedback_network.py imports this module)
+    if name == "FeedbackNetwork":
+        from .feedback_network import FeedbackNetwork
+
+        return FeedbackNetwork
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RectinumbaError
+from .validate import number
 
 __all__ = ["Observer"]
 
@@ -132,7 +133,7 @@ class Observer:
         *,
         n_trials: int | None = None,
     ) -> None:
-        dt = float(dt)
+        dt = number(dt, "Observer: dt", error=RectinumbaError)
         if not np.isfinite(dt) or dt <= 0.0:
             raise RectinumbaError(f"Observer: dt must be a positive number, got {dt!r}")
         if (
@@ -207,6 +208,11 @@ class Observer:
     def recorded_state_variables(self) -> list[tuple[str, str]]:
         """Keys ``(node, var)`` of the requested variables, in the order requested."""
         return [(node, var) for node, var, _ in self._record_vars]
+
+    @property
+    def recorded_rnn_variables(self) -> list[tuple[str, str]]:
+        """RectiPy's older name of :attr:`recorded_state_variables` (its observer page uses it)."""
+        return self.recorded_state_variables
 
     # ------------------------------------------------------------------ storage
     def save(self, key: Key, value: Any, *, time_series: bool | None = None) -> None:

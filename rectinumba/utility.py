@@ -106,6 +106,18 @@ def random_connectivity(
     -------
     numpy.ndarray
         Dense (n, m) float matrix (rows without entries stay zero).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rectinumba import random_connectivity
+    >>> np.random.seed(0)  # as in RectiPy's scripts: numpy's global generator
+    >>> C = random_connectivity(4, 10, 0.2)
+    >>> (C > 0).sum(axis=1), C.sum(axis=1)
+    (array([2, 2, 2, 2]), array([1., 1., 1., 1.]))
+    >>> np.random.seed(0)
+    >>> bool(np.array_equal(C, random_connectivity(4, 10, 0.2)))
+    True
     """
     fn = "random_connectivity"
     n, m = _check_size(n, "n", fn), _check_size(m, "m", fn)
@@ -158,6 +170,16 @@ def input_connections(
     -------
     numpy.ndarray
         Dense (n, m) float matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rectinumba import input_connections
+    >>> W_in = input_connections(10, 3, 0.5, variance=2.0, seed=1)
+    >>> W_in.shape, (W_in != 0).sum(axis=0)
+    ((10, 3), array([5, 5, 5]))
+    >>> np.allclose(W_in.sum(axis=0), 0.0)  # zero_mean: every column sums to 0
+    True
     """
     fn = "input_connections"
     n, m = _check_size(n, "n", fn), _check_size(m, "m", fn)
@@ -362,6 +384,12 @@ def wta_score(x: np.ndarray, y: np.ndarray) -> float:
     -------
     float
         Fraction of rows with ``argmax(x[i]) == argmax(y[i])``, in [0, 1].
+
+    Examples
+    --------
+    >>> from rectinumba import wta_score
+    >>> wta_score([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], [[1, 0], [0, 1], [0, 1]])
+    0.6666666666666666
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.shape != y.shape or x.ndim not in (1, 2) or x.size == 0:

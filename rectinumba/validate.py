@@ -261,7 +261,8 @@ def number(
         The number.
     """
     try:
-        if isinstance(value, (bool, np.bool_)):
+        # float() would read "0.1" and True: neither is a number a user meant to pass
+        if isinstance(value, (bool, np.bool_, str, bytes)):
             raise TypeError
         return float(value)
     except (TypeError, ValueError, OverflowError):

@@ -27,7 +27,7 @@ def bptt_net(J, W_in, W_out, tau, **kwargs) -> Network:
 
 
 def rls_net(J, W_out) -> Network:
-    """tests/test_review_runtime.py's reservoir(readout="rls") structure, with given arrays."""
+    """tests/test_readout.py's RLS reservoir structure, with given arrays."""
     net = Network(1e-2)
     net.add_func_node("inp", 2)
     net.add_diffeq_node("rnn", LI_TANH, weights=J, source_var="tanh_op/r",

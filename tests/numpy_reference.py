@@ -1,8 +1,8 @@
 """Plain numpy reference simulations written independently of rectinumba's code generator.
 
-Each follows the step semantics of API.md/DESIGN.md: spikes detected on the pre-update state,
-spike input 1/dt, explicit Euler, reset after the update, output from the pre-update state,
-recordings after the update.
+Each follows the step semantics of docs/guide/step_semantics.rst: spikes detected on the
+pre-update state, spike input 1/dt, explicit Euler, reset after the update, output from the
+pre-update state, recordings after the update.
 """
 
 from __future__ import annotations

@@ -56,6 +56,16 @@ ENTRY_POINTS = {
     "rectinumba.network.Network.fit_rls",
     "rectinumba.network.Network.fit_bptt",
     "rectinumba.network.Network.test",
+    # what a RectiPy script calls first
+    "rectinumba.network.Network.from_yaml",
+    "rectinumba.network.Network.add_func_node",
+    "rectinumba.network.Network.add_edge",
+    "rectinumba.network.Network.get_var",
+    "rectinumba.network.Network.forward",
+    "rectinumba.feedback_network.FeedbackNetwork",
+    "rectinumba.utility.random_connectivity",
+    "rectinumba.utility.input_connections",
+    "rectinumba.utility.wta_score",
 }
 
 def _is_member(value: object) -> bool:
@@ -159,6 +169,14 @@ DOCTEST_MODULES = (
     "rectinumba.equations.parse",
     "rectinumba.training.losses",
     "rectinumba.training.optimizers",
+    # the entry points' examples (Network, run, fit_*, test, bptt_gradients, sweep): small
+    # networks and short horizons, a few seconds cold
+    "rectinumba.network",
+    "rectinumba.training.readout",
+    "rectinumba.training.bptt",
+    "rectinumba.sweeps.driver",
+    "rectinumba.utility",
+    "rectinumba.feedback_network",
 )
 
 

@@ -1,6 +1,6 @@
-"""Every built-in template compiles, and its NodeModel matches API.md's table: states with initial
-values, parameters with defaults, inputs, and derivative / algebraic expressions (sympy equality
-of expressions built here from the table, never string comparison)."""
+"""Every built-in template compiles, and its NodeModel matches the table of the built-in library:
+states with initial values, parameters with defaults, inputs, and derivative / algebraic
+expressions (sympy equality of expressions built here from the table, never string comparison)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Feedback edges (API.md add_edge, issue 11 item 7): a feedback edge delivers the source's output
-evaluated on its current state -- the state after the previous step's update -- as RectiPy 0.11
-does. Checked against numpy loops written here, for a state output, an algebraic output of the
-state, an output that also reads the source's edge input (held from the previous step), a
-function-node source (its previous output), and through BPTT against finite differences."""
+"""Feedback edges (docs/guide/network.rst, add_edge; issue 11 item 7): a feedback edge delivers
+the source's output evaluated on its current state -- the state after the previous step's
+update -- as RectiPy 0.11 does. Checked against numpy loops written here, for a state output, an
+algebraic output of the state, an output that also reads the source's edge input (held from the
+previous step), a function-node source (its previous output), and through BPTT against finite
+differences."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ def max_rel(a, b) -> float:
 
 
 def lif_step(v, s, I, J, p, thr, rst):
-    """One LIF step with DESIGN.md's semantics; returns (v, s, output, spikes)."""
+    """One LIF step (docs/guide/step_semantics.rst); returns (v, s, output, spikes)."""
     spk = (v >= thr).astype(float)
     out = s.copy()
     dv = -v / p["tau"] + p["k"] * (J @ s) + I + p["eta"]

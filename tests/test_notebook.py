@@ -41,6 +41,18 @@ def test_notebook_is_stored_without_outputs():
     assert all(c.outputs == [] and c.execution_count is None for c in code)
 
 
+def test_notebook_figures_have_legends_and_labelled_axes():
+    """Issue 14 item 7: every cell that draws has a legend and x and y labels (with units)."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    drawing = [c.source for c in nb.cells if c.cell_type == "code"
+               and re.search(r"\.(plot|scatter|imshow|matshow)\(", c.source)]  # fmt: skip
+    assert len(drawing) >= 2
+    for source in drawing:
+        assert ".legend(" in source, source
+        assert "set_xlabel(" in source and "set_ylabel(" in source, source
+        assert re.search(r"set_xlabel\(\"time \(", source), source  # the time unit is stated
+
+
 @pytest.mark.slow
 def test_notebook_executes(tmp_path, monkeypatch):
     _install_kernelspec(tmp_path / "jupyter")
@@ -65,5 +77,10 @@ def test_notebook_executes(tmp_path, monkeypatch):
     n_spikes = int(re.search(r"^(\d+) spikes$", text, flags=re.M)[1])
     per_neuron = [int(n) for n in re.search(r"spikes per neuron: \[([\d ]+)\]", text)[1].split()]
     assert len(per_neuron) == 5 and min(per_neuron) > 0 and sum(per_neuron) == n_spikes
+    # no stray reprs of matplotlib objects (a cell ending in ax.set_ylabel(...) shows "Text(...)")
+    shown = [o["data"].get("text/plain", "") for c in code for o in c.outputs
+             if o.output_type == "execute_result"]  # fmt: skip
+    stray = [t for t in shown if re.match(r"\[?<?(matplotlib|Text\(|Axes|Figure|Line2D)", t)]
+    assert not stray, stray
     images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the rate network's v and the spiking network's raster/outputs

@@ -50,6 +50,7 @@ def test_save_and_get_return_numpy_arrays():
     assert ("lif", "s") not in obs and ["unhashable"] not in obs
     assert list(obs) == ["out", ("lif", "v")] and len(obs) == 2
     assert obs.recorded_state_variables == [("lif", "v"), ("lif", "s")]
+    assert obs.recorded_rnn_variables == obs.recorded_state_variables  # RectiPy's older name
     assert obs.record_vars == [("lif", "v", False), ("lif", "s", False)]
     assert obs.record_output and obs.record_loss
     assert obs.dt == 0.1 and obs.sampling_steps == 1 and obs.n_trials is None

@@ -194,7 +194,7 @@ def test_ridge_memory_does_not_grow_with_T(rng):
 
 # ---- RLS -----------------------------------------------------------------------------------
 def rls_ref(X, Y, W, P, beta, update_steps):
-    """The RLS rule of API.md, step by step; returns W, P, outputs and squared errors."""
+    """The RLS rule (docs/guide/training.rst) step by step: W, P, outputs, squared errors."""
     outs, sq = [], []
     for t in range(len(X)):
         x = X[t]

@@ -310,6 +310,15 @@ def test_rectipy_top_level_names():
     for name in names:
         assert name in rectinumba.__all__ and callable(getattr(rectinumba, name))
     assert issubclass(FeedbackNetwork, Network)
+    # RectiPy's module paths, with rectipy swapped for rectinumba: rectipy/network.py defines
+    # FeedbackNetwork too
+    from rectinumba.network import FeedbackNetwork as from_network
+    from rectinumba.observer import Observer as from_observer
+    from rectinumba.utility import input_connections, random_connectivity, wta_score
+
+    assert from_network is FeedbackNetwork and from_observer is rectinumba.Observer
+    assert (random_connectivity, input_connections, wta_score) == (
+        rectinumba.random_connectivity, rectinumba.input_connections, rectinumba.wta_score)
 
 
 # ---- item 6: RLS edges ------------------------------------------------------------------------

@@ -461,7 +461,7 @@ def test_bptt_rate_neurons():
 
     def learner():
         net = Network(dt, device="cpu")
-        # (a copy: two learners must not share one array; see the ownership rules of API.md)
+        # (a copy: two learners must not share one array; docs/guide/training.rst, ownership)
         net.add_diffeq_node("tanh", node=node, weights=J1.copy(), source_var="tanh_op/r",
                             target_var="li_op/r_in", input_var="li_op/I_ext",
                             output_var="li_op/v", clear=True, float_precision="float64",

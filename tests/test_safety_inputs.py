@@ -15,7 +15,7 @@ import yaml
 from builders import arrays, bptt_net, rls_net
 
 from rectinumba import Network, OperatorTemplate, compile_node
-from rectinumba.errors import EquationError, NetworkError, TemplateError
+from rectinumba.errors import EquationError, NetworkError, RectinumbaError, TemplateError
 from rectinumba.templates import load_template
 
 LI_OP = "model_templates.rate_neurons.leaky_integrator.li_op"
@@ -65,6 +65,27 @@ def test_huge_values_in_error_messages_are_capped(tmp_path):
     assert len(text) < 800
     eq_line, caret = text.splitlines()[2:4]
     assert eq_line[caret.index("^")] == "y"  # the caret still points at the culprit
+
+
+def test_huge_names_echoed_in_messages_are_capped():
+    """An unknown variable or sweep key of 10^5 characters was echoed whole (twice for the
+    sweep key): every message and hint keeps its head and tail, bounded."""
+    from rectinumba import sweep
+    from rectinumba.errors import VariableNotFoundError
+
+    net = _li()
+    name = "q" * 100_000
+    for call, error in (
+        (lambda: net.get_var("li", name), VariableNotFoundError),
+        (lambda: Network(0.1).add_diffeq_node("x", LI_OP, N=3, input_var="I_ext",
+                                              output_var="v", node_vars={name: 1.0}),
+         VariableNotFoundError),
+        (lambda: sweep(net, {name: [1.0]}, steps=2, progress=False), NetworkError),
+    ):  # fmt: skip
+        msg = r"(?s)(unknown variable|sweep parameter) 'qqqq.*characters cut"
+        with pytest.raises(error, match=msg) as info:
+            call()
+        assert len(str(info.value)) < 9000
 
 
 # ---- equations: '#' and NFKC look-alikes ---------------------------------------------------------
@@ -118,6 +139,29 @@ def test_empty_batches_are_refused_before_any_state_changes(rng):
     assert net.run(np.ones((3, 2)), verbose=False)["out"].shape == (3, 2)  # still usable
 
 
+def test_trainers_refuse_inputs_without_steps_before_any_state_changes(rng):
+    """T = 0: fit_rls used to "train" on nothing and report an epoch loss of 0."""
+    net = rls_net(rng.standard_normal((6, 6)) * 0.5, rng.normal(0, 0.1, (1, 6)))
+    net.run(np.ones((3, 2)), verbose=False)
+    snap, W = _snapshot(net), net.get_edge("rnn", "out").weights.copy()
+    one = np.ones((4, 2)), np.ones((4, 1))
+    for call, match in (
+        (lambda: net.fit_rls(np.zeros((0, 2)), np.zeros((0, 1)), verbose=False),
+         r"fit_rls: the inputs have no steps \(T = 0\)"),
+        (lambda: net.fit_rls([one[0], np.zeros((0, 2))], [one[1], np.zeros((0, 1))],
+                             verbose=False), r"fit_rls: epoch\(s\) \[1\] have no steps"),
+        (lambda: net.fit_bptt(np.zeros((0, 2)), np.zeros((0, 1)), verbose=False),
+         r"fit_bptt: the inputs have no steps"),
+        (lambda: net.fit_ridge(np.zeros((0, 2)), np.zeros((0, 1)), verbose=False),
+         r"fit_ridge: no step was recorded"),
+    ):  # fmt: skip
+        with pytest.raises(NetworkError, match=match):
+            call()
+        assert _snapshot(net)[0] == snap[0]
+        np.testing.assert_array_equal(net.state["rnn"], snap[1]["rnn"])
+        np.testing.assert_array_equal(net.get_edge("rnn", "out").weights, W)
+
+
 def test_bad_reset_state_changes_nothing():
     net = _li()
     net.run(np.ones((4, 3)), verbose=False)
@@ -168,6 +212,26 @@ def test_complex_values_are_refused_without_a_numpy_warning():
             Network(0.1).add_diffeq_node("li", LI_OP, N=3, input_var="I_ext", output_var="v",
                                          node_vars={"tau": 2.0 + 1j})  # fmt: skip
     assert net.edges == [] and net.get_var("li", "tau").tolist() == [10.0, 10.0, 10.0]
+
+
+def test_numbers_given_as_strings_or_bools_are_refused(rng):
+    """float() reads "0.1" and True: dt, lr, beta and alpha took them silently."""
+    from rectinumba import Observer
+
+    for value in ("0.1", True, b"1"):
+        with pytest.raises(NetworkError, match=r"^dt must be a number, got"):
+            Network(value)
+        with pytest.raises(RectinumbaError, match=r"Observer: dt must be a number"):
+            Observer(value)
+    net = rls_net(rng.standard_normal((4, 4)) * 0.5, np.zeros((1, 4)))
+    x, y = np.ones((5, 2)), np.ones((5, 1))
+    with pytest.raises(NetworkError, match=r"fit_rls: beta must be a number, got '0\.99'"):
+        net.fit_rls(x, y, beta="0.99", verbose=False)
+    with pytest.raises(NetworkError, match=r"fit_ridge: alpha must be a number, got True"):
+        net.fit_ridge(x, y, alpha=True, verbose=False)
+    with pytest.raises(NetworkError, match=r"fit_bptt: lr must be a number, got '1e-3'"):
+        bptt_net(*arrays(rng)).fit_bptt(x, np.ones((5, 2)), lr="1e-3", verbose=False)
+    assert Network(np.float32(0.5)).dt == 0.5 and Network(np.array(0.25)).dt == 0.25
 
 
 def test_absurd_step_counts_are_clear_errors(rng):
@@ -264,3 +328,43 @@ def test_copies_of_a_busy_network_run_on_their_own():
         holder.join(30)
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], net.run(np.ones((2, 3)), verbose=False)["out"])
+
+
+def test_a_network_cannot_be_copied_while_another_thread_trains_it_in_place():
+    """fit_rls (and fit_bptt) update the weights in place while they run: a copy or pickle from
+    another thread meanwhile is refused (it would hold part-trained weights); the busy message
+    names the training call (it said 'fit()' for every trainer); after the call copies work."""
+    import copy
+    import pickle
+
+    net = _li()
+    net.add_func_node("out", 1)
+    net.add_edge("li", "out", train="rls")
+    x, y = np.ones((6, 3)), np.ones((6, 1))
+    net.fit_rls(x, y, verbose=False)  # compiled before the threads start
+    inside, release = threading.Event(), threading.Event()
+    execute = net._runner.execute
+
+    def slow_execute(*args, **kwargs):
+        inside.set()
+        release.wait(30)
+        return execute(*args, **kwargs)
+
+    net._runner.execute = slow_execute
+    trainer = threading.Thread(target=lambda: net.fit_rls(x, y, verbose=False))
+    trainer.start()
+    try:
+        assert inside.wait(30)
+        for attempt in (lambda: copy.deepcopy(net), lambda: pickle.dumps(net)):
+            with pytest.raises(NetworkError, match=r"while fit_rls\(\) in another thread updates"):
+                attempt()
+        with pytest.raises(NetworkError, match=r"busy with fit_rls\(\) in another thread"):
+            net.run(x, verbose=False)
+    finally:
+        release.set()
+        trainer.join(30)
+        del net._runner.execute
+    twin = copy.deepcopy(net)
+    np.testing.assert_array_equal(twin.get_edge("li", "out").weights,
+                                  net.get_edge("li", "out").weights)  # fmt: skip
+    assert [Network.fit_rls.__name__, Network.fit_bptt.__name__] == ["fit_rls", "fit_bptt"]

@@ -2,7 +2,8 @@
 
 The tutorial's code is embedded below verbatim, with the two lines the seed text cuts off
 completed as in the published tutorial, and with the one change the API contract allows:
-``from rectinumba import Network``. The test must not read ../shared: CI runs from the repo.
+``from rectinumba import Network``. The test reads nothing outside the repository: CI runs from
+a clean clone.
 """
 
 from __future__ import annotations

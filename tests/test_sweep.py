@@ -375,6 +375,51 @@ def test_process_pool_equals_local_and_reduces_on_the_workers(qif_grid, qif_inpu
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GNU OpenMP and fork: Linux")
+def test_a_forking_process_pool_is_refused_before_any_chunk_is_sent(qif_inputs, monkeypatch):
+    """Linux's default ProcessPoolExecutor() forks; GNU OpenMP kills every forked child that
+    uses it, and the sweep used to fail with a bare BrokenProcessPool after the first chunks."""
+    from rectinumba.sweeps import engines
+
+    monkeypatch.setattr(engines, "_threading_layer", lambda: "omp")  # numba's usual layer
+    kw = dict(record_vars=REC, batch_size=2, progress=False, output="numpy")
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:
+        msg = r"(?s)forks its workers.*OpenMP.*hint: .*get_context\('spawn'\)"
+        with pytest.raises(NetworkError, match=msg):
+            sweep(qif_net(), {"eta": [-5.0, 2.0]}, qif_inputs, executor=ex, **kw)
+        assert not ex._processes  # refused before anything was submitted
+        monkeypatch.setattr(engines, "_threading_layer", lambda: "tbb")  # tbb survives fork
+        engines.check_fork_safety(ex)
+    spawn = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(engines, "_threading_layer", lambda: "omp")
+    engines.check_fork_safety(spawn)  # a spawning pool starts clean processes
+    spawn.shutdown()
+
+
+@pytest.mark.nocompile
+def test_functions_a_process_pool_cannot_send_are_refused_by_argument_name(qif_inputs):
+    """pickle cannot send a lambda or a nested function: the pool raised a bare PicklingError
+    from its feeder thread; now the sweep names the argument before anything runs."""
+    from rectinumba.sweeps import engines
+
+    def nested(obs):
+        return obs["out"].mean(axis=(1, 2))
+
+    ex = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with pytest.raises(NetworkError, match=r"(?s)the inputs function '.*<lambda>' cannot be "
+                           r"pickled.*hint: define it at module level"):  # fmt: skip
+            sweep(qif_net(), {"eta": [1.0]}, lambda p: qif_inputs, executor=ex, progress=False)
+        with pytest.raises(NetworkError, match=r"the reduce function '.*nested' cannot be"):
+            sweep(qif_net(), {"eta": [1.0]}, qif_inputs, executor=ex, reduce=nested,
+                  progress=False)  # fmt: skip
+        assert not ex._processes  # nothing was started
+        engines.check_picklable(ex, {"reduce": worker_pid, "inputs": qif_inputs})  # module level
+        engines.check_picklable(None, {"reduce": nested})  # runs here: nothing is pickled
+    finally:
+        ex.shutdown()
+
+
 def test_mpi_pool_equals_local(qif_grid, qif_inputs):
     futures = pytest.importorskip(
         "mpi4py.futures", reason="the mpi extra (mpi4py) is not installed"

@@ -41,7 +41,7 @@ def kinds(template: OperatorTemplate) -> dict[str, tuple[str, float]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# built-in library (API.md's table)
+# built-in library (the table of docs/guide/templates.rst)
 
 P, I, O, V = "parameter", "input", "output", "variable"
 

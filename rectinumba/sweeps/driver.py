@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NetworkError
-from .engines import check_executor, run_chunks
+from .engines import check_executor, check_fork_safety, check_picklable, run_chunks
 from .params import ParamTable
 from .reduce import make_reduction
 from .result import Assembler, SweepResult
@@ -254,6 +254,7 @@ def sweep(
         if importlib.util.find_spec("xarray") is None:
             raise ImportError("sweep(output='xarray') needs xarray: pip install rectinumba[xarray]")
     check_executor(executor)
+    check_picklable(executor, {"inputs": inputs, "reduce": reduce})
     batch_size = _count(batch_size, 1, "batch_size")
     max_pending = _count(max_pending, 1, "max_pending")
     sampling = _count(sampling_steps, 1, "sampling_steps")
@@ -291,6 +292,7 @@ def sweep(
         bool(final_state), dict(table.targets), net.dt,
     )  # fmt: skip
     run_chunk(Chunk(-1, first, table.rows(first)), Shared(shared.key, blob, probe))
+    check_fork_safety(executor)  # numba's threading layer is known now
 
     assembler = Assembler(table.n_points, _unit_dims(net, rec_vars), reduction)
     with Progress(len(chunks), "sweep", progress) as bar:

@@ -12,17 +12,90 @@ in point order. Retrying a chunk whose worker was lost is the engine's job (Dask
 from __future__ import annotations
 
 import concurrent.futures as cf
+import pickle
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import NetworkError
 from .worker import Chunk, ChunkResult, Shared, run_chunk
 
-__all__ = ["run_chunks", "check_executor"]
+__all__ = ["run_chunks", "check_executor", "check_fork_safety", "check_picklable"]
 
 
 def _is_dask_client(executor: Any) -> bool:
     return hasattr(executor, "get_executor") and hasattr(executor, "scatter")
+
+
+def _threading_layer() -> str | None:
+    """numba's threading layer in this process, None before its first parallel kernel."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
+def check_picklable(executor: Any, functions: dict[str, Any]) -> None:
+    """Refuse user functions a process pool cannot send to its workers, naming the argument.
+
+    ``concurrent.futures.ProcessPoolExecutor`` pickles what it sends with :mod:`pickle`, which
+    cannot send a lambda or a function defined inside another one; the pool would raise a bare
+    ``PicklingError`` from its feeder thread. Dask (cloudpickle) and the other executors are left
+    to their own serializers.
+
+    Parameters
+    ----------
+    executor : object or None
+        The ``executor`` argument of :func:`~rectinumba.sweeps.sweep`.
+    functions : dict
+        Argument name (``"inputs"``, ``"reduce"``) -> the user's function (non-callables are
+        skipped).
+    """
+    if not isinstance(executor, cf.ProcessPoolExecutor):
+        return
+    for name, func in functions.items():
+        if not callable(func):
+            continue
+        try:
+            pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as err:  # PicklingError, AttributeError, TypeError: all mean "cannot"
+            raise NetworkError(
+                f"sweep: the {name} function {getattr(func, '__qualname__', func)!r} cannot be "
+                f"pickled, and a ProcessPoolExecutor sends it to its workers pickled ({err})",
+                hint="define it at module level (not a lambda or a nested function), or run on "
+                "a Dask Client, which serializes with cloudpickle",
+            ) from None
+
+
+def check_fork_safety(executor: Any) -> None:
+    """Refuse a process pool that forks this process once it runs numba's GNU OpenMP threads.
+
+    GNU OpenMP terminates a forked child that uses it ("fork() called from a process already
+    using GNU OpenMP"): every chunk would die and the pool would only say ``BrokenProcessPool``.
+    Linux's default ``ProcessPoolExecutor()`` forks (before Python 3.14), so this is the first
+    pool a user tries. Called after this process ran its first kernel (the layer is then known);
+    the pool has started no process yet.
+
+    Parameters
+    ----------
+    executor : object or None
+        The ``executor`` argument of :func:`~rectinumba.sweeps.sweep`.
+    """
+    if not isinstance(executor, cf.ProcessPoolExecutor):
+        return
+    context = getattr(executor, "_mp_context", None)
+    method = context.get_start_method() if context is not None else None
+    if method != "fork" or _threading_layer() != "omp" or not sys.platform.startswith("linux"):
+        return
+    raise NetworkError(
+        "sweep: this ProcessPoolExecutor forks its workers, and this process already runs numba's "
+        "OpenMP threads, which a forked child cannot use (every chunk would die: "
+        "BrokenProcessPool)",
+        hint="ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn')) (or "
+        "'forkserver'), or NUMBA_THREADING_LAYER=tbb when tbb is installed",
+    )
 
 
 def check_executor(executor: Any) -> None:

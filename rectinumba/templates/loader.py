@@ -1,6 +1,6 @@
 """Load templates from YAML: path resolution, ``base:`` inheritance, node/edge/circuit assembly.
 
-Paths (see API.md, "Templates"):
+Paths (the user guide, docs/guide/templates.rst, teaches them):
 
 - dot paths ``pkg.sub.file.template`` -> ``pkg/sub/file.yaml`` (or ``.yml``). The top-level
   package is found with :func:`importlib.util.find_spec` (which imports nothing); deeper folders

@@ -487,6 +487,13 @@ class RLSTrainer(_Trainer):
                 f"fit_rls: alpha (P0 = alpha I) must be a positive number, got {alpha!r}"
             )
         epochs, batched = _epochs(runner, inputs, targets, "fit_rls")
+        empty = [i for i, (x, _) in enumerate(epochs) if x.shape[1] == 0]
+        if empty:
+            raise NetworkError(
+                "fit_rls: "
+                + (f"epoch(s) {empty} have" if is_epoch_list(inputs) else "the inputs have")
+                + " no steps (T = 0); there is nothing to train on"
+            )
         if batched and epochs[0][0].shape[0] > 1:
             raise NetworkError(
                 "fit_rls: batched inputs (B, T, m) are not supported, the trials would share one W",
