@@ -378,6 +378,15 @@ if SIM:
             _close(obs["out"], expected, 1e-12)
             _close(obs[("f", "in")], x.mean(axis=2), 1e-12)
 
+    def _events_on_both(a, b, x, rec, node):
+        """Runs of the CPU network ``a`` and the device network ``b`` on ``x`` (B, T, n), in
+        which ``b`` ran on the device with node number ``node`` event-driven."""
+        oa = a.run(x, verbose=False, record_vars=rec)
+        ob = b.run(x, verbose=False, record_vars=rec)
+        assert b._runner.compiled({}, x.shape[0], steps=x.shape[1])[0].nodes[node].event
+        assert b._runner.backend.last_run["steps"] == x.shape[1]  # the device ran it
+        return oa, ob
+
     @pytest.mark.parametrize("opts", CONFIGS)
     def test_event_driven_coupling_and_edges_match_the_cpu(opts):
         """tests/test_events.py's network (recurrent dense and CSR J, event edges into a later
@@ -390,10 +399,7 @@ if SIM:
         for net in (a, b):  # spikes from the first step on
             for n in "dcp":
                 net.set_var(n, "v", np.linspace(0.5, 1.5, 6))
-        oa = a.run(x, verbose=False, record_vars=RECORD)
-        ob = b.run(x, verbose=False, record_vars=RECORD)
-        assert b._runner.compiled({}, 2, steps=16)[0].nodes[1].event
-        assert b._runner.backend.last_run["steps"] == 16  # the device ran it
+        oa, ob = _events_on_both(a, b, x, RECORD, 1)
         assert (oa[("c", "v")] == 0.0).sum() > 5  # spikes happened
         _same_obs(oa, ob, RECORD)
 
@@ -416,10 +422,7 @@ if SIM:
         x = 20 + 20 * np.random.default_rng(4).random((2, 12, 6))
         a, b = build(None), build(opts)
         rec = NREC + [("r", "v")]
-        oa = a.run(x, verbose=False, record_vars=rec)
-        ob = b.run(x, verbose=False, record_vars=rec)
-        assert b._runner.compiled({}, 2, steps=12)[0].nodes[0].event
-        assert b._runner.backend.last_run["steps"] == 12  # the device ran it
+        oa, ob = _events_on_both(a, b, x, rec, 0)
         assert (oa[("l", "v")] == 0.0).sum() > 20  # spikes happened
         _same_obs(oa, ob, rec)
         _same_obs(a.run(x[:, :4], verbose=False, record_vars=rec),
@@ -438,10 +441,7 @@ if SIM:
                                                                 "lanes": 2})  # fmt: skip
         for net in (a, b):
             net.set_var("l", "v", np.linspace(0.5, 1.5, 6))
-        oa = a.run(x, verbose=False, record_vars=NREC)
-        ob = b.run(x, verbose=False, record_vars=NREC)
-        assert b._runner.compiled({}, 2, steps=12)[0].nodes[0].event
-        assert b._runner.backend.last_run["steps"] == 12
+        oa, ob = _events_on_both(a, b, x, NREC, 0)
         assert ob["out"].dtype == np.float32 and ob[("l", "s_in")].dtype == np.float32
         assert (oa[("l", "v")] == 0.0).sum() > 20
         np.testing.assert_array_equal(ob[("l", "v")] == 0.0, oa[("l", "v")] == 0.0)  # spikes

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from test_delays import DELAYS, DT, N, dde_template, edge_case, edge_net
 from test_noise import ou_template
-from test_plastic_edges import STDP_VARS, _stdp_net
+from test_plastic_edges import _stdp_net, stdp_data
 
 from rectinumba import Network
 
@@ -121,14 +121,9 @@ def test_a_circuit_with_a_delayed_edge_carries_its_ring():
 
 def test_plastic_edge_states_travel_with_the_copy():
     """STDP between two LIF populations, two trials: weights and traces per connection."""
-    rng = np.random.default_rng(1)
-    W = (rng.random((3, 5)) < 0.6) * 1.0
-    W[0, 0] = 1.0
-    W0 = rng.random((3, 5)) * 3.0
-    x = rng.random((2, 400, 5)) * 0.3 + 0.05
+    W, W0, x = stdp_data()
     key = ("pre", "post")
     rec = [(key, "w"), (key, "x_pre"), (key, "x_post")]
-    assert set(STDP_VARS) == {"a_plus", "a_minus", "tau_plus", "tau_minus"}
 
     def run(net, xs):
         obs = net.run(xs, verbose=False, record_vars=rec)
