@@ -378,6 +378,15 @@ if SIM:
             _close(obs["out"], expected, 1e-12)
             _close(obs[("f", "in")], x.mean(axis=2), 1e-12)
 
+    def _events_on_both(a, b, x, rec, node):
+        """Runs of the CPU network ``a`` and the device network ``b`` on ``x`` (B, T, n), in
+        which ``b`` ran on the device with node number ``node`` event-driven."""
+        oa = a.run(x, verbose=False, record_vars=rec)
+        ob = b.run(x, verbose=False, record_vars=rec)
+        assert b._runner.compiled({}, x.shape[0], steps=x.shape[1])[0].nodes[node].event
+        assert b._runner.backend.last_run["steps"] == x.shape[1]  # the device ran it
+        return oa, ob
+
     @pytest.mark.parametrize("opts", CONFIGS)
     def test_event_driven_coupling_and_edges_match_the_cpu(opts):
         """tests/test_events.py's network (recurrent dense and CSR J, event edges into a later
@@ -390,12 +399,53 @@ if SIM:
         for net in (a, b):  # spikes from the first step on
             for n in "dcp":
                 net.set_var(n, "v", np.linspace(0.5, 1.5, 6))
-        oa = a.run(x, verbose=False, record_vars=RECORD)
-        ob = b.run(x, verbose=False, record_vars=RECORD)
-        assert b._runner.compiled({}, 2, steps=16)[0].nodes[1].event
-        assert b._runner.backend.last_run["steps"] == 16  # the device ran it
+        oa, ob = _events_on_both(a, b, x, RECORD, 1)
         assert (oa[("c", "v")] == 0.0).sum() > 5  # spikes happened
         _same_obs(oa, ob, RECORD)
+
+    @pytest.mark.parametrize("opts", [CONFIGS[0], CONFIGS[2]])
+    def test_events_with_noise_past_and_a_delayed_edge_match_the_cpu(opts):
+        """Forced events on a noisy LIF whose membrane reads past(v, d) (tests/test_events.py),
+        feeding a rate node through an edge delayed per target unit, two trials, two runs: the
+        device draws the CPU's noise, scatters the same spikes and carries the rings."""
+        from test_events import NREC, nlif_net
+
+        def build(o):
+            net = nlif_net("event", N=6)
+            net.set_var("l", "v", np.linspace(0.5, 1.5, 6))  # spikes from the first step on
+            net.add_diffeq_node("r", "model_templates.rate_neurons.leaky_integrator.li_op",
+                                N=3, input_var="I_ext", output_var="v")  # fmt: skip
+            net.add_edge("l", "r", weights=np.random.default_rng(2).standard_normal((3, 6)),
+                         delay_steps=np.array([0, 2, 5]))  # fmt: skip
+            return _on_cuda(net, o)
+
+        x = 20 + 20 * np.random.default_rng(4).random((2, 12, 6))
+        a, b = build(None), build(opts)
+        rec = NREC + [("r", "v")]
+        oa, ob = _events_on_both(a, b, x, rec, 0)
+        assert (oa[("l", "v")] == 0.0).sum() > 20  # spikes happened
+        _same_obs(oa, ob, rec)
+        _same_obs(a.run(x[:, :4], verbose=False, record_vars=rec),
+                  b.run(x[:, :4], verbose=False, record_vars=rec), rec)  # fmt: skip
+        _close(b.get_edge_history("l", "r"), a.get_edge_history("l", "r"))
+        _close(b.get_history("l", "v"), a.get_history("l", "v"))
+
+    def test_float32_events_with_a_batch_match_cpu_float32():
+        """The noisy LIF with past(v, d) of tests/test_events.py in float32, forced events, two
+        trials: the device's event path against the CPU's, to float32 rounding."""
+        from test_events import NREC, nlif_net
+
+        x = (20 + 20 * np.random.default_rng(6).random((2, 12, 6))).astype(np.float32)
+        a = nlif_net("event", N=6, dtype=np.float32)
+        b = _on_cuda(nlif_net("event", N=6, dtype=np.float32), {"mode": "grid", "threads": 8,
+                                                                "lanes": 2})  # fmt: skip
+        for net in (a, b):
+            net.set_var("l", "v", np.linspace(0.5, 1.5, 6))
+        oa, ob = _events_on_both(a, b, x, NREC, 0)
+        assert ob["out"].dtype == np.float32 and ob[("l", "s_in")].dtype == np.float32
+        assert (oa[("l", "v")] == 0.0).sum() > 20
+        np.testing.assert_array_equal(ob[("l", "v")] == 0.0, oa[("l", "v")] == 0.0)  # spikes
+        _same_obs(oa, ob, NREC, 1e-5)
 
     def test_forward_steps_equal_run_on_the_device(rng):
         inp = rng.standard_normal((6, 3))

@@ -261,14 +261,19 @@ def edge_reference(W, delays, inputs, history=None):
     return out
 
 
-def test_delayed_edges_match_numpy_and_carry_over():
+def edge_case():
+    """Weights, delays, inputs and the rng of the delayed-edge network (one kernel)."""
     rng = np.random.default_rng(6)
     W = {k: rng.standard_normal((4, 3)) for k in "abc"}
     W["c"][rng.random((4, 3)) < 0.4] = 0.0
     delays = {"a": np.array([0, 1, 2.5, 7]), "b": rng.integers(0, 6, (4, 3)),
               "c": rng.integers(0, 6, (4, 3))}  # fmt: skip
     delays["a_steps"] = np.rint(delays["a"]).astype(int)  # 2.5 steps -> 2 (half to even)
-    inputs = rng.standard_normal((40, 3))
+    return W, delays, rng.standard_normal((40, 3)), rng
+
+
+def test_delayed_edges_match_numpy_and_carry_over():
+    W, delays, inputs, rng = edge_case()
     ref = edge_reference(W, {"a": delays["a_steps"], "b": delays["b"], "c": delays["c"]}, inputs)
     net = edge_net(W, delays)
     rec = [(k, "v") for k in "abc"]
@@ -387,3 +392,138 @@ def test_a_further_delayed_edge_from_a_complex_variable_keeps_a_complex_history(
     np.testing.assert_allclose(zb, ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(net.get_edge_history("a", "b", 1)[:, 0], pre_a[-(K + 1):],
                                rtol=1e-13)  # fmt: skip
+
+
+# ---- combinations: a failed run, dt changed between runs, delayed feedback, probes -----------
+def test_a_failed_run_leaves_every_edge_history_as_it_was():
+    """A run that ends in a non-finite value restores the rings of all delayed edges (dense per
+    target, per connection, CSR) and the states; the next run continues as if it never ran."""
+    W, delays, inputs, _ = edge_case()
+    net = edge_net(W, delays)
+    rec = [(k, "v") for k in "abc"]
+    whole = net.run(inputs, verbose=False, record_vars=rec)
+    net.reset()
+    net.run(inputs[:20], verbose=False)
+    keys = [("inp", k) for k in "abc"]
+    hist = {key: net.get_edge_history(*key) for key in keys}
+    state = {k: net.get_var(k, "v") for k in "abc"}
+    net.set_var("c", "tau", 1e-300)  # -v/tau overflows in the run's second step
+    with pytest.raises(SimulationError, match="keeps the state it had before this run"):
+        net.run(inputs[20:], verbose=False)
+    net.set_var("c", "tau", 0.5)
+    for key in keys:
+        np.testing.assert_array_equal(net.get_edge_history(*key), hist[key])
+    for k in "abc":
+        np.testing.assert_array_equal(net.get_var(k, "v"), state[k])
+    rest = net.run(inputs[20:], verbose=False, record_vars=rec)
+    for key in rec:
+        np.testing.assert_array_equal(rest[key], whole[key][20:])
+
+
+def test_changing_dt_between_runs_recomputes_the_delays_in_steps(dde):
+    """Per-neuron, per-trial delays, a run at dt then one at dt/2: every delay becomes
+    rint(d / (dt/2)) steps (no new kernel); the ring kept from the first run (K + 1 values, K
+    its longest delay) is lengthened, the steps it did not keep repeating its oldest value."""
+    net, d, inputs = dde
+    net.reset()
+    first = record(net, inputs[:, :30])
+    kernels = len(net._runner._compiled)
+    K = int(np.rint(2 * d / DT).max())
+    net.dt = DT / 2
+    try:
+        second = record(net, inputs[:, 30:])
+        hist = net.get_history("dde", "x")
+    finally:
+        net.dt = DT
+    assert len(net._runner._compiled) == kernels
+    # numpy: a list of the states before each step; reads before the kept window clamp to it
+    x, past, out, floor = np.full((2, N), 0.5), [], [], 0
+    b, i = np.indices((2, N))
+    for dt, rows in ((DT, inputs[:, :30]), (DT / 2, inputs[:, 30:])):
+        if dt != DT:
+            floor = len(past) - (K + 1)  # the first run kept K + 1 values
+        k1, k2 = np.rint(d / dt).astype(int), np.rint(2 * d / dt).astype(int)
+        for I in rows.transpose(1, 0, 2):
+            past.append(x.copy())
+            held = np.array(past)  # (steps so far, B, N)
+            now = len(past) - 1
+            x = x + dt * (-x / TAU + K1 * held[np.maximum(now - k1, floor), b, i]
+                          + K2 * held[np.maximum(now - k2, floor), b, i] + I)  # fmt: skip
+            out.append(x.copy())
+    ref = np.stack(out, axis=1)
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), ref, rtol=1e-12,
+                               atol=1e-14)  # fmt: skip
+    assert hist.shape == (2, 2 * K + 1, N)  # the longest delay is now 2K steps
+    np.testing.assert_array_equal(hist[:, -1], second[:, -2])
+    # the halved step really changed the trajectory (the same inputs at dt would differ)
+    net.reset()
+    assert np.abs(record(net, inputs)[:, 30:] - second).max() > 1e-3
+
+
+def probe_template() -> NodeTemplate:
+    """An output that reads the past: o = x + c*past(x, d); feedback edges read it (probe)."""
+    op = OperatorTemplate(
+        "pb_op",
+        equations=["x' = -x/tau + I", "o = x + c*past(x, d)"],
+        variables={"x": "variable(0.2)", "o": "output(0.0)", "tau": 0.5, "c": -0.8, "d": 0.25,
+                   "I": "input(0.0)"},
+    )  # fmt: skip
+    return NodeTemplate("pb", operators=[op])
+
+
+def test_delayed_feedback_edges_and_a_probe_reading_past_match_numpy():
+    """inp -> A (leaky integrator) -> B (output o = x + c*past(x, d), d per neuron);
+    feedback edges B -> A into I_ext (undelayed: B's probe evaluates past() on its current
+    state), B -> A into r_in delayed per connection (its ring holds the probe's values) and
+    A -> A into r_in delayed per target unit (delayed recurrent coupling through A's output).
+    Two runs against one numpy loop: the rings carry over."""
+    rng = np.random.default_rng(8)
+    n, T = 3, 40
+    Win, Wab, Wba, Wbd, Waa = (rng.standard_normal((n, m)) for m in (2, n, n, n, n))
+    Kbd = rng.integers(0, 5, (n, n))
+    Kaa = np.array([1, 3, 6])
+    dB = np.array([0.0, 0.25, 0.75])  # 0, 2 and 6 steps of past(x, d)
+    net = Network(DT)
+    net.add_func_node("inp", 2)
+    net.add_diffeq_node("A", LI, N=n, input_var="I_ext", output_var="v",
+                        node_vars={"tau": 0.5})  # fmt: skip
+    net.add_diffeq_node("B", probe_template(), N=n, input_var="I", output_var="o",
+                        node_vars={"d": dB})  # fmt: skip
+    net.add_edge("inp", "A", weights=Win)
+    net.add_edge("A", "B", weights=Wab)
+    net.add_edge("B", "A", weights=Wba, feedback=True)
+    net.add_edge("B", "A", weights=Wbd, feedback=True, target_var="r_in", delay_steps=Kbd)
+    net.add_edge("A", "A", weights=Waa, feedback=True, target_var="r_in", delay_steps=Kaa)
+    assert net.edges == [("inp", "A"), ("A", "B"), ("B", "A"), ("B", "A", 1), ("A", "A")]
+    x = rng.standard_normal((T, 2))
+    rec = [("A", "v"), ("B", "x")]
+    first = net.run(x[:15], verbose=False, record_vars=rec)
+    second = net.run(x[15:], verbose=False, record_vars=rec)
+    # numpy: histories of B's x (constant before step 0), of B's probe o and A's v (zeros)
+    v, xb = np.zeros(n), np.full(n, 0.2)
+    xs, os_, vs, out, rv, rx = [], [], [], [], [], []
+    kB = np.rint(dB / DT).astype(int)
+
+    def held(hist, m):  # a delayed edge's value of step m: zeros before step 0
+        return hist[m] if m >= 0 else np.zeros(n)
+
+    for k in range(T):
+        xs.append(xb.copy())
+        o = xb + -0.8 * np.array([xs[max(k - kB[i], 0)][i] for i in range(n)])
+        os_.append(o)
+        vs.append(v.copy())
+        r_in = np.array([sum(Wbd[i, j] * held(os_, k - Kbd[i, j])[j] for j in range(n))
+                         + Waa[i] @ held(vs, k - Kaa[i]) for i in range(n)])  # fmt: skip
+        I_ext = Win @ x[k] + Wba @ o
+        v_new = v + DT * (-v / 0.5 + r_in + I_ext)
+        xb = xb + DT * (-xb / 0.5 + Wab @ v)
+        v = v_new
+        out.append(o)
+        rv.append(v.copy())
+        rx.append(xb.copy())
+    got = {key: np.concatenate([first[key], second[key]]) for key in rec + ["out"]}
+    np.testing.assert_allclose(got[("A", "v")], rv, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got[("B", "x")], rx, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got["out"], out, rtol=1e-12, atol=1e-14)
+    K = Kbd.max()
+    np.testing.assert_allclose(net.get_edge_history("B", "A", 1), os_[-(K + 1):], rtol=1e-12)

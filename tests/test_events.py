@@ -481,3 +481,134 @@ def test_float32_noise_kernels_compute_in_float32():
     named = {k: str(v) for k, v in kernel_types(net).items() if not k.startswith("$")}
     assert named["y0"] == "float32"
     assert sorted(k for k, v in named.items() if v == "float64") == ["xi0_0_64", "xi0_1_64"]
+
+
+# ---- the event path combined with noise, delays, exp_euler, no input and forward() ------------
+def nlif_template(inp: bool = True, noise: bool = True) -> NodeTemplate:
+    """LIF whose membrane reads its own past (``past(v, d)``), with white noise ``xi`` and an
+    external input where asked; the trace ``s`` is the coupling's linear trace either way."""
+    drive = " + I_ext" if inp else ""
+    drive += " + sigma*xi" if noise else ""
+    variables = {"v": "variable(0.0)", "s": "output(0.0)", "tau": 10.0, "k": 1.0, "eta": 0.0,
+                 "c": -0.02, "d": 0.05, "sigma": 0.5, "tau_s": TAU_S, "spike": "input(0.0)",
+                 "s_in": "input(0.0)", "I_ext": "input(0.0)"}  # fmt: skip
+    if not inp:
+        del variables["I_ext"]
+    op = OperatorTemplate(
+        "nlif_op",
+        equations=[f"v' = -v/tau + k*s_in + eta + c*past(v, d){drive}", "s' = -s/tau_s + spike"],
+        variables=variables,
+    )
+    return NodeTemplate("nlif", operators=[op])
+
+
+NREC = [("l", "s_in"), ("l", "v"), ("l", "s")]
+
+
+def nlif_net(mode: str, method: str = "euler", inp: bool = True, N: int = 12,
+             dtype=np.float64) -> Network:  # fmt: skip
+    """One recurrent LIF population (dense J, forced ``mode``), spiking from the first steps."""
+    J = np.random.default_rng(1).standard_normal((N, N)) * 0.3
+    net = Network(DT, method=method, seed=3, dtype=dtype)
+    values = {"v": np.linspace(0.0, 0.99, N), "d": np.linspace(0.0, 0.08, N)}  # 0 to 8 steps
+    net.add_diffeq_node("l", nlif_template(inp, noise=method == "euler"), weights=J,
+                        source_var="s", target_var="s_in", output_var="s", spike_var="spike",
+                        spike_def="v", spike_threshold=1.0, spike_reset=0.0, propagation=mode,
+                        node_vars=values if inp else dict(values, eta=np.array([[0.4], [0.6]])),
+                        **({"input_var": "I_ext"} if inp else {}))  # fmt: skip
+    return net
+
+
+def assert_events_within_the_bound(net, ev, mv, a) -> None:
+    """The event run ``ev`` against the matvec run ``mv`` (recordings of NREC, (B, T, N)):
+    identical spike trains, traces to the last bits, the coupling within the module's derived
+    bound (event recursion + the traces' difference + the matvec's rounding); ``a`` the
+    trace's decay factor per step."""
+    eps = np.finfo(np.float64).eps / 2
+    fired = mv[("l", "v")] == 0.0  # the reset value: a spike in that step
+    assert np.array_equal(fired, ev[("l", "v")] == 0.0)
+    assert 20 < fired.sum() < fired.size / 2
+    np.testing.assert_allclose(ev[("l", "s")], mv[("l", "s")], rtol=1e-14, atol=0)
+    J = dense(net.get_var("l", "weights"))
+    s_ev, s_mv = ev[("l", "s")], mv[("l", "s")]
+    a = np.full(s_ev.shape[0], a)
+    bound = (event_error(J, s_ev, fired.astype(float), a, eps)
+             + np.abs(before(s_ev) - before(s_mv)) @ np.abs(J).T
+             + matvec_rounding([(J, before(s_mv))], eps))  # fmt: skip
+    diff = np.abs(ev[("l", "s_in")] - mv[("l", "s_in")])
+    assert np.all(diff <= bound), np.max(diff / bound)
+    assert diff.max() > 0  # two kernels that really differ
+
+
+@pytest.fixture(scope="module")
+def noisy_delayed():
+    """The noisy LIF with past(v, d), both paths, two trials of 300 steps (one seed)."""
+    x = 0.9 + 0.6 * np.random.default_rng(2).random((2, 300, 12))
+    res = {}
+    for mode in ("matvec", "event"):
+        net = nlif_net(mode)
+        obs = net.run(x, verbose=False, record_vars=NREC)
+        res[mode] = net, {k: obs[k] for k in NREC}
+    return x, res
+
+
+def test_events_with_white_noise_and_past_equal_the_matvec(noisy_delayed):
+    x, res = noisy_delayed
+    (mv_net, mv), (ev_net, ev) = res["matvec"], res["event"]
+    assert ev_net._runner.compiled({}, 2, steps=300)[0].nodes[0].event
+    assert not mv_net._runner.compiled({}, 2, steps=300)[0].nodes[0].event
+    assert_events_within_the_bound(ev_net, ev, mv, 1 - DT / TAU_S)
+    # the noise moved the membranes (same seed: the same draws on both paths)
+    quiet = nlif_net("matvec")
+    quiet.set_var("l", "sigma", 0.0)
+    v0 = quiet.run(x, verbose=False, record_vars=NREC)[("l", "v")]
+    assert np.abs(v0 - mv[("l", "v")]).max() > 0.05
+
+
+def test_forward_step_by_step_on_the_event_path_equals_the_matvec_run(noisy_delayed):
+    """forward() (one step per call: U = J @ s is formed at every call) with forced events, the
+    noise stream and the past(v, d) history continuing from call to call."""
+    x, res = noisy_delayed
+    net = nlif_net("event")
+    outs = np.array([net.forward(row) for row in x[0, :100]])
+    assert net._runner.compiled({}, 1, steps=1)[0].nodes[0].event
+    ref = nlif_net("matvec")
+    obs = ref.run(x[0, :100], verbose=False, record_vars=NREC)
+    assert (obs[("l", "v")] == 0.0).sum() > 10
+    np.testing.assert_allclose(outs, obs["out"], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(net.get_var("l", "v"), ref.get_var("l", "v"), rtol=1e-12)
+    np.testing.assert_allclose(net.get_history("l", "v"), ref.get_history("l", "v"), rtol=1e-12)
+
+
+def test_events_with_exp_euler_and_without_input_equal_the_matvec():
+    """exp_euler (the trace decays by exp(-dt/tau_s)), past(v, d), a network without input
+    run with run(steps=, trials=2) on both paths (a drive eta per trial makes it spike)."""
+    res = {}
+    for mode in ("matvec", "event"):
+        net = nlif_net(mode, method="exp_euler", inp=False)
+        assert net.n_in == 0
+        obs = net.run(steps=300, trials=2, verbose=False, record_vars=NREC)
+        assert net._runner.compiled({}, 2, steps=300)[0].nodes[0].event == (mode == "event")
+        res[mode] = net, {k: obs[k] for k in NREC}
+    (_, mv), (ev_net, ev) = res["matvec"], res["event"]
+    assert_events_within_the_bound(ev_net, ev, mv, np.exp(-DT / TAU_S))
+
+
+@pytest.mark.nocompile
+def test_an_edge_into_the_trace_input_keeps_the_matvec(snapshot, assert_unchanged):
+    """An edge into s_ext drives the trace: "auto" takes the matvec, a forced "event" is refused
+    naming s_ext before anything runs (the same network without that edge is event-driven)."""
+    net = lif_net(N=40)
+    net.add_func_node("inp", 3)
+    net.add_edge("inp", "lif", weights=np.ones((40, 3)))
+    assert propagation.choose(net._runner, 1000) == {("J", "lif")}
+    net.add_edge("inp", "lif", weights=np.full((40, 3), 0.1), target_var="s_ext")
+    assert net.edges == [("inp", "lif"), ("inp", "lif", 1)]
+    assert propagation.choose(net._runner, 1000) == frozenset()
+    net.get_node("lif").propagation = "event"
+    snap = snapshot(net)
+    with pytest.raises(NetworkError, match=r"node 'lif': propagation='event' is not possible: "
+                       r"lif_op/s is not a linear trace of the spikes \(d/dt lif_op/s reads "
+                       r"lif_op/s_ext\)"):  # fmt: skip
+        net.run(np.ones((50, 3)), verbose=False)
+    assert_unchanged(net, snap)

@@ -57,14 +57,19 @@ def _stdp_reference(W, W0, x, mask):
     return np.array(out), np.array(ws), np.array(xps), np.array(xqs)
 
 
-@pytest.fixture(scope="module")
-def stdp_case():
+def stdp_data():
+    """Connectivity W, initial weights W0 and inputs (2 trials, 400 steps) of the STDP case."""
     rng = np.random.default_rng(1)
     W = (rng.random((3, 5)) < 0.6) * 1.0
     W[0, 0] = 1.0
     W0 = rng.random((3, 5)) * 3.0
     x = rng.random((2, 400, 5)) * 0.3 + 0.05
     return W, W0, x
+
+
+@pytest.fixture(scope="module")
+def stdp_case():
+    return stdp_data()
 
 
 @pytest.mark.parametrize("sparse", [False, True])
