@@ -480,19 +480,42 @@ def test_dask_local_cluster_equals_local_and_compiles_once_per_worker(
     assert sum(w["reused"] for w in ran) == 4 - len(ran)  # four chunks in all
 
 
-def test_dask_retries_the_chunk_of_a_lost_worker(qif_grid, qif_inputs, dask_client, tmp_path):
-    params, kw, raw = qif_grid
-    marker = str(tmp_path / "killed-once")
+def _die_first(markers):
+    """A reduce function whose first ``len(markers)`` calls (in any worker) kill their worker:
+    each call claims a marker file atomically (O_EXCL), so two workers never both take one."""
 
-    def die_once(obs):
-        if not os.path.exists(marker):
-            open(marker, "w").close()
+    def reduce(obs):
+        for marker in markers:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                continue
             os._exit(1)  # the worker process is lost in the middle of a chunk
         return {"v": obs[("rnn", "v")].mean(axis=1)}
 
-    res = sweep(qif_net(), params, qif_inputs, executor=dask_client, reduce=die_once,
+    return reduce
+
+
+def test_dask_retries_the_chunk_of_a_lost_worker(qif_grid, qif_inputs, dask_client, tmp_path):
+    params, kw, raw = qif_grid
+    marker = str(tmp_path / "killed-once")
+    res = sweep(qif_net(), params, qif_inputs, executor=dask_client, reduce=_die_first([marker]),
                 output="numpy", **kw)  # fmt: skip
     assert os.path.exists(marker)
+    assert np.array_equal(res.data["v"], raw.data["rnn/v"].mean(axis=1))
+
+
+def test_dask_sends_the_network_again_when_every_worker_holding_it_was_lost(
+    qif_grid, qif_inputs, dask_client, tmp_path
+):
+    """Both workers die (one after the other or together): the scattered network is gone with
+    them, and Dask cancels the chunks that need it (the sweep failed with a bare CancelledError).
+    The sweep scatters it again to the restarted workers and resubmits those chunks."""
+    params, kw, raw = qif_grid
+    markers = [str(tmp_path / f"killed-{k}") for k in range(2)]
+    res = sweep(qif_net(), params, qif_inputs, executor=dask_client, reduce=_die_first(markers),
+                output="numpy", **kw)  # fmt: skip
+    assert all(os.path.exists(m) for m in markers)
     assert np.array_equal(res.data["v"], raw.data["rnn/v"].mean(axis=1))
 
 

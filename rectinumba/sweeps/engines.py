@@ -7,6 +7,9 @@ itself: the shared payload (network + run settings) is then scattered to every w
 instead of travelling with each chunk. Results come back in completion order; the caller puts them
 in point order. Retrying a chunk whose worker was lost is the engine's job (Dask does it; a
 ``ProcessPoolExecutor`` raises ``BrokenProcessPool``); chunks are idempotent, so a retry is safe.
+When every Dask worker holding the scattered payload is lost, Dask cancels the chunks that need
+it: the payload is scattered again and those chunks resubmitted (at most
+:data:`MAX_RESCATTERS` times).
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from typing import Any
 from ..errors import NetworkError
 from .worker import Chunk, ChunkResult, Shared, run_chunk
 
-__all__ = ["run_chunks", "check_executor", "check_fork_safety", "check_picklable"]
+__all__ = [
+    "run_chunks", "check_executor", "check_fork_safety", "check_picklable", "MAX_RESCATTERS"
+]
+
+#: times a Dask sweep scatters its payload again after every worker holding it was lost
+MAX_RESCATTERS = 3
 
 
 def _is_dask_client(executor: Any) -> bool:
@@ -140,24 +148,54 @@ def run_chunks(
         for chunk in chunks:
             yield run_chunk(chunk, shared)
         return
+    client = executor if _is_dask_client(executor) else None
     payload: Any = shared
-    if _is_dask_client(executor):
-        payload = executor.scatter(shared, broadcast=True, hash=False)
-        executor = executor.get_executor(pure=False)
+    if client is not None:
+        payload = client.scatter(shared, broadcast=True, hash=False)
+        executor = client.get_executor(pure=False)
+    rescatters = 0
     todo = iter(chunks)
-    pending: set[cf.Future] = set()
+    pending: dict[cf.Future, tuple[Chunk, Any]] = {}
+
+    def submit(chunk: Chunk) -> None:
+        pending[executor.submit(run_chunk, chunk, payload)] = (chunk, payload)
+
     try:
         for chunk in todo:
-            pending.add(executor.submit(run_chunk, chunk, payload))
+            submit(chunk)
             if len(pending) >= max_pending:
                 break
         while pending:
-            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
             for future in done:
+                chunk, sent = pending.pop(future)
+                try:
+                    result = future.result()
+                except cf.CancelledError:
+                    # Dask retries the task of a lost worker itself; it cancels the task when
+                    # every worker holding the scattered payload was lost (data it cannot
+                    # recompute). Scatter it again and resubmit: chunks are idempotent.
+                    if client is None or rescatters >= MAX_RESCATTERS:
+                        raise NetworkError(
+                            f"sweep: the chunk of points {chunk.index.tolist()} was cancelled by "
+                            "the executor"
+                            + (
+                                f" {rescatters} time(s) after the workers holding the network "
+                                "were lost"
+                                if client is not None
+                                else ""
+                            ),
+                            hint="check the workers' logs (memory limits, crashes)",
+                        ) from None
+                    if sent is payload:  # the first loss seen of this payload: send it again
+                        rescatters += 1
+                        payload = client.scatter(shared, broadcast=True, hash=False)
+                    submit(chunk)
+                    continue
                 for chunk in todo:
-                    pending.add(executor.submit(run_chunk, chunk, payload))
+                    submit(chunk)
                     break
-                yield future.result()
+                yield result
     finally:
         for future in pending:
             future.cancel()
