@@ -1,5 +1,7 @@
 """Shared test configuration.
 
+- ``simulator_suite``: the CUDA simulator suite, a subprocess started when collection finishes
+  (tests/test_cuda_sim.py) so that it runs beside the other tests.
 - ``ref``: the numpy reference simulations (tests/numpy_reference.py), written independently of
   rectinumba's code generator.
 - Markers (pyproject.toml): ``nocompile`` marks tests that compile no kernel (templates,
@@ -20,9 +22,15 @@ import pytest
 _REFERENCE = Path(__file__).with_name("numpy_reference.py")
 
 
+#: the CUDA simulator suite's test (tests/test_cuda_sim.py): it waits for a subprocess
+_SIMULATOR_SUITE_TEST = "test_cuda_sim.py::test_simulator_suite"
+#: where the running simulator suite is kept between collection and its test
+_SIMULATOR_SUITE = pytest.StashKey[object]()
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     """The CUDA simulator suite's test only waits for its subprocess: run it last."""
-    waiting = [it for it in items if it.nodeid.endswith("test_cuda_sim.py::test_simulator_suite")]
+    waiting = [it for it in items if it.nodeid.endswith(_SIMULATOR_SUITE_TEST)]
     for item in waiting:
         items.remove(item)
         items.append(item)
@@ -33,25 +41,28 @@ def pytest_collection_finish(session) -> None:
     that it runs beside the other tests instead of after them (tests/test_cuda_sim.py)."""
     if session.config.option.collectonly:
         return
-    for item in session.items:
-        if item.nodeid.endswith("test_cuda_sim.py::test_simulator_suite"):
-            from test_cuda_sim import SIMULATOR_SUITE, start_simulator_suite
+    if any(item.nodeid.endswith(_SIMULATOR_SUITE_TEST) for item in session.items):
+        from test_cuda_sim import SimulatorSuite
 
-            session.config.stash[SIMULATOR_SUITE] = start_simulator_suite()
-            return
+        session.config.stash[_SIMULATOR_SUITE] = SimulatorSuite()
 
 
 def pytest_unconfigure(config) -> None:
     """Stop a simulator suite that is still running (an interrupted or failed-early session)."""
-    from_stash = None
-    try:
-        from test_cuda_sim import SIMULATOR_SUITE
+    suite = config.stash.get(_SIMULATOR_SUITE, None)
+    if suite is not None:
+        suite.stop()
 
-        from_stash = config.stash.get(SIMULATOR_SUITE, None)
-    except ImportError:
-        pass
-    if from_stash is not None:
-        from_stash.stop()
+
+@pytest.fixture
+def simulator_suite(request):
+    """The CUDA simulator suite started at collection (started now if it was not)."""
+    suite = request.config.stash.get(_SIMULATOR_SUITE, None)
+    if suite is None:
+        from test_cuda_sim import SimulatorSuite
+
+        suite = request.config.stash[_SIMULATOR_SUITE] = SimulatorSuite()
+    return suite
 
 
 def _load_reference():

@@ -84,32 +84,17 @@ class SimulatorSuite:
         self._tmp.cleanup()
 
 
-#: key of the running :class:`SimulatorSuite` in pytest's config stash (tests/conftest.py)
-SIMULATOR_SUITE = pytest.StashKey[SimulatorSuite]()
-
-
-def start_simulator_suite() -> SimulatorSuite:
-    """Start this file's simulator tests in a subprocess.
-
-    Returns
-    -------
-    SimulatorSuite
-        The running suite.
-    """
-    return SimulatorSuite()
-
-
 if not SIM:
 
     @pytest.mark.slow
-    def test_simulator_suite(request):
+    def test_simulator_suite(simulator_suite):
         """Run this file's simulator tests in a subprocess with NUMBA_ENABLE_CUDASIM=1.
 
         The subprocess is started when collection finishes (tests/conftest.py), so that it runs
         beside the rest of the suite: the simulator is one Python process bound by the GIL, the
         other tests compile numba kernels, and CI has two cores. This test waits for it.
         """
-        suite = request.config.stash.get(SIMULATOR_SUITE, None) or start_simulator_suite()
+        suite = simulator_suite
         stdout = suite.wait()
         assert suite.returncode == 0, stdout[-9000:]
         assert " passed" in stdout and "skipped" not in stdout.splitlines()[-1]
@@ -847,13 +832,13 @@ if SIM:
         ``syncthreads`` is reported on every run; with the barrier it is clean."""
         from cudasim_race import RaceChecker
 
-        reports = []
+        reports, outs = [], []
         for kernel in (_exchange_with_barrier, _exchange_without_barrier):
-            out = np.zeros(4)
+            outs.append(np.zeros(4))
             with RaceChecker() as chk:
-                kernel[1, 4](out)
+                kernel[1, 4](outs[-1])
             reports.append(chk.report())
-        assert reports[0] == "" and out.tolist() != [0.0] * 4
+        assert reports[0] == "" and outs[0].tolist() == [2.0, 3.0, 4.0, 1.0]
         assert "read/write on shared array" in reports[1]
         assert "uninitialised shared read" in reports[1]
 
