@@ -253,12 +253,13 @@ class Binding:
         key = (a.role, a.owner, "t" if dense else "csc")
         kept = self.columns.get(key)
         if (id(m), "cols") not in self._csr:  # checked once per binding
-            if kept is None or kept[0] is not m or kept[1] != fingerprint(m):
+            values = fingerprint(m)  # O(nnz): taken once
+            if kept is None or kept[0] is not m or kept[1] != values:
                 if dense:
                     arrays = (np.ascontiguousarray(m.T, dtype=self.dtype),)
                 else:
                     arrays = csc_parts(m, self.dtype, csc_structure(m))
-                kept = self.columns[key] = (m, fingerprint(m), arrays)
+                kept = self.columns[key] = (m, values, arrays)
             self._csr[(id(m), "cols")] = kept[2]
         return self._csr[(id(m), "cols")][0 if dense else _CSC_PARTS.index(a.detail)]
 
